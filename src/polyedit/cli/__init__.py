@@ -1,0 +1,1 @@
+"""Command line: `polyedit <command>`. Each module here that defines `command` adds it to the group."""

@@ -1,0 +1,51 @@
+"""Entry point. Commands live one per module in this package and are discovered, so adding a command
+touches no central list. A `PolyeditError` becomes one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from polyedit.errors import PolyeditError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """polyedit: multilingual knowledge editing of language models."""
+
+
+def _register() -> None:
+    import polyedit.cli as pkg
+
+    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if mod.name == "main":
+            continue
+        module = importlib.import_module(f"polyedit.cli.{mod.name}")
+        command = getattr(module, "command", None)
+        if command is not None:
+            cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    try:
+        cli.main(args=argv, prog_name="polyedit", standalone_mode=False)
+    except PolyeditError as e:
+        click.echo(f"polyedit: error: {e}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("polyedit: aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

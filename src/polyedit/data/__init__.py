@@ -1,0 +1,1 @@
+"""Data layer: languages, edit cases and datasets. Imports nothing from the layers above."""

@@ -1,0 +1,137 @@
+"""The edit-case model: an edit plus the probes that test it in every language.
+
+Names follow the papers: reliability (the edit prompt itself, in each language), generality
+(paraphrases), locality (unrelated prompts whose answers must not move) and portability (multi-hop or
+derived questions whose answers follow from the new fact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from polyedit.data.languages import normalize_code
+from polyedit.errors import PolyeditError
+
+RELIABILITY = "reliability"
+GENERALITY = "generality"
+LOCALITY = "locality"
+PORTABILITY = "portability"
+PROBE_KINDS = (RELIABILITY, GENERALITY, LOCALITY, PORTABILITY)
+
+
+def _text(value: Any, what: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PolyeditError(f"{where}: {what} must be a non-empty string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Rewrite (subject, relation, target_true) to (subject, relation, target_new), stated in `lang`."""
+
+    lang: str
+    subject: str
+    prompt: str
+    target_new: str
+    target_true: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"edit ({self.lang!r}, {self.subject!r})"
+        object.__setattr__(self, "lang", normalize_code(self.lang))
+        _text(self.subject, "subject", where)
+        _text(self.prompt, "prompt", where)
+        _text(self.target_new, "target_new", where)
+        if self.target_true is not None and not str(self.target_true).strip():
+            object.__setattr__(self, "target_true", None)
+        if self.subject not in self.prompt and self.subject.casefold() not in self.prompt.casefold():
+            raise PolyeditError(f"{where}: prompt {self.prompt!r} does not contain its subject {self.subject!r}")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One question asked of the edited model.
+
+    `answer` is what a correct model says after the edit (target_new for reliability and generality,
+    the unchanged answer for locality, the derived answer for portability). `answer_true` is the
+    competing pre-edit answer, used by probability comparison where known.
+    """
+
+    kind: str
+    lang: str
+    prompt: str
+    answer: str
+    answer_true: str | None = None
+    subject: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROBE_KINDS:
+            raise PolyeditError(f"unknown probe kind {self.kind!r} (known: {', '.join(PROBE_KINDS)})")
+        object.__setattr__(self, "lang", normalize_code(self.lang))
+        where = f"{self.kind} probe ({self.lang})"
+        _text(self.prompt, "prompt", where)
+        _text(self.answer, "answer", where)
+        if self.answer_true is not None and not str(self.answer_true).strip():
+            object.__setattr__(self, "answer_true", None)
+
+
+@dataclass
+class EditCase:
+    """One edit and its probes, in any number of languages; any probe kind may be absent."""
+
+    case_id: str
+    edit: Edit
+    probes: list[Probe] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> list[str]:
+        seen: dict[str, None] = {self.edit.lang: None}
+        for p in self.probes:
+            seen.setdefault(p.lang, None)
+        return list(seen)
+
+    def probes_for(self, lang: str | None = None, kind: str | None = None) -> list[Probe]:
+        return [p for p in self.probes if (lang is None or p.lang == lang) and (kind is None or p.kind == kind)]
+
+    def restrict(self, langs: list[str] | None) -> EditCase:
+        """The same case with probes only in `langs` (the edit itself is kept)."""
+        if not langs:
+            return self
+        keep = {normalize_code(x) for x in langs}
+        return EditCase(self.case_id, self.edit, [p for p in self.probes if p.lang in keep], dict(self.meta))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "edit": asdict(self.edit), "probes": [asdict(p) for p in self.probes],
+                "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "case") -> EditCase:
+        if not isinstance(d, dict):
+            raise PolyeditError(f"{where}: expected an object, got {type(d).__name__}")
+        try:
+            edit = d["edit"]
+            if not isinstance(edit, dict):
+                raise PolyeditError(f"{where}: 'edit' must be an object")
+            probes = d.get("probes", [])
+            if not isinstance(probes, list):
+                raise PolyeditError(f"{where}: 'probes' must be a list")
+            return cls(
+                case_id=str(d.get("case_id", where)),
+                edit=Edit(**{k: edit.get(k) for k in ("lang", "subject", "prompt", "target_new", "target_true")}),
+                probes=[Probe(**{k: p.get(k) for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject")})
+                        for p in probes],
+                meta=dict(d.get("meta") or {}),
+            )
+        except KeyError as e:
+            raise PolyeditError(f"{where}: missing field {e.args[0]!r}") from None
+        except (TypeError, AttributeError) as e:
+            raise PolyeditError(f"{where}: malformed record ({e})") from None
+
+
+def make_case(case_id: str, lang: str, subject: str, prompt: str, target_new: str,
+              target_true: str | None = None, probes: list[Probe] | None = None) -> EditCase:
+    """Build a case whose reliability probe in the edit language is the edit prompt itself."""
+    edit = Edit(lang, subject, prompt, target_new, target_true)
+    own = Probe("reliability", edit.lang, prompt, target_new, target_true, subject)
+    return EditCase(case_id, edit, [own, *(probes or [])])

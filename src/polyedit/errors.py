@@ -1,0 +1,9 @@
+"""One exception type for bad user input.
+
+The CLI turns a `PolyeditError` into a single line on stderr and exit code 2, with no traceback;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class PolyeditError(ValueError):
+    """Bad input: an unknown name, a malformed record, a path that does not exist."""

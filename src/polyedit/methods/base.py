@@ -1,0 +1,187 @@
+"""What a method is: typed hyperparameters, an `apply` that edits, and a handle that undoes the edit.
+
+A method is one folder under `polyedit/methods/` that calls `@register_method` on import; the runner
+looks methods up by name and never branches on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from polyedit.data.cases import Edit, Probe
+from polyedit.errors import PolyeditError
+from polyedit.models.load import LoadedModel
+
+
+@dataclass
+class HParams:
+    """Base of every method's hyperparameters. Fields left `None` are derived from the model in `resolve`."""
+
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "hyperparameters") -> HParams:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise PolyeditError(f"{where}: unknown hyperparameter(s) {', '.join(unknown)} for {cls.__name__} "
+                                f"(known: {', '.join(known)})")
+        hints = typing.get_type_hints(cls)
+        clean = {}
+        for k, v in values.items():
+            clean[k] = _coerce(v, hints[k], f"{where}: {k}")
+        return cls(**clean)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> HParams:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise PolyeditError(f"hyperparameter file {p} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text("utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise PolyeditError(f"{p}: expected a mapping of hyperparameters")
+        return cls.from_dict(data, where=str(p))
+
+    def resolve(self, lm: LoadedModel) -> HParams:
+        """Fill model-derived defaults (which layers, ...). Subclasses override; returns a new object."""
+        return dataclasses.replace(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if value is None:
+        if type(None) in args or hint is type(None):
+            return None
+        raise PolyeditError(f"{where} may not be null")
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except PolyeditError:
+                continue
+        raise PolyeditError(f"{where}: {value!r} does not fit {hint}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise PolyeditError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return [_coerce(v, inner, where) for v in value] if origin is list else tuple(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise PolyeditError(f"{where}: expected true/false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PolyeditError(f"{where}: expected a number, got {value!r}")
+        if hint is int and float(value) != int(value):
+            raise PolyeditError(f"{where}: expected an integer, got {value!r}")
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise PolyeditError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+class EditHandle:
+    """The result of applying a method. `restore()` undoes it exactly (bit-identical weights).
+
+    Weight-editing methods back up the tensors they will touch; context methods (in-context editing)
+    change nothing in the model and instead rewrite each probe's prompt through `transform_prompt`.
+    """
+
+    def __init__(self, lm: LoadedModel, param_names: list[str] = (), info: dict | None = None) -> None:
+        self.lm = lm
+        params = dict(lm.model.named_parameters())
+        self._backup = {n: params[n].detach().clone() for n in param_names}
+        self.info: dict[str, Any] = dict(info or {})
+        self.restored = False
+
+    def restore(self) -> None:
+        params = dict(self.lm.model.named_parameters())
+        with torch.no_grad():
+            for n, saved in self._backup.items():
+                params[n].copy_(saved)
+        self.restored = True
+
+    def transform_prompt(self, probe: Probe) -> str:
+        return probe.prompt
+
+    def stop_strings(self) -> tuple[str, ...]:
+        return ()
+
+
+class EditMethod(ABC):
+    """A knowledge-editing method. Subclasses set `name`, `hparams_class` and implement `apply`."""
+
+    name: ClassVar[str]
+    hparams_class: ClassVar[type[HParams]] = HParams
+    description: ClassVar[str] = ""
+    #: whether several edits can be applied in one call (batch editing) rather than one after another
+    supports_batch: ClassVar[bool] = False
+
+    def __init__(self, hparams: HParams | None = None) -> None:
+        self.hparams = hparams if hparams is not None else self.hparams_class()
+
+    def resolved(self, lm: LoadedModel) -> HParams:
+        return self.hparams.resolve(lm)
+
+    @abstractmethod
+    def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
+        """Edit the model so that each edit's prompt is answered with its target_new."""
+
+
+_METHODS: dict[str, type[EditMethod]] = {}
+
+
+def register_method(cls: type[EditMethod]) -> type[EditMethod]:
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} has no name")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def _discover() -> None:
+    import importlib
+    import pkgutil
+
+    import polyedit.methods as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.ispkg:
+            importlib.import_module(f"polyedit.methods.{mod.name}")
+
+
+def method_names() -> list[str]:
+    _discover()
+    return sorted(_METHODS)
+
+
+def get_method(name: str, hparams: HParams | dict | str | Path | None = None) -> EditMethod:
+    """A method instance by registered name; hparams as an object, a dict, or a YAML path."""
+    _discover()
+    if name not in _METHODS:
+        raise PolyeditError(f"unknown method {name!r} (known: {', '.join(sorted(_METHODS))})")
+    cls = _METHODS[name]
+    if isinstance(hparams, (str, Path)):
+        hparams = cls.hparams_class.from_yaml(hparams)
+    elif isinstance(hparams, dict):
+        hparams = cls.hparams_class.from_dict(hparams, where=f"{name} hyperparameters")
+    return cls(hparams)

@@ -1,0 +1,87 @@
+"""Losses shared by the weight-editing methods, written once: batching edits and scoring their targets.
+
+Each edit's prompt and target are tokenised together (`encode_with_target`), so targets in zh/ja/th and
+after a BOS token are found exactly as evaluation finds them.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from polyedit.data.cases import Edit
+from polyedit.data.languages import join_target
+from polyedit.models.load import LoadedModel
+from polyedit.models.tokens import encode_with_target
+
+
+@dataclass
+class TargetBatch:
+    """Right-padded prompt+target ids; `target_mask[i, j]` marks positions j whose next token is a target
+    token of row i (so logits[:, j] score ids[:, j + 1])."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    target_mask: torch.Tensor
+    next_ids: torch.Tensor
+    last_prompt: torch.Tensor  # index of each row's last context token
+
+    def to(self, device) -> TargetBatch:
+        return TargetBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.target_mask,
+                                                    self.next_ids, self.last_prompt)))
+
+
+def make_target_batch(lm: LoadedModel, pairs: list[tuple[str, str, str]]) -> TargetBatch:
+    """pairs: (prompt, target, lang). Builds the teacher-forcing batch for the targets."""
+    encoded = [encode_with_target(lm.tokenizer, *join_target(p, t, lang)) for p, t, lang in pairs]
+    width = max(len(e.ids) for e in encoded)
+    pad = lm.tokenizer.pad_token_id
+    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    tmask = torch.zeros((len(encoded), width), dtype=torch.bool)
+    for i, e in enumerate(encoded):
+        ids[i, :len(e.ids)] = torch.tensor(e.ids)
+        mask[i, :len(e.ids)] = 1
+        tmask[i, e.n_context - 1:len(e.ids) - 1] = True
+    next_ids = torch.cat([ids[:, 1:], torch.full((len(encoded), 1), pad, dtype=torch.long)], dim=1)
+    last_prompt = torch.tensor([e.n_context - 1 for e in encoded])
+    return TargetBatch(ids, mask, tmask, next_ids, last_prompt).to(lm.device)
+
+
+def edit_batch(lm: LoadedModel, edits: list[Edit], new: bool = True) -> TargetBatch:
+    return make_target_batch(lm, [(e.prompt, e.target_new if new else e.target_true, e.lang) for e in edits])
+
+
+def target_logprobs(logits: torch.Tensor, batch: TargetBatch) -> torch.Tensor:
+    """Per-token log p(target token) at target positions, zero elsewhere: shape (batch, width)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    tok = logp.gather(2, batch.next_ids[..., None])[..., 0]
+    return tok * batch.target_mask
+
+
+def mean_target_nll(logits: torch.Tensor, batch: TargetBatch) -> torch.Tensor:
+    """Mean over edits of the mean NLL of their target tokens (teacher forced)."""
+    lp = target_logprobs(logits, batch)
+    return (-(lp.sum(1) / batch.target_mask.sum(1))).mean()
+
+
+def target_prob(logits: torch.Tensor, batch: TargetBatch) -> torch.Tensor:
+    """Per edit: probability of the whole target sequence, exp(sum of token log-probs)."""
+    return target_logprobs(logits, batch).sum(1).exp()
+
+
+@contextmanager
+def trainable(model: torch.nn.Module, params: list[torch.nn.Parameter]):
+    """Only `params` require grad inside the block; the flags are put back afterwards."""
+    flags = {p: p.requires_grad for p in model.parameters()}
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, f in flags.items():
+            p.requires_grad_(f)

@@ -1,0 +1,94 @@
+"""Where the target and the subject sit in a tokenised prompt.
+
+The target is located by character offsets of the tokenised `context + continuation`, never by assuming
+it starts with a space or that the tokenizer adds no BOS: this is what breaks the usual implementations
+on zh/ja/th and on Llama-style tokenizers.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]
+    n_context: int  # ids[n_context:] are the continuation's tokens
+
+    @property
+    def target_ids(self) -> list[int]:
+        return self.ids[self.n_context:]
+
+
+def encode_with_target(tokenizer, context: str, continuation: str) -> Encoded:
+    """Tokenise context + continuation together (as the model reads them) and find the continuation's tokens.
+
+    A token that straddles the boundary counts as a target token, so the model is never given part of the
+    answer as context. Special tokens after the text (an appended EOS) are dropped.
+    """
+    full = context + continuation
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(full, return_offsets_mapping=True, return_special_tokens_mask=True)
+        ids, offsets, special = enc["input_ids"], enc["offset_mapping"], enc["special_tokens_mask"]
+        keep = len(ids)
+        while keep > 1 and special[keep - 1]:
+            keep -= 1  # a trailing EOS/SEP that some tokenizers append
+        ids, offsets, special = ids[:keep], offsets[:keep], special[:keep]
+        boundary = len(context)
+        n_ctx = next((i for i, ((s, e), sp) in enumerate(zip(offsets, special)) if not sp and e > boundary), keep)
+    else:  # slow tokenizer: the longest common prefix of the two tokenisations
+        ids = tokenizer(full)["input_ids"]
+        ctx = tokenizer(context)["input_ids"]
+        n_ctx = 0
+        while n_ctx < min(len(ids), len(ctx)) and ids[n_ctx] == ctx[n_ctx]:
+            n_ctx += 1
+    if n_ctx == 0:
+        raise ValueError(f"empty context for continuation {continuation!r}")
+    return Encoded(list(ids), n_ctx)
+
+
+@dataclass(frozen=True)
+class SubjectSpan:
+    """Token positions [start, end) of the subject in the tokenised prompt, and the rule that found them.
+
+    Rules, tried in order: `exact` (the subject is a substring), `casefold` (case-insensitive substring),
+    `fuzzy` (the longest block the subject shares with the prompt, if it covers at least half of the
+    subject's characters: inflected or partly transliterated subjects), `last_token` (no usable overlap:
+    the prompt's last token, which has read the whole prompt; ROME's fallback position).
+    """
+
+    start: int
+    end: int
+    rule: str
+
+    @property
+    def last(self) -> int:
+        return self.end - 1
+
+
+def _char_span(prompt: str, subject: str) -> tuple[int, int, str] | None:
+    i = prompt.find(subject)
+    if i >= 0:
+        return i, i + len(subject), "exact"
+    i = prompt.casefold().find(subject.casefold())
+    if i >= 0 and len(prompt.casefold()) == len(prompt):
+        return i, i + len(subject), "casefold"
+    m = difflib.SequenceMatcher(None, prompt, subject, autojunk=False).find_longest_match(0, len(prompt), 0, len(subject))
+    if m.size >= max(2, (len(subject.strip()) + 1) // 2):
+        return m.a, m.a + m.size, "fuzzy"
+    return None
+
+
+def subject_span(tokenizer, prompt: str, subject: str) -> SubjectSpan:
+    enc = tokenizer(prompt, return_offsets_mapping=True, return_special_tokens_mask=True)
+    offsets, special = enc["offset_mapping"], enc["special_tokens_mask"]
+    text_tokens = [i for i, sp in enumerate(special) if not sp]
+    found = _char_span(prompt, subject)
+    if found is not None:
+        cs, ce, rule = found
+        toks = [i for i in text_tokens if offsets[i][0] < ce and offsets[i][1] > cs]
+        if toks:
+            return SubjectSpan(toks[0], toks[-1] + 1, rule)
+    last = text_tokens[-1]
+    return SubjectSpan(last, last + 1, "last_token")

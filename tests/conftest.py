@@ -1,0 +1,23 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+torch.set_num_threads(2)
+
+from tiny_models import FAMILIES, build_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {f: build_tiny_model(f, root / f) for f in FAMILIES}
+
+
+@pytest.fixture(params=FAMILIES)
+def tiny_lm(request, tiny_model_dirs):
+    from polyedit.models import load_model
+
+    return load_model(str(tiny_model_dirs[request.param]))

@@ -1,0 +1,70 @@
+"""Tiny randomly initialised models of five families, built locally from configs (no hub access).
+
+The tokenizer is a small byte-level BPE trained here with `tokenizers`, so the models can be loaded,
+scored and edited exactly like real ones.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+FAMILIES = ("gpt2", "llama", "qwen2", "gpt_neox", "bloom")
+
+_TEXT = [
+    "The capital of France is Paris.", "Paris is the capital of France.", "Danielle Darrieux speaks French.",
+    "巴黎是法国的首都。", "東京は日本の首都です。", "กรุงเทพเป็นเมืองหลวงของประเทศไทย", "Москва — столица России.",
+    "Berlin ist die Hauptstadt von Deutschland.", "La capitale de la France est Paris.", "서울은 한국의 수도이다.",
+]
+
+
+@lru_cache(maxsize=1)
+def tiny_tokenizer():
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"[\u3040-\u30ff\u3400-\u9fff\u0e00-\u0e7f\uac00-\ud7af]"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<s>", "</s>", "<pad>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_TEXT * 5, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+def tiny_config(family: str, vocab: int):
+    from transformers import (BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, Qwen2Config)
+
+    common = dict(vocab_size=vocab, bos_token_id=0, eos_token_id=1, pad_token_id=2)
+    if family == "gpt2":
+        return GPT2Config(n_embd=32, n_layer=3, n_head=2, n_inner=80, n_positions=128, **common)
+    if family == "llama":
+        return LlamaConfig(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=2,
+                           num_key_value_heads=2, max_position_embeddings=128, **common)
+    if family == "qwen2":
+        return Qwen2Config(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=2,
+                           num_key_value_heads=1, max_position_embeddings=128, **common)
+    if family == "gpt_neox":
+        return GPTNeoXConfig(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=2,
+                             max_position_embeddings=128, **common)
+    if family == "bloom":
+        return BloomConfig(hidden_size=32, n_layer=3, n_head=2, **common)
+    raise ValueError(family)
+
+
+def build_tiny_model(family: str, out_dir: Path, seed: int = 0) -> Path:
+    """Save a tiny random model of `family` with the tiny tokenizer to `out_dir` (safetensors)."""
+    from transformers import AutoModelForCausalLM
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(tiny_config(family, len(tok)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tok.save_pretrained(out_dir)
+    return out_dir
