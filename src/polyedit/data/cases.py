@@ -116,6 +116,13 @@ class EditCase:
             probes = d.get("probes", [])
             if not isinstance(probes, list):
                 raise PolyeditError(f"{where}: 'probes' must be a list")
+            for part, fields, obj in [("edit", ("lang", "subject", "prompt", "target_new"), edit)] + [
+                    (f"probes[{i}]", ("kind", "lang", "prompt", "answer"), p) for i, p in enumerate(probes)]:
+                if not isinstance(obj, dict):
+                    raise PolyeditError(f"{where}: {part} must be an object")
+                missing = [f for f in fields if obj.get(f) is None]
+                if missing:
+                    raise PolyeditError(f"{where}: {part} is missing field {missing[0]!r}")
             return cls(
                 case_id=str(d.get("case_id", where)),
                 edit=Edit(**{k: edit.get(k) for k in ("lang", "subject", "prompt", "target_new", "target_true")}),

@@ -24,6 +24,9 @@ class Dataset:
     cases: list[EditCase]
     skipped: Counter = field(default_factory=Counter)
     source: str = ""
+    #: the benchmark's own scoring protocols (names registered in polyedit.evaluation), used when a run
+    #: names none; None means polyedit's defaults
+    protocols: list[str] | None = None
 
 
 @dataclass(frozen=True)

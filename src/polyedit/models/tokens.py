@@ -53,8 +53,9 @@ class SubjectSpan:
     """Token positions [start, end) of the subject in the tokenised prompt, and the rule that found them.
 
     Rules, tried in order: `exact` (the subject is a substring), `casefold` (case-insensitive substring),
-    `fuzzy` (the longest block the subject shares with the prompt, if it covers at least half of the
-    subject's characters: inflected or partly transliterated subjects), `last_token` (no usable overlap:
+    `fuzzy` (the longest block of characters the subject shares with the prompt, if it is at least 4
+    characters long and covers at least 40% of the subject: a surname alone, inflected forms such as
+    Polish "Darrieuxa"), , `last_token` (no usable overlap:
     the prompt's last token, which has read the whole prompt; ROME's fallback position).
     """
 
@@ -75,7 +76,7 @@ def _char_span(prompt: str, subject: str) -> tuple[int, int, str] | None:
     if i >= 0 and len(prompt.casefold()) == len(prompt):
         return i, i + len(subject), "casefold"
     m = difflib.SequenceMatcher(None, prompt, subject, autojunk=False).find_longest_match(0, len(prompt), 0, len(subject))
-    if m.size >= max(2, (len(subject.strip()) + 1) // 2):
+    if m.size >= min(4, len(subject)) and m.size >= 0.4 * len(subject.strip()):
         return m.a, m.a + m.size, "fuzzy"
     return None
 

@@ -58,7 +58,7 @@ def constrained_finetune(lm: LoadedModel, edits: list[Edit], param_names: list[s
             opt.zero_grad()
             logits = lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
             loss = loss_fn(logits, batch)
-            handle.info["loss"] = float(loss)
+            handle.info["loss"] = loss.item()
             if loss.item() < hp.early_stop_loss:
                 break
             loss.backward()

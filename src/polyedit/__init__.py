@@ -1,0 +1,16 @@
+"""polyedit: multilingual knowledge editing of large language models.
+
+Edit a fact once, in one language, and measure whether the change holds in every language the model
+speaks (reliability, generality, portability) without disturbing unrelated knowledge (locality).
+"""
+
+from polyedit.api import bench, evaluate
+from polyedit.data.cases import Edit, EditCase, Probe, make_case
+from polyedit.data.registry import load_dataset
+from polyedit.errors import PolyeditError
+from polyedit.methods.base import get_method, method_names
+from polyedit.models.load import load_model
+
+__all__ = ["Edit", "EditCase", "PolyeditError", "Probe", "bench", "evaluate", "get_method", "load_dataset",
+           "load_model", "make_case", "method_names"]
+__version__ = "0.1.0"

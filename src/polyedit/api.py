@@ -1,0 +1,49 @@
+"""The Python API, with the names the CLI uses.
+
+    import polyedit as pe
+    lm = pe.load_model("world:small")
+    case = pe.make_case("c1", "en", "Ana Lind", "Ana Lind was born in", "Oslo", target_true="Lima")
+    method = pe.get_method("ft-l")
+    before = pe.evaluate(lm, [case])
+    handle = method.apply(lm, [case.edit])
+    after = pe.evaluate(lm, [case], handle=handle, reference=before)
+    handle.restore()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyedit.data.cases import EditCase
+from polyedit.data.registry import load_dataset
+from polyedit.evaluation.engine import Evaluation
+from polyedit.evaluation.engine import evaluate as _evaluate
+from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
+from polyedit.evaluation.runner import BenchConfig, run_bench
+from polyedit.methods.base import get_method
+from polyedit.models.backend import HFBackend
+from polyedit.models.load import LoadedModel, load_model
+
+
+def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS, handle=None,
+             reference: Evaluation | None = None, batch_size: int = 32) -> Evaluation:
+    """Score every probe of `cases` on `lm` (with `handle`'s prompt rewriting, if any)."""
+    return _evaluate(HFBackend(lm, batch_size), cases, list(protocols), handle, reference)
+
+
+def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, langs=None, protocols=None,
+          hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
+          resume: bool = False, progress: bool = True) -> dict:
+    """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`."""
+    from polyedit.reports.markdown import summary_markdown
+
+    lm = load_model(model) if isinstance(model, str) else model
+    m = get_method(method, hparams)
+    dataset = load_dataset(data)
+    protocols = list(protocols or dataset.protocols or DEFAULT_PROTOCOLS)
+    cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, method=method, data=data,
+                      langs=list(langs) if langs else None, protocols=protocols,
+                      hparams=m.hparams.to_dict(), seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit)
+    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress)
+    Path(out, "summary.md").write_text(summary_markdown(summary, f"{method} on {data}"), "utf-8")
+    return summary

@@ -1,0 +1,44 @@
+"""`polyedit bench`: evaluate, edit, evaluate, restore, for every case of a dataset."""
+
+from __future__ import annotations
+
+import click
+
+from polyedit.cli.common import (device_option, dtype_option, hparams_option, method_option, model_option,
+                                 remote_option, split_langs)
+
+
+@click.command("bench")
+@model_option
+@method_option
+@click.option("--data", required=True, help="dataset spec, e.g. world:small, bmike53:zsre:langs=de,ja, jsonl:FILE")
+@click.option("--langs", default=None, help="probe languages, comma-separated (default: all in the data)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
+@hparams_option
+@click.option("--protocols", default=None, help="comma-separated protocols (default: the dataset's own)")
+@click.option("--mode", type=click.Choice(["single", "batch", "sequential"]), default="single", show_default=True)
+@click.option("--edits-per-step", type=int, default=1, show_default=True,
+              help="batch size (batch mode) or re-scoring interval (sequential mode)")
+@click.option("--limit", type=int, default=None, help="first N cases only")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="skip cases already in OUT/results.jsonl")
+@device_option
+@dtype_option
+@remote_option
+def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, seed, resume,
+            device, dtype, trust_remote_code):
+    """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
+    from polyedit.api import bench
+    from polyedit.data.registry import load_dataset
+    from polyedit.methods.base import get_method
+    from polyedit.models.load import load_model
+
+    get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
+    load_dataset(data, limit=1)
+    lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    lm.name = model
+    summary = bench(lm, method, data, out, langs=split_langs(langs),
+                    protocols=[p for p in protocols.split(",") if p] if protocols else None, hparams=hparams,
+                    seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume)
+    click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
+    click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")

@@ -1,0 +1,57 @@
+"""`polyedit edit`: one edit, and the model's answers before and after it."""
+
+from __future__ import annotations
+
+import click
+
+from polyedit.cli.common import (device_option, dtype_option, hparams_option, method_option, model_option,
+                                 remote_option)
+
+
+@click.command("edit")
+@model_option
+@method_option
+@click.option("--lang", default="en", show_default=True, help="language of the edit prompt")
+@click.option("--prompt", required=True, help="edit prompt containing the subject, e.g. 'Ana Lind was born in'")
+@click.option("--subject", required=True)
+@click.option("--target-new", required=True)
+@click.option("--target-true", default=None)
+@click.option("--probe", "probes", multiple=True, metavar="LANG=PROMPT", help="extra prompt to ask, repeatable")
+@click.option("--max-new-tokens", type=int, default=8, show_default=True)
+@hparams_option
+@device_option
+@dtype_option
+@remote_option
+def command(model, method, lang, prompt, subject, target_new, target_true, probes, max_new_tokens, hparams,
+            device, dtype, trust_remote_code):
+    """Apply one edit and show the greedy answers to the edit prompt and each probe, before and after."""
+    from polyedit.data.cases import Edit
+    from polyedit.data.languages import normalize_code
+    from polyedit.errors import PolyeditError
+    from polyedit.methods.base import get_method
+    from polyedit.models.backend import HFBackend
+    from polyedit.models.load import load_model
+
+    edit = Edit(lang, subject, prompt, target_new, target_true)
+    asks = [(edit.lang, prompt)]
+    for item in probes:
+        code, sep, text = item.partition("=")
+        if not sep or not text.strip():
+            raise PolyeditError(f"--probe {item!r}: expected LANG=PROMPT")
+        asks.append((normalize_code(code), text))
+    m = get_method(method, hparams)
+    lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    backend = HFBackend(lm)
+    prompts = [p for _, p in asks]
+    before = backend.generate(prompts, max_new_tokens)
+    handle = m.apply(lm, [edit])
+    try:
+        from polyedit.data.cases import Probe
+
+        shown = [handle.transform_prompt(Probe("reliability", code, p, target_new)) for code, p in asks]
+        after = backend.generate(shown, max_new_tokens, handle.stop_strings())
+    finally:
+        handle.restore()
+    click.echo(f"{method} edit ({edit.lang}): {prompt!r} -> {target_new!r}")
+    for (code, p), b, a in zip(asks, before, after):
+        click.echo(f"[{code}] {p}\n    before: {b.text.strip()!r}\n    after:  {a.text.strip()!r}")

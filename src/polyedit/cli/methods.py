@@ -1,0 +1,19 @@
+"""`polyedit methods`: the registered methods and their hyperparameters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+
+@click.command("methods")
+def command():
+    """List registered editing methods with their hyperparameter defaults."""
+    from polyedit.methods.base import get_method, method_names
+
+    for name in method_names():
+        m = get_method(name)
+        click.echo(f"{name}: {m.description}")
+        for f in dataclasses.fields(m.hparams):
+            click.echo(f"    {f.name} = {getattr(m.hparams, f.name)!r}")

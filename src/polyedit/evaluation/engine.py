@@ -1,0 +1,85 @@
+"""Score every probe of a set of cases with every protocol, in as few batched backend calls as possible.
+
+Requests from all probes, languages and protocols are pooled and de-duplicated, then sent to the backend
+once for scoring and once per (length, stop) group for generation; the backend sorts them by length and
+pads them into batches. An edit handle may rewrite each probe's prompt (in-context editing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from polyedit.data.cases import EditCase, Probe
+from polyedit.evaluation.protocols import ProbeContext, answer_request, get_protocol
+from polyedit.models.backend import Backend, ScoreResult
+
+
+@dataclass
+class ProbeResult:
+    case_id: str
+    index: int  # position of the probe in its case
+    probe: Probe
+    metrics: dict[str, float] = field(default_factory=dict)
+    answer_score: ScoreResult | None = None  # teacher-forced score of (prompt, answer): the locality reference
+
+
+@dataclass
+class Evaluation:
+    results: list[ProbeResult]
+    unavailable: dict[str, str] = field(default_factory=dict)  # protocol -> why it was not run
+
+    def by_key(self) -> dict[tuple[str, int], ProbeResult]:
+        return {(r.case_id, r.index): r for r in self.results}
+
+
+def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], handle=None,
+             reference: Evaluation | None = None, max_new_tokens: int | None = None) -> Evaluation:
+    protos = [get_protocol(p) for p in protocols]
+    unavailable = {p.name: f"backend lacks {', '.join(sorted(p.requires - backend.capabilities))}"
+                   for p in protos if not p.requires <= backend.capabilities}
+    protos = [p for p in protos if p.name not in unavailable]
+    refs = reference.by_key() if reference is not None else {}
+    stop = handle.stop_strings() if handle is not None else ()
+    can_score = "score" in backend.capabilities
+
+    score_reqs: dict[tuple[str, str], int] = {}
+    gen_reqs: dict[tuple[str, int, tuple[str, ...]], int] = {}
+    plan = []  # (ProbeResult, ctx, [(protocol, score_keys, gen_keys)], answer_key)
+    for case in cases:
+        for idx, probe in enumerate(case.probes):
+            prompt = handle.transform_prompt(probe) if handle is not None else probe.prompt
+            ref = refs.get((case.case_id, idx))
+            ctx = ProbeContext(backend.tokenize, stop, max_new_tokens, ref.answer_score if ref else None)
+            answer_key = answer_request(probe, prompt) if can_score else None
+            if answer_key is not None:
+                score_reqs.setdefault(answer_key, len(score_reqs))
+            steps = []
+            for proto in protos:
+                needs = proto.needs(probe, prompt, ctx)
+                if needs is None:
+                    continue
+                for r in needs.score:
+                    score_reqs.setdefault(r, len(score_reqs))
+                for r in needs.generate:
+                    gen_reqs.setdefault(r, len(gen_reqs))
+                steps.append((proto, needs))
+            plan.append((ProbeResult(case.case_id, idx, probe), ctx, steps, answer_key))
+
+    scored = backend.score(list(score_reqs)) if score_reqs else []
+    generated: dict[tuple, object] = {}
+    groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+    for prompt, n, st in gen_reqs:
+        groups.setdefault((n, st), []).append(prompt)
+    for (n, st), prompts in groups.items():
+        for prompt, g in zip(prompts, backend.generate(prompts, n, st)):
+            generated[(prompt, n, st)] = g
+
+    results = []
+    for pr, ctx, steps, answer_key in plan:
+        if answer_key is not None:
+            pr.answer_score = scored[score_reqs[answer_key]]
+        for proto, needs in steps:
+            res = [scored[score_reqs[r]] for r in needs.score] + [generated[r] for r in needs.generate]
+            pr.metrics.update(proto.score(pr.probe, res, ctx))
+        results.append(pr)
+    return Evaluation(results, unavailable)

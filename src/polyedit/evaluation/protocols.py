@@ -1,0 +1,150 @@
+"""Named scoring protocols. Each is registered under its name and declares what it needs from the
+backend (teacher-forced scores of continuations, or greedy generations); the engine collects the needs
+of every probe of a case, runs them in a few padded batches, and hands each protocol its results.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+from polyedit.data.cases import LOCALITY, Probe
+from polyedit.data.languages import join_target
+from polyedit.errors import PolyeditError
+from polyedit.models.backend import Generation, ScoreResult
+
+
+@dataclass(frozen=True)
+class Needs:
+    score: tuple[tuple[str, str], ...] = ()  # (context, continuation)
+    generate: tuple[tuple[str, int, tuple[str, ...]], ...] = ()  # (prompt, max_new_tokens, stop)
+
+
+@dataclass
+class Protocol:
+    name: str
+    needs: Callable[[Probe, str, "ProbeContext"], Needs | None]  # None: does not apply to this probe
+    score: Callable[[Probe, list, "ProbeContext"], dict[str, float]]
+    requires: frozenset[str]
+    help: str = ""
+
+
+@dataclass
+class ProbeContext:
+    """What a protocol may use besides its own results: the backend's tokenizer, stop strings of the
+    edit handle, the generation length knob, and the same probe's result before the edit."""
+
+    tokenize: Callable[[str], list[int]]
+    stop: tuple[str, ...] = ()
+    max_new_tokens: int | None = None
+    reference: ScoreResult | None = None  # pre-edit score of (prompt, answer)
+
+
+PROTOCOLS: dict[str, Protocol] = {}
+
+
+def register_protocol(name: str, requires: set[str], help: str = ""):
+    def deco(pair):
+        needs, score = pair
+        PROTOCOLS[name] = Protocol(name, needs, score, frozenset(requires), help)
+        return pair
+
+    return deco
+
+
+def _discover() -> None:
+    """Benchmark-specific protocols live in modules `polyedit/evaluation/protocols_*.py`; importing them
+    registers them."""
+    import importlib
+    import pkgutil
+
+    import polyedit.evaluation as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name.startswith("protocols_"):
+            importlib.import_module(f"polyedit.evaluation.{mod.name}")
+
+
+def protocol_names() -> list[str]:
+    _discover()
+    return sorted(PROTOCOLS)
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        _discover()
+    if name not in PROTOCOLS:
+        raise PolyeditError(f"unknown protocol {name!r} (known: {', '.join(sorted(PROTOCOLS))})")
+    return PROTOCOLS[name]
+
+
+def answer_request(probe: Probe, prompt: str, answer: str | None = None) -> tuple[str, str]:
+    return join_target(prompt, answer if answer is not None else probe.answer, probe.lang)
+
+
+def token_f1(pred: list[int], gold: list[int]) -> float:
+    """Standard token-level F1 (SQuAD-style) over token ids: the multiset overlap."""
+    common = sum((Counter(pred) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    p, r = common / len(pred), common / len(gold)
+    return 2 * p * r / (p + r)
+
+
+# token_accuracy: EasyEdit's default. Teacher-forced: the share of target tokens that are the model's argmax.
+register_protocol("token_accuracy", {"score"}, "teacher-forced share of answer tokens predicted (EasyEdit)")((
+    lambda probe, prompt, ctx: Needs(score=(answer_request(probe, prompt),)),
+    lambda probe, res, ctx: {"token_accuracy": res[0].token_accuracy},
+))
+
+
+# prob_compare: CounterFact / MEMLA edit success: mean token log-prob of the new answer beats the old one.
+def _prob_compare_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs | None:
+    if probe.answer_true is None or probe.kind == LOCALITY:
+        return None
+    return Needs(score=(answer_request(probe, prompt), answer_request(probe, prompt, probe.answer_true)))
+
+
+register_protocol("prob_compare", {"score"}, "mean log-prob of the new answer > the old answer's")((
+    _prob_compare_needs,
+    lambda probe, res, ctx: {"prob_compare": float(res[0].mean_logprob > res[1].mean_logprob)},
+))
+
+
+# generation: greedy decoding; by default as many new tokens as the gold answer has (MEMLA's rule).
+def _generation_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs:
+    _, continuation = answer_request(probe, prompt)
+    n = ctx.max_new_tokens or len(ctx.tokenize(continuation))
+    return Needs(generate=((prompt, n, ctx.stop),))
+
+
+def _generation_score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> dict[str, float]:
+    pred = res[0].text.strip()
+    gold = probe.answer.strip()
+    return {"exact_match": float(pred == gold), "token_f1": token_f1(ctx.tokenize(pred), ctx.tokenize(gold))}
+
+
+register_protocol("generation", {"generate"}, "greedy decoding scored by exact match and token F1")((
+    _generation_needs, _generation_score,
+))
+
+
+# locality: the share of unrelated probes whose (teacher-forced) prediction the edit left unchanged, and
+# accuracy against the expected answer.
+def _locality_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs | None:
+    return Needs(score=(answer_request(probe, prompt),)) if probe.kind == LOCALITY else None
+
+
+def _locality_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> dict[str, float]:
+    out = {"locality_accuracy": float(res[0].argmax_ids == res[0].target_ids)}
+    ref = ctx.reference if ctx.reference is not None else res[0]  # before the edit: unchanged by definition
+    out["locality_unchanged"] = float(res[0].argmax_ids == ref.argmax_ids)
+    return out
+
+
+register_protocol("locality", {"score"}, "locality probes: prediction unchanged by the edit; accuracy")((
+    _locality_needs, _locality_score,
+))
+
+DEFAULT_PROTOCOLS = ("token_accuracy", "prob_compare", "locality")
