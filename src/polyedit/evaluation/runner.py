@@ -102,9 +102,9 @@ def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[di
 def _apply(method: EditMethod, lm: LoadedModel, cases: list[EditCase]) -> tuple[dict[str, EditHandle], list]:
     """Apply the cases' edits together; methods without batch support apply them one after another."""
     if method.supports_batch or len(cases) == 1:
-        h = method.apply(lm, [c.edit for c in cases])
+        h = method.apply_cases(lm, cases)
         return {c.case_id: h for c in cases}, [h]
-    handles = {c.case_id: method.apply(lm, [c.edit]) for c in cases}
+    handles = {c.case_id: method.apply_cases(lm, [c]) for c in cases}
     return handles, list(handles.values())
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from polyedit.data.cases import Edit, Probe
+from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.errors import PolyeditError
 from polyedit.models.load import LoadedModel
 
@@ -146,6 +146,12 @@ class EditMethod(ABC):
     @abstractmethod
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         """Edit the model so that each edit's prompt is answered with its target_new."""
+
+    def apply_cases(self, lm: LoadedModel, cases: list[EditCase]) -> EditHandle:
+        """What the runner calls. Methods that use more of a case than its edit (MEMLA reads the edit's
+        prompts in other languages to find language-independent neurons) override this; the edit-only
+        default keeps `apply` the one thing most methods implement."""
+        return self.apply(lm, [c.edit for c in cases])
 
 
 _METHODS: dict[str, type[EditMethod]] = {}

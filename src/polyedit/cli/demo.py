@@ -1,0 +1,98 @@
+"""`polyedit demo` (what `make demo` runs): every registered method on world edits, all 12 languages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import click
+
+from polyedit.cli.common import device_option
+
+
+def _fmt(x) -> str:
+    return "  –  " if x is None else f"{100 * x:5.1f}"
+
+
+@click.command("demo")
+@click.option("--model", default="world:small", show_default=True)
+@click.option("--cases", "n_cases", type=int, default=30, show_default=True, help="edits per method (made in English)")
+@click.option("--methods", default=None, help="comma-separated methods (default: every registered method)")
+@click.option("--matrix-method", default=None, help="method for the language x language heatmap (default: the "
+              "first of memla, lora, ft-m, ft-l that is registered)")
+@click.option("--matrix-cases", type=int, default=3, show_default=True, help="edits per edit language for the heatmap")
+@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False))
+@device_option
+def command(model, n_cases, methods, matrix_method, matrix_cases, out, device):
+    """Edit the built-in world model in English with every method; score all 12 languages; write reports."""
+    import torch
+
+    from polyedit.api import bench
+    from polyedit.data.languages import get_language
+    from polyedit.data.registry import load_dataset
+    from polyedit.errors import PolyeditError
+    from polyedit.methods.base import method_names
+    from polyedit.models.load import load_model
+    from polyedit.reports.html import report_html
+    from polyedit.reports.markdown import summary_markdown
+
+    torch.manual_seed(0)
+    names = [m for m in methods.split(",") if m] if methods else method_names()
+    unknown = sorted(set(names) - set(method_names()))
+    if unknown:
+        raise PolyeditError(f"unknown method(s) {', '.join(unknown)} (known: {', '.join(method_names())})")
+    out = Path(out)
+    lm = load_model(model, device=device)
+    lm.name = model
+    data = "world:small" if model.startswith("world:") else model
+    langs = load_dataset(data, limit=1).cases[0].languages
+    summaries, t_start = {}, time.perf_counter()
+    for name in names:
+        run_dir = _fresh(out / name)
+        click.echo(f"== {name}: {n_cases} English edits, probes in {len(langs)} languages")
+        summaries[name] = bench(lm, name, data, run_dir, limit=n_cases)
+
+    kinds = ["reliability", "generality", "locality", "portability"]
+    click.echo(f"\nMean over {len(langs)} languages (post-edit %, pre-edit in brackets); "
+               "'other' = mean over the languages other than the edit's (English)\n")
+    click.echo(f"{'method':<10}" + "".join(f"{k:>18}" for k in kinds) + "".join(f"{k[:3] + ' other':>12}" for k in kinds if k != "locality"))
+    for name, s in summaries.items():
+        cells = "".join(f"{_fmt(s['mean'].get(k, {}).get('post'))} ({_fmt(s['mean'].get(k, {}).get('pre'))})".rjust(18) for k in kinds)
+        other = s.get("mean_excluding_edit_language") or {}
+        cells += "".join(f"{_fmt(other.get(k, {}).get('post')):>12}" for k in kinds if k != "locality")
+        click.echo(f"{name:<10}{cells}")
+
+    heatmaps = []
+    matrix_method = matrix_method or next((m for m in ("memla", "lora", "ft-m", "ft-l") if m in names), None)
+    if matrix_method and matrix_cases > 0:
+        click.echo(f"\n== {matrix_method}: {matrix_cases} edits made in each language, for the cross-lingual heatmap")
+        matrix: dict[str, dict[str, float]] = {}
+        for lang in langs:
+            s = bench(lm, matrix_method, f"{data}:edit_lang={lang}", _fresh(out / "matrix" / matrix_method / lang),
+                      limit=matrix_cases, progress=False)
+            matrix.update(s["cross_lingual"].get("reliability", {}))
+        heatmaps.append((f"{matrix_method}: reliability by edit language (rows) and probe language (columns)",
+                         matrix, langs, langs))
+    for name, s in summaries.items():
+        rel = s["cross_lingual"].get("reliability", {})
+        if rel:
+            heatmaps.append((f"{name}: English edits, reliability per probe language", rel, sorted(rel), langs))
+
+    md = "\n".join(summary_markdown(s, f"{name} on {data}") for name, s in summaries.items())
+    (out / "summary.md").write_text(md, "utf-8")
+    scripts = ", ".join(sorted({get_language(x).script for x in langs}))
+    page = report_html(f"polyedit demo: {model}", summaries, heatmaps,
+                       notes=[f"{n_cases} edits per method, made in English; probes in {len(langs)} languages "
+                              f"({', '.join(langs)}; scripts: {scripts})."])
+    (out / "report.html").write_text(page, "utf-8")
+    (out / "summaries.json").write_text(json.dumps(summaries, indent=1, ensure_ascii=False), "utf-8")
+    click.echo(f"\nwrote {out}/summary.md and {out}/report.html in {time.perf_counter() - t_start:.0f} s")
+
+
+def _fresh(path: Path) -> Path:
+    """The demo re-runs from scratch: clear a previous demo run in this folder (only polyedit's own files)."""
+    if (path / "run.json").exists():
+        shutil.rmtree(path)
+    return path
