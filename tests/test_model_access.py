@@ -104,3 +104,20 @@ def state_hash(model) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def test_remote_code_is_off_unless_asked(tiny_model_dirs, monkeypatch):
+    import transformers
+
+    seen = {}
+    real = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(path, **kw):
+        seen.update(kw)
+        return real(path, **kw)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    load_model(str(tiny_model_dirs["llama"]))
+    assert seen["trust_remote_code"] is False and seen["use_safetensors"] is True
+    load_model(str(tiny_model_dirs["llama"]), trust_remote_code=True)
+    assert seen["trust_remote_code"] is True

@@ -1,0 +1,45 @@
+import re
+
+from polyedit.evaluation.aggregate import summarize
+from polyedit.reports.html import heatmap_svg, report_html
+from polyedit.reports.markdown import summary_markdown
+
+
+def _record(case_id, edit_lang, rows):
+    return {"case_id": case_id, "edit": {"lang": edit_lang}, "probes": [
+        {"kind": k, "lang": lang, "pre": {m: pre}, "post": {m: post}} for k, lang, m, pre, post in rows]}
+
+
+RECORDS = [
+    _record("a", "en", [("reliability", "en", "token_accuracy", 0.0, 1.0), ("reliability", "zh", "token_accuracy", 0.0, 0.5),
+                        ("locality", "zh", "locality_unchanged", 1.0, 1.0), ("reliability", "ru", "token_accuracy", 0.0, 0.0)]),
+    _record("b", "de", [("reliability", "en", "token_accuracy", 0.5, 1.0), ("reliability", "zh", "token_accuracy", 0.0, 0.0),
+                        ("locality", "zh", "locality_unchanged", 1.0, 0.0)]),
+]
+
+
+def test_summary_known_answers():
+    s = summarize(RECORDS)
+    assert s["headline"] == {"reliability": "token_accuracy", "locality": "locality_unchanged"}
+    assert s["per_language"]["zh"]["reliability"]["token_accuracy"] == {"pre": 0.0, "post": 0.25}
+    # mean over languages is a macro average: en 1.0, ru 0.0, zh 0.25
+    assert abs(s["mean"]["reliability"]["post"] - (1.0 + 0.0 + 0.25) / 3) < 1e-12
+    assert s["mean_excluding_edit_language"]["reliability"]["n_langs"] == 2  # en and de edited -> ru, zh
+    assert s["cross_lingual"]["reliability"] == {"en": {"en": 1.0, "zh": 0.5, "ru": 0.0}, "de": {"en": 1.0, "zh": 0.0}}
+    assert s["groups"]["latin"]["Latin"]["reliability"]["post"] == 1.0
+    assert set(s["groups"]["script"]) == {"Latin", "Han", "Cyrillic"}
+    assert s["mean"]["locality"]["post"] == 0.5
+
+
+def test_markdown_and_html_are_complete_and_self_contained():
+    s = summarize(RECORDS)
+    md = summary_markdown(s, "t")
+    assert "| zh | 25.0 (0.0) | 50.0 (100.0) |" in md
+    page = report_html("demo", {"ft-l": s}, [("heat", s["cross_lingual"]["reliability"], ["en", "de"], ["en", "zh", "ru"])])
+    assert "<svg" in page and "en → zh: 50.0" in page and "de → ru: –" in page
+    assert not re.search(r"(src|href)=\"https?:", page)  # nothing fetched from the network
+
+
+def test_heatmap_cells():
+    svg = heatmap_svg({"a": {"x": 1.0}}, ["a"], ["x", "y"], "t")
+    assert svg.count("<rect") == 2 and "100.0" in svg
