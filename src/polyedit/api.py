@@ -40,9 +40,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     lm = load_model(model) if isinstance(model, str) else model
     m = get_method(method, hparams)
     dataset = load_dataset(data)
-    protocols = list(protocols or dataset.protocols or DEFAULT_PROTOCOLS)
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, method=method, data=data,
-                      langs=list(langs) if langs else None, protocols=protocols,
+                      langs=list(langs) if langs else None, protocols=list(protocols) if protocols else None,
                       hparams=m.hparams.to_dict(), seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress)
     Path(out, "summary.md").write_text(summary_markdown(summary, f"{method} on {data}"), "utf-8")

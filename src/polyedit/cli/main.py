@@ -32,7 +32,7 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> int:
     _register()
     try:
-        cli.main(args=argv, prog_name="polyedit", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="polyedit", standalone_mode=False)
     except PolyeditError as e:
         click.echo(f"polyedit: error: {e}", err=True)
         return 2
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except click.exceptions.Exit as e:
         return e.exit_code
-    return 0
+    return rv if isinstance(rv, int) else 0  # a command's ctx.exit(n) comes back as its return value
 
 
 if __name__ == "__main__":

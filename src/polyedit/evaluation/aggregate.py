@@ -12,10 +12,10 @@ from polyedit.data.languages import get_language
 
 #: the metric that stands for each probe kind in summary tables, in order of preference
 HEADLINE = {
-    "reliability": ("token_accuracy", "prob_compare", "exact_match"),
-    "generality": ("token_accuracy", "prob_compare", "exact_match"),
-    "locality": ("locality_unchanged", "locality_accuracy", "token_accuracy"),
-    "portability": ("token_accuracy", "exact_match"),
+    "reliability": ("token_accuracy", "prob_compare", "prob_compare_total", "bmike_f1", "exact_match"),
+    "generality": ("token_accuracy", "prob_compare", "prob_compare_total", "bmike_f1", "exact_match"),
+    "locality": ("locality_unchanged", "locality_accuracy", "token_set_f1", "bmike_f1", "token_accuracy"),
+    "portability": ("token_accuracy", "token_set_f1", "bmike_f1", "exact_match"),
 }
 
 
@@ -31,7 +31,8 @@ def rows(records: Iterable[dict]) -> list[dict]:
 
 
 def headline_metric(kind: str, metrics: set[str]) -> str | None:
-    return next((m for m in HEADLINE[kind] if m in metrics), None)
+    # A run scored only by protocols outside the table still gets a headline, never a silently empty row.
+    return next((m for m in HEADLINE[kind] if m in metrics), min(metrics) if metrics else None)
 
 
 def _means(table: list[dict], key: str) -> dict:
@@ -78,7 +79,11 @@ def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "famil
         "mean_excluding_edit_language": macro(lambda lang: lang not in edit_langs) if len(langs) > 1 else {},
         "per_language": per_language,
         "groups": groups,
-        "cross_lingual": cross_lingual_matrix(table, headline),
+        "cross_lingual": (matrix := cross_lingual_matrix(table, headline)),
+        # MEMLA's "edit -> others": per edit language, the mean over the other probe languages
+        "edit_to_others": {kind: {el: mean(v for pl, v in row.items() if pl != el)
+                                  for el, row in by_el.items() if any(pl != el for pl in row)}
+                           for kind, by_el in matrix.items()},
     }
 
 

@@ -39,6 +39,7 @@ class ProbeContext:
     stop: tuple[str, ...] = ()
     max_new_tokens: int | None = None
     reference: ScoreResult | None = None  # pre-edit score of (prompt, answer)
+    prompt: str | None = None  # the prompt the model is asked (after an edit handle's rewrite)
 
 
 PROTOCOLS: dict[str, Protocol] = {}

@@ -39,7 +39,7 @@ class BenchConfig:
     method: str
     data: str
     langs: list[str] | None = None
-    protocols: list[str] = field(default_factory=lambda: list(DEFAULT_PROTOCOLS))
+    protocols: list[str] | None = None  # None: the dataset's own protocols, else polyedit's defaults
     hparams: dict = field(default_factory=dict)
     seed: int = 0
     mode: str = "single"
@@ -141,6 +141,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         cases = [c.restrict(cfg.langs) for c in cases]
     if not cases:
         raise PolyeditError(f"dataset {cfg.data!r} has no cases")
+    if cfg.protocols is None:
+        cfg.protocols = list(dataset.protocols or DEFAULT_PROTOCOLS)
     run_meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict()}
     results = ResultsFile(out / "results.jsonl")
     run_file = out / "run.json"

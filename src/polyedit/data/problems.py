@@ -1,0 +1,207 @@
+"""Shared machinery of the benchmark loaders: reading JSON safely, naming each problem by file, record
+index and field, and the registry of file formats that `polyedit data validate` checks.
+
+Every loader reads its records through one `Report`. A record-level problem (a wrong type, a missing
+field, an unknown language code, a published defect such as a missing target-language block) is
+recorded as a `Problem` and counted under a short reason; the loader then drops only what the problem
+spoils (a probe, a language of a case, or the record) and goes on. `validate` runs the same conversion
+and prints the problems, so what it reports is exactly what a run would skip.
+
+Pickles are never opened anywhere in polyedit: loaders read only the `.json` files they name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from polyedit.data.languages import normalize_code
+from polyedit.errors import PolyeditError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect of an input file. `index` is the record's position in the file's top-level array
+    (None: the file itself); `field` a dotted path inside the record (None: the whole record)."""
+
+    file: str
+    index: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.index is not None:
+            where += f" record {self.index}"
+        if self.field:
+            where += f" field {self.field}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Report:
+    """Problems found while converting files, and the count of dropped items per reason."""
+
+    problems: list[Problem] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+    def add(self, file: Path | str, index: int | None, field_: str | None, message: str, reason: str) -> None:
+        self.problems.append(Problem(str(file), index, field_, message))
+        self.skipped[reason] += 1
+
+
+def read_json(path: Path) -> Any:
+    """The parsed content of a JSON file; a PolyeditError (never a traceback) when it is not one."""
+    if path.suffix.lower() in {".pk", ".pkl", ".pickle"}:  # defensive: no code path should ever get here
+        raise PolyeditError(f"{path}: refusing to load a pickle")
+    try:
+        text = path.read_text("utf-8-sig")  # tolerate a byte-order mark (files saved by Windows editors)
+    except FileNotFoundError:
+        raise PolyeditError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise PolyeditError(f"{path}: is a directory, expected a JSON file") from None
+    except UnicodeDecodeError as e:
+        raise PolyeditError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise PolyeditError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PolyeditError(f"{path}: not JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except RecursionError:
+        raise PolyeditError(f"{path}: JSON nested too deeply") from None
+
+
+def read_json_array(path: Path) -> list[Any]:
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise PolyeditError(f"{path}: expected a JSON array of records, got {_kind(data)}")
+    return data
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+class RecordReader:
+    """Typed access to one record's fields; each failure becomes a Problem on the shared report.
+
+    Returns None for a missing or ill-typed field, so callers decide what that spoils.
+    """
+
+    def __init__(self, report: Report, file: Path | str, index: int) -> None:
+        self.report, self.file, self.index = report, file, index
+
+    def problem(self, field_: str | None, message: str, reason: str) -> None:
+        self.report.add(self.file, self.index, field_, message, reason)
+
+    def obj(self, parent: Any, key: str, path: str, reason: str, required: bool = True) -> dict | None:
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if value is None:
+            if required:
+                self.problem(path, "missing", reason)
+            return None
+        if not isinstance(value, dict):
+            self.problem(path, f"expected an object, got {_kind(value)}", reason)
+            return None
+        return value
+
+    def text(self, parent: Any, key: str, path: str, reason: str, required: bool = True) -> str | None:
+        """A non-empty string field."""
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if value is None:
+            if required:
+                self.problem(path, "missing", reason)
+            return None
+        if not isinstance(value, str):
+            self.problem(path, f"expected a string, got {_kind(value)}", reason)
+            return None
+        if not value.strip():
+            if required:  # an optional field left empty (`"old": ""`, `"target_true": ""`) is just absent
+                self.problem(path, "empty string", reason)
+            return None
+        return value
+
+    def texts(self, parent: Any, key: str, path: str, reason: str, required: bool = True) -> list[str] | None:
+        """A list of strings; a bare string is accepted as a list of one (formats disagree on this)."""
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if value is None:
+            if required:
+                self.problem(path, "missing", reason)
+            return None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.problem(path, f"expected a list of strings, got {_kind(value)}", reason)
+            return None
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                self.problem(f"{path}[{i}]", f"expected a non-empty string, got {item!r:.60}", reason)
+                return None
+            out.append(item)
+        return out
+
+    def language(self, code: Any, path: str, reason: str, aliases: dict[str, str] | None = None) -> str | None:
+        """A language code normalised by the language table (`zh-cn` -> `zh`), after the format's own
+        aliases (MzsRE writes `cz` for Czech)."""
+        if not isinstance(code, str):
+            self.problem(path, f"language code must be a string, got {_kind(code)}", reason)
+            return None
+        key = (aliases or {}).get(code.strip().lower(), code)
+        try:
+            return normalize_code(key)
+        except PolyeditError:
+            self.problem(path, f"unknown language code {code!r}", reason)
+            return None
+
+
+def case_key(value: Any) -> str | None:
+    """A record id as a string; ids are ints or strings in the published files (bools are not ids)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
+        return None
+    return str(value)
+
+
+# --- format registry for `polyedit data validate` ----------------------------------------------------
+
+#: format name -> (check(path) -> Report, help). A check converts every record of the file(s) and
+#: returns the report; it raises PolyeditError only when the input as a whole is unreadable.
+Checker = Callable[[Path], Report]
+FORMATS: dict[str, tuple[Checker, str]] = {}
+
+
+def register_format(name: str, help: str = "") -> Callable[[Checker], Checker]:
+    def deco(fn: Checker) -> Checker:
+        FORMATS[name] = (fn, help)
+        return fn
+
+    return deco
+
+
+def format_names() -> dict[str, str]:
+    from polyedit.data.registry import _discover
+
+    _discover()
+    return {k: v[1] for k, v in sorted(FORMATS.items())}
+
+
+def validate_path(path: Path | str, fmt: str) -> list[Problem]:
+    """Every problem of the file or folder `path` read as format `fmt` (empty: the input is clean)."""
+    names = format_names()
+    if fmt not in names:
+        raise PolyeditError(f"unknown format {fmt!r} (known: {', '.join(names)})")
+    path = Path(path)
+    if not path.exists():
+        raise PolyeditError(f"{path}: no such file or directory")
+    try:
+        return FORMATS[fmt][0](path).problems
+    except PolyeditError as e:  # the input as a whole is unreadable: that is its one problem
+        message = str(e)
+        for prefix in (f"{path}: ",):
+            message = message[len(prefix):] if message.startswith(prefix) else message
+        return [Problem(str(path), None, None, message)]

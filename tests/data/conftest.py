@@ -1,0 +1,25 @@
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+#: the real BMIKE-53 test files, beside the repository (never copied into it)
+REAL_BMIKE53 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bmike53"
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def real_bmike53() -> Path:
+    if not (REAL_BMIKE53 / "zsRE").is_dir():
+        pytest.skip(f"the real BMIKE-53 files are not at {REAL_BMIKE53}")
+    return REAL_BMIKE53
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_bmike53(monkeypatch):
+    # Tests name their source explicitly; a developer's own setting must not leak in.
+    monkeypatch.delenv("POLYEDIT_BMIKE53_DIR", raising=False)

@@ -1,0 +1,76 @@
+"""Hypothesis fuzzing: whatever the bytes or records, loaders and `validate` give cases, a clean list of
+problems, or one PolyeditError; never another exception."""
+
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from polyedit.data import bmike53, easyedit, mkeb, mzsre
+from polyedit.data.cases import EditCase
+from polyedit.data.problems import Problem, RecordReader, Report, validate_path
+from polyedit.data.registry import load_dataset
+from polyedit.errors import PolyeditError
+
+FIELD_NAMES = sorted(bmike53.BLOCK_FIELDS | set(mkeb.PER_LANGUAGE_FIELDS) | {
+    "example_id", "prompt", "subject", "target_new", "target_true", "answers", "ground_truth", "rephrase_prompt",
+    "locality_prompt", "locality_ground_truth", "portability", "New Question", "New Answer", "portability_prompt",
+    "portability_ground_truth", "en", "de", "zh", "zh-cn", "cz", "xx", ""})
+keys = st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=6))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
+                    st.sampled_from(["", " ", "{}", "Danube", "Which sea does the Danube flow into?",
+                                     "nq question: x"]),
+                    st.text(max_size=12))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(keys, inner, max_size=5)), max_leaves=25)
+records = st.lists(st.one_of(values, st.dictionaries(keys, values, max_size=8)), max_size=4)
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _ok(cases, report: Report):
+    assert all(isinstance(c, EditCase) for c in cases)
+    assert all(isinstance(p, Problem) and str(p) for p in report.problems)
+    assert sum(report.skipped.values()) == len(report.problems)
+
+
+@FUZZ
+@given(records)
+def test_record_converters_never_crash(recs):
+    report = Report()
+    cases = []
+    for i, rec in enumerate(recs):
+        for edit_lang in ("en", "zh"):
+            case = mkeb.convert_record(RecordReader(report, "f", i), rec, edit_lang, None)
+            cases += [case] if case else []
+        for fmt in ("zsre", "counterfact"):
+            case = easyedit.convert_record(RecordReader(report, "f", i), rec, fmt, "en", i)
+            cases += [case] if case else []
+        mzsre._Builder("en", None, report).add(RecordReader(report, "f", i), rec, ("en", "cs"))
+        builder = bmike53._Builder(bmike53.TASKS["zsre"], report)
+        builder.add_record(RecordReader(report, "f", i), rec, "de", english_file=False)
+        builder.add_record(RecordReader(report, "f", i), rec, "en", english_file=True)
+        cases += list(builder.cases.values())
+    _ok(cases, report)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=60), records.map(lambda r: json.dumps(r).encode()),
+                 values.map(lambda v: json.dumps(v).encode())),
+       st.sampled_from(["bmike53", "mkeb", "mzsre", "easyedit-zsre", "easyedit-counterfact"]))
+def test_validate_and_load_whole_files_never_crash(content, fmt):
+    with tempfile.TemporaryDirectory() as tmp:
+        name = {"bmike53": "zsRE/zsre_test_de.json", "mzsre": "mzsre_test_duplicate_ende.json"}.get(fmt, "data.json")
+        path = Path(tmp) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        problems = validate_path(path, fmt)
+        assert all(isinstance(p, Problem) for p in problems)
+        spec = f"bmike53:zsre:langs=de:dir={tmp}" if fmt == "bmike53" else f"{fmt}:{path}"
+        try:
+            ds = load_dataset(spec)
+        except PolyeditError as e:
+            assert str(e) and "\n" not in str(e)
+        else:
+            assert all(isinstance(c, EditCase) for c in ds.cases)
