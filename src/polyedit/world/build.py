@@ -1,0 +1,118 @@
+"""`polyedit world build`: world -> corpus -> tokenizer -> model -> training -> measurements -> checkpoint.
+
+The checkpoint is a plain `save_pretrained` folder (safetensors, config, tokenizer) plus `build.json`:
+the command and seed that rebuild it, the full build config (from which the world is regenerated
+exactly) and what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from polyedit.world.config import BuildConfig, build_config
+from polyedit.world.corpus import UpdateSampler, fact_docs, incontext_split
+from polyedit.world.world import generate_world
+
+log = logging.getLogger(__name__)
+BUILD_FILE = "build.json"
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+
+def default_out(size: str) -> Path:
+    return CHECKPOINTS / size
+
+
+def read_build(path: str | Path) -> dict:
+    """The `build.json` of a world checkpoint folder."""
+    from polyedit.errors import PolyeditError
+
+    file = Path(path) / BUILD_FILE
+    if not file.is_file():
+        raise PolyeditError(f"{path} is not a knowledge-world checkpoint (no {BUILD_FILE})")
+    return json.loads(file.read_text("utf-8"))
+
+
+def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: str = "cpu",
+          threads: int | None = None, command: str = "", progress: bool = True, eval_per_lang: int | None = None,
+          watch: bool = False, **train_overrides) -> dict:
+    from polyedit.models.backend import HFBackend
+    from polyedit.models.load import LoadedModel, pick_device, prepare_tokenizer
+    from polyedit.world import evaluate
+    from polyedit.world.tokenizer import train_tokenizer
+    from polyedit.world.train import encode, make_model, train
+
+    cfg: BuildConfig = build_config(size, seed, **train_overrides)
+    out = Path(out) if out else default_out(size)
+    if threads:
+        torch.set_num_threads(threads)
+    dev = pick_device(device)
+    t0 = time.time()
+
+    world = generate_world(cfg.world)
+    split = incontext_split(world, cfg.n_ghosts, cfg.icl_eval_pairs)
+    docs = fact_docs(world)
+    sampler = UpdateSampler(world, split.train_ghosts, split.heldout_pairs, cfg.train.icl_english_fact_share)
+    mix, demo = cfg.train.icl_mix, cfg.train.demo_share
+
+    def icl_epoch(epoch: int, n: int):
+        rng = random.Random(f"{seed}-epoch-{epoch}")
+        return [sampler.sample(rng, mix, demo).doc() for _ in range(n)]
+
+    tokenizer_text = [d.text for d in docs] + [d.text for d in icl_epoch(-1, min(4000, len(docs)))]
+    tokenizer = train_tokenizer(tokenizer_text, cfg.model.vocab_size)
+    prepare_tokenizer(tokenizer)
+    log.info("world: %d facts, %d fact documents, vocabulary %d", len(world.facts), len(docs), len(tokenizer))
+
+    model = make_model(cfg.model, tokenizer, seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    facts = encode(tokenizer, docs, cfg.model.max_positions)
+    backend = HFBackend(LoadedModel(model, tokenizer, f"world:{size}"), batch_size=64)
+
+    def on_epoch(epoch: int) -> str:  # a cheap look at the cliff: recall and in-context accuracy so far
+        rec = evaluate.recall(backend, world, 16, seed)
+        icl = evaluate.incontext(backend, world, split, limit=24)
+        return (f"recall {sum(rec.values()) / len(rec):.2f} (min {min(rec.values()):.2f}), in-context "
+                f"{icl['update_accuracy']:.2f}, negatives {icl['negative_accuracy']:.2f}, "
+                f"ghosts {icl['ghost']['accuracy']:.2f}")
+
+    t_train = time.time()
+    stats = train(model, tokenizer, facts, icl_epoch, cfg.train, seed, dev, cfg.model.max_positions, progress,
+                  on_epoch if watch else None)
+    train_s = time.time() - t_train
+
+    per_lang = eval_per_lang if eval_per_lang is not None else (24 if size == "tiny" else 400)
+    measured = {
+        "recall": evaluate.recall(backend, world, per_lang, seed),
+        "incontext": evaluate.incontext(backend, world, split),
+        "transfer": evaluate.transfer(backend, world),
+    }
+    measured["recall_min"] = min(measured["recall"].values())
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    meta = {
+        "command": command or f"polyedit world build --size {size} --seed {seed}",
+        "size": size, "seed": seed, "config": cfg.to_dict(),
+        "parameters": n_params, "device": str(dev), "threads": torch.get_num_threads(),
+        "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1),
+        "training": stats, "measured": measured,
+        "versions": {"torch": torch.__version__, "transformers": _version("transformers"),
+                     "tokenizers": _version("tokenizers"), "python": platform.python_version()},
+    }
+    (out / BUILD_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    log.info("saved %s", out)
+    return meta
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import version
+
+    return version(pkg)

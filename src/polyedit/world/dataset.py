@@ -1,0 +1,49 @@
+"""The `world` dataset: edit cases of a built world model, regenerated from its `build.json`.
+
+Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:seed=S]`. NAME is a built-in checkpoint (`small`, the
+default); PATH a folder written by `polyedit world build --out`. The world is regenerated from the
+config stored with the model, so the cases ask exactly the facts that model was trained on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyedit.data.languages import normalize_code
+from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
+from polyedit.errors import PolyeditError
+
+
+def checkpoint_dir(arg: str | None) -> Path:
+    from polyedit.models.load import world_checkpoint
+
+    if arg and Path(arg).is_dir():
+        return Path(arg)
+    return world_checkpoint(arg or "small")
+
+
+def _int(spec: DatasetSpec, key: str, default: int | None) -> int | None:
+    raw = spec.options.get(key)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise PolyeditError(f"world dataset: {key} must be an integer, got {raw!r}") from None
+
+
+@register_dataset("world", "the knowledge world of a built-in model: world[:small|PATH][:n=N][:edit_lang=en]")
+def load(spec: DatasetSpec) -> Dataset:
+    from polyedit.world.build import read_build
+    from polyedit.world.cases import make_cases
+    from polyedit.world.config import BuildConfig
+    from polyedit.world.world import generate_world
+
+    folder = checkpoint_dir(spec.arg)
+    meta = read_build(folder)
+    world = generate_world(BuildConfig.from_dict(meta["config"]).world)
+    edit_lang = normalize_code(spec.options.get("edit_lang", "en"))
+    n = _int(spec, "n", None)
+    cases = make_cases(world, n if n is not None else len(world.persons) * 2, seed=_int(spec, "seed", 0) or 0,
+                       edit_lang=edit_lang)
+    return Dataset(f"world:{spec.arg or 'small'}", cases, source=str(folder))
