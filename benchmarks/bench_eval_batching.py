@@ -26,10 +26,10 @@ class OneAtATime(HFBackend):
     """The reference loop: one request per forward pass."""
 
     def score(self, requests):
-        return [r for req in requests for r in super().score([req])]
+        return [r for req in requests for r in HFBackend.score(self, [req])]
 
     def generate(self, prompts, max_new_tokens, stop=()):
-        return [g for p in prompts for g in super().generate([p], max_new_tokens, stop)]
+        return [g for p in prompts for g in HFBackend.generate(self, [p], max_new_tokens, stop)]
 
 
 def main() -> None:

@@ -33,16 +33,20 @@ def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS
 
 def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, langs=None, protocols=None,
           hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
-          resume: bool = False, progress: bool = True) -> dict:
-    """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`."""
+          resume: bool = False, progress: bool = True, backend=None) -> dict:
+    """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
+    `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only)."""
     from polyedit.reports.markdown import summary_markdown
 
-    lm = load_model(model) if isinstance(model, str) else model
+    if backend is not None:
+        lm = None  # nothing is loaded here: the endpoint holds the model
+    else:
+        lm = load_model(model) if isinstance(model, str) else model
     m = get_method(method, hparams)
     dataset = load_dataset(data)
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, method=method, data=data,
                       langs=list(langs) if langs else None, protocols=list(protocols) if protocols else None,
                       hparams=m.hparams.to_dict(), seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit)
-    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress)
+    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
     Path(out, "summary.md").write_text(summary_markdown(summary, f"{method} on {data}"), "utf-8")
     return summary

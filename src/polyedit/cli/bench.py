@@ -22,22 +22,41 @@ from polyedit.cli.common import (device_option, dtype_option, hparams_option, me
 @click.option("--limit", type=int, default=None, help="first N cases only")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="skip cases already in OUT/results.jsonl")
+@click.option("--backend", "backend_kind", type=click.Choice(["hf", "openai"]), default="hf", show_default=True,
+              help="hf: load MODEL here; openai: an OpenAI-compatible completions endpoint (in-context methods)")
+@click.option("--base-url", default=None, help="endpoint URL for --backend openai, e.g. http://127.0.0.1:8000/v1")
+@click.option("--model-name", default=None, help="model name the endpoint serves (default: --model)")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+              help="environment variable holding the endpoint's API key (never written anywhere)")
+@click.option("--concurrency", type=int, default=4, show_default=True, help="requests in flight (--backend openai)")
 @device_option
 @dtype_option
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, seed, resume,
-            device, dtype, trust_remote_code):
+            backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, trust_remote_code):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
     from polyedit.api import bench
     from polyedit.data.registry import load_dataset
     from polyedit.methods.base import get_method
+    from polyedit.errors import PolyeditError
     from polyedit.models.load import load_model
 
-    get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
+    m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
     load_dataset(data, limit=1)
-    lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    lm.name = model
-    summary = bench(lm, method, data, out, langs=split_langs(langs),
+    backend = None
+    if backend_kind == "openai":
+        from polyedit.models.openai_backend import OpenAIBackend
+
+        if not base_url:
+            raise PolyeditError("--backend openai needs --base-url")
+        if not getattr(m, "edits_in_context", False):
+            raise PolyeditError(f"method {method!r} edits weights; a remote endpoint runs in-context methods only")
+        backend = OpenAIBackend(base_url, model_name or model, api_key_env=api_key_env, concurrency=concurrency)
+        lm = model
+    else:
+        lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+        lm.name = model
+    summary = bench(lm, method, data, out, backend=backend, langs=split_langs(langs),
                     protocols=[p for p in protocols.split(",") if p] if protocols else None, hparams=hparams,
                     seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())

@@ -62,7 +62,7 @@ class Task:
 
 # The authors' scorer (icl.py): the generated answer's F1 and exact match in every task, and for
 # CounterFact and WikiFactDiff also whether the new answer is more likely than loc_ans (protocols_bmike).
-_GENERATED = ("bmike_f1", "bmike_em", "token_f1")
+_GENERATED = ("bmike_f1", "bmike_em", "token_f1", "language_fidelity")
 TASKS = {
     "zsre": Task("zsre", ("zsRE", "zsre"), ("zsre",), _GENERATED),
     "counterfact": Task("counterfact", ("CounterFact", "counterfact"), ("counterfact", "mcounterfact"),

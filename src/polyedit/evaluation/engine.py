@@ -49,7 +49,7 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
         for idx, probe in enumerate(case.probes):
             prompt = handle.transform_prompt(probe) if handle is not None else probe.prompt
             ref = refs.get((case.case_id, idx))
-            ctx = ProbeContext(backend.tokenize, stop, max_new_tokens, ref.answer_score if ref else None, prompt)
+            ctx = ProbeContext(backend.tokenize, stop, max_new_tokens, ref.answer_score if ref else None, prompt, case)
             answer_key = answer_request(probe, prompt) if can_score else None
             if answer_key is not None:
                 score_reqs.setdefault(answer_key, len(score_reqs))

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from polyedit.data.cases import LOCALITY, Probe
+from polyedit.data.cases import LOCALITY, EditCase, Probe
 from polyedit.data.languages import join_target
 from polyedit.errors import PolyeditError
 from polyedit.models.backend import Generation, ScoreResult
@@ -40,6 +40,7 @@ class ProbeContext:
     max_new_tokens: int | None = None
     reference: ScoreResult | None = None  # pre-edit score of (prompt, answer)
     prompt: str | None = None  # the prompt the model is asked (after an edit handle's rewrite)
+    case: "EditCase | None" = None  # the probe's case (BMIKE's ppl_compare reads its loc_ans)
 
 
 PROTOCOLS: dict[str, Protocol] = {}

@@ -96,7 +96,8 @@ register_protocol("bmike_em", {"generate"}, "BMIKE-53: 15 greedy tokens cut at '
     lambda probe, res, ctx: {"bmike_em": float(_pred(res) == probe.answer.strip())},
 ))
 
-register_protocol("bmike_f1", {"generate"}, "BMIKE-53's F1: overlap²/(|pred|·|gold|) of token ids (precision×recall)")((
+register_protocol("bmike_f1", {"generate"},
+                  "BMIKE-53's F1: overlap²/(|pred|·|gold|) of token ids (precision × recall)")((
     _answer_needs,
     lambda probe, res, ctx: {"bmike_f1": bmike_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer.strip()))},
 ))

@@ -107,15 +107,15 @@ class EditHandle:
     change nothing in the model and instead rewrite each probe's prompt through `transform_prompt`.
     """
 
-    def __init__(self, lm: LoadedModel, param_names: list[str] = (), info: dict | None = None) -> None:
-        self.lm = lm
-        params = dict(lm.model.named_parameters())
+    def __init__(self, lm: LoadedModel | None, param_names: list[str] = (), info: dict | None = None) -> None:
+        self.lm = lm  # None for in-context methods on a remote endpoint: nothing local to restore
+        params = dict(lm.model.named_parameters()) if param_names else {}
         self._backup = {n: params[n].detach().clone() for n in param_names}
         self.info: dict[str, Any] = dict(info or {})
         self.restored = False
 
     def restore(self) -> None:
-        params = dict(self.lm.model.named_parameters())
+        params = dict(self.lm.model.named_parameters()) if self._backup else {}
         with torch.no_grad():
             for n, saved in self._backup.items():
                 params[n].copy_(saved)
@@ -136,6 +136,8 @@ class EditMethod(ABC):
     description: ClassVar[str] = ""
     #: whether several edits can be applied in one call (batch editing) rather than one after another
     supports_batch: ClassVar[bool] = False
+    #: changes no weight (the edit lives in the prompt), so it also runs on remote endpoints
+    edits_in_context: ClassVar[bool] = False
 
     def __init__(self, hparams: HParams | None = None) -> None:
         self.hparams = hparams if hparams is not None else self.hparams_class()

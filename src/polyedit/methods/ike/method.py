@@ -1,0 +1,204 @@
+"""IKE: in-context knowledge editing (Zheng et al. 2023), in BMIKE-53's protocol (Nie et al. 2024).
+
+No weight changes: the new fact and a few demonstrations go into the prompt, so the same method edits a
+local model and a closed model behind an API. `apply` returns a handle whose `transform_prompt` rewrites
+every probe into the in-context prompt (see `prompts.py`) and whose stop string is `"`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from polyedit.data.cases import Edit, EditCase, Probe
+from polyedit.errors import PolyeditError
+from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.ike.demos import CasePool, Demo, bmike_pool, demo_from_case, pool_task
+from polyedit.methods.ike.prompts import ANSWER_STOP, in_context_prompt
+from polyedit.methods.ike.retrieval import DEFAULT_ST_MODEL, NearestEdits, make_embedder
+from polyedit.methods.ike.select import (AUTHORS_ONE_SHOT_ID, RETRIEVAL_SETTINGS, SETTINGS, manual_demos,
+                                         portability_tail, roles)
+
+WORLD_CORPUS = "world:small"
+
+
+@dataclass
+class IKEHParams(HParams):
+    #: zero_shot, one_shot, mixed_8, metric_specific_8, mike_manual_8, mike_search, ike_32
+    setting: str = "mixed_8"
+    #: demonstration pool: a BMIKE-53 task (zsre, counterfact, wikifactdiff), world, or auto (the case's own
+    #: BMIKE-53 task, the knowledge world otherwise)
+    pool: str = "auto"
+    #: BMIKE-53 root holding demonstrations/ and the task folders (default: POLYEDIT_BMIKE53_DIR, then the hub)
+    pool_dir: str | None = None
+    #: dataset spec of the edits that world pools and retrieval draw from (default: the pool's own data)
+    corpus: str | None = None
+    #: retrieval embeddings: auto (sentence-transformers if available offline, else TF-IDF), tfidf,
+    #: sentence-transformers
+    embedder: str = "auto"
+    embedding_model: str = DEFAULT_ST_MODEL
+    one_shot_id: int = AUTHORS_ONE_SHOT_ID
+
+    def __post_init__(self) -> None:
+        if self.setting not in SETTINGS:
+            raise PolyeditError(f"ike: unknown setting {self.setting!r} (known: {', '.join(SETTINGS)})")
+        if self.pool not in ("auto", "world"):
+            pool_task(self.pool)
+        if self.embedder not in ("auto", "tfidf", "sentence-transformers"):
+            raise PolyeditError(f"ike: unknown embedder {self.embedder!r} (known: auto, tfidf, sentence-transformers)")
+        if not 1 <= self.one_shot_id <= 32:
+            raise PolyeditError("ike: one_shot_id must be a demonstration id, 1..32")
+
+
+class IKEHandle(EditHandle):
+    """Changes no weights (works without a local model); rewrites probes into in-context prompts."""
+
+    def __init__(self, lm, cases: list[EditCase], method: IKE, info: dict[str, Any]) -> None:
+        super().__init__(lm, (), info)  # no parameters backed up: restore() only marks the handle
+        self.cases = cases
+        self.method = method
+
+    def _case_for(self, probe: Probe) -> EditCase:
+        if len(self.cases) == 1:
+            return self.cases[0]
+        # several edits in one handle: the one about the probe's subject (probes carry no case id)
+        for c in self.cases:
+            if (probe.subject and probe.subject == c.edit.subject) or c.edit.subject in probe.prompt:
+                return c
+        return self.cases[0]
+
+    def demos_for(self, probe: Probe) -> list[Demo]:
+        return self.method.demos_for(self._case_for(probe), probe.kind, probe.lang)
+
+    def transform_prompt(self, probe: Probe) -> str:
+        case = self._case_for(probe)
+        demos = self.method.demos_for(case, probe.kind, probe.lang)
+        return in_context_prompt([d.parts() for d in demos], case.edit.prompt, case.edit.target_new, probe.prompt,
+                                 case.edit.lang)
+
+    def stop_strings(self) -> tuple[str, ...]:
+        return (ANSWER_STOP,)
+
+
+@register_method
+class IKE(EditMethod):
+    name = "ike"
+    hparams_class = IKEHParams
+    description = "in-context editing (IKE; BMIKE-53's prompts): new fact and demonstrations in the prompt"
+    supports_batch = False
+    #: changes no weights: runs on a remote endpoint without a local model
+    edits_in_context = True
+
+    def __init__(self, hparams: IKEHParams | None = None) -> None:
+        super().__init__(hparams)
+        self._datasets: dict[str, list[EditCase]] = {}
+        self._indexes: OrderedDict[tuple[str, str], tuple[NearestEdits, list[EditCase]]] = OrderedDict()
+        self._world_pools: dict[tuple[str, str | None], CasePool] = {}
+        self._embedder = None
+
+    # -- where demonstrations come from -------------------------------------------------------------
+
+    def _pool_name(self, case: EditCase) -> str:
+        if self.hparams.pool != "auto":
+            return "world" if self.hparams.pool == "world" else pool_task(self.hparams.pool)
+        if case.meta.get("benchmark") == "bmike53" and case.meta.get("task"):
+            return pool_task(case.meta["task"])
+        return "world"
+
+    def _bmike_root(self) -> str:
+        from polyedit.data.hub import bmike53_root
+
+        return str(bmike53_root(self.hparams.pool_dir)[0])
+
+    def _corpus_spec(self, pool: str, lang: str) -> str:
+        if self.hparams.corpus:
+            return self.hparams.corpus
+        if pool == "world":
+            return WORLD_CORPUS
+        spec = f"bmike53:{pool}:langs={lang}"
+        return spec + (f":dir={self.hparams.pool_dir}" if self.hparams.pool_dir else "")
+
+    def _cases(self, spec: str) -> list[EditCase]:
+        if spec not in self._datasets:
+            from polyedit.data.registry import load_dataset
+
+            self._datasets[spec] = load_dataset(spec).cases
+        return self._datasets[spec]
+
+    def _pool(self, pool: str, lang: str, exclude: str | None) -> list[Demo]:
+        if pool != "world":
+            return bmike_pool(pool, self._bmike_root()).demos(lang)
+        cases = self._cases(self._corpus_spec(pool, lang))[::-1]  # from the end: evaluation starts at the front
+        key = (lang, None)
+        if key not in self._world_pools:
+            self._world_pools[key] = CasePool("world", cases)
+        p = self._world_pools[key]
+        demos = p.demos(lang)
+        if exclude is not None and exclude in p.sources(lang):  # never show a case its own edit
+            key = (lang, exclude)
+            if key not in self._world_pools:
+                self._world_pools[key] = CasePool("world", [c for c in cases if c.case_id != exclude])
+            demos = self._world_pools[key].demos(lang)
+        return demos
+
+    def embedder(self):
+        if self._embedder is None:
+            self._embedder = make_embedder(self.hparams.embedder, self.hparams.embedding_model)
+        return self._embedder
+
+    def _index(self, spec: str) -> tuple[NearestEdits, list[EditCase]]:
+        key = (spec, self.embedder().name)
+        if key not in self._indexes:
+            cases = self._cases(spec)
+            texts = [f"{c.edit.prompt} {c.edit.target_new}" for c in cases]  # MIKE-search's key: src + " " + alt
+            self._indexes[key] = (NearestEdits(texts, self.embedder()), cases)
+            while len(self._indexes) > 2:  # one TF-IDF matrix per language: keep memory bounded
+                self._indexes.popitem(last=False)
+        return self._indexes[key]
+
+    def retrieved(self, case: EditCase, lang: str) -> list[Demo]:
+        """The nearest corpus edits with their roles, nearest last (edits lacking the role's probe in
+        `lang` are passed over for the next nearest)."""
+        n = RETRIEVAL_SETTINGS[self.hparams.setting]
+        pool = self._pool_name(case)
+        index, cases = self._index(self._corpus_spec(pool, lang))
+        exclude = {i for i, c in enumerate(cases) if c.case_id == case.case_id}
+        ranked = index.nearest(f"{case.edit.prompt} {case.edit.target_new}", len(cases), exclude)
+        out, pos = [], 0
+        for rank, role in enumerate(roles(n, self.hparams.seed, case.case_id)):
+            while pos < len(ranked):
+                d = demo_from_case(cases[ranked[pos]], role, lang, rank + 1)
+                pos += 1
+                if d is not None:
+                    out.append(d)
+                    break
+        return out[::-1]
+
+    def demos_for(self, case: EditCase, kind: str, lang: str) -> list[Demo]:
+        setting = self.hparams.setting
+        if setting == "zero_shot":
+            return []
+        pool = self._pool(self._pool_name(case), lang, case.case_id)
+        if setting in RETRIEVAL_SETTINGS:
+            demos = self.retrieved(case, lang)
+            return demos + portability_tail(pool) if setting == "mike_search" else demos
+        return manual_demos(setting, pool, kind, self.hparams.seed, self.hparams.one_shot_id)
+
+    # -- the method -----------------------------------------------------------------------------------
+
+    def _info(self, cases: list[EditCase]) -> dict[str, Any]:
+        pools = sorted({self._pool_name(c) for c in cases})
+        info: dict[str, Any] = {"setting": self.hparams.setting, "pool": ",".join(pools)}
+        if self.hparams.setting in RETRIEVAL_SETTINGS:
+            info["embedder"] = self.embedder().name
+        return info
+
+    def apply_cases(self, lm, cases: list[EditCase]) -> EditHandle:
+        if self.hparams.setting != "zero_shot":
+            for c in cases:  # fail on a missing pool or corpus now, not inside the evaluation
+                self._pool_name(c)
+        return IKEHandle(lm, list(cases), self, self._info(cases))
+
+    def apply(self, lm, edits: list[Edit]) -> EditHandle:
+        return self.apply_cases(lm, [EditCase(f"edit-{i}", e) for i, e in enumerate(edits)])

@@ -1,0 +1,33 @@
+"""`polyedit bench --method ike` end to end on a small sample of the real BMIKE-53 files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bmike53").resolve()
+
+
+@pytest.mark.skipif(not ROOT.is_dir(), reason="BMIKE-53 files not at ../shared/data/bmike53")
+def test_cli_bench_ike_on_bmike53(tiny_model_dirs, tmp_path, capsys):
+    # llama: rotary positions, so the 8-shot prompts may exceed the tiny config's 128 positions
+    from polyedit.cli.main import main
+
+    hp = tmp_path / "ike.yaml"
+    hp.write_text(f"setting: one_shot\npool_dir: {ROOT}\n", "utf-8")
+    out = tmp_path / "run"
+    code = main(["bench", "--model", str(tiny_model_dirs["llama"]), "--method", "ike", "--data",
+                 f"bmike53:zsre:langs=de,ru:dir={ROOT}", "--limit", "2", "--hparams", str(hp), "--out", str(out),
+                 "--protocols", "bmike_em,bmike_f1,token_f1,language_fidelity,ppl_compare"])
+    assert code == 0, capsys.readouterr().err
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text("utf-8").splitlines()]
+    assert len(records) == 2 and records[0]["info"] == {"setting": "one_shot", "pool": "zsre"}
+    kinds = {(p["kind"], p["lang"]) for p in records[0]["probes"]}
+    assert ("reliability", "ru") in kinds and ("portability", "de") in kinds
+    post = records[0]["probes"][0]["post"]
+    assert {"bmike_em", "bmike_f1", "token_f1"} <= set(post)
+    assert 0.0 <= post["bmike_f1"] <= 1.0
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert set(summary["per_language"]) == {"de", "ru"}
