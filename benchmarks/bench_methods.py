@@ -1,0 +1,117 @@
+"""Seconds per edit and peak memory of each baseline editor, single and batched (MEMIT with 1, 10, 100 edits).
+
+    python benchmarks/bench_methods.py [--model world:small] [--data world:small] [--edits 10] [--threads 1]
+                                       [--defaults]
+
+Each configuration runs in a child process of its own, so that its peak memory is its own: on CPU the peak
+resident set size (ru_maxrss) above the size once the model is loaded, on CUDA `torch.cuda.max_memory_allocated`.
+Before timing, one untimed edit fills what a session computes once (the second moment C of ROME/MEMIT,
+the context prefixes); "single" applies and restores `--edits` edits one at a time; "batch k" applies k
+edits in one call. Hyperparameters: each method's `world_small.yaml` where it has one (ROME, MEMIT), else
+its defaults (`--defaults`: defaults for all). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CONFIGS = [("ft-m", 1), ("ft-m", 10), ("lora", 1), ("lora", 10), ("rome", 1), ("memit", 1), ("memit", 10),
+           ("memit", 100)]
+
+
+EXTRA_LANGS = ("de", "fr", "es")
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def tuned_hparams(method: str) -> Path | None:
+    import polyedit.methods as pkg
+
+    path = Path(pkg.__file__).parent / method.replace("-", "_") / "world_small.yaml"
+    return path if path.is_file() else None
+
+
+def run_one(args) -> dict:
+    import torch
+
+    from polyedit.data.registry import load_dataset
+    from polyedit.methods import get_method
+    from polyedit.models.load import load_model
+
+    torch.set_num_threads(args.threads)
+    method, batch = args.one.split(":")
+    batch = int(batch)
+    lm = load_model(args.model, device=args.device)
+    edits = [c.edit for c in load_dataset(args.data).cases]
+    for lang in EXTRA_LANGS:  # a small world has too few cases for 100 edits: the same facts edited in more languages
+        if len(edits) > 101 or not args.data.startswith("world"):
+            break
+        edits += [c.edit for c in load_dataset(f"{args.data}:edit_lang={lang}").cases]
+    n = max(batch, args.edits if batch == 1 else batch)
+    if len(edits) < n + 1:
+        raise SystemExit(f"{args.data} has {len(edits)} cases; {n + 1} needed")
+    m = get_method(method, None if args.defaults else tuned_hparams(method))
+    t0 = time.perf_counter()
+    m.apply(lm, [edits[-1]]).restore()  # warm-up: C, prefixes
+    warm_s = time.perf_counter() - t0
+    base = rss_mb()
+    if lm.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    if batch == 1:
+        for e in edits[:n]:
+            m.apply(lm, [e]).restore()
+    else:
+        m.apply(lm, edits[:n]).restore()
+    seconds = time.perf_counter() - t0
+    peak = (torch.cuda.max_memory_allocated() / 2**20) if lm.device.type == "cuda" else rss_mb() - base
+    return {"method": method, "batch": batch, "edits": n, "seconds_per_edit": seconds / n,
+            "peak_mb": peak, "model_rss_mb": base, "warmup_s": warm_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="world:small")
+    ap.add_argument("--data", default="world:small")
+    ap.add_argument("--edits", type=int, default=10, help="edits timed in single mode")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", default=None, help="comma-separated methods")
+    ap.add_argument("--defaults", action="store_true", help="default hyperparameters, not world_small.yaml")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # METHOD:BATCH, in the child
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args)))
+        return
+    rows = []
+    for method, batch in CONFIGS:
+        if args.only and method not in args.only.split(","):
+            continue
+        cmd = [sys.executable, __file__, "--one", f"{method}:{batch}", "--model", args.model, "--data", args.data,
+               "--edits", str(args.edits), "--device", args.device, "--threads", str(args.threads)]
+        cmd += ["--defaults"] if args.defaults else []
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{method} batch {batch}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    kind = "GPU peak MiB" if args.device.startswith("cuda") else "peak RSS over model, MiB"
+    print(f"\n{args.model}, {args.device}, {args.threads} thread(s), "
+          f"{'default hyperparameters' if args.defaults else 'world_small.yaml where present'}\n")
+    print(f"| method | edits per call | edits timed | s / edit | {kind} | warm-up s (C, prefixes) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['method']} | {r['batch']} | {r['edits']} | {r['seconds_per_edit']:.3f} | {r['peak_mb']:.0f} | "
+              f"{r['warmup_s']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""LoRA editing (Hu et al. 2022) through `peft`: a low-rank adapter ΔW = (α/r) B A on chosen modules, trained on
+the target tokens only (the FT-M loss), then merged into the weights so that every evaluation path sees a
+plain model. The trained adapter is kept and can be saved as a standard peft adapter
+(`handle.save_adapter(dir)`, or `adapter_dir` in the hyperparameters) that `PeftModel.from_pretrained` loads.
+
+Default modules: the MLP output projections of the upper half of the layers (found by introspection, any
+family). Defaults tuned on world:small (16 English edits, all failing before): lr 5e-3 × 30 steps on every
+layer moved all of them but left only 55% of locality probes unchanged; lr 1e-3 on the upper half, stopped
+once the target's mean NLL < 0.5: 94% moved, locality 0.95.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from polyedit.data.cases import Edit
+from polyedit.errors import PolyeditError
+from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.layer_choice import check_layers
+from polyedit.methods.objectives import edit_batch, mean_target_nll
+from polyedit.models.arch import is_transposed
+from polyedit.models.load import LoadedModel
+
+
+@dataclass
+class LoRAHParams(HParams):
+    target_modules: list[str] | None = None  # full module names; default: MLP output projections of `layers`
+    layers: list[int] | None = None  # default: the upper half of the layers
+    rank: int = 8
+    alpha: float = 32.0
+    dropout: float = 0.0
+    lr: float = 1e-3
+    steps: int = 40
+    early_stop_loss: float = 0.5  # stop once the target's mean token NLL is below this: locality
+    adapter_dir: str | None = None  # also save the edit here as a peft adapter
+
+    def resolve(self, lm: LoadedModel) -> LoRAHParams:
+        n = lm.arch.n_layers
+        layers = check_layers(self.layers if self.layers is not None else range(n // 2, n), n, "lora")
+        modules = self.target_modules or [lm.arch.mlp_out[layer] for layer in layers]
+        known = {n for n, _ in lm.model.named_modules()}
+        unknown = [m for m in modules if m not in known]
+        if unknown:
+            raise PolyeditError(f"lora: no module {unknown[0]!r} in {lm.name}")
+        if self.rank < 1:
+            raise PolyeditError("lora: rank must be at least 1")
+        return replace(self, layers=list(layers), target_modules=list(modules))
+
+
+class LoRAHandle(EditHandle):
+    """The merged edit, restorable bit-identically, plus the adapter it came from."""
+
+    def __init__(self, lm: LoadedModel, param_names: list[str], info: dict) -> None:
+        super().__init__(lm, param_names, info)
+        self.adapter_config = None
+        self.adapter_state: dict[str, torch.Tensor] = {}
+
+    def save_adapter(self, path: str | Path) -> Path:
+        """Write adapter_config.json and adapter_model.safetensors (peft's standard adapter layout)."""
+        from safetensors.torch import save_file
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.adapter_config.save_pretrained(str(out))
+        save_file({k: v.contiguous() for k, v in self.adapter_state.items()}, str(out / "adapter_model.safetensors"))
+        return out
+
+
+def train_adapter(lm: LoadedModel, edits: list[Edit], hp: LoRAHParams, handle: LoRAHandle) -> None:
+    """Inject the adapter, train it with Adam on the target-token NLL, keep its weights, merge it, unload."""
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    modules = [lm.model.get_submodule(m) for m in hp.target_modules]
+    config = LoraConfig(r=hp.rank, lora_alpha=hp.alpha, lora_dropout=hp.dropout, bias="none",
+                        target_modules=list(hp.target_modules), fan_in_fan_out=is_transposed(modules[0]),
+                        task_type="CAUSAL_LM")
+    flags = {p: p.requires_grad for p in lm.model.parameters()}
+    torch.manual_seed(hp.seed)  # the initialisation of A
+    peft_model = get_peft_model(lm.model, config)
+    try:
+        batch = edit_batch(lm, edits)
+        params = [p for n, p in peft_model.named_parameters() if "lora_" in n]
+        opt = torch.optim.Adam(params, lr=hp.lr)
+        peft_model.eval()  # no dropout in the base model; lora dropout is 0 by default
+        for step in range(hp.steps):
+            opt.zero_grad()
+            logits = peft_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            loss = mean_target_nll(logits, batch)
+            handle.info["loss"] = loss.item()
+            if loss.item() < hp.early_stop_loss:
+                break
+            loss.backward()
+            opt.step()
+            handle.info["steps"] = step + 1
+        handle.adapter_state = {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
+        handle.adapter_config = copy.deepcopy(peft_model.peft_config["default"])
+        handle.adapter_config.base_model_name_or_path = getattr(lm.model.config, "_name_or_path", None) or lm.name
+    finally:
+        merged = peft_model.merge_and_unload()
+        assert merged is lm.model
+        for attr in ("peft_config", "_hf_peft_config_loaded"):
+            if attr in vars(lm.model):
+                delattr(lm.model, attr)
+        for p, f in flags.items():
+            p.requires_grad_(f)
+
+
+@register_method
+class LoRA(EditMethod):
+    name = "lora"
+    description = "low-rank adapter (peft) on chosen modules trained on the target tokens, merged; saveable as a peft adapter"
+    hparams_class = LoRAHParams
+    supports_batch = True
+
+    def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
+        hp = self.resolved(lm)
+        names = [f"{m}.weight" for m in hp.target_modules]
+        handle = LoRAHandle(lm, names, info={"steps": 0, "rank": hp.rank, "modules": len(names)})
+        train_adapter(lm, edits, hp, handle)
+        if hp.adapter_dir:
+            handle.save_adapter(hp.adapter_dir)
+        return handle

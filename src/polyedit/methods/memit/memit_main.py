@@ -1,0 +1,93 @@
+"""MEMIT (Meng et al. 2023): many facts at once, spread over a range of MLP layers.
+
+1. For each fact, z = h_L + δ at the output of the last layer L of the range, δ optimised as ROME's v*
+   (`rank_one.optimise_values` on the block's output), with prefixes and KL prompt in the edit's language.
+2. For each layer l of the range, bottom-up: keys K (subject last token, averaged over prefixes), the
+   residual still missing at L, a share R of it, and ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹ (`update.batch_update`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from polyedit.data.cases import Edit
+from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.layer_choice import check_layers
+from polyedit.methods.memit.update import batch_update, spread_residual
+from polyedit.methods.rank_one import (context_prefixes, fact_contexts, language_info, optimise_values, read_at,
+                                       subject_keys)
+from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.models.arch import weight_out_in
+from polyedit.models.load import LoadedModel
+
+
+def default_layers(n_layers: int) -> list[int]:
+    """Five consecutive layers ending a third of the way up (MEMIT: 3-8 of 28 in GPT-J), fewer in small models."""
+    width = max(1, min(5, n_layers // 3))
+    last = max(width - 1, n_layers // 3)
+    return list(range(last - width + 1, last + 1))
+
+
+@dataclass
+class MEMITHParams(HParams):
+    layers: list[int] | None = None  # default: `default_layers`
+    prefixes: int = 5
+    prefix_tokens: int = 10
+    fact_token: str = "subject_last"  # or "prompt_last" (see rank_one.lookup_position)
+    v_lr: float = 0.5
+    v_steps: int = 25
+    kl_factor: float = 0.0625
+    v_weight_decay: float = 0.5
+    clamp_norm_factor: float = 0.75
+    mom2_update_weight: float | None = None  # λ of eq. 14 for C = E[kkᵀ]; default: the MLP width (see below)
+    stats_corpus: str | None = None
+    stats_tokens: int | None = None
+    stats_dir: str | None = None
+
+    def resolve(self, lm: LoadedModel) -> MEMITHParams:
+        layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)
+        layers = sorted(set(check_layers(layers, lm.arch.n_layers, "memit")))
+        # λ ≈ d_ff: the papers' 15000-20000 for MLP widths 6400-16384 (GPT-2 XL, GPT-J, Llama-7B); with
+        # kᵀC⁻¹k ≈ d_ff for a typical key, each layer then writes about half of its share of the residual.
+        weight = self.mom2_update_weight if self.mom2_update_weight is not None else float(lm.arch.intermediate_size)
+        return replace(self, layers=layers, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size,
+                       mom2_update_weight=weight)
+
+
+def bare_prompt_outputs(lm: LoadedModel, layer: int, contexts) -> torch.Tensor:
+    """h_L: the output of block `layer` at the subject's last token of each bare edit prompt."""
+    return read_at(lm, lm.arch.block(layer), [c.texts[0] for c in contexts], [c.lookup[0] for c in contexts], "output")
+
+
+@register_method
+class MEMIT(EditMethod):
+    name = "memit"
+    description = "mass-editing memory over a range of MLP layers (Meng et al. 2023), in the edits' languages"
+    hparams_class = MEMITHParams
+    supports_batch = True
+
+    def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
+        hp = self.resolved(lm)
+        corpus = resolve_corpus(lm, hp.stats_corpus)
+        cs = second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
+        names = [f"{lm.arch.mlp_out[layer]}.weight" for layer in hp.layers]
+        handle = EditHandle(lm, names, info={"layers": hp.layers, "second_moment": corpus})
+        contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
+                                 hp.fact_token) for e in edits]
+        z_layer = hp.layers[-1]
+        torch.manual_seed(hp.seed)
+        value = optimise_values(lm, contexts, lm.arch.block(z_layer), lr=hp.v_lr, steps=hp.v_steps,
+                                kl_factor=hp.kl_factor, weight_decay=hp.v_weight_decay,
+                                clamp_norm_factor=hp.clamp_norm_factor)
+        z = value.v_init + value.delta
+        for i, layer in enumerate(hp.layers):
+            keys = subject_keys(lm, layer, contexts)
+            residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts), len(hp.layers) - i)
+            w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
+            with torch.no_grad():
+                w.add_(batch_update(cs[layer], keys, residual, hp.mom2_update_weight).to(w.dtype))
+        handle.info.update({**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps})
+        handle.targets = z  # z of each edit at the last layer of the range, for inspection and tests
+        return handle

@@ -1,0 +1,86 @@
+"""ROME (Meng et al. 2022): write one fact into one MLP output projection with a rank-one update.
+
+For each edit: k* is the subject's last-token key averaged over context prefixes in the edit's language
+(`rank_one.subject_keys`), v* = W k* + δ with δ optimised on the edit prompt and the essence KL term
+(`rank_one.optimise_values`, at the output of the MLP output projection), and the update is the closed
+form of `update.rank_one_update` with the second moment C of the layer's keys (`second_moment`).
+Several edits in one call are applied one after another, each on the already edited model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from polyedit.data.cases import Edit
+from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.layer_choice import check_layers, layer_at
+from polyedit.methods.rank_one import (context_prefixes, fact_contexts, language_info, optimise_values,
+                                       subject_keys)
+from polyedit.methods.rome.update import rank_one_update
+from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.models.arch import weight_out_in
+from polyedit.models.load import LoadedModel
+
+
+ROME_DEPTH = 0.18
+
+
+@dataclass
+class ROMEHParams(HParams):
+    layer: int | None = None  # default: the layer 18% of the way up (ROME: 5 of 28 in GPT-J, 5 of 32 in Llama)
+    prefixes: int = 5  # context prefixes generated in the edit's language (k* and v* average over them)
+    prefix_tokens: int = 10
+    fact_token: str = "subject_last"  # or "prompt_last" (see rank_one.lookup_position)
+    v_lr: float = 0.5
+    v_steps: int = 20
+    kl_factor: float = 0.0625
+    v_weight_decay: float = 0.5
+    clamp_norm_factor: float = 4.0
+    stats_corpus: str | None = None  # corpus of C (see `polyedit stats`); default: world corpus or identity
+    stats_tokens: int | None = None  # default: 10 × MLP width
+    stats_dir: str | None = None  # default: $POLYEDIT_STATS_DIR or ~/.cache/polyedit/stats
+
+    def resolve(self, lm: LoadedModel) -> ROMEHParams:
+        layer = self.layer if self.layer is not None else layer_at(lm.arch.n_layers, ROME_DEPTH)
+        check_layers([layer], lm.arch.n_layers, "rome")
+        return replace(self, layer=layer, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size)
+
+
+def rome_edit(lm: LoadedModel, edit: Edit, hp: ROMEHParams, c: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """One ROME edit in place; returns what to record, k* and v*."""
+    module = lm.arch.mlp_out[hp.layer]
+    prefixes = context_prefixes(lm, edit.lang, hp.prefixes, hp.prefix_tokens, hp.seed)
+    contexts = [fact_contexts(lm, edit, prefixes, hp.fact_token)]
+    k_star = subject_keys(lm, hp.layer, contexts)[0]
+    torch.manual_seed(hp.seed)
+    value = optimise_values(lm, contexts, module, lr=hp.v_lr, steps=hp.v_steps, kl_factor=hp.kl_factor,
+                            weight_decay=hp.v_weight_decay, clamp_norm_factor=hp.clamp_norm_factor)
+    w = weight_out_in(lm.model.get_submodule(module))
+    with torch.no_grad():
+        v_star = w.float() @ k_star + value.delta[0]  # v* = W k* + δ (bias unchanged: it is added to both)
+        w.add_(rank_one_update(w, c, k_star, v_star))
+    record = {**language_info(contexts), "v_loss": value.loss[0], "v_steps": value.steps,
+              "delta_norm": value.delta[0].norm().item()}
+    return record, k_star, v_star
+
+
+@register_method
+class ROME(EditMethod):
+    name = "rome"
+    description = "rank-one model editing of one MLP layer (Meng et al. 2022), prefixes and KL prompt in the edit's language"
+    hparams_class = ROMEHParams
+    supports_batch = False
+
+    def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
+        hp = self.resolved(lm)
+        name = f"{lm.arch.mlp_out[hp.layer]}.weight"
+        corpus = resolve_corpus(lm, hp.stats_corpus)
+        c = second_moments(lm, [hp.layer], corpus, hp.stats_tokens, hp.stats_dir)[hp.layer]
+        handle = EditHandle(lm, [name], info={"layer": hp.layer, "second_moment": corpus})
+        done = [rome_edit(lm, e, hp, c) for e in edits]
+        records = [r for r, _, _ in done]
+        handle.info.update(records[0] if len(records) == 1 else {"edits": records})
+        handle.keys_values = [(k, v) for _, k, v in done]  # (k*, v*) of each edit, for inspection and tests
+        return handle

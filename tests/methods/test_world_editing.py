@@ -1,0 +1,78 @@
+"""On the knowledge-world model: each editor moves reliability from failing to passing for most cases, with
+the hyperparameters tuned on this model (FT-M and LoRA: their defaults; ROME and MEMIT: their
+`world_small.yaml`), without a leading-space assumption. Skipped until the world model is built
+(POLYEDIT_WORLD_MODEL points the tests at another world checkpoint folder)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from polyedit.methods import get_method
+
+N_CASES = 5
+MODEL = os.environ.get("POLYEDIT_WORLD_MODEL", "world:small")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from polyedit.data.registry import load_dataset
+    from polyedit.errors import PolyeditError
+    from polyedit.models import load_model
+
+    try:
+        lm = load_model(MODEL)
+    except PolyeditError:
+        pytest.skip(f"{MODEL} is not built")
+    saved = os.environ.get("POLYEDIT_STATS_DIR")
+    os.environ["POLYEDIT_STATS_DIR"] = str(tmp_path_factory.mktemp("stats"))  # C is computed here, not in ~/.cache
+    yield lm, load_dataset(f"world:{MODEL.removeprefix('world:')}").cases[:N_CASES]
+    if saved is None:
+        os.environ.pop("POLYEDIT_STATS_DIR")
+    else:
+        os.environ["POLYEDIT_STATS_DIR"] = saved
+
+
+def tuned(method: str):
+    import polyedit.methods as pkg
+
+    yaml = Path(pkg.__file__).parent / method / "world_small.yaml"
+    return get_method(method, yaml if yaml.is_file() else None)
+
+
+def passes(lm, edit, target):
+    from polyedit.data.languages import join_target
+    from polyedit.models.backend import HFBackend
+
+    res = HFBackend(lm).score([join_target(edit.prompt, target, edit.lang)])[0]
+    return res.argmax_ids == res.target_ids
+
+
+@pytest.mark.parametrize("method", ["ft-m", "lora", "rome", "memit"])
+def test_reliability_moves_from_failing_to_passing(world, method):
+    from test_model_access import state_hash
+
+    lm, cases = world
+    before = state_hash(lm.model)
+    m = tuned(method)
+    moved, tried = 0, 0
+    for case in cases:
+        edit = case.edit
+        if passes(lm, edit, edit.target_new):
+            continue
+        tried += 1
+        handle = m.apply(lm, [edit])
+        moved += passes(lm, edit, edit.target_new)
+        handle.restore()
+    assert state_hash(lm.model) == before
+    assert tried >= N_CASES // 2
+    assert moved >= 0.8 * tried, f"{method}: {moved}/{tried}"
+
+
+def test_world_models_default_to_their_own_corpus(world):
+    from polyedit.methods.second_moment import corpus_texts, resolve_corpus
+
+    lm, cases = world
+    assert resolve_corpus(lm, None) == "world"
+    docs = [d for _, d in zip(range(200), corpus_texts("world", lm))]
+    assert len(docs) == 200 and len({d.split()[0] for d in docs}) > 5  # shuffled: many subjects, not one
