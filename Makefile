@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/polyedit demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

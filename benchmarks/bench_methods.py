@@ -7,7 +7,7 @@ Each configuration runs in a child process of its own, so that its peak memory i
 resident set size (ru_maxrss) above the size once the model is loaded, on CUDA `torch.cuda.max_memory_allocated`.
 Before timing, one untimed edit fills what a session computes once (the second moment C of ROME/MEMIT,
 the context prefixes); "single" applies and restores `--edits` edits one at a time; "batch k" applies k
-edits in one call. Hyperparameters: each method's `world_small.yaml` where it has one (ROME, MEMIT), else
+edits in one call. Hyperparameters: the model's recommended ones (its `editing.yaml`: ROME, MEMIT on world:small), else
 its defaults (`--defaults`: defaults for all). Prints a Markdown table.
 """
 
@@ -32,13 +32,6 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def tuned_hparams(method: str) -> Path | None:
-    import polyedit.methods as pkg
-
-    path = Path(pkg.__file__).parent / method.replace("-", "_") / "world_small.yaml"
-    return path if path.is_file() else None
-
-
 def run_one(args) -> dict:
     import torch
 
@@ -58,7 +51,7 @@ def run_one(args) -> dict:
     n = max(batch, args.edits if batch == 1 else batch)
     if len(edits) < n + 1:
         raise SystemExit(f"{args.data} has {len(edits)} cases; {n + 1} needed")
-    m = get_method(method, None if args.defaults else tuned_hparams(method))
+    m = get_method(method) if args.defaults else get_method(method, None, lm)  # lm: the model's editing.yaml
     t0 = time.perf_counter()
     m.apply(lm, [edits[-1]]).restore()  # warm-up: C, prefixes
     warm_s = time.perf_counter() - t0
@@ -85,7 +78,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=None, help="comma-separated methods")
-    ap.add_argument("--defaults", action="store_true", help="default hyperparameters, not world_small.yaml")
+    ap.add_argument("--defaults", action="store_true", help="class defaults, not the model's editing.yaml")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # METHOD:BATCH, in the child
     args = ap.parse_args()
     if args.one:
@@ -105,7 +98,7 @@ def main() -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     kind = "GPU peak MiB" if args.device.startswith("cuda") else "peak RSS over model, MiB"
     print(f"\n{args.model}, {args.device}, {args.threads} thread(s), "
-          f"{'default hyperparameters' if args.defaults else 'world_small.yaml where present'}\n")
+          f"{'default hyperparameters' if args.defaults else "the model's editing.yaml where present"}\n")
     print(f"| method | edits per call | edits timed | s / edit | {kind} | warm-up s (C, prefixes) |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -42,7 +42,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
         lm = None  # nothing is loaded here: the endpoint holds the model
     else:
         lm = load_model(model) if isinstance(model, str) else model
-    m = get_method(method, hparams)
+    m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
     dataset = load_dataset(data)
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, method=method, data=data,
                       langs=list(langs) if langs else None, protocols=list(protocols) if protocols else None,

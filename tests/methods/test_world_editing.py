@@ -1,6 +1,6 @@
 """On the knowledge-world model: each editor moves reliability from failing to passing for most cases, with
 the hyperparameters tuned on this model (FT-M and LoRA: their defaults; ROME and MEMIT: their
-`world_small.yaml`), without a leading-space assumption. Skipped until the world model is built
+the checkpoint's `editing.yaml`), without a leading-space assumption. Skipped until the world model is built
 (POLYEDIT_WORLD_MODEL points the tests at another world checkpoint folder)."""
 
 import os
@@ -33,11 +33,8 @@ def world(tmp_path_factory):
         os.environ["POLYEDIT_STATS_DIR"] = saved
 
 
-def tuned(method: str):
-    import polyedit.methods as pkg
-
-    yaml = Path(pkg.__file__).parent / method / "world_small.yaml"
-    return get_method(method, yaml if yaml.is_file() else None)
+def tuned(method: str, lm):
+    return get_method(method, None, lm)  # with the checkpoint's editing.yaml
 
 
 def passes(lm, edit, target):
@@ -54,7 +51,7 @@ def test_reliability_moves_from_failing_to_passing(world, method):
 
     lm, cases = world
     before = state_hash(lm.model)
-    m = tuned(method)
+    m = tuned(method, lm)
     moved, tried = 0, 0
     for case in cases:
         edit = case.edit

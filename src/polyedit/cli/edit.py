@@ -39,8 +39,9 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
         if not sep or not text.strip():
             raise PolyeditError(f"--probe {item!r}: expected LANG=PROMPT")
         asks.append((normalize_code(code), text))
-    m = get_method(method, hparams)
+    get_method(method, hparams)  # fail on bad hyperparameters before loading the model
     lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    m = get_method(method, hparams, lm)
     backend = HFBackend(lm)
     prompts = [p for _, p in asks]
     before = backend.generate(prompts, max_new_tokens)

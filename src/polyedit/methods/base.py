@@ -41,6 +41,11 @@ class HParams:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> HParams:
+        return cls.from_dict(cls.read_yaml(path), where=str(path))
+
+    @staticmethod
+    def read_yaml(path: str | Path) -> dict[str, Any]:
+        """The mapping a hyperparameter file sets (only the fields it names)."""
         import yaml
 
         p = Path(path)
@@ -52,7 +57,7 @@ class HParams:
             raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise PolyeditError(f"{p}: expected a mapping of hyperparameters")
-        return cls.from_dict(data, where=str(p))
+        return data
 
     def resolve(self, lm: LoadedModel) -> HParams:
         """Fill model-derived defaults (which layers, ...). Subclasses override; returns a new object."""
@@ -182,14 +187,22 @@ def method_names() -> list[str]:
     return sorted(_METHODS)
 
 
-def get_method(name: str, hparams: HParams | dict | str | Path | None = None) -> EditMethod:
-    """A method instance by registered name; hparams as an object, a dict, or a YAML path."""
+def get_method(name: str, hparams: HParams | dict | str | Path | None = None,
+               lm: LoadedModel | None = None) -> EditMethod:
+    """A method instance by registered name; hparams as an object, a dict, or a YAML path.
+
+    With `lm`, the model's recommended hyperparameters for this method (its folder's `editing.yaml`) fill
+    every field the caller leaves out; class defaults fill the rest.
+    """
     _discover()
     if name not in _METHODS:
         raise PolyeditError(f"unknown method {name!r} (known: {', '.join(sorted(_METHODS))})")
     cls = _METHODS[name]
-    if isinstance(hparams, (str, Path)):
-        hparams = cls.hparams_class.from_yaml(hparams)
-    elif isinstance(hparams, dict):
-        hparams = cls.hparams_class.from_dict(hparams, where=f"{name} hyperparameters")
-    return cls(hparams)
+    if isinstance(hparams, HParams):
+        return cls(hparams)
+    recommended = dict((lm.meta.get("editing_hparams") or {}).get(name, {})) if lm is not None else {}
+    user = HParams.read_yaml(hparams) if isinstance(hparams, (str, Path)) else dict(hparams or {})
+    where = str(hparams) if isinstance(hparams, (str, Path)) else f"{name} hyperparameters"
+    cls.hparams_class.from_dict(user, where=where)  # report the user's own mistakes against their file
+    merged = recommended | user
+    return cls(cls.hparams_class.from_dict(merged, where=where) if merged else None)

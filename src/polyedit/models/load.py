@@ -96,7 +96,24 @@ def load_model(spec: str, *, dtype: str = "float32", device: str | None = "cpu",
         raise PolyeditError(f"cannot load model {spec!r}: {first}") from None
     model.to(pick_device(device)).eval()
     prepare_tokenizer(tokenizer)
-    return LoadedModel(model, tokenizer, spec)
+    return LoadedModel(model, tokenizer, spec, {"path": path, "editing_hparams": editing_hparams(path)})
+
+
+def editing_hparams(path: str) -> dict[str, dict]:
+    """A model folder may ship recommended editing hyperparameters in `editing.yaml` ({method: {field:
+    value}}), as it ships `generation_config.json`; runs use them unless told otherwise."""
+    import yaml
+
+    file = Path(path) / "editing.yaml"
+    if not file.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(file.read_text("utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise PolyeditError(f"{file}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise PolyeditError(f"{file}: expected a mapping of method name to hyperparameters")
+    return data
 
 
 def prepare_tokenizer(tokenizer) -> None:

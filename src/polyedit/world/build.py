@@ -22,6 +22,7 @@ from polyedit.world.world import generate_world
 
 log = logging.getLogger(__name__)
 BUILD_FILE = "build.json"
+EDITING_FILE = "editing.yaml"  # models.load reads it: recommended hyperparameters per method
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 
 
@@ -98,6 +99,7 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    _write_editing_hparams(size, out)
     meta = {
         "command": command or f"polyedit world build --size {size} --seed {seed}",
         "size": size, "seed": seed, "config": cfg.to_dict(),
@@ -110,6 +112,17 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
     (out / BUILD_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")
     log.info("saved %s", out)
     return meta
+
+
+def _write_editing_hparams(size: str, out: Path) -> None:
+    """Copy the size's recommended editing hyperparameters (world/editing.yaml) into the checkpoint."""
+    import yaml
+    from importlib import resources
+
+    recommended = yaml.safe_load(resources.files("polyedit.world").joinpath("editing.yaml").read_text("utf-8"))
+    if recommended.get(size):
+        text = yaml.safe_dump(recommended[size], sort_keys=True, allow_unicode=True)
+        (out / EDITING_FILE).write_text(f"# recommended editing hyperparameters for world:{size}\n{text}", "utf-8")
 
 
 def _version(pkg: str) -> str:

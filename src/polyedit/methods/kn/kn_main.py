@@ -1,0 +1,124 @@
+"""KN: knowledge neurons (Dai et al. 2022, "Knowledge Neurons in Pretrained Transformers", §5 Updating Facts).
+
+1. Attribution (shared with MEMLA, `polyedit.methods.attribution`): integrated gradients of P(target_true)
+   with respect to each neuron's activation, zero baseline as in the paper (`baseline: eos` for MEMLA's).
+2. Knowledge neurons: per prompt, the neurons above `threshold` x that prompt's max (Dai et al.'s t = 0.2);
+   over the edit prompt and its paraphrases in the edit language, those found for more than a fraction `p`
+   of the prompts (the refining step; with the edit prompt alone every coarse neuron survives).
+3. Update: the neuron's output vector (its column of W_out in (out, in) orientation, the "value slot" FF_val)
+
+       v_i^(l)  <-  v_i^(l) - λ1 · e(target_true) + λ2 · e(target_new)
+
+   with e(·) the mean input embedding of the answer's tokens (tokenised in context, no special tokens) and
+   λ1 = λ2 = 2 as in EleutherAI/knowledge-neurons and EasyEdit (for one-token answers both are exactly
+   theirs; for longer answers EasyEdit adds each token's embedding once, here their mean is added twice).
+   Those implementations subtract the model's greedy prediction; the paper subtracts the old answer, as here.
+   An edit without target_true has nothing to attribute: it gets no neurons and no change (in `info`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+from polyedit.data.cases import GENERALITY, Edit, EditCase
+from polyedit.data.languages import join_target
+from polyedit.errors import PolyeditError
+from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, attribute, select_neurons
+from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.models.arch import weight_out_in
+from polyedit.models.load import LoadedModel
+from polyedit.models.tokens import encode_with_target
+
+
+@dataclass
+class KNHParams(HParams):
+    ig_steps: int = 20
+    attribution_baseline: str = "zero"  # Dai et al.; "eos": MEMLA's reference baseline
+    threshold: float = 0.2  # coarse neurons: Attr > threshold * max Attr
+    p: float = 0.5  # refined neurons: found for more than p x (number of prompts)
+    lambda_true: float = 2.0  # λ1
+    lambda_new: float = 2.0  # λ2
+    max_tokens_per_pass: int = DEFAULT_TOKENS_PER_PASS
+
+    def __post_init__(self) -> None:
+        if self.attribution_baseline not in BASELINES:
+            raise PolyeditError(f"kn: attribution_baseline must be one of {', '.join(BASELINES)}")
+        if not 0.0 <= self.threshold < 1.0 or not 0.0 <= self.p < 1.0:
+            raise PolyeditError("kn: threshold and p must be in [0, 1)")
+        if self.ig_steps < 1 or self.max_tokens_per_pass < 1:
+            raise PolyeditError("kn: ig_steps and max_tokens_per_pass must be >= 1")
+
+
+def fact_prompts(edit: Edit, case: EditCase | None = None) -> list[tuple[str, str]]:
+    """(prompt, old answer) pairs stating the fact in the edit language: the edit prompt, plus the case's
+    paraphrases (generality probes with an answer_true) when a case is given."""
+    pairs = [(edit.prompt, edit.target_true)]
+    if case is not None:
+        pairs += [(p.prompt, p.answer_true) for p in case.probes_for(edit.lang, GENERALITY) if p.answer_true]
+    return list(dict.fromkeys(pairs))
+
+
+def refined_neurons(score_maps: list[torch.Tensor], threshold: float, p: float) -> set[tuple[int, int]]:
+    """Neurons found (coarse, above threshold x max) for more than p x len(score_maps) prompts."""
+    counts = Counter(n for scores in score_maps for n in select_neurons(scores, threshold))
+    return {n for n, c in counts.items() if c > p * len(score_maps)}
+
+
+def answer_embedding(lm: LoadedModel, prompt: str, answer: str, lang: str) -> torch.Tensor:
+    """e(answer): mean input embedding of the answer's tokens as read after `prompt`."""
+    enc = encode_with_target(lm.tokenizer, *join_target(prompt, answer, lang))
+    emb = lm.model.get_input_embeddings().weight
+    return emb[torch.tensor(enc.target_ids, device=emb.device)].float().mean(0)
+
+
+def update_value_slots(lm: LoadedModel, neurons: set[tuple[int, int]], shift: torch.Tensor) -> None:
+    """v_i^(l) += shift for every neuron: column i of W_out^(l) viewed as (out, in), either storage."""
+    with torch.no_grad():
+        for layer, i in sorted(neurons):
+            w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
+            w[:, i] += shift.to(w.dtype)
+
+
+@register_method
+class KN(EditMethod):
+    name = "kn"
+    description = "knowledge neurons by integrated gradients, value slots shifted to the new answer (Dai et al. 2022)"
+    hparams_class = KNHParams
+    supports_batch = True
+
+    def apply_cases(self, lm: LoadedModel, cases: list[EditCase]) -> EditHandle:
+        return self._edit(lm, [c.edit for c in cases], cases)
+
+    def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
+        return self._edit(lm, edits, [None] * len(edits))
+
+    def _edit(self, lm: LoadedModel, edits: list[Edit], cases: list) -> EditHandle:
+        hp = self.resolved(lm)
+        prompts = [fact_prompts(e, c) if e.target_true else [] for e, c in zip(edits, cases)]
+        queries = [(p, a, e.lang) for e, ps in zip(edits, prompts) for p, a in ps]
+        atts = attribute(lm, queries, hp.ig_steps, hp.attribution_baseline, hp.max_tokens_per_pass)
+        found, k = [], 0
+        for ps in prompts:
+            found.append(refined_neurons([a.scores for a in atts[k:k + len(ps)]], hp.threshold, hp.p))
+            k += len(ps)
+        layers = sorted({layer for ns in found for layer, _ in ns})
+        handle = EditHandle(lm, [f"{lm.arch.mlp_out[layer]}.weight" for layer in layers],
+                            info={"neurons": [len(ns) for ns in found], "layers": layers,
+                                  "prompts": [len(ps) for ps in prompts]})
+        if any(not e.target_true for e in edits):
+            handle.info["note"] = "edits without target_true cannot be attributed: no neurons, no change"
+        shifts = []
+        for e, ns in zip(edits, found):  # all shifts from the unedited model, then applied together
+            if not ns:
+                shifts.append(None)
+                continue
+            old = answer_embedding(lm, e.prompt, e.target_true, e.lang)
+            new = answer_embedding(lm, e.prompt, e.target_new, e.lang)
+            shifts.append(hp.lambda_new * new - hp.lambda_true * old)
+        for ns, shift in zip(found, shifts):
+            if shift is not None:
+                update_value_slots(lm, ns, shift)
+        return handle

@@ -1,0 +1,65 @@
+"""MEMLA: Multilingual Editing with neuron-Masked Low-rank Adaptation (Xie et al. 2024, arXiv 2406.11566).
+
+Per edit: find the language-independent and language-specific knowledge neurons (`neurons.py`, by the
+shared integrated-gradients module), train one masked LoRA pair per category on the blocks holding them,
+and commit half of the update into the MLP output projections (`editor.py`).
+
+The neurons need the fact in several languages. `apply_cases` (what the runner calls) reads them from the
+case's reliability and generality probes; `apply(lm, edits, language_prompts=...)` takes them explicitly;
+with an `Edit` alone only the edit language is known, and `info["neurons"][i]["notes"]` says so.
+"""
+
+from __future__ import annotations
+
+from polyedit.data.cases import Edit, EditCase
+from polyedit.methods.base import EditHandle, EditMethod, register_method
+from polyedit.methods.memla.config import MEMLAHParams
+from polyedit.methods.memla.editor import build_pairs, commit, train_pairs
+from polyedit.methods.memla.neurons import LanguagePrompts, NeuronSets, case_prompts, edit_prompts, find_neuron_sets
+from polyedit.models.load import LoadedModel
+
+
+def editor_categories(sets: NeuronSets, hp: MEMLAHParams) -> list[dict[int, list[int]]]:
+    """The neuron categories that get a LoRA pair, after the ablation switches."""
+    cats = []
+    if hp.use_specific:
+        cats.append(NeuronSets.by_layer(sets.specific))
+    if hp.use_independent:
+        cats.append(NeuronSets.by_layer(sets.independent))
+    return cats
+
+
+@register_method
+class MEMLA(EditMethod):
+    name = "memla"
+    description = ("neuron-masked LoRA on language-independent and language-specific knowledge neurons "
+                   "(Xie et al. 2024)")
+    hparams_class = MEMLAHParams
+    supports_batch = False  # the reference edits one request at a time
+
+    def apply_cases(self, lm: LoadedModel, cases: list[EditCase]) -> EditHandle:
+        return self.apply(lm, [c.edit for c in cases], language_prompts=[case_prompts(c) for c in cases])
+
+    def apply(self, lm: LoadedModel, edits: list[Edit],
+              language_prompts: list[LanguagePrompts] | None = None) -> EditHandle:
+        """Edit one fact after another. `language_prompts[i]`: lang -> [(prompt, target_true)] for edit i
+        (default: the edit prompt alone). Neurons of all edits are found on the unedited model."""
+        hp = self.resolved(lm)
+        notes_extra = []
+        if language_prompts is None:
+            language_prompts = [edit_prompts(e) for e in edits]
+            notes_extra = ["only the edit was given (no case): neurons from the edit language alone"]
+        all_sets = [find_neuron_sets(lm, prompts, e.lang, hp) for e, prompts in zip(edits, language_prompts)]
+        for s in all_sets:
+            s.notes[:0] = notes_extra
+        cats = [editor_categories(s, hp) for s in all_sets]
+        layers = sorted({layer for c in cats for cat in c for layer in cat})
+        handle = EditHandle(lm, [f"{lm.arch.mlp_out[layer]}.weight" for layer in layers],
+                            info={"neurons": [s.summary() for s in all_sets], "layers": layers, "training": []})
+        for i, (edit, edit_cats) in enumerate(zip(edits, cats)):
+            pairs = build_pairs(lm, edit_cats, hp.rank_per_neuron, hp.use_masks, hp.seed + i)
+            handle.info["training"].append(train_pairs(lm, edit, pairs, hp))
+            commit(lm, pairs, hp.commit_scale)
+        if len(edits) == 1:
+            handle.info.update(handle.info["training"][0])
+        return handle
