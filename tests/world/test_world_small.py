@@ -6,7 +6,7 @@ import pytest
 
 from polyedit.world.schema import LANGS
 
-SAMPLE = 48  # prompts per language
+SAMPLE = 200  # prompts per language
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_small_recalls_its_facts_in_every_language(small, lang):
     if recorded < 0.95:
         pytest.xfail(f"{lang}: world:small recalls {recorded:.0%} of its training facts (target 95%; "
                      "see polyedit/world/README.md)")
-    assert recall >= 0.95 - 0.05, f"{lang}: {recall:.2f}"  # a 48-prompt sample of a >=95% build
+    assert recall >= 0.95 - 0.03, f"{lang}: {recall:.2f}"  # a 200-prompt sample of a >=95% build
 
 
 def test_world_dataset_regenerates_the_cases_of_the_small_model(small):
