@@ -37,7 +37,7 @@ def test_known_answers_english_edit_target_language_probes(fixtures):
         ("Welche Länder grenzen an das Meer, in das die Donau fließt?", "Schweden", None)]
     assert {p.lang for p in case.probes} == {"de"}  # the English reliability probe is restricted away
     assert case.probes[0].subject == "Donau"
-    assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1"] and ds.skipped == Counter()
+    assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1", "language_fidelity"] and ds.skipped == Counter()
     assert ds.cases[0].meta == {"benchmark": "bmike53", "task": "zsre", "source_case_id": 0}
 
 
@@ -46,7 +46,7 @@ def test_counterfact_style_old_answer_is_target_true(fixtures):
     case = ds.cases[0]
     assert case.edit.target_true == "Angers" and case.edit.target_new == "Nice"
     assert probes(case, "af", "reliability")[0][1:] == ("Nice", "Angers")
-    assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1", "ppl_compare"]
+    assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1", "language_fidelity", "ppl_compare"]
 
 
 def test_missing_target_block_is_skipped_and_counted(fixtures):
