@@ -91,3 +91,24 @@ def test_hf_backend_batched_equals_one_at_a_time(tiny_lm):
     gb = HFBackend(tiny_lm, batch_size=8).generate(prompts, 5)
     gs = [HFBackend(tiny_lm, batch_size=1).generate([p], 5)[0] for p in prompts]
     assert [g.token_ids for g in gb] == [g.token_ids for g in gs]
+
+
+def test_locality_unchanged_when_the_prompt_is_rewritten():
+    """In-context methods rewrite the prompt; the answer then tokenises differently (no leading space)."""
+    case = make_case("c", "en", "Ana", "Ana lives in", "Oslo", None, [Probe("locality", "de", "Bo wohnt in", "Rom")])
+
+    class Rewrite:
+        def transform_prompt(self, probe):
+            return f'New Fact: "Ana lives in Oslo"\nQuestion: "{probe.prompt}" Answer: "'
+
+        def stop_strings(self):
+            return ('"',)
+
+    ctx = 'New Fact: "Ana lives in Oslo"\nQuestion: "Bo wohnt in" Answer: "'
+    pre = {("Bo wohnt in", " Rom"): S([4, 5], [4, 5], [-0.1, -0.1]), ("Ana lives in", " Oslo"): S([1], [1], [0.0])}
+    ev = evaluate(ScriptedBackend(pre), [case], ["locality"])
+    for argmax, expected in (([6], 1.0), ([7], 0.0)):
+        post = {(ctx, "Rom"): S([6], argmax, [-0.1]),
+                ('New Fact: "Ana lives in Oslo"\nQuestion: "Ana lives in" Answer: "', "Oslo"): S([1], [1], [0.0])}
+        ev2 = evaluate(ScriptedBackend(post), [case], ["locality"], handle=Rewrite(), reference=ev)
+        assert ev2.results[1].metrics["locality_unchanged"] == expected

@@ -141,7 +141,14 @@ def _locality_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs | Non
 def _locality_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> dict[str, float]:
     out = {"locality_accuracy": float(res[0].argmax_ids == res[0].target_ids)}
     ref = ctx.reference if ctx.reference is not None else res[0]  # before the edit: unchanged by definition
-    out["locality_unchanged"] = float(res[0].argmax_ids == ref.argmax_ids)
+    if ref.target_ids == res[0].target_ids:
+        out["locality_unchanged"] = float(res[0].argmax_ids == ref.argmax_ids)
+    else:
+        # The edit rewrote the prompt (in-context editing) and the answer tokenises differently after it
+        # (`Answer: "Oslo` vs `... Oslo`): token ids cannot be compared, so "unchanged" means the model
+        # gets the expected answer right (or wrong) as it did before the edit.
+        before = float(ref.argmax_ids == ref.target_ids)
+        out["locality_unchanged"] = float(before == out["locality_accuracy"])
     return out
 
 
