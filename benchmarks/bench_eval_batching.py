@@ -56,7 +56,7 @@ def main() -> None:
 
     same = all(a.metrics == b.metrics for a, b in zip(batched.results, single.results))
     print(f"model {args.model}, {len(cases)} cases, {n_probes} probes, protocols {', '.join(protocols)}")
-    print(f"| scoring | seconds | probes/s |\n|---|---|---|")
+    print("| scoring | seconds | probes/s |\n|---|---|---|")
     print(f"| one at a time | {t_single:.2f} | {n_probes / t_single:.0f} |")
     print(f"| batched (batch {args.batch_size}) | {t_batched:.2f} | {n_probes / t_batched:.0f} |")
     print(f"speed-up: {t_single / t_batched:.1f}x; identical metrics: {same}")

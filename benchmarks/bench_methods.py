@@ -19,7 +19,6 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 CONFIGS = [("ft-m", 1), ("ft-m", 10), ("lora", 1), ("lora", 10), ("rome", 1), ("memit", 1), ("memit", 10),
            ("memit", 100)]
@@ -98,7 +97,7 @@ def main() -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     kind = "GPU peak MiB" if args.device.startswith("cuda") else "peak RSS over model, MiB"
     print(f"\n{args.model}, {args.device}, {args.threads} thread(s), "
-          f"{'default hyperparameters' if args.defaults else "the model's editing.yaml where present"}\n")
+          + ("default hyperparameters" if args.defaults else "the model's editing.yaml where present") + "\n")
     print(f"| method | edits per call | edits timed | s / edit | {kind} | warm-up s (C, prefixes) |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -4,7 +4,6 @@ the checkpoint's `editing.yaml`), without a leading-space assumption. Skipped un
 (POLYEDIT_WORLD_MODEL points the tests at another world checkpoint folder)."""
 
 import os
-from pathlib import Path
 
 import pytest
 

@@ -37,7 +37,8 @@ from typing import Any
 
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
-from polyedit.data.problems import RecordReader, Report, case_key, read_json_array, register_format
+from polyedit.data.problems import (RecordReader, Report, case_key, load_path_dataset, read_json_array,
+                                    register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -176,14 +177,7 @@ def load_mkeb(path: Path, edit_lang: str, langs: list[str] | None, report: Repor
 
 @register_dataset("mkeb", "MEMLA's MKEB format: mkeb:PATH[:edit_lang=en][:langs=...] (12 languages)")
 def load(spec: DatasetSpec) -> Dataset:
-    if not spec.arg:
-        raise PolyeditError("mkeb dataset needs a path: mkeb:PATH")
-    edit_lang = normalize_code(spec.options.get("edit_lang", "en"))
-    report = Report()
-    cases = load_mkeb(Path(spec.arg), edit_lang, spec.langs(), report)
-    if not cases and report.problems:
-        raise PolyeditError(f"mkeb:{spec.arg}: no usable record; first problem: {report.problems[0]}")
-    return Dataset(f"mkeb:{spec.arg}", cases, report.skipped, spec.arg, list(PROTOCOLS))
+    return load_path_dataset(spec, "mkeb", load_mkeb, PROTOCOLS)
 
 
 def check(path: Path) -> Report:

@@ -34,7 +34,8 @@ from polyedit.data.bmike53 import recover_subject
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.mkeb import json_files
-from polyedit.data.problems import RecordReader, Report, case_key, read_json_array, register_format
+from polyedit.data.problems import (RecordReader, Report, case_key, load_path_dataset, read_json_array,
+                                    register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -172,15 +173,8 @@ def load_mzsre(path: Path, edit_lang: str, langs: list[str] | None, report: Repo
 
 @register_dataset("mzsre", "ReMaKE's MzsRE: mzsre:PATH[:edit_lang=en][:langs=...] (12 languages)")
 def load(spec: DatasetSpec) -> Dataset:
-    if not spec.arg:
-        raise PolyeditError("mzsre dataset needs a path: mzsre:PATH")
-    edit_lang = code(spec.options.get("edit_lang", "en"))
-    report = Report()
-    cases = load_mzsre(Path(spec.arg), edit_lang, spec.langs(), report)
-    if not cases and report.problems:
-        raise PolyeditError(f"mzsre:{spec.arg}: no usable record; first problem: {report.problems[0]}")
     # ReMaKE scores with EasyEdit's teacher-forced token accuracy.
-    return Dataset(f"mzsre:{spec.arg}", cases, report.skipped, spec.arg, ["token_accuracy"])
+    return load_path_dataset(spec, "mzsre", load_mzsre, ["token_accuracy"], normalize=code)
 
 
 def check(path: Path) -> Report:

@@ -205,3 +205,18 @@ def validate_path(path: Path | str, fmt: str) -> list[Problem]:
         for prefix in (f"{path}: ",):
             message = message[len(prefix):] if message.startswith(prefix) else message
         return [Problem(str(path), None, None, message)]
+
+
+def load_path_dataset(spec, name: str, loader, protocols, normalize=None):
+    """The shared front of the file-format loaders, `NAME:PATH[:edit_lang=en][:langs=...]`: check the path
+    argument, run `loader(path, edit_lang, langs, report)`, and refuse a source with no usable record."""
+    from polyedit.data.registry import Dataset  # here: the registry imports the loaders that import this
+
+    if not spec.arg:
+        raise PolyeditError(f"{name} dataset needs a path: {name}:PATH")
+    edit_lang = (normalize or normalize_code)(spec.options.get("edit_lang", "en"))
+    report = Report()
+    cases = loader(Path(spec.arg), edit_lang, spec.langs(), report)
+    if not cases and report.problems:
+        raise PolyeditError(f"{name}:{spec.arg}: no usable record; first problem: {report.problems[0]}")
+    return Dataset(f"{name}:{spec.arg}", cases, report.skipped, spec.arg, list(protocols))
