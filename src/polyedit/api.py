@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyedit.data.cases import EditCase
-from polyedit.data.registry import load_dataset
+from polyedit.data.registry import Dataset, load_dataset
 from polyedit.evaluation.engine import Evaluation
 from polyedit.evaluation.engine import evaluate as _evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
@@ -33,9 +33,10 @@ def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS
 
 def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, langs=None, protocols=None,
           hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
-          resume: bool = False, progress: bool = True, backend=None) -> dict:
+          resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
-    `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only)."""
+    `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
+    `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice)."""
     from polyedit.reports.markdown import summary_markdown
 
     if backend is not None:
@@ -43,7 +44,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     else:
         lm = load_model(model) if isinstance(model, str) else model
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
-    dataset = load_dataset(data)
+    dataset = dataset if dataset is not None else load_dataset(data)
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, method=method, data=data,
                       langs=list(langs) if langs else None, protocols=list(protocols) if protocols else None,
                       hparams=m.hparams.to_dict(), seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit)

@@ -42,7 +42,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     from polyedit.models.load import load_model
 
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
-    load_dataset(data, limit=1)
+    dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
     backend = None
     if backend_kind == "openai":
         from polyedit.models.openai_backend import OpenAIBackend
@@ -55,8 +55,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
         lm = model
     else:
         lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-        lm.name = model
-    summary = bench(lm, method, data, out, backend=backend, langs=split_langs(langs),
+    summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=split_langs(langs),
                     protocols=[p for p in protocols.split(",") if p] if protocols else None, hparams=hparams,
                     seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())

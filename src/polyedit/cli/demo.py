@@ -45,14 +45,14 @@ def command(model, n_cases, methods, matrix_method, matrix_cases, out, device):
         raise PolyeditError(f"unknown method(s) {', '.join(unknown)} (known: {', '.join(method_names())})")
     out = Path(out)
     lm = load_model(model, device=device)
-    lm.name = model
     data = "world:small" if model.startswith("world:") else model
-    langs = load_dataset(data, limit=1).cases[0].languages
+    dataset = load_dataset(data)  # one load for every method's run
+    langs = dataset.cases[0].languages
     summaries, t_start = {}, time.perf_counter()
     for name in names:
         run_dir = _fresh(out / name)
         click.echo(f"== {name}: {n_cases} English edits, probes in {len(langs)} languages")
-        summaries[name] = bench(lm, name, data, run_dir, limit=n_cases)
+        summaries[name] = bench(lm, name, data, run_dir, limit=n_cases, dataset=dataset)
 
     kinds = ["reliability", "generality", "locality", "portability"]
     click.echo(f"\nMean over {len(langs)} languages (post-edit %, pre-edit in brackets); "

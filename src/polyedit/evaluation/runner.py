@@ -156,6 +156,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     run_file.write_text(json.dumps(run_meta, indent=2, ensure_ascii=False), "utf-8")
 
     backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
+    position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     done = results.finished()
     done_ids = {r["case_id"] for r in done}
     todo = [c for c in cases if c.case_id not in done_ids]
@@ -169,7 +170,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.mode == "sequential":
         seq_pre = _evaluate_with(backend, cases, cfg, None)
         for c in [c for c in cases if c.case_id in done_ids]:  # resuming: replay the finished edits
-            torch.manual_seed(cfg.seed + cases.index(c))
+            torch.manual_seed(cfg.seed + position[c.case_id])
             hmap, hs = _apply(method, lm, [c])
             seq_handles += hs
             seq_map.update(hmap)
@@ -177,7 +178,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     try:
         for start in range(0, len(todo), step):
             chunk = todo[start:start + step]
-            torch.manual_seed(cfg.seed + cases.index(chunk[0]))
+            torch.manual_seed(cfg.seed + position[chunk[0].case_id])
             pre = seq_pre if cfg.mode == "sequential" else _evaluate_with(backend, chunk, cfg, None)
             t0 = time.perf_counter()
             handles, applied = _apply(method, lm, chunk)
