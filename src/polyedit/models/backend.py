@@ -13,6 +13,7 @@ from typing import Protocol
 
 import torch
 
+from polyedit.models.generation import GreedyDecoder, plan_batches
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target
 
@@ -94,30 +95,20 @@ class HFBackend:
                 out[i] = ScoreResult(e.target_ids, lp.tolist(), logp[row, pos].argmax(-1).tolist())
         return out  # type: ignore[return-value]
 
-    @torch.no_grad()
     def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[Generation]:
-        tok, model, device = self.tok, self.lm.model, self.lm.device
+        """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched."""
+        tok = self.tok
         enc = [tok(p)["input_ids"] for p in prompts]
-        order = sorted(range(len(enc)), key=lambda i: -len(enc[i]))
+        decoder = GreedyDecoder(self.lm.model, tok.pad_token_id, tok.eos_token_id)
+
+        def is_stopped(ids: list[int]) -> bool:
+            text = tok.decode(ids, skip_special_tokens=True)
+            return any(s in text for s in stop)
+
         out: list[Generation | None] = [None] * len(enc)
-        pad = tok.pad_token_id
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b:b + self.batch_size]
-            width = len(enc[idx[0]])
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):  # left padding, so every row continues from its last real token
-                ids[row, width - len(enc[i]):] = torch.tensor(enc[i])
-                mask[row, width - len(enc[i]):] = 1
-            gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
-                                 max_new_tokens=max_new_tokens, pad_token_id=pad, num_beams=1)
-            for row, i in enumerate(idx):
-                new = gen[row, width:].tolist()
-                if tok.eos_token_id is not None and tok.eos_token_id in new:
-                    new = new[:new.index(tok.eos_token_id)]
-                text = tok.decode(new, skip_special_tokens=True)
+        for idx in plan_batches(enc, self.batch_size):
+            for i, d in zip(idx, decoder.decode([enc[i] for i in idx], max_new_tokens, is_stopped)):
+                text = tok.decode(d.token_ids, skip_special_tokens=True)
                 cut = cut_at_stop(text, stop)
-                if cut != text:  # keep the token ids consistent with the cut text
-                    new = self.tokenize(cut)
-                out[i] = Generation(cut, new)
+                out[i] = Generation(cut, self.tokenize(cut) if cut != text else d.token_ids)
         return out  # type: ignore[return-value]
