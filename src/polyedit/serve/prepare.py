@@ -37,6 +37,8 @@ def apply_adapter(lm: LoadedModel, adapter_dir: str | Path) -> None:
     path = Path(adapter_dir)
     if not (path / "adapter_config.json").is_file():
         raise PolyeditError(f"--adapter {path}: no adapter_config.json there")
+    if not (path / "adapter_model.safetensors").is_file():  # peft would fall back to a pickled .bin
+        raise PolyeditError(f"--adapter {path}: no adapter_model.safetensors there (pickled weights are never loaded)")
     from peft import PeftModel
 
     lm.model = PeftModel.from_pretrained(lm.model, str(path)).merge_and_unload().eval()
