@@ -11,7 +11,7 @@ import logging
 import math
 import random
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -77,6 +77,20 @@ def collate(batch: list[Example], pad: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def lm_loss(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Next-token cross-entropy over the labelled positions only, equal to `model(**inputs).loss`.
+
+    In-context documents label only their answer, and at this size the projection onto the vocabulary
+    is about a third of the forward cost, so projecting only the labelled positions saves a quarter of
+    the training time without changing the loss.
+    """
+    hidden = model.get_decoder()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+    labels = inputs["labels"][:, 1:]
+    keep = labels != IGNORE
+    logits = model.get_output_embeddings()(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits.float(), labels[keep])
+
+
 def lr_at(step: int, total: int, spec: TrainSpec) -> float:
     warm = max(1, int(total * spec.warmup))
     if step < warm:
@@ -112,7 +126,7 @@ def train(model, tokenizer, facts: list[Example], icl_epoch: Callable[[int, int]
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, spec)
             inputs = {k: v.to(device) for k, v in collate(batch, pad).items()}
-            loss = model(**inputs).loss
+            loss = lm_loss(model, inputs)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
