@@ -55,3 +55,4 @@ def test_prompts_sharing_demonstrations_are_batched_together():
     enc = [shared + [1, 2], [5, 6, 7], shared + [3], [8] * 9, shared + [1, 4, 4]]
     assert plan_batches(enc, 8) == [[4, 0, 2], [3, 1]]
     assert plan_batches(enc, 2) == [[4, 0], [2, 3], [1]]  # a full group is closed; single prompts go by length
+    assert plan_batches(enc, 16) == [[4, 0, 2, 3, 1]]  # groups under a quarter of a batch go by length

@@ -20,6 +20,7 @@ import inspect
 from dataclasses import dataclass
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 MIN_SHARED_PREFIX = 32  # tokens a group must share before the prefix is run once for all of it
 
@@ -31,8 +32,12 @@ class Decoded:
 
 
 def plan_batches(enc: list[list[int]], batch_size: int) -> list[list[int]]:
-    """Indices of `enc` in batches: prompts sharing a long prefix together (so it can be cached), the rest
-    sorted by length, longest first (so padding is small and memory trouble shows up at once)."""
+    """Indices of `enc` in batches: large groups of prompts sharing a long prefix together (so it can be
+    cached), the rest sorted by length, longest first (so padding is small and memory trouble shows up at
+    once). A small group (a zero-shot case's handful of probes, which share only the new fact) is not
+    worth a batch of its own: every batch pays the per-step cost of decoding, which on a CPU outweighs
+    recomputing a short prefix a few times."""
+    min_group = max(2, batch_size // 4)
     order = sorted(range(len(enc)), key=lambda i: enc[i])
     groups, cur = [], order[:1]
     for i in order[1:]:
@@ -44,8 +49,8 @@ def plan_batches(enc: list[list[int]], batch_size: int) -> list[list[int]]:
             cur = [i]
     if cur:
         groups.append(cur)
-    shared = [sorted(g, key=lambda i: -len(enc[i])) for g in groups if len(g) > 1]
-    rest = sorted((g[0] for g in groups if len(g) == 1), key=lambda i: -len(enc[i]))
+    shared = [sorted(g, key=lambda i: -len(enc[i])) for g in groups if len(g) >= min_group]
+    rest = sorted((i for g in groups if len(g) < min_group for i in g), key=lambda i: -len(enc[i]))
     return shared + [rest[b:b + batch_size] for b in range(0, len(rest), batch_size)]
 
 
@@ -55,6 +60,40 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
+
+
+class RoomyLayer(DynamicLayer):
+    """A `DynamicLayer` whose keys and values sit at the front of a buffer with room after them, so a
+    decoded token is written in place; `DynamicLayer` concatenates, copying the whole cache (every row,
+    every prompt token) at every step, which on a CPU costs more than the step's own computation."""
+
+    room = 16
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized or self.keys.numel() == 0:
+            return super().update(key_states, value_states, *args, **kwargs)
+        n, add = self.keys.shape[-2], key_states.shape[-2]
+        buf = getattr(self, "_buffers", None)
+        if (buf is None or buf[0].data_ptr() != self.keys.data_ptr() or buf[0].shape[0] != self.keys.shape[0]
+                or n + add > buf[0].shape[-2]):  # first step, or rows were dropped (a new tensor): reallocate
+            buf = tuple(self._grow(t, n + add + self.room) for t in (self.keys, self.values))
+            self._buffers = buf
+        buf[0][..., n:n + add, :] = key_states
+        buf[1][..., n:n + add, :] = value_states
+        self.keys, self.values = buf[0][..., :n + add, :], buf[1][..., :n + add, :]
+        return self.keys, self.values
+
+    @staticmethod
+    def _grow(t: torch.Tensor, capacity: int) -> torch.Tensor:
+        out = t.new_empty((*t.shape[:-2], capacity, t.shape[-1]))
+        out[..., :t.shape[-2], :] = t
+        return out
+
+
+def _make_roomy(cache) -> None:
+    for layer in getattr(cache, "layers", ()):
+        if type(layer) is DynamicLayer:  # sliding-window and other layers keep their own logic
+            layer.__class__ = RoomyLayer
 
 
 class GreedyDecoder:
@@ -103,6 +142,7 @@ class GreedyDecoder:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         logits, cache = self._forward(ids, mask, positions[:, p:], cache)
         positions = positions[:, -1:]
+        _make_roomy(cache)
 
         new: list[list[int]] = [[] for _ in rows]
         stopped = [False] * n
@@ -120,7 +160,8 @@ class GreedyDecoder:
                     keep.append(j)
             if not keep or step == max_new_tokens - 1:
                 break
-            if len(keep) < len(active):  # drop finished rows from the cache and the mask
+            if len(keep) < len(active):  # drop finished rows from the cache and the mask (copies the cache:
+                # worth it, since every later step then computes and attends for fewer rows)
                 sel = torch.tensor(keep, device=device)
                 cache.batch_select_indices(sel)
                 mask, positions = mask[sel], positions[sel]
