@@ -65,7 +65,7 @@ SIZES = {
     # Negatives are 40% of the in-context documents: with 25% the model copied the context into questions
     # about other facts 84% of the time, which breaks in-context editing's locality.
     "small": BuildConfig("small", WorldConfig(n_persons=40, transfer_fraction=0.12), ModelSpec(),
-                         TrainSpec(epochs=24.0, icl_ratio=0.4, demo_share=0.1,
+                         TrainSpec(epochs=36.0, icl_ratio=0.5, demo_share=0.1,
                                    icl_mix={"ghost": 0.35, "counterfact": 0.25, "negative": 0.4})),
     # A larger world and model, for a GPU.
     "base": BuildConfig("base", WorldConfig(n_persons=400), ModelSpec(256, 6, 8, 704, 6000, 320),
