@@ -16,8 +16,12 @@ TEXTS = ["Paris is the capital of France", "東京は日本の首都です", "Be
 @pytest.fixture(scope="module")
 def st_dir(tmp_path_factory):
     from sentence_transformers import SentenceTransformer
+
     try:
-        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+        from sentence_transformers.sentence_transformer.modules import (
+            Pooling,
+            Transformer,
+        )
     except ImportError:  # before sentence-transformers 6
         from sentence_transformers.models import Pooling, Transformer
     from transformers import BertConfig, BertModel
