@@ -73,11 +73,11 @@ class RoomyLayer(DynamicLayer):
         if not self.is_initialized or self.keys.numel() == 0:
             return super().update(key_states, value_states, *args, **kwargs)
         n, add = self.keys.shape[-2], key_states.shape[-2]
-        buf = getattr(self, "_buffers", None)
+        buf = getattr(self, "_room_buffers", None)
         if (buf is None or buf[0].data_ptr() != self.keys.data_ptr() or buf[0].shape[0] != self.keys.shape[0]
                 or n + add > buf[0].shape[-2]):  # first step, or rows were dropped (a new tensor): reallocate
             buf = tuple(self._grow(t, n + add + self.room) for t in (self.keys, self.values))
-            self._buffers = buf
+            self._room_buffers = buf
         buf[0][..., n:n + add, :] = key_states
         buf[1][..., n:n + add, :] = value_states
         self.keys, self.values = buf[0][..., :n + add, :], buf[1][..., :n + add, :]
