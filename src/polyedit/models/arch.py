@@ -55,6 +55,10 @@ class Architecture:
     def block(self, layer: int) -> str:
         return f"{self.blocks_path}.{layer}"
 
+    def mlp_out_weights(self, layers: list[int]) -> list[str]:
+        """Parameter names of the MLP output projections of `layers`: what the weight editors change."""
+        return [f"{self.mlp_out[layer]}.weight" for layer in layers]
+
 
 def _module_name(model: nn.Module, target: nn.Module) -> str:
     for name, mod in model.named_modules():

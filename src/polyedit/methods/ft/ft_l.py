@@ -81,6 +81,6 @@ class FTL(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
-        names = [f"{lm.arch.mlp_out[layer]}.weight" for layer in hp.layers]
+        names = lm.arch.mlp_out_weights(hp.layers)
         loss_fn = prompt_last_nll if hp.objective == "prompt_last" else mean_target_nll
         return constrained_finetune(lm, edits, names, hp, loss_fn)

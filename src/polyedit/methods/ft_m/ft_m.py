@@ -49,7 +49,7 @@ class FTM(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
-        names = [f"{lm.arch.mlp_out[layer]}.weight" for layer in hp.layers]
+        names = lm.arch.mlp_out_weights(hp.layers)
         handle = constrained_finetune(lm, edits, names, hp, mean_target_nll)
         handle.info["layers"] = hp.layers
         return handle

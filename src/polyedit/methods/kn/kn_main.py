@@ -105,7 +105,7 @@ class KN(EditMethod):
             found.append(refined_neurons([a.scores for a in atts[k:k + len(ps)]], hp.threshold, hp.p))
             k += len(ps)
         layers = sorted({layer for ns in found for layer, _ in ns})
-        handle = EditHandle(lm, [f"{lm.arch.mlp_out[layer]}.weight" for layer in layers],
+        handle = EditHandle(lm, lm.arch.mlp_out_weights(layers),
                             info={"neurons": [len(ns) for ns in found], "layers": layers,
                                   "prompts": [len(ps) for ps in prompts]})
         if any(not e.target_true for e in edits):

@@ -72,7 +72,7 @@ class MEMIT(EditMethod):
         hp = self.resolved(lm)
         corpus = resolve_corpus(lm, hp.stats_corpus)
         cs = second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
-        names = [f"{lm.arch.mlp_out[layer]}.weight" for layer in hp.layers]
+        names = lm.arch.mlp_out_weights(hp.layers)
         handle = EditHandle(lm, names, info={"layers": hp.layers, "second_moment": corpus})
         contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
                                  hp.fact_token) for e in edits]

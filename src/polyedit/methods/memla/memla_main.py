@@ -54,7 +54,7 @@ class MEMLA(EditMethod):
             s.notes[:0] = notes_extra
         cats = [editor_categories(s, hp) for s in all_sets]
         layers = sorted({layer for c in cats for cat in c for layer in cat})
-        handle = EditHandle(lm, [f"{lm.arch.mlp_out[layer]}.weight" for layer in layers],
+        handle = EditHandle(lm, lm.arch.mlp_out_weights(layers),
                             info={"neurons": [s.summary() for s in all_sets], "layers": layers, "training": []})
         for i, (edit, edit_cats) in enumerate(zip(edits, cats)):
             pairs = build_pairs(lm, edit_cats, hp.rank_per_neuron, hp.use_masks, hp.seed + i)

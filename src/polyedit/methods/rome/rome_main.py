@@ -75,10 +75,9 @@ class ROME(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
-        name = f"{lm.arch.mlp_out[hp.layer]}.weight"
         corpus = resolve_corpus(lm, hp.stats_corpus)
         c = second_moments(lm, [hp.layer], corpus, hp.stats_tokens, hp.stats_dir)[hp.layer]
-        handle = EditHandle(lm, [name], info={"layer": hp.layer, "second_moment": corpus})
+        handle = EditHandle(lm, lm.arch.mlp_out_weights([hp.layer]), info={"layer": hp.layer, "second_moment": corpus})
         done = [rome_edit(lm, e, hp, c) for e in edits]
         records = [r for r, _, _ in done]
         handle.info.update(records[0] if len(records) == 1 else {"edits": records})
