@@ -121,3 +121,11 @@ def test_remote_code_is_off_unless_asked(tiny_model_dirs, monkeypatch):
     assert seen["trust_remote_code"] is False and seen["use_safetensors"] is True
     load_model(str(tiny_model_dirs["llama"]), trust_remote_code=True)
     assert seen["trust_remote_code"] is True
+
+
+def test_pad_right_keeps_positions_and_masks_padding():
+    from polyedit.models.tokens import pad_right
+
+    ids, mask = pad_right([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and ids.dtype == torch.long
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]

@@ -40,7 +40,7 @@ from polyedit.errors import PolyeditError
 from polyedit.methods.objectives import trainable
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
-from polyedit.models.tokens import encode_with_target
+from polyedit.models.tokens import encode_with_target, pad_right
 
 #: default memory budget: padded tokens (rows x width) per forward/backward pass
 DEFAULT_TOKENS_PER_PASS = 8192
@@ -124,13 +124,8 @@ def _chunks(lengths: list[int], max_tokens: int, max_rows: int | None = None, sa
 
 def _pad(lm: LoadedModel, seqs: list[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded ids, attention mask and each row's last real position (right padding keeps positions)."""
-    width = max(len(s) for s in seqs)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s)
-        mask[i, :len(s)] = 1
+    ids, mask = pad_right(seqs, pad)
     last = torch.tensor([len(s) - 1 for s in seqs])
     return ids.to(lm.device), mask.to(lm.device), last.to(lm.device)
 

@@ -14,7 +14,7 @@ import torch
 from polyedit.data.cases import Edit
 from polyedit.data.languages import join_target
 from polyedit.models.load import LoadedModel
-from polyedit.models.tokens import encode_with_target
+from polyedit.models.tokens import encode_with_target, pad_right
 
 
 @dataclass
@@ -36,14 +36,10 @@ class TargetBatch:
 def make_target_batch(lm: LoadedModel, pairs: list[tuple[str, str, str]]) -> TargetBatch:
     """pairs: (prompt, target, lang). Builds the teacher-forcing batch for the targets."""
     encoded = [encode_with_target(lm.tokenizer, *join_target(p, t, lang)) for p, t, lang in pairs]
-    width = max(len(e.ids) for e in encoded)
     pad = lm.tokenizer.pad_token_id
-    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    tmask = torch.zeros((len(encoded), width), dtype=torch.bool)
+    ids, mask = pad_right([e.ids for e in encoded], pad)
+    tmask = torch.zeros(ids.shape, dtype=torch.bool)
     for i, e in enumerate(encoded):
-        ids[i, :len(e.ids)] = torch.tensor(e.ids)
-        mask[i, :len(e.ids)] = 1
         tmask[i, e.n_context - 1:len(e.ids) - 1] = True
     next_ids = torch.cat([ids[:, 1:], torch.full((len(encoded), 1), pad, dtype=torch.long)], dim=1)
     last_prompt = torch.tensor([e.n_context - 1 for e in encoded])

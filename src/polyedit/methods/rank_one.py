@@ -25,7 +25,7 @@ from polyedit.errors import PolyeditError
 from polyedit.methods.objectives import make_target_batch, target_logprobs, trainable
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
-from polyedit.models.tokens import encode_with_target, subject_span
+from polyedit.models.tokens import encode_with_target, pad_right, subject_span
 
 
 @lru_cache(maxsize=1)
@@ -135,12 +135,7 @@ def read_at(lm: LoadedModel, module: str, texts: list[str], positions: list[int]
     tok, out = lm.tokenizer, []
     for b in range(0, len(texts), batch_size):
         enc = [tok(t)["input_ids"] for t in texts[b:b + batch_size]]
-        width = max(len(e) for e in enc)
-        ids = torch.full((len(enc), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, e in enumerate(enc):
-            ids[i, :len(e)] = torch.tensor(e)
-            mask[i, :len(e)] = 1
+        ids, mask = pad_right(enc, tok.pad_token_id)
         with trace(lm.model, module, retain_input=what == "input", retain_output=what == "output", detach=True) as t:
             lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device))
         x = t[module].input if what == "input" else t[module].output
@@ -175,13 +170,7 @@ class ValueResult:
 
 def _essence_batch(lm: LoadedModel, contexts: list[FactContexts]):
     tok = lm.tokenizer
-    enc = [tok(c.essence)["input_ids"] for c in contexts]
-    width = max(len(e) for e in enc)
-    ids = torch.full((len(enc), width), tok.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, e in enumerate(enc):
-        ids[i, :len(e)] = torch.tensor(e)
-        mask[i, :len(e)] = 1
+    ids, mask = pad_right([tok(c.essence)["input_ids"] for c in contexts], tok.pad_token_id)
     return ids.to(lm.device), mask.to(lm.device), torch.tensor([c.essence_lookup for c in contexts], device=lm.device)
 
 

@@ -31,6 +31,7 @@ import torch
 from polyedit.errors import PolyeditError
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
+from polyedit.models.tokens import pad_right
 
 log = logging.getLogger(__name__)
 
@@ -204,12 +205,7 @@ def collect_second_moment(lm: LoadedModel, layers: list[int], texts: Iterator[st
     pad = lm.tokenizer.pad_token_id
 
     def flush(rows: list[list[int]]) -> int:
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r)
-            mask[i, :len(r)] = 1
+        ids, mask = pad_right(rows, pad)
         with trace(lm.model, list(names), retain_input=True, retain_output=False, detach=True) as t:
             lm.model(input_ids=ids.to(device), attention_mask=mask.to(device))
         keep = mask.reshape(-1).bool().to(device)

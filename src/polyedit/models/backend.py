@@ -15,7 +15,7 @@ import torch
 
 from polyedit.models.generation import GreedyDecoder, plan_batches
 from polyedit.models.load import LoadedModel
-from polyedit.models.tokens import encode_with_target
+from polyedit.models.tokens import encode_with_target, pad_right
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,10 @@ class HFBackend:
         encoded = [encode_with_target(self.tok, c, t) for c, t in requests]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
         out: list[ScoreResult | None] = [None] * len(encoded)
-        pad = self.tok.pad_token_id
         model, device = self.lm.model, self.lm.device
         for b in range(0, len(order), self.batch_size):
             idx = order[b:b + self.batch_size]
-            width = len(encoded[idx[0]].ids)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):  # right padding: positions stay 0..n-1 for every model family
-                ids[row, :len(encoded[i].ids)] = torch.tensor(encoded[i].ids)
-                mask[row, :len(encoded[i].ids)] = 1
+            ids, mask = pad_right([encoded[i].ids for i in idx], self.tok.pad_token_id)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             logp = torch.log_softmax(logits, dim=-1)
             for row, i in enumerate(idx):

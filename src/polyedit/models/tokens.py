@@ -8,7 +8,10 @@ on zh/ja/th and on Llama-style tokenizers.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import torch
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,18 @@ class Encoded:
     @property
     def target_ids(self) -> list[int]:
         return self.ids[self.n_context:]
+
+
+def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token sequences as one right-padded batch: ids and attention mask. Right padding keeps every row at
+    positions 0..n-1, whatever the model family does (or does not do) with the mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, :len(s)] = 1
+    return ids, mask
 
 
 def encode_with_target(tokenizer, context: str, continuation: str) -> Encoded:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import math
 import random
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
+from polyedit.models.tokens import pad_right
 from polyedit.world.config import ModelSpec, TrainSpec
 from polyedit.world.corpus import Doc
 
@@ -66,14 +67,8 @@ def batches(examples: list[Example], batch_size: int, rng: random.Random) -> lis
 
 
 def collate(batch: list[Example], pad: int) -> dict[str, torch.Tensor]:
-    width = max(len(e.ids) for e in batch)
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, e in enumerate(batch):
-        ids[row, :len(e.ids)] = torch.tensor(e.ids)
-        labels[row, :len(e.ids)] = torch.tensor(e.labels)
-        mask[row, :len(e.ids)] = 1
+    ids, mask = pad_right([e.ids for e in batch], pad)
+    labels, _ = pad_right([e.labels for e in batch], IGNORE)
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
