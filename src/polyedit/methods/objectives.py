@@ -6,6 +6,7 @@ after a BOS token are found exactly as evaluation finds them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -81,3 +82,24 @@ def trainable(model: torch.nn.Module, params: list[torch.nn.Parameter]):
     finally:
         for p, f in flags.items():
             p.requires_grad_(f)
+
+
+def fit_adam(model: torch.nn.Module, params: list[torch.nn.Parameter], batch: TargetBatch,
+             loss_fn: Callable[[torch.Tensor, TargetBatch], torch.Tensor], hp, info: dict,
+             after_step: Callable[[], None] | None = None) -> None:
+    """Adam on `params` for up to `hp.steps` steps (`hp.lr`), stopping once the loss is below
+    `hp.early_stop_loss`; `after_step` runs after each update (FT-L's projection). The last loss and the
+    number of updates go into `info`."""
+    opt = torch.optim.Adam(params, lr=hp.lr)
+    for step in range(hp.steps):
+        opt.zero_grad()
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        loss = loss_fn(logits, batch)
+        info["loss"] = loss.item()
+        if loss.item() < hp.early_stop_loss:
+            break
+        loss.backward()
+        opt.step()
+        info["steps"] = step + 1
+        if after_step is not None:
+            after_step()

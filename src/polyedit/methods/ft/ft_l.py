@@ -14,7 +14,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
-from polyedit.methods.objectives import edit_batch, mean_target_nll, trainable
+from polyedit.methods.objectives import edit_batch, fit_adam, mean_target_nll, trainable
 from polyedit.models.load import LoadedModel
 
 
@@ -52,23 +52,16 @@ def constrained_finetune(lm: LoadedModel, edits: list[Edit], param_names: list[s
     chosen = [params[n] for n in param_names]
     torch.manual_seed(hp.seed)
     batch = edit_batch(lm, edits)
+
+    @torch.no_grad()
+    def project() -> None:  # back into the L-inf ball around the original weights
+        for n, p in zip(param_names, chosen):
+            orig = handle._backup[n]
+            p.copy_(torch.clamp(p, orig - hp.norm_constraint, orig + hp.norm_constraint))
+
     with trainable(lm.model, chosen):
-        opt = torch.optim.Adam(chosen, lr=hp.lr)
-        for step in range(hp.steps):
-            opt.zero_grad()
-            logits = lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-            loss = loss_fn(logits, batch)
-            handle.info["loss"] = loss.item()
-            if loss.item() < hp.early_stop_loss:
-                break
-            loss.backward()
-            opt.step()
-            handle.info["steps"] = step + 1
-            if getattr(hp, "norm_constraint", None):
-                with torch.no_grad():
-                    for n, p in zip(param_names, chosen):
-                        orig = handle._backup[n]
-                        p.copy_(torch.clamp(p, orig - hp.norm_constraint, orig + hp.norm_constraint))
+        fit_adam(lm.model, chosen, batch, loss_fn, hp, handle.info,
+                 project if getattr(hp, "norm_constraint", None) else None)
     return handle
 
 

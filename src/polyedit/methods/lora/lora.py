@@ -21,7 +21,7 @@ from polyedit.data.cases import Edit
 from polyedit.errors import PolyeditError
 from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
 from polyedit.methods.layer_choice import check_layers
-from polyedit.methods.objectives import edit_batch, mean_target_nll
+from polyedit.methods.objectives import edit_batch, fit_adam, mean_target_nll
 from polyedit.models.arch import is_transposed
 from polyedit.models.load import LoadedModel
 
@@ -84,18 +84,8 @@ def train_adapter(lm: LoadedModel, edits: list[Edit], hp: LoRAHParams, handle: L
     try:
         batch = edit_batch(lm, edits)
         params = [p for n, p in peft_model.named_parameters() if "lora_" in n]
-        opt = torch.optim.Adam(params, lr=hp.lr)
         peft_model.eval()  # no dropout in the base model; lora dropout is 0 by default
-        for step in range(hp.steps):
-            opt.zero_grad()
-            logits = peft_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-            loss = mean_target_nll(logits, batch)
-            handle.info["loss"] = loss.item()
-            if loss.item() < hp.early_stop_loss:
-                break
-            loss.backward()
-            opt.step()
-            handle.info["steps"] = step + 1
+        fit_adam(peft_model, params, batch, mean_target_nll, hp, handle.info)
         handle.adapter_state = {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
         handle.adapter_config = copy.deepcopy(peft_model.peft_config["default"])
         handle.adapter_config.base_model_name_or_path = getattr(lm.model.config, "_name_or_path", None) or lm.name
