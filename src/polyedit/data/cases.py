@@ -26,6 +26,11 @@ def _text(value: Any, what: str, where: str) -> str:
     return value
 
 
+def _as_tuple(value: Any) -> Any:
+    # JSON has lists where the dataclass keeps tuples; anything else is left for validation to name
+    return tuple(value) if isinstance(value, list) else value
+
+
 @dataclass(frozen=True)
 class Edit:
     """Rewrite (subject, relation, target_true) to (subject, relation, target_new), stated in `lang`."""
@@ -63,6 +68,8 @@ class Probe:
     answer: str
     answer_true: str | None = None
     subject: str | None = None
+    #: other correct answers (MLaKE's and MQuAKE's answer aliases); a match with any of them counts
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in PROBE_KINDS:
@@ -73,6 +80,16 @@ class Probe:
         _text(self.answer, "answer", where)
         if self.answer_true is not None and not str(self.answer_true).strip():
             object.__setattr__(self, "answer_true", None)
+        if isinstance(self.aliases, str) or not all(isinstance(a, str) for a in self.aliases or ()):
+            raise PolyeditError(f"{where}: aliases must be a list of strings, got {self.aliases!r}")
+        # empty aliases are dropped and repeats of the answer kept out: an alias only ever adds a way to be right
+        object.__setattr__(self, "aliases", tuple(dict.fromkeys(
+            a for a in (self.aliases or ()) if a.strip() and a.strip() != self.answer.strip())))
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The answer and its aliases: every string that counts as correct."""
+        return (self.answer, *self.aliases)
 
 
 @dataclass
@@ -126,7 +143,8 @@ class EditCase:
             return cls(
                 case_id=str(d.get("case_id", where)),
                 edit=Edit(**{k: edit.get(k) for k in ("lang", "subject", "prompt", "target_new", "target_true")}),
-                probes=[Probe(**{k: p.get(k) for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject")})
+                probes=[Probe(**{k: p.get(k) for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject")},
+                              aliases=_as_tuple(p.get("aliases") or ()))
                         for p in probes],
                 meta=dict(d.get("meta") or {}),
             )
