@@ -25,6 +25,9 @@ def served(tiny_model_dirs):
     from polyedit.serve import CompletionModel, serve_in_thread
 
     lm = load_model(str(tiny_model_dirs["llama"]))
+    # The server refuses prompts longer than the model's context (128 here); one-shot BMIKE prompts run to
+    # ~250 tokens. Llama's rotary positions have no table, so a longer context is only this config value.
+    lm.model.config.max_position_embeddings = 512
     server, thread = serve_in_thread(CompletionModel(lm, "tiny"), "127.0.0.1", 0)
     yield lm, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

@@ -1,4 +1,5 @@
-"""`polyedit serve`: a local model (optionally edited) over the OpenAI-compatible `/v1/completions` API."""
+"""`polyedit serve`: a local model (optionally edited) over the OpenAI-compatible `/v1/completions` and
+`/v1/chat/completions` API (FastAPI + uvicorn; see `polyedit/serve/server.py` for what is accepted)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,28 @@ from polyedit.cli.common import device_option, dtype_option, hparams_option, rem
 @click.option("--model-name", default=None, help="name clients send as 'model' (default: MODEL)")
 @click.option("--api-key-env", default=None,
               help="environment variable holding a key clients must send (default: no key required)")
-@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 1024), default=32, show_default=True,
+              help="prompts decoded together; concurrent requests are gathered into such batches")
+@click.option("--batch-window-ms", type=click.FloatRange(0, 1000), default=4.0, show_default=True,
+              help="how long the model worker waits for more requests to join a batch")
+@click.option("--max-tokens", "max_tokens_limit", type=click.IntRange(1), default=None,
+              help="largest max_tokens a request may ask for (default: the model's context)")
+@click.option("--max-body-mb", type=click.FloatRange(0.001, 1024), default=8.0, show_default=True,
+              help="largest request body")
+@click.option("--timeout", "read_timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              help="seconds a client has to send a whole request")
+@click.option("--keep-alive", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+              help="seconds an idle keep-alive connection stays open")
+@click.option("--backlog", type=click.IntRange(64, 65535), default=2048, show_default=True,
+              help="connections the kernel queues before the server accepts them")
 @device_option
 @dtype_option
 @remote_option
-def command(model, edits_file, method, hparams, adapter, host, port, model_name, api_key_env, batch_size, device,
-            dtype, trust_remote_code):
-    """Serve MODEL (hub id, path, world:small) at http://HOST:PORT/v1/completions until interrupted."""
+def command(model, edits_file, method, hparams, adapter, host, port, model_name, api_key_env, batch_size,
+            batch_window_ms, max_tokens_limit, max_body_mb, read_timeout, keep_alive, backlog, device, dtype,
+            trust_remote_code):
+    """Serve MODEL (hub id, path, world:small) at http://HOST:PORT/v1/completions and /v1/chat/completions
+    until interrupted."""
     from polyedit.errors import PolyeditError
     from polyedit.models.load import load_model
     from polyedit.serve import CompletionModel, apply_adapter, apply_edits, make_server
@@ -45,9 +61,11 @@ def command(model, edits_file, method, hparams, adapter, host, port, model_name,
     if edits_file:
         n = apply_edits(lm, edits_file, method, hparams)
         click.echo(f"applied {n} edit(s) with {method}", err=True)
-    server = make_server(CompletionModel(lm, model_name or model, batch_size), host, port, key)
-    h, p = server.server_address[:2]
-    click.echo(f"serving {model_name or model} at http://{h}:{p}/v1/completions (Ctrl-C to stop)", err=True)
+    served = CompletionModel(lm, model_name or model, batch_size, max_tokens=max_tokens_limit,
+                             batch_window=batch_window_ms / 1000)
+    server = make_server(served, host, port, key, backlog=backlog, keep_alive=keep_alive, read_timeout=read_timeout,
+                         max_body=int(max_body_mb * 1024 * 1024))
+    click.echo(f"serving {served.model_name} at {server.url}/v1/completions (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -28,7 +28,8 @@ MIN_SHARED_PREFIX = 32  # tokens a group must share before the prefix is run onc
 @dataclass(frozen=True)
 class Decoded:
     token_ids: list[int]  # up to, not including, EOS; may run past the stop string by part of a token
-    stopped: bool
+    stopped: bool  # the text contains a stop string
+    eos: bool = False  # the model ended the row with EOS
 
 
 def plan_batches(enc: list[list[int]], batch_size: int) -> list[list[int]]:
@@ -115,10 +116,16 @@ class GreedyDecoder:
         return out.logits[:, -1].float(), out.past_key_values
 
     @torch.no_grad()
-    def decode(self, rows: list[list[int]], max_new_tokens: int, is_stopped) -> list[Decoded]:
-        """`is_stopped(token_ids)` says whether a row's new tokens already contain a stop string."""
+    def decode(self, rows: list[list[int]], max_new_tokens, is_stopped) -> list[Decoded]:
+        """`is_stopped(token_ids)` says whether a row's new tokens already contain a stop string.
+        `max_new_tokens` and `is_stopped` may also be lists, one per row (the server batches requests
+        that ask for different lengths and stop strings)."""
         device = next(self.model.parameters()).device
         n = len(rows)
+        limits = list(max_new_tokens) if isinstance(max_new_tokens, (list, tuple)) else [max_new_tokens] * n
+        stop_fns = list(is_stopped) if isinstance(is_stopped, (list, tuple)) else [is_stopped] * n
+        if max(limits, default=0) <= 0:
+            return [Decoded([], False) for _ in rows]
         p = 0  # the batch's shared prefix, leaving every row at least one token of its own
         shortest = min(len(r) for r in rows)
         while n > 1 and p < shortest - 1 and all(r[p] == rows[0][p] for r in rows):
@@ -145,20 +152,24 @@ class GreedyDecoder:
         _make_roomy(cache)
 
         new: list[list[int]] = [[] for _ in rows]
-        stopped = [False] * n
+        stopped, eos = [False] * n, [False] * n
         active = list(range(n))  # the batch rows still decoding, in cache order
-        for step in range(max_new_tokens):
+        last = max(limits) - 1
+        for step in range(last + 1):
             nxt = logits.argmax(-1).tolist()
             keep = []
             for j, row in enumerate(active):
+                if limits[row] <= 0:
+                    continue
                 if nxt[j] == self.eos_id:
+                    eos[row] = True
                     continue
                 new[row].append(nxt[j])
-                if is_stopped(new[row]):
+                if stop_fns[row](new[row]):
                     stopped[row] = True
-                else:
+                elif len(new[row]) < limits[row]:
                     keep.append(j)
-            if not keep or step == max_new_tokens - 1:
+            if not keep or step == last:
                 break
             if len(keep) < len(active):  # drop finished rows from the cache and the mask (copies the cache:
                 # worth it, since every later step then computes and attends for fewer rows)
@@ -170,4 +181,4 @@ class GreedyDecoder:
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             positions = positions + 1
             logits, cache = self._forward(torch.tensor(nxt, device=device)[:, None], mask, positions, cache)
-        return [Decoded(t, s) for t, s in zip(new, stopped)]
+        return [Decoded(t, s, e) for t, s, e in zip(new, stopped, eos)]

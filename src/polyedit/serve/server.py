@@ -1,207 +1,418 @@
-"""`polyedit serve`: a local model, optionally edited, behind the OpenAI-compatible `/v1/completions` API.
+"""`polyedit serve`: a local model, optionally edited, behind OpenAI's completions API, on FastAPI + uvicorn.
 
-Supported: `prompt` (a string or a list), `max_tokens`, `temperature` 0 (greedy; anything else is refused),
-`stop`, `echo`, `logprobs` (top-k alternatives per token, k <= 5), `n` = 1. `GET /v1/models` lists the one
-model. Token strings are each token decoded alone (a token that is part of a multi-byte character is shown
-as `bytes:...`, as OpenAI does) and `text_offset` is where the token starts in the text. Requests are
-served one model call at a time (a lock), from a thread per connection; the server binds 127.0.0.1 unless
-told otherwise.
+Routes: `POST /v1/completions` (`prompt` a string or a list of up to 64, `max_tokens`, `stop`, `echo`,
+`logprobs` 0..5), `POST /v1/chat/completions` (`messages`; the tokenizer's chat template when it has one,
+otherwise the plain fallback of `chat_prompt`), `GET /v1/models`. Decoding is greedy: `temperature` 0, or
+left out, in which case the response's `decoding` field says so (OpenAI's default, 1, would sample); a
+temperature above 0, `n` > 1, `stream` and penalties are refused with 400. `finish_reason` is "stop" when
+the model ended (EOS) or a stop string was hit, "length" when `max_tokens` or the model's context ran out.
+
+Every bad request gets a 4xx with an OpenAI-shaped JSON error naming what is wrong (`schema.py`); a failure
+of the model itself gets a 500 whose text says only that (the details go to the log). Limits: the body
+(`max_body` bytes, 413), the prompt (the model's context, 400), `max_tokens` (the context, 400; generation
+also stops where the context ends), a request line and headers complete within `read_timeout` seconds
+(else the connection is closed) and a body within it too (408), idle keep-alive connections closed after
+`keep_alive` seconds, a listen backlog of `backlog`. Requests are batched on the model by one worker
+thread (`batching.py`). The server binds 127.0.0.1 unless told otherwise; with an API key, every route
+wants `Authorization: Bearer KEY`.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
+import hmac
 import logging
+import socket
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import torch
+import anyio
+import h11
+import uvicorn
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from polyedit.models.backend import HFBackend
 from polyedit.models.load import LoadedModel
+from polyedit.serve.batching import ModelWorker, Row, context_length
+from polyedit.serve.schema import (MAX_TOP_LOGPROBS, BadRequest, ChatCompletionRequest, CompletionRequest,
+                                   parse_json_object, validate)
 
 log = logging.getLogger("polyedit.serve")
-MAX_TOP_LOGPROBS = 5
-MAX_BODY = 16 * 1024 * 1024
+MAX_BODY = 8 * 1024 * 1024
+DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
+PLAIN_CHAT_STOP = "\nUser:"
 
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+__all__ = ["CompletionModel", "PolyeditServer", "create_app", "make_server", "serve_in_thread", "MAX_TOP_LOGPROBS"]
 
 
 class CompletionModel:
-    """The model side of the server: greedy completions with echo and logprobs, under one lock."""
+    """The served model: its name, its limits, and (while a server runs) the worker that owns it."""
 
-    def __init__(self, lm: LoadedModel, model_name: str, batch_size: int = 16) -> None:
+    def __init__(self, lm: LoadedModel, model_name: str, batch_size: int = 32, *, max_tokens: int | None = None,
+                 batch_window: float = 0.004) -> None:
         self.lm, self.model_name = lm, model_name
-        self.backend = HFBackend(lm, batch_size)
-        self.lock = threading.Lock()
+        self.batch_size, self.batch_window = max(1, batch_size), batch_window
+        self.context = context_length(lm)
+        self.max_tokens = max_tokens or self.context or 4096
+        self.worker: ModelWorker | None = None
 
     @property
     def tok(self):
         return self.lm.tokenizer
 
-    def complete(self, body: dict) -> dict:
-        prompts = body.get("prompt")
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
-            raise BadRequest(400, "'prompt' must be a string or a non-empty list of strings")
-        model = body.get("model")
-        if model is not None and model != self.model_name:
-            raise BadRequest(404, f"model {model!r} does not exist (this server has {self.model_name!r})")
-        max_tokens = body.get("max_tokens", 16)
-        if not isinstance(max_tokens, int) or max_tokens < 0:
-            raise BadRequest(400, "'max_tokens' must be a non-negative integer")
-        if float(body.get("temperature", 1.0) or 0.0) != 0.0:
-            raise BadRequest(400, "only greedy decoding is served: set 'temperature' to 0")
-        if int(body.get("n", 1)) != 1:
-            raise BadRequest(400, "'n' must be 1")
-        stop = body.get("stop") or []
-        stop = [stop] if isinstance(stop, str) else list(stop)
-        echo = bool(body.get("echo", False))
-        k = body.get("logprobs")
-        if k is not None and (not isinstance(k, int) or not 0 <= k <= MAX_TOP_LOGPROBS):
-            raise BadRequest(400, f"'logprobs' must be an integer 0..{MAX_TOP_LOGPROBS}")
-        with self.lock:
-            if max_tokens > 0:
-                gens = self.backend.generate(prompts, max_tokens, tuple(stop))
+    def start(self) -> ModelWorker:
+        if self.worker is None:
+            self.worker = ModelWorker(self.lm, self.batch_size, self.batch_window,
+                                      max_rows=max(4 * self.batch_size, 64))
+        return self.worker
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    # -- turning a request into rows (on a thread of the pool, never on the event loop) ----------------------
+
+    def _row(self, prompt: str, max_tokens: int, stop: tuple[str, ...], *, special: bool = True,
+             logprobs: int | None = None, echo: bool = False, param: str = "prompt") -> Row:
+        worker = self.start()
+        fast = getattr(self.tok, "is_fast", False)
+        enc = worker.encode(prompt, special=special, offsets=fast and logprobs is not None)
+        ids = list(enc["input_ids"])
+        if not ids:
+            raise BadRequest(400, "the prompt has no tokens", param)
+        if self.context is not None and len(ids) > self.context:
+            raise BadRequest(400, f"the prompt is {len(ids)} tokens; this model's context is {self.context} "
+                             "tokens", param, "context_length_exceeded")
+        if self.context is not None and max_tokens > 0 and len(ids) >= self.context:
+            raise BadRequest(400, f"the prompt is {len(ids)} tokens and fills this model's context of "
+                             f"{self.context}: no room for max_tokens {max_tokens}", param, "context_length_exceeded")
+        room = max_tokens if self.context is None else min(max_tokens, self.context - len(ids))
+        offsets = None
+        if logprobs is not None:
+            if "offset_mapping" in enc:
+                offsets = [s for s, _ in enc["offset_mapping"]]
             else:
-                gens = [None] * len(prompts)
-            choices = []
-            for i, (prompt, g) in enumerate(zip(prompts, gens)):
-                text = g.text if g is not None else ""
-                choice = {"index": i, "text": (prompt if echo else "") + text, "finish_reason": "length",
-                          "logprobs": None}
-                if k is not None:
-                    choice["logprobs"] = self._logprobs(prompt, g.token_ids if g is not None else [], echo, k)
-                choices.append(choice)
-        return {"id": f"cmpl-{uuid.uuid4().hex[:16]}", "object": "text_completion", "created": int(time.time()),
-                "model": self.model_name, "choices": choices}
+                offsets = [len(self.tok.decode(ids[:i], skip_special_tokens=True)) for i in range(len(ids))]
+        return Row(prompt, ids, room, stop, offsets, logprobs, echo)
 
-    def _token_text(self, tid: int) -> str:
-        """A token as the API shows it: its text, or, for part of a multi-byte character (which decodes to
-        U+FFFD alone), `bytes:` and the tokenizer's own spelling, so distinct tokens stay distinct."""
-        if tid in self.tok.all_special_ids:
-            return ""
-        text = self.tok.decode([tid])
-        return f"bytes:{self.tok.convert_ids_to_tokens(tid)}" if "\ufffd" in text else text
+    def completion_rows(self, req: CompletionRequest, max_tokens: int) -> list[Row]:
+        return [self._row(p, max_tokens, req.stop_strings(), logprobs=req.logprobs, echo=req.echo,
+                          param="prompt") for p in req.prompts()]
 
-    @torch.no_grad()
-    def _logprobs(self, prompt: str, new_ids: list[int], echo: bool, k: int) -> dict:
-        tok, model = self.tok, self.lm.model
-        enc = tok(prompt, return_offsets_mapping=True) if getattr(tok, "is_fast", False) else tok(prompt)
-        prompt_ids = enc["input_ids"]
-        # where each prompt token starts in the prompt text (the tokenizer's own offsets when it has them)
-        if "offset_mapping" in enc:
-            starts = [s for s, _ in enc["offset_mapping"]]
-        else:
-            starts = [len(tok.decode(prompt_ids[:i], skip_special_tokens=True)) for i in range(len(prompt_ids))]
-        new_starts = [len(tok.decode(new_ids[:j], skip_special_tokens=True)) for j in range(len(new_ids))]
-        ids = prompt_ids + list(new_ids)
-        if echo:
-            positions, offsets = range(len(ids)), starts + [len(prompt) + s for s in new_starts]
-        else:
-            positions, offsets = range(len(prompt_ids), len(ids)), new_starts
-        if not ids or not positions:
-            return {"tokens": [], "token_logprobs": [], "top_logprobs": [] if k > 0 else None, "text_offset": []}
-        logits = model(input_ids=torch.tensor([ids], device=self.lm.device)).logits[0].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        tokens, token_lps, tops = [], [], []
-        for i in positions:
-            tokens.append(self._token_text(ids[i]))
-            if i == 0:
-                token_lps.append(None)
-                tops.append(None)
-                continue
-            row = logp[i - 1]
-            token_lps.append(float(row[ids[i]]))
-            if k > 0:
-                vals, idx = row.topk(k)
-                tops.append({self._token_text(int(j)): float(v) for v, j in zip(vals, idx)})
-            else:
-                tops.append(None)
-        return {"tokens": tokens, "token_logprobs": token_lps, "top_logprobs": tops if k > 0 else None,
-                "text_offset": list(offsets)}
+    def chat_row(self, req: ChatCompletionRequest, max_tokens: int) -> Row:
+        text, special, stop = chat_prompt(self.tok, req)
+        return self._row(text, max_tokens, stop, special=special, param="messages")
 
 
-def make_handler(model: CompletionModel, api_key: str | None = None):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def chat_prompt(tok, req: ChatCompletionRequest) -> tuple[str, bool, tuple[str, ...]]:
+    """The conversation as one prompt: (text, whether the tokenizer adds its special tokens, stop strings).
 
-        def log_message(self, fmt, *args):  # requests go to the logger, never headers
-            log.info("%s %s", self.address_string(), fmt % args)
-
-        def _send(self, status: int, payload: dict) -> None:
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _error(self, status: int, message: str) -> None:
-            self._send(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
-
-        def _authorised(self) -> bool:
-            if api_key is None:
-                return True
-            if self.headers.get("Authorization", "") == f"Bearer {api_key}":
-                return True
-            self._error(401, "missing or wrong API key")
-            return False
-
-        def do_GET(self):
-            if not self._authorised():
-                return
-            if self.path.rstrip("/") in ("/v1/models", "/models"):
-                self._send(200, {"object": "list", "data": [{"id": model.model_name, "object": "model",
-                                                             "owned_by": "polyedit"}]})
-            else:
-                self._error(404, f"no route {self.path}")
-
-        def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._error(413, "request body too large")
-                return
-            raw = self.rfile.read(length)
-            if not self._authorised():
-                return
-            if self.path.rstrip("/") not in ("/v1/completions", "/completions"):
-                self._error(404, f"no route {self.path} (this server has /v1/completions)")
-                return
-            try:
-                body = json.loads(raw.decode("utf-8"))
-                if not isinstance(body, dict):
-                    raise BadRequest(400, "the body must be a JSON object")
-                self._send(200, model.complete(body))
-            except json.JSONDecodeError:
-                self._error(400, "the body is not valid JSON")
-            except BadRequest as e:
-                self._error(e.status, str(e))
-            except Exception as e:  # the model failed: a server error the client may retry
-                log.exception("completion failed")
-                self._error(500, f"{type(e).__name__}: {e}")
-
-    return Handler
+    With a chat template (the tokenizer's `chat_template`), the template renders the messages and the
+    assistant's opening (`add_generation_prompt`); it writes its own BOS, so none is added. Without one,
+    the plain fallback: one line per message, `System: ...`, `User: ...`, `Assistant: ...`, then
+    `Assistant:`, decoded until `\\nUser:` (added to the request's stop strings), so the model answers
+    one turn and does not write the user's next."""
+    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
+    stop = req.stop_strings()
+    if getattr(tok, "chat_template", None):
+        try:
+            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception as e:  # the template's own raise_exception (e.g. roles must alternate)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise BadRequest(400, f"the model's chat template refused these messages: {first}", "messages") from None
+        return text, False, stop
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n".join(lines + ["Assistant:"]), True, stop + ((PLAIN_CHAT_STOP,) if PLAIN_CHAT_STOP not in stop else ())
 
 
-def make_server(model: CompletionModel, host: str = "127.0.0.1", port: int = 8000,
-                api_key: str | None = None) -> ThreadingHTTPServer:
-    """A ready server (port 0: any free port; see `server.server_address`). Call `serve_forever()`."""
-    server = ThreadingHTTPServer((host, port), make_handler(model, api_key))
-    server.daemon_threads = True
-    return server
+# -- the application ---------------------------------------------------------------------------------------
+
+def _error(e: BadRequest) -> JSONResponse:
+    headers = {"Connection": "close"} if e.status in (408, 413) else None
+    return JSONResponse(e.payload(), status_code=e.status, headers=headers)
 
 
-def serve_in_thread(model: CompletionModel, host: str = "127.0.0.1", port: int = 0,
-                    api_key: str | None = None) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    server = make_server(model, host, port, api_key)
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"the body is {declared} bytes; this server takes at most {limit}")
+
+    async def read() -> bytes:
+        chunks, n = [], 0
+        async for chunk in request.stream():
+            n += len(chunk)
+            if n > limit:
+                raise BadRequest(413, f"the body is over {limit} bytes, this server's limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except asyncio.TimeoutError:
+        raise BadRequest(408, f"the body did not arrive within {timeout:g} s") from None
+    except ClientDisconnect:
+        raise BadRequest(400, "the client went away before the body arrived") from None
+
+
+def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: int = MAX_BODY,
+               read_timeout: float = 30.0) -> FastAPI:
+    """The ASGI application. Its lifespan starts the model worker and stops it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        model.start()
+        try:
+            yield
+        finally:
+            model.stop()
+
+    async def authorise(request: Request) -> None:
+        if api_key is None:
+            return
+        sent = request.headers.get("authorization", "").encode("latin-1")
+        if not hmac.compare_digest(sent, f"Bearer {api_key}".encode("utf-8")):
+            raise BadRequest(401, "missing or wrong API key (send 'Authorization: Bearer KEY')",
+                             kind="authentication_error")
+
+    app = FastAPI(title="polyedit serve", lifespan=lifespan, dependencies=[Depends(authorise)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request, e: BadRequest):
+        return _error(e)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, e: StarletteHTTPException):
+        message = {404: f"no route {request.url.path} (this server has /v1/completions, /v1/chat/completions, "
+                        "/v1/models)",
+                   405: f"{request.method} is not allowed on {request.url.path}"}.get(e.status_code, str(e.detail))
+        return JSONResponse(BadRequest(e.status_code, message).payload(), status_code=e.status_code,
+                            headers=getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        return _error(BadRequest(400, "the request is not valid"))
+
+    async def parse(request: Request, schema):
+        body = parse_json_object(await _read_body(request, max_body, read_timeout))
+        req = validate(schema, body)
+        refused = req.unsupported()
+        if refused is not None:
+            raise refused
+        if req.model is not None and req.model != model.model_name:
+            raise BadRequest(404, f"model {req.model!r} does not exist (this server has {model.model_name!r})",
+                             "model", "model_not_found")
+        return req
+
+    def limit(value: int | None, default: int, param: str) -> int:
+        value = default if value is None else value
+        if value > model.max_tokens:
+            raise BadRequest(400, f"'{param}' is {value}; this server allows at most {model.max_tokens}", param)
+        return value
+
+    async def run(rows: list[Row]):
+        worker = model.start()
+        try:
+            return await asyncio.wrap_future(worker.submit(rows))
+        except Exception:
+            log.exception("the model failed on a request")
+            raise BadRequest(500, "the model failed on this request (the server log has the details)",
+                             kind="server_error") from None
+
+    def usage(rows: list[Row], results) -> dict:
+        prompt = sum(len(r.ids) for r in rows)
+        completion = sum(len(r.token_ids) for r in results)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    @app.post("/v1/completions")
+    @app.post("/completions", include_in_schema=False)
+    async def completions(request: Request):
+        req = await parse(request, CompletionRequest)
+        max_tokens = limit(req.max_tokens, DEFAULT_MAX_TOKENS, "max_tokens")
+        rows = await anyio.to_thread.run_sync(model.completion_rows, req, max_tokens)
+        results = await run(rows)
+        choices = [{"index": i, "text": (row.prompt if row.echo else "") + res.text,
+                    "finish_reason": res.finish_reason, "logprobs": res.logprobs}
+                   for i, (row, res) in enumerate(zip(rows, results))]
+        return {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()),
+                "model": model.model_name, "choices": choices, "usage": usage(rows, results),
+                "decoding": req.decoding}
+
+    @app.post("/v1/chat/completions")
+    @app.post("/chat/completions", include_in_schema=False)
+    async def chat_completions(request: Request):
+        req = await parse(request, ChatCompletionRequest)
+        param = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
+        max_tokens = limit(req.limit(), model.max_tokens, param)
+        row = await anyio.to_thread.run_sync(model.chat_row, req, max_tokens)
+        (res,) = await run([row])
+        choice = {"index": 0, "message": {"role": "assistant", "content": res.text},
+                  "finish_reason": res.finish_reason, "logprobs": None}
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+                "model": model.model_name, "choices": [choice], "usage": usage([row], [res]),
+                "decoding": req.decoding}
+
+    @app.get("/v1/models")
+    @app.get("/models", include_in_schema=False)
+    async def models():
+        return {"object": "list", "data": [_model_card(model)]}
+
+    @app.get("/v1/models/{name:path}")
+    async def model_card(name: str):
+        if name != model.model_name:
+            raise BadRequest(404, f"model {name!r} does not exist (this server has {model.model_name!r})",
+                             "model", "model_not_found")
+        return _model_card(model)
+
+    return app
+
+
+def _model_card(model: CompletionModel) -> dict:
+    return {"id": model.model_name, "object": "model", "created": 0, "owned_by": "polyedit",
+            "context_length": model.context, "max_tokens": model.max_tokens}
+
+
+# -- the HTTP connection: uvicorn's h11 protocol with a read deadline and JSON for malformed requests -------
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with two changes. A request line and headers that have not arrived
+    `read_timeout` seconds after the connection opened (or after the last response) close the connection:
+    uvicorn times out only idle keep-alive connections, so a client sending half a request held its
+    connection forever. A request h11 cannot parse (`Content-Length: abc`, `-1`, headers over the limit)
+    gets uvicorn's 400 with a JSON body instead of plain text."""
+
+    read_timeout = 30.0
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._read_timer = None
+        self._arm_read_timer()
+
+    def _arm_read_timer(self) -> None:
+        self._cancel_read_timer()
+        self._read_timer = self.loop.call_later(self.read_timeout, self._read_timed_out)
+
+    def _cancel_read_timer(self) -> None:
+        timer = getattr(self, "_read_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._read_timer = None
+
+    def _read_timed_out(self) -> None:
+        self._read_timer = None
+        # IDLE: no complete request head yet. Once it is in, the body's deadline is the app's (408).
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            log.info("closing a connection whose request did not arrive within %gs", self.read_timeout)
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_read_timer()
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_read_timer()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        import json
+
+        body = json.dumps(BadRequest(400, "the request is not valid HTTP (request line, headers or "
+                                          "Content-Length)").payload()).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close"),
+                   (b"content-length", str(len(body)).encode())]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+                      h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        from polyedit.errors import PolyeditError
+
+        raise PolyeditError(f"--host {host!r}: {e.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        from polyedit.errors import PolyeditError
+
+        raise PolyeditError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+class PolyeditServer:
+    """A server bound at construction (port 0: any free port, see `server_address`). `serve_forever()`
+    runs it until `shutdown()` (from another thread) or Ctrl-C; `server_close()` releases the socket."""
+
+    def __init__(self, model: CompletionModel, host: str = "127.0.0.1", port: int = 8000,
+                 api_key: str | None = None, *, backlog: int = 2048, keep_alive: float = 5.0,
+                 read_timeout: float = 30.0, max_body: int = MAX_BODY) -> None:
+        self.model = model
+        self.socket = _bind(host, port, backlog)
+        self.server_address = self.socket.getsockname()[:2]
+        protocol = type("Protocol", (GuardedH11Protocol,), {"read_timeout": read_timeout})
+        app = create_app(model, api_key, max_body=max_body, read_timeout=read_timeout)
+        config = uvicorn.Config(app, http=protocol, ws="none", lifespan="on", loop="asyncio", backlog=backlog,
+                                timeout_keep_alive=keep_alive, timeout_graceful_shutdown=5,
+                                log_level="warning", access_log=False, server_header=False)
+        self._uvicorn = uvicorn.Server(config)
+        self._stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    def serve_forever(self) -> None:
+        try:
+            self._uvicorn.run(sockets=[self.socket])
+        finally:
+            self._stopped.set()
+
+    @property
+    def started(self) -> bool:
+        return self._uvicorn.started
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        self._uvicorn.should_exit = True
+        self._stopped.wait(timeout)
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+
+def make_server(model: CompletionModel, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
+                **options) -> PolyeditServer:
+    """A ready server; call `serve_forever()`. `options`: backlog, keep_alive, read_timeout, max_body."""
+    return PolyeditServer(model, host, port, api_key, **options)
+
+
+def serve_in_thread(model: CompletionModel, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
+                    **options) -> tuple[PolyeditServer, threading.Thread]:
+    """Start a server on a thread and return once it accepts requests (tests, notebooks)."""
+    server = make_server(model, host, port, api_key, **options)
     thread = threading.Thread(target=server.serve_forever, name="polyedit-serve", daemon=True)
     thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        server.shutdown()
+        server.server_close()
+        raise RuntimeError("the server did not start")
     return server, thread

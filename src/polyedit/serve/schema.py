@@ -1,0 +1,214 @@
+"""The requests `polyedit serve` accepts, as typed (pydantic) models, and how a bad one is reported.
+
+The body is parsed here, not by the framework, so that every way a body can be wrong gets a 4xx with one
+line naming what is wrong: bytes that are not UTF-8, JSON that is not valid (NaN and Infinity included),
+integers too long to parse, nesting too deep, a value of the wrong type or out of range, a field OpenAI's
+API does not have (OpenAI refuses those too), or a parameter this server cannot honour (streaming,
+sampling, n > 1, penalties). Types are strict: `"max_tokens": "5"` and `"echo": 1` are refused, not coerced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MAX_TOP_LOGPROBS = 5
+MAX_PROMPTS = 64  # prompts in one completions request (a list); each is a row of the batch
+MAX_STOP = 4  # OpenAI allows four stop strings
+MAX_STOP_CHARS = 200
+
+
+class BadRequest(Exception):
+    """A request the server refuses: an HTTP status, one line, and the offending field when there is one."""
+
+    def __init__(self, status: int, message: str, param: str | None = None,
+                 kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.kind = status, message, param, kind
+
+    def payload(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.status}}
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_object(raw: bytes) -> dict:
+    """The body as a JSON object, or BadRequest(400) saying why not."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadRequest(400, f"the body is not UTF-8 (byte {e.start})") from None
+    text = text.removeprefix("\ufeff")
+    try:
+        body = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise BadRequest(400, f"the body is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except RecursionError:
+        raise BadRequest(400, "the body is not valid JSON (nested too deep)") from None
+    except ValueError as e:  # NaN/Infinity, or an integer over Python's 4,300-digit limit
+        msg = str(e).splitlines()[0]
+        if "digits" in msg:
+            msg = "an integer has too many digits"
+        raise BadRequest(400, f"the body is not valid JSON ({msg})") from None
+    if not isinstance(body, dict):
+        raise BadRequest(400, f"the body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def validate(model: type[BaseModel], body: dict):
+    """`model` built from `body`, or BadRequest(400) naming the first wrong field."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        top = str(err["loc"][0]) if err["loc"] else None
+        if err["type"] == "extra_forbidden":
+            raise BadRequest(400, f"unrecognized request argument: {where}", top) from None
+        msg = err["msg"].removeprefix("Value error, ")
+        shown = "" if err["type"] == "missing" else f" (got {_short(err.get('input'))})"
+        raise BadRequest(400, f"{where}: {msg}{shown}", top) from None
+    except RecursionError:
+        raise BadRequest(400, "the body is nested too deep") from None
+
+
+def _no_lone_surrogates(text: str, what: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{what} holds a lone surrogate at character {e.start}") from None
+    return text
+
+
+Stop = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+Temperature = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
+
+
+class _Common(BaseModel):
+    """Fields the two endpoints share. Decoding is greedy: `temperature` 0, or left out (OpenAI's default
+    is 1, sampling; the response's `decoding` field says this server decoded greedily)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    model: str | None = None
+    max_tokens: int | None = Field(default=None, ge=0)
+    temperature: Temperature | None = None
+    top_p: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    n: int | None = Field(default=None, ge=1)
+    stream: bool | None = None
+    stop: Stop | Annotated[list[Stop], Field(max_length=MAX_STOP)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0, allow_inf_nan=False)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0, allow_inf_nan=False)] | None = None
+    seed: int | None = Field(default=None, ge=-(2 ** 63), le=2 ** 64 - 1)  # greedy: nothing to seed
+    user: Annotated[str, Field(max_length=256)] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_text(cls, v):
+        for s in [v] if isinstance(v, str) else (v or []):
+            _no_lone_surrogates(s, "a stop string")
+        return v
+
+    def stop_strings(self) -> tuple[str, ...]:
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+
+    def unsupported(self) -> BadRequest | None:
+        """A parameter this server cannot honour, as the error to send."""
+        if self.stream:
+            return BadRequest(400, "'stream' is not supported: leave it out or set it to false", "stream")
+        if self.temperature is not None and self.temperature != 0.0:
+            return BadRequest(400, f"'temperature' {self.temperature} asks for sampling; this server decodes "
+                              "greedily: set it to 0 or leave it out", "temperature")
+        if self.top_p is not None and self.top_p != 1.0 and self.temperature != 0.0:
+            return BadRequest(400, "'top_p' below 1 asks for sampling; this server decodes greedily", "top_p")
+        if (self.n or 1) != 1:
+            return BadRequest(400, "'n' must be 1 (greedy decoding gives one answer)", "n")
+        for name in ("presence_penalty", "frequency_penalty"):
+            if getattr(self, name) not in (None, 0.0):
+                return BadRequest(400, f"'{name}' is not supported: leave it out or set it to 0", name)
+        return None
+
+    @property
+    def decoding(self) -> str:
+        return "greedy" if self.temperature == 0.0 else "greedy (temperature not set; OpenAI's default would sample)"
+
+
+class CompletionRequest(_Common):
+    prompt: Annotated[str, Field(max_length=4_000_000)] | Annotated[
+        list[Annotated[str, Field(max_length=4_000_000)]], Field(min_length=1, max_length=MAX_PROMPTS)]
+    echo: bool = False
+    logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
+    best_of: int | None = Field(default=None, ge=1, le=1)
+    suffix: None = None
+    logit_bias: dict[str, float] | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_text(cls, v):
+        for p in [v] if isinstance(v, str) else v:
+            _no_lone_surrogates(p, "the prompt")
+        return v
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _no_bias(cls, v):
+        if v:
+            raise ValueError("logit_bias is not supported")
+        return v
+
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | Annotated[list[TextPart], Field(min_length=1)]
+    name: Annotated[str, Field(max_length=64)] | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _content_text(cls, v):
+        for t in [v] if isinstance(v, str) else [p.text for p in v]:
+            _no_lone_surrogates(t, "a message")
+        return v
+
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+
+class ChatCompletionRequest(_Common):
+    messages: Annotated[list[Message], Field(min_length=1, max_length=256)]
+    max_completion_tokens: int | None = Field(default=None, ge=0)
+    logprobs: bool | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, v):
+        if v:
+            raise ValueError("logprobs are served by /v1/completions only")
+        return v
+
+    def limit(self) -> int | None:
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+
+def finite(x: float) -> float | None:
+    """A log-probability as JSON can hold it (-inf becomes null)."""
+    return x if math.isfinite(x) else None
