@@ -61,6 +61,11 @@ class CompletionModel:
         self.context = context_length(lm)
         self.max_tokens = max_tokens or self.context or 4096
         self.worker: ModelWorker | None = None
+        # No token spells more characters than the vocabulary's longest entry, so a prompt over twice
+        # context x that many characters cannot fit (the factor allows for normalisers that compose
+        # characters): it is refused before it is tokenised, which for a 200 KB prompt takes seconds.
+        longest = max((len(t) for t in self.tok.get_vocab()), default=0)
+        self.max_prompt_chars = 2 * self.context * max(longest, 1) if self.context else None
 
     @property
     def tok(self):
@@ -81,6 +86,9 @@ class CompletionModel:
 
     def _row(self, prompt: str, max_tokens: int, stop: tuple[str, ...], *, special: bool = True,
              logprobs: int | None = None, echo: bool = False, param: str = "prompt") -> Row:
+        if self.max_prompt_chars is not None and len(prompt) > self.max_prompt_chars:
+            raise BadRequest(400, f"the prompt is {len(prompt)} characters, more than fit in this model's context "
+                             f"of {self.context} tokens", param, "context_length_exceeded")
         worker = self.start()
         fast = getattr(self.tok, "is_fast", False)
         enc = worker.encode(prompt, special=special, offsets=fast and logprobs is not None)
