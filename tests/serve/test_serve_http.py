@@ -251,7 +251,7 @@ def test_finish_reason_is_length_or_stop(served):
     assert choice["finish_reason"] == "stop" and stop not in choice["text"]
     assert text.startswith(choice["text"])
     # the context's end counts as "length" too: generation is cut where the positions run out
-    long_prompt = " ".join(["capital"] * 60)
+    long_prompt = " ".join(["capital"] * 100)
     n = len(served[0].tok(long_prompt)["input_ids"])
     assert 64 < n < 128
     status, payload, _ = post(port, "/v1/completions", {**OK, "prompt": long_prompt, "max_tokens": 128})

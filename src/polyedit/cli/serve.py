@@ -34,13 +34,15 @@ from polyedit.cli.common import device_option, dtype_option, hparams_option, rem
               help="seconds a client has to send a whole request")
 @click.option("--keep-alive", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
               help="seconds an idle keep-alive connection stays open")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="CPU threads for the model (torch.set_num_threads; default: torch's choice)")
 @click.option("--backlog", type=click.IntRange(64, 65535), default=2048, show_default=True,
               help="connections the kernel queues before the server accepts them")
 @device_option
 @dtype_option
 @remote_option
 def command(model, edits_file, method, hparams, adapter, host, port, model_name, api_key_env, batch_size,
-            batch_window_ms, max_tokens_limit, max_body_mb, read_timeout, keep_alive, backlog, device, dtype,
+            batch_window_ms, max_tokens_limit, max_body_mb, read_timeout, keep_alive, threads, backlog, device, dtype,
             trust_remote_code):
     """Serve MODEL (hub id, path, world:small) at http://HOST:PORT/v1/completions and /v1/chat/completions
     until interrupted."""
@@ -55,6 +57,10 @@ def command(model, edits_file, method, hparams, adapter, host, port, model_name,
         key = os.environ.get(api_key_env)
         if not key:
             raise PolyeditError(f"--api-key-env {api_key_env}: the variable is not set")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)  # on a shared or small machine one thread can be many times faster
     lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     if adapter:
         apply_adapter(lm, adapter)
