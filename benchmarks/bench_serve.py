@@ -2,13 +2,14 @@
 
 Starts `polyedit serve MODEL --port 0` as its own process (the real command), then for each N in
 `--clients` (default 1, 8, 64) runs N clients at once, each on its own keep-alive connection sending
-`--requests` completion requests one after another (greedy, `--max-tokens` tokens, the knowledge world's
-prompts), and prints requests/s, p50/p99 latency, connection errors, 5xx and other non-200 answers, and
-each N's requests/s as a multiple of one client's. The figures compare within the run; the machine's
-load moves them all. Done when (issue 13): at 64 clients 0 connection errors, 0 5xx, and at least 3x the
+`--requests` completion requests one after another (at least `--min-requests` in all; greedy,
+`--max-tokens` tokens, the knowledge world's prompts); the levels run interleaved `--rounds` times, so a
+change in the machine's load hits all alike. It prints requests/s, p50/p99 latency, connection errors,
+5xx and other non-200 answers, and each N's requests/s as a multiple of one client's. The figures compare
+within the run; the machine's load moves them all. Done when (issue 13): at 64 clients 0 connection errors, 0 5xx, and at least 3x the
 requests/s of one client at a time (the server batches concurrent requests on the model).
 
-    PYTHONPATH=src python benchmarks/bench_serve.py [--model world:small] [--clients 1,8,64] [--requests 8]
+    PYTHONPATH=src python benchmarks/bench_serve.py [--model world:small] [--clients 1,8,64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import http.client
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import threading
@@ -98,30 +98,48 @@ def run_clients(host: str, port: int, n: int, per_client: int, texts: list[str],
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    lat = sorted(latencies)
+    return {"clients": n, "requests": n * per_client, "wall_s": wall, "latencies": latencies, **counts}
+
+
+def merge(parts: list[dict]) -> dict:
+    """One level's rounds together: requests/s over their summed wall time, latencies pooled."""
+    lat = sorted(x for p in parts for x in p["latencies"])
+    wall = sum(p["wall_s"] for p in parts)
+    out = {k: sum(p[k] for p in parts) for k in ("requests", "ok", "conn_errors", "5xx", "other")}
     pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (lambda q: float("nan"))
-    return {"clients": n, "requests": n * per_client, "wall_s": wall, "rps": counts["ok"] / wall,
-            "p50_ms": statistics.median(lat) * 1000 if lat else float("nan"), "p99_ms": pick(0.99), **counts}
+    return {"clients": parts[0]["clients"], "wall_s": wall, "rps": out["ok"] / wall, "p50_ms": pick(0.5),
+            "p99_ms": pick(0.99), **out}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="world:small")
     ap.add_argument("--clients", default="1,8,64")
-    ap.add_argument("--requests", type=int, default=8, help="requests per client")
+    ap.add_argument("--requests", type=int, default=8, help="requests per client (at least --min-requests a level)")
+    ap.add_argument("--min-requests", type=int, default=64, help="requests per level and round, at least")
+    ap.add_argument("--rounds", type=int, default=3, help="the levels run interleaved this many times")
     ap.add_argument("--max-tokens", type=int, default=8)
+    ap.add_argument("--server-threads", type=int, default=1,
+                    help="the server's torch threads (0: torch's default; on a shared machine 1 is fastest)")
     ap.add_argument("--server-arg", action="append", default=[], help="extra `polyedit serve` option (repeat)")
     args = ap.parse_args()
     levels = [int(x) for x in args.clients.split(",") if x.strip()]
-    if not levels or min(levels) < 1 or args.requests < 1 or max(levels) * args.requests > 5000:
-        raise SystemExit("--clients must be positive integers and clients x requests at most 5000")
+    per_client = {n: max(args.requests, -(-args.min_requests // n)) for n in levels} if levels else {}
+    if (not levels or min(levels) < 1 or args.requests < 1 or args.rounds < 1
+            or args.rounds * sum(n * k for n, k in per_client.items()) > 20000):
+        raise SystemExit("--clients, --requests, --rounds must be positive, and all requests at most 20000")
 
-    proc, url = start_server(args.model, args.server_arg)
+    extra = ([f"--threads={args.server_threads}"] if args.server_threads > 0 else []) + args.server_arg
+    proc, url = start_server(args.model, extra)
     host, port = url.removeprefix("http://").split(":")
     try:
         texts = prompts(args.model, 256)
         run_clients(host, int(port), 2, 2, texts, args.max_tokens)  # warm up
-        rows = [run_clients(host, int(port), n, args.requests, texts, args.max_tokens) for n in levels]
+        parts: dict[int, list[dict]] = {n: [] for n in levels}
+        for _ in range(args.rounds):  # interleaved, so a change in the machine's load hits every level alike
+            for n in levels:
+                parts[n].append(run_clients(host, int(port), n, per_client[n], texts, args.max_tokens))
+        rows = [merge(parts[n]) for n in levels]
     finally:
         proc.terminate()
         try:
@@ -130,8 +148,8 @@ def main() -> int:
             proc.kill()
 
     base = next((r["rps"] for r in rows if r["clients"] == 1), rows[0]["rps"])
-    print(f"polyedit serve {args.model}: {args.requests} requests per client, max_tokens {args.max_tokens}, "
-          f"greedy, {os.cpu_count()} CPUs")
+    print(f"polyedit serve {args.model} {' '.join(extra)}: {args.rounds} interleaved rounds, requests per client "
+          f"{per_client}, max_tokens {args.max_tokens}, greedy, {os.cpu_count()} CPUs")
     print(f"{'clients':>7} {'requests':>8} {'req/s':>8} {'x 1 client':>10} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'conn err':>8} {'5xx':>4} {'other':>5}")
     for r in rows:
