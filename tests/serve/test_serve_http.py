@@ -446,3 +446,32 @@ def test_model_failure_is_a_500_without_internals(lm, monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_listen_backlog_holds_a_hundred_waiting_connections(lm):
+    """The kernel queues connections until the server accepts them; with the old backlog of 5 the sixth
+    connection of a burst waited for SYN retransmits or was reset. Here 100 connect before the server
+    even runs, and each is answered once it does."""
+    from polyedit.serve import CompletionModel, make_server
+
+    server = make_server(CompletionModel(lm, "tiny"), "127.0.0.1", 0, backlog=128)
+    port = server.server_address[1]
+    socks = []
+    try:
+        for _ in range(100):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        for s in socks:
+            s.settimeout(30)
+            s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for s in socks:
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+            assert parse_raw(out)[0] == 200
+    finally:
+        for s in socks:
+            s.close()
+        server.shutdown()
+        server.server_close()

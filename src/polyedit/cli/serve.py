@@ -71,6 +71,9 @@ def command(model, edits_file, method, hparams, adapter, host, port, model_name,
                              batch_window=batch_window_ms / 1000)
     server = make_server(served, host, port, key, backlog=backlog, keep_alive=keep_alive, read_timeout=read_timeout,
                          max_body=int(max_body_mb * 1024 * 1024))
+    if not key and server.server_address[0] not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(f"warning: serving on {host} without an API key: anyone who can reach it may use the model "
+                   "(--api-key-env VAR)", err=True)
     click.echo(f"serving {served.model_name} at {server.url}/v1/completions (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
