@@ -70,8 +70,15 @@ def validate(model: type[BaseModel], body: dict):
     try:
         return model.model_validate(body)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "body"
+        errors = e.errors(include_url=False)
+        # a union (a string or a list of strings) fails in each branch: the deepest error is the branch the
+        # value was meant for ([""] is a list with an empty string, not a wrong string)
+        deepest = max(len(x["loc"]) for x in errors)
+        candidates = [x for x in errors if len(x["loc"]) == deepest]
+        kind = "list" if isinstance(candidates[0].get("input"), list) else "str"
+        err = next((x for x in candidates if any(_is_branch_tag(t) and kind in str(t) for t in x["loc"])),
+                   candidates[0])
+        where = ".".join(str(p) for p in err["loc"] if not _is_branch_tag(p)) or "body"
         top = str(err["loc"][0]) if err["loc"] else None
         if err["type"] == "extra_forbidden":
             raise BadRequest(400, f"unrecognized request argument: {where}", top) from None
@@ -80,6 +87,14 @@ def validate(model: type[BaseModel], body: dict):
         raise BadRequest(400, f"{where}: {msg}{shown}", top) from None
     except RecursionError:
         raise BadRequest(400, "the body is nested too deep") from None
+
+
+_BRANCH_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _is_branch_tag(part) -> bool:
+    """A union member's name in an error's location (`constrained-str`, `list[...]`), not a field."""
+    return isinstance(part, str) and (part in _BRANCH_TAGS or "[" in part or "-" in part)
 
 
 def _no_lone_surrogates(text: str, what: str) -> str:
