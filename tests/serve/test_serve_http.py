@@ -475,3 +475,49 @@ def test_the_listen_backlog_holds_a_hundred_waiting_connections(lm):
             s.close()
         server.shutdown()
         server.server_close()
+
+
+def _chunked(body: bytes, size: int = 4096) -> bytes:
+    parts = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size]) for i in range(0, len(body), size)]
+    return (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + b"".join(parts) + b"0\r\n\r\n")
+
+
+def test_chunked_bodies_are_read_and_limited(served):
+    """A body without Content-Length (chunked) is counted as it arrives: over the limit is 413 too."""
+    _, port = served
+    status, payload = parse_raw(raw_exchange(port, _chunked(json.dumps(OK).encode())))
+    assert status == 200 and payload["choices"][0]["finish_reason"] in ("stop", "length")
+    big = json.dumps({**OK, "prompt": "x" * (300 * 1024)}).encode()
+    assert_clean_error(*parse_raw(raw_exchange(port, _chunked(big))), 413)
+
+
+def test_an_unexpected_error_is_a_json_500_without_internals(lm, monkeypatch):
+    from polyedit.serve import CompletionModel
+
+    model, server, thread = _start(lm)
+    monkeypatch.setattr(CompletionModel, "completion_rows",
+                        lambda self, req, n: (_ for _ in ()).throw(KeyError("/secret/tokenizer/state")))
+    try:
+        status, payload, _ = post(server.server_address[1], "/v1/completions", OK)
+        assert_clean_error(status, payload, 500)
+        assert "secret" not in json.dumps(payload)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_openai_nulls_and_a_list_of_prompts_are_accepted(served):
+    _, port = served
+    body = {"prompt": ["The capital of", "Paris is"], "max_tokens": None, "temperature": 0, "stop": None,
+            "echo": None, "logprobs": None, "n": 1, "stream": False, "top_p": 1, "seed": 7, "user": "u"}
+    status, payload, _ = post(port, "/v1/completions", body)
+    assert status == 200, payload
+    assert [c["index"] for c in payload["choices"]] == [0, 1]
+    assert payload["usage"]["completion_tokens"] <= 2 * 16  # OpenAI's default max_tokens, 16
+    status, payload, _ = post(port, "/v1/completions", {"prompt": "The capital of", "max_tokens": 0, "echo": True,
+                                                        "logprobs": 2, "temperature": 0})
+    lp = payload["choices"][0]["logprobs"]
+    assert status == 200 and payload["choices"][0]["text"] == "The capital of"
+    assert lp["token_logprobs"][0] is None and all(x < 0 for x in lp["token_logprobs"][1:])
+    assert all(len(t) == 2 for t in lp["top_logprobs"][1:])

@@ -161,7 +161,7 @@ class _Common(BaseModel):
 class CompletionRequest(_Common):
     prompt: Annotated[str, Field(max_length=4_000_000)] | Annotated[
         list[Annotated[str, Field(max_length=4_000_000)]], Field(min_length=1, max_length=MAX_PROMPTS)]
-    echo: bool = False
+    echo: bool | None = False
     logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
     best_of: int | None = Field(default=None, ge=1, le=1)
     suffix: None = None

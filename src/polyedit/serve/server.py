@@ -111,7 +111,7 @@ class CompletionModel:
         return Row(prompt, ids, room, stop, offsets, logprobs, echo)
 
     def completion_rows(self, req: CompletionRequest, max_tokens: int) -> list[Row]:
-        return [self._row(p, max_tokens, req.stop_strings(), logprobs=req.logprobs, echo=req.echo,
+        return [self._row(p, max_tokens, req.stop_strings(), logprobs=req.logprobs, echo=bool(req.echo),
                           param="prompt") for p in req.prompts()]
 
     def chat_row(self, req: ChatCompletionRequest, max_tokens: int) -> Row:
@@ -203,6 +203,11 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(e.status_code, str(e.detail))
         return JSONResponse(BadRequest(e.status_code, message).payload(), status_code=e.status_code,
                             headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, e: Exception):  # a bug: JSON, and nothing of the exception, to the client
+        log.error("unexpected error on %s", request.url.path, exc_info=e)
+        return _error(BadRequest(500, "internal server error (the server log has the details)", kind="server_error"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, e: RequestValidationError):
