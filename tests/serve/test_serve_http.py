@@ -521,3 +521,15 @@ def test_openai_nulls_and_a_list_of_prompts_are_accepted(served):
     assert status == 200 and payload["choices"][0]["text"] == "The capital of"
     assert lp["token_logprobs"][0] is None and all(x < 0 for x in lp["token_logprobs"][1:])
     assert all(len(t) == 2 for t in lp["top_logprobs"][1:])
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GARBAGE\r\n\r\n",
+    b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+    b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+], ids=["garbage", "huge_header", "two_lengths", "unknown_transfer_encoding"])
+def test_requests_that_are_not_http_get_400_json(served, request_bytes):
+    _, port = served
+    out = raw_exchange(port, request_bytes, timeout=5)
+    assert_clean_error(*parse_raw(out), 400)
