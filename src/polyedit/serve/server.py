@@ -40,7 +40,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from polyedit.models.load import LoadedModel
 from polyedit.serve.batching import ModelWorker, Row, context_length
-from polyedit.serve.schema import (MAX_TOP_LOGPROBS, BadRequest, ChatCompletionRequest, CompletionRequest,
+from polyedit.serve.schema import (BadRequest, ChatCompletionRequest, CompletionRequest,
                                    parse_json_object, validate)
 
 log = logging.getLogger("polyedit.serve")
@@ -48,7 +48,7 @@ MAX_BODY = 8 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
 PLAIN_CHAT_STOP = "\nUser:"
 
-__all__ = ["CompletionModel", "PolyeditServer", "create_app", "make_server", "serve_in_thread", "MAX_TOP_LOGPROBS"]
+__all__ = ["CompletionModel", "PolyeditServer", "create_app", "make_server", "serve_in_thread"]
 
 
 class CompletionModel:
