@@ -47,6 +47,7 @@ log = logging.getLogger("polyedit.serve")
 MAX_BODY = 8 * 1024 * 1024
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
 PLAIN_CHAT_STOP = "\nUser:"
+INLINE_TOKENIZE_CHARS = 2000
 
 __all__ = ["CompletionModel", "PolyeditServer", "create_app", "make_server", "serve_in_thread"]
 
@@ -82,7 +83,7 @@ class CompletionModel:
             self.worker.close()
             self.worker = None
 
-    # -- turning a request into rows (on a thread of the pool, never on the event loop) ----------------------
+    # -- turning a request into rows (a long prompt on a thread of the pool, not on the event loop) -----------
 
     def _row(self, prompt: str, max_tokens: int, stop: tuple[str, ...], *, special: bool = True,
              logprobs: int | None = None, echo: bool = False, param: str = "prompt") -> Row:
@@ -239,6 +240,12 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
             raise BadRequest(500, "the model failed on this request (the server log has the details)",
                              kind="server_error") from None
 
+    async def tokenized(build, req, max_tokens: int, chars: int):
+        # a short prompt is tokenised at once (a thread hop costs more); a long one on a worker thread
+        if chars <= INLINE_TOKENIZE_CHARS:
+            return build(req, max_tokens)
+        return await anyio.to_thread.run_sync(build, req, max_tokens)
+
     def usage(rows: list[Row], results) -> dict:
         prompt = sum(len(r.ids) for r in rows)
         completion = sum(len(r.token_ids) for r in results)
@@ -249,14 +256,14 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
     async def completions(request: Request):
         req = await parse(request, CompletionRequest)
         max_tokens = limit(req.max_tokens, DEFAULT_MAX_TOKENS, "max_tokens")
-        rows = await anyio.to_thread.run_sync(model.completion_rows, req, max_tokens)
+        rows = await tokenized(model.completion_rows, req, max_tokens, sum(map(len, req.prompts())))
         results = await run(rows)
         choices = [{"index": i, "text": (row.prompt if row.echo else "") + res.text,
                     "finish_reason": res.finish_reason, "logprobs": res.logprobs}
                    for i, (row, res) in enumerate(zip(rows, results))]
-        return {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()),
-                "model": model.model_name, "choices": choices, "usage": usage(rows, results),
-                "decoding": req.decoding}
+        return JSONResponse({"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion",
+                             "created": int(time.time()), "model": model.model_name, "choices": choices,
+                             "usage": usage(rows, results), "decoding": req.decoding})
 
     @app.post("/v1/chat/completions")
     @app.post("/chat/completions", include_in_schema=False)
@@ -264,13 +271,13 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
         req = await parse(request, ChatCompletionRequest)
         param = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
         max_tokens = limit(req.limit(), model.max_tokens, param)
-        row = await anyio.to_thread.run_sync(model.chat_row, req, max_tokens)
+        row = await tokenized(model.chat_row, req, max_tokens, sum(len(m.text()) for m in req.messages))
         (res,) = await run([row])
         choice = {"index": 0, "message": {"role": "assistant", "content": res.text},
                   "finish_reason": res.finish_reason, "logprobs": None}
-        return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
-                "model": model.model_name, "choices": [choice], "usage": usage([row], [res]),
-                "decoding": req.decoding}
+        return JSONResponse({"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
+                             "created": int(time.time()), "model": model.model_name, "choices": [choice],
+                             "usage": usage([row], [res]), "decoding": req.decoding})
 
     @app.get("/v1/models")
     @app.get("/models", include_in_schema=False)
