@@ -6,13 +6,13 @@ A spec is `NAME[:ARG][:key=value...]`, e.g. `bmike53:zsre:langs=de,ja`, `mkeb:pa
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from polyedit.data.cases import EditCase
+from polyedit.data.jsonio import read_jsonl
 from polyedit.errors import PolyeditError
 
 
@@ -27,6 +27,27 @@ class Dataset:
     #: the benchmark's own scoring protocols (names registered in polyedit.evaluation), used when a run
     #: names none; None means polyedit's defaults
     protocols: list[str] | None = None
+
+
+class SpecOptions(dict):
+    """A spec's key=value options, remembering which ones the loader read: an option no loader reads is a
+    typo (`lang=` for `langs=`) and `load_dataset` refuses it rather than silently running everything."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
 
 
 @dataclass(frozen=True)
@@ -51,11 +72,16 @@ class DatasetSpec:
                 arg = part
             else:
                 raise PolyeditError(f"dataset spec {spec!r}: unexpected part {part!r}")
-        return cls(name.strip().lower(), arg, options)
+        return cls(name.strip().lower(), arg, SpecOptions(options))
 
     def langs(self) -> list[str] | None:
         raw = self.options.get("langs")
-        return [x for x in raw.split(",") if x] if raw else None
+        if raw is None:
+            return None
+        codes = list(dict.fromkeys(x.strip() for x in raw.split(",") if x.strip()))
+        if not codes:
+            raise PolyeditError(f"dataset option langs={raw!r} names no language")
+        return codes
 
 
 Loader = Callable[[DatasetSpec], Dataset]
@@ -97,6 +123,12 @@ def load_dataset(spec: str, limit: int | None = None) -> Dataset:
     if parsed.name not in _LOADERS:
         raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(sorted(_LOADERS))})")
     ds = _LOADERS[parsed.name][0](parsed)
+    unread = sorted(set(parsed.options) - getattr(parsed.options, "read", set(parsed.options)))
+    if unread:
+        used = sorted(parsed.options.read) if isinstance(parsed.options, SpecOptions) else []
+        raise PolyeditError(f"dataset spec {spec!r}: unknown option(s) {', '.join(unread)} for {parsed.name} "
+                            f"(it reads: {', '.join(used) or 'none'}; langs= restricts probe languages)")
+    check_unique_ids(ds.cases, spec)
     langs = parsed.langs()
     if langs:
         ds.cases = [c.restrict(langs) for c in ds.cases]
@@ -112,13 +144,21 @@ def load_jsonl(spec: DatasetSpec) -> Dataset:
     path = Path(spec.arg)
     if not path.is_file():
         raise PolyeditError(f"jsonl dataset: no file at {path}")
-    cases = []
-    for i, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise PolyeditError(f"{path}:{i}: not JSON ({e.msg})") from None
-        cases.append(EditCase.from_dict(record, where=f"{path}:{i}"))
+    cases, lines = [], {}
+    for i, record in read_jsonl(path):
+        case = EditCase.from_dict(record, where=f"{path}:{i}")
+        if case.case_id in lines:
+            raise PolyeditError(f"{path}:{i}: case_id {case.case_id!r} already used at line {lines[case.case_id]}")
+        lines[case.case_id] = i
+        cases.append(case)
     return Dataset(f"jsonl:{path}", cases, source=str(path))
+
+
+def check_unique_ids(cases: list[EditCase], source: str) -> None:
+    """Results are keyed by case_id (resume skips finished ids, batch records look metrics up by id), so
+    two cases with one id would silently share or lose results."""
+    seen: dict[str, int] = {}
+    for i, c in enumerate(cases):
+        if c.case_id in seen:
+            raise PolyeditError(f"{source}: case {i} repeats case_id {c.case_id!r} of case {seen[c.case_id]}")
+        seen[c.case_id] = i
