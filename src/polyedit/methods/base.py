@@ -124,7 +124,15 @@ class EditHandle:
         with torch.no_grad():
             for n, saved in self._backup.items():
                 params[n].copy_(saved)
+                params[n].grad = None  # a gradient of the edit is not part of the unedited model
         self.restored = True
+
+    def __enter__(self) -> EditHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """`with method.apply(lm, edits) as handle:` restores the model however the block ends."""
+        self.restore()
 
     def transform_prompt(self, probe: Probe) -> str:
         return probe.prompt
