@@ -163,15 +163,30 @@ def test_read_only_out_is_one_line(lm, tmp_path, monkeypatch):
 def test_a_failed_start_leaves_nothing_that_blocks_the_rerun(lm, tmp_path, monkeypatch):
     from polyedit.evaluation import runner
 
+    raised = {"single": RuntimeError, "batch": KeyboardInterrupt, "sequential": RuntimeError}
+
     def boom(*a, **k):
-        raise RuntimeError("scoring failed")
+        raise raised[k.get("mode", boom.mode)]("scoring failed")
 
     before = state_hash(lm.model)
     monkeypatch.setattr(runner, "_probe_records", boom)  # fails after the edit, before the first record
     for mode in ("single", "batch", "sequential"):
-        with pytest.raises(RuntimeError):
+        boom.mode = mode
+        with pytest.raises(raised[mode]):  # an exception or Ctrl-C while the model is edited
             _run(lm, tmp_path / "o", mode)
         assert state_hash(lm.model) == before  # restored although scoring the edited model failed
         assert not (tmp_path / "o").exists()
     for p in lm.model.parameters():
         assert p.grad is None
+
+
+def test_results_never_hold_nan_and_run_json_keeps_the_backends_notes(tmp_path):
+    lines = store_mod.JsonLines(tmp_path / "r.jsonl")
+    lines.append([{"m": float("nan"), "x": [float("inf"), 1.0]}])
+    assert json.loads((tmp_path / "r.jsonl").read_text()) == {"m": None, "x": [None, 1.0]}
+
+    class Endpoint:
+        def describe(self):
+            return {"url": "http://127.0.0.1:1/v1", "notes": ["endpoint returns no logprobs"]}
+
+    assert store_mod.environment(None, Endpoint())["backend"]["notes"] == ["endpoint returns no logprobs"]

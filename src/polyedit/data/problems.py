@@ -38,7 +38,10 @@ class Problem:
             where += f" record {self.index}"
         if self.field:
             where += f" field {self.field}"
-        return f"{where}: {self.message}"
+        message = self.message  # a value echoed in full would make a 100 KB line: keep its head and tail
+        if len(message) > 240:
+            message = f"{message[:150]} ...({len(message) - 230} chars)... {message[-80:]}"
+        return f"{where}: {message}"
 
 
 @dataclass

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from polyedit.data.cases import EditCase
-from polyedit.data.jsonio import read_jsonl
+from polyedit.data.cases import Edit, EditCase, Probe
+from polyedit.data.jsonio import read_jsonl, read_text, parse_json
+from polyedit.data.problems import Problem, Report, register_format
 from polyedit.errors import PolyeditError
 
 
@@ -123,13 +124,13 @@ def load_dataset(spec: str, limit: int | None = None) -> Dataset:
     if parsed.name not in _LOADERS:
         raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(sorted(_LOADERS))})")
     ds = _LOADERS[parsed.name][0](parsed)
+    langs = parsed.langs()  # every dataset takes langs=
     unread = sorted(set(parsed.options) - getattr(parsed.options, "read", set(parsed.options)))
     if unread:
         used = sorted(parsed.options.read) if isinstance(parsed.options, SpecOptions) else []
         raise PolyeditError(f"dataset spec {spec!r}: unknown option(s) {', '.join(unread)} for {parsed.name} "
                             f"(it reads: {', '.join(used) or 'none'}; langs= restricts probe languages)")
     check_unique_ids(ds.cases, spec)
-    langs = parsed.langs()
     if langs:
         ds.cases = [c.restrict(langs) for c in ds.cases]
     if limit is not None:
@@ -152,6 +153,53 @@ def load_jsonl(spec: DatasetSpec) -> Dataset:
         lines[case.case_id] = i
         cases.append(case)
     return Dataset(f"jsonl:{path}", cases, source=str(path))
+
+
+@register_format("jsonl", "polyedit's own case format, one case per line (every field of every line checked)")
+def check_jsonl(path: Path) -> Report:
+    """Every problem of every line: the edit and each probe are checked on their own, so a line with three
+    problems lists three. Problems name `file:line` and the field."""
+    report = Report()
+    if path.is_dir():
+        raise PolyeditError(f"{path}: is a directory; the jsonl format is one file")
+    seen: dict[str, int] = {}
+    for number, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+
+        def add(field: str | None, message: str) -> None:
+            report.problems.append(Problem(where, None, field, message.removeprefix(f"{where}: ")))
+            report.skipped["problems"] += 1
+
+        try:
+            rec = parse_json(line, where, strings=False)  # lone surrogates: reported per field below
+        except PolyeditError as e:
+            add(None, str(e))
+            continue
+        if not isinstance(rec, dict):
+            add(None, f"expected an object, got {type(rec).__name__}")
+            continue
+        for part, cls, value in [("edit", Edit, rec.get("edit"))] + [
+                (f"probes[{i}]", Probe, p) for i, p in enumerate(rec.get("probes") or [])]:
+            if not isinstance(value, dict):
+                add(part, f"expected an object, got {type(value).__name__}")
+                continue
+            try:
+                cls(**{k: value.get(k) for k in cls.__dataclass_fields__ if k != "aliases"},
+                    **({"aliases": tuple(value.get("aliases") or ())} if cls is Probe else {}))
+            except (PolyeditError, TypeError) as e:
+                add(part, str(e))
+        if not isinstance(rec.get("probes", []), list):
+            add("probes", "expected a list")
+        if rec.get("meta") is not None and not isinstance(rec["meta"], dict):
+            add("meta", f"expected an object, got {type(rec['meta']).__name__}")
+        cid = rec.get("case_id")
+        if cid is not None:
+            if str(cid) in seen:
+                add("case_id", f"{cid!r} already used at line {seen[str(cid)]}")
+            seen[str(cid)] = number
+    return report
 
 
 def check_unique_ids(cases: list[EditCase], source: str) -> None:
