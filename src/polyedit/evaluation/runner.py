@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from polyedit.data.cases import EditCase
+from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
@@ -63,8 +64,6 @@ class BenchConfig:
         if self.max_new_tokens is not None:
             _whole(self.max_new_tokens, "max new tokens", 1)
         if self.langs is not None:
-            from polyedit.data.languages import normalize_code
-
             if not self.langs:
                 raise PolyeditError("--langs names no language")
             self.langs = list(dict.fromkeys(normalize_code(x) for x in self.langs))  # repeats would break resume
