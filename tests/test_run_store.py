@@ -190,3 +190,15 @@ def test_results_never_hold_nan_and_run_json_keeps_the_backends_notes(tmp_path):
             return {"url": "http://127.0.0.1:1/v1", "notes": ["endpoint returns no logprobs"]}
 
     assert store_mod.environment(None, Endpoint())["backend"]["notes"] == ["endpoint returns no logprobs"]
+
+
+def test_a_handle_used_as_a_context_restores_on_error_and_leaves_no_grad(lm):
+    from polyedit.data.cases import Edit
+
+    before = state_hash(lm.model)
+    with pytest.raises(KeyboardInterrupt):
+        with get_method("ft-l", FAST).apply(lm, [Edit("en", "Paris", "Paris is the capital of", "Spain")]):
+            assert state_hash(lm.model) != before
+            raise KeyboardInterrupt
+    assert state_hash(lm.model) == before
+    assert all(p.grad is None for p in lm.model.parameters())
