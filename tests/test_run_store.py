@@ -202,3 +202,23 @@ def test_a_handle_used_as_a_context_restores_on_error_and_leaves_no_grad(lm):
             raise KeyboardInterrupt
     assert state_hash(lm.model) == before
     assert all(p.grad is None for p in lm.model.parameters())
+
+
+def test_a_method_failing_in_mid_edit_leaves_the_model_unedited(lm, tmp_path):
+    from polyedit.methods.base import EditHandle, EditMethod
+
+    class HalfEdit(EditMethod):  # backs up a weight, changes it, then fails: as an edit interrupted midway
+        name = "half-edit-test"
+        supports_batch = False
+
+        def apply(self, lm, edits):
+            name = next(n for n, _ in lm.model.named_parameters())
+            EditHandle(lm, [name])
+            dict(lm.model.named_parameters())[name].data.add_(1.0)
+            raise KeyboardInterrupt
+
+    before = state_hash(lm.model)
+    cfg = BenchConfig(model="tiny", method="half-edit-test", data="mem", mode="batch", edits_per_step=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(lm, HalfEdit(), Dataset("mem", _cases(2)), tmp_path / "o", cfg, progress=False)
+    assert state_hash(lm.model) == before and not (tmp_path / "o").exists()

@@ -28,7 +28,7 @@ from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
-from polyedit.methods.base import EditHandle, EditMethod
+from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
 from polyedit.models.backend import HFBackend
 from polyedit.models.context import context_limit, too_long
 from polyedit.models.load import LoadedModel
@@ -96,16 +96,11 @@ def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[di
 def _apply(method: EditMethod, lm: LoadedModel, cases: list[EditCase]) -> tuple[dict[str, EditHandle], list]:
     """Apply the cases' edits together; methods without batch support apply them one after another (and
     if one of those fails, the ones before it are undone)."""
-    if method.supports_batch or len(cases) == 1:
-        h = method.apply_cases(lm, cases)
-        return {c.case_id: h for c in cases}, [h]
-    handles: dict[str, EditHandle] = {}
-    try:
-        for c in cases:
-            handles[c.case_id] = method.apply_cases(lm, [c])
-    except BaseException:
-        _restore(list(handles.values()))
-        raise
+    with undo_on_error():  # a failure in mid-edit (or Ctrl-C) undoes whatever was applied
+        if method.supports_batch or len(cases) == 1:
+            h = method.apply_cases(lm, cases)
+            return {c.case_id: h for c in cases}, [h]
+        handles = {c.case_id: method.apply_cases(lm, [c]) for c in cases}
     return handles, list(handles.values())
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import typing
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -168,6 +169,27 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+_MADE: list[list[EditHandle]] = []  # the handles created inside each open `undo_on_error` block
+
+
+@contextmanager
+def undo_on_error():
+    """Every EditHandle created inside the block is remembered; if the block raises (an error in mid-edit,
+    Ctrl-C), they are restored, last first, so a half-applied edit never stays in the model. The runner
+    wraps each `apply` in it; a method need not guard itself."""
+    made: list[EditHandle] = []
+    _MADE.append(made)
+    try:
+        yield
+    except BaseException:
+        for h in reversed(made):
+            if not h.restored:
+                h.restore()
+        raise
+    finally:
+        _MADE.remove(made)
+
+
 class EditHandle:
     """The result of applying a method. `restore()` undoes it exactly (bit-identical weights).
 
@@ -181,6 +203,8 @@ class EditHandle:
         self._backup = {n: params[n].detach().clone() for n in param_names}
         self.info: dict[str, Any] = dict(info or {})
         self.restored = False
+        if _MADE:
+            _MADE[-1].append(self)
 
     def restore(self) -> None:
         params = dict(self.lm.model.named_parameters()) if self._backup else {}
