@@ -108,3 +108,15 @@ def test_bmike_folder_without_usable_records_says_why(tmp_path):
                                                                   "alt": "Oslo"}, "de": {"case_id": 1}}]))
     with pytest.raises(PolyeditError, match=r"no usable record in .*\(1 cases whose English src lacks the subject"):
         load_dataset(f"bmike53:zsre:langs=de:dir={tmp_path}")
+
+
+def test_a_second_bench_into_a_running_folder_is_refused(tiny_model_dirs, cases_file, tmp_path, capsys):
+    from polyedit.evaluation.store import RunStore
+
+    out = tmp_path / "out"
+    argv = ["bench", "--model", str(tiny_model_dirs["llama"]), "--method", "ft-l", "--data", f"jsonl:{cases_file}",
+            "--out", str(out), "--limit", "1"]
+    with RunStore(out).open({"config": {}}, resume=False):  # as if another run were writing it now
+        assert main(argv + ["--resume"]) == 2
+        _one_line(capsys, "is in use by another polyedit run (pid")
+    assert not (out / "results.jsonl").exists()
