@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from polyedit.data.jsonio import has_lone_surrogate
 from polyedit.data.languages import normalize_code
 from polyedit.errors import PolyeditError, shorten
 
@@ -39,7 +40,7 @@ def _optional_text(value: Any, what: str, where: str) -> str | None:
 
 def _no_surrogate(value: str, what: str, where: str) -> None:
     # a lone surrogate cannot be encoded as UTF-8: the results file would fail to write mid-run
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
+    if has_lone_surrogate(value):
         raise PolyeditError(f"{where}: {what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape)")
 
 

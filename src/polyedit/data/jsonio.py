@@ -10,13 +10,13 @@ cannot be written back as UTF-8 (the results file fails mid-run). Here each of t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from polyedit.errors import PolyeditError
 
-MAX_DEPTH = 64  # polyedit's formats nest a few levels; anything deeper is not a record
 MAX_INT_DIGITS = 100  # ids and counts; a longer number is damage, not data
 
 
@@ -41,6 +41,15 @@ def _float(text: str) -> float:
     return float(text)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether `text` holds an unpaired UTF-16 surrogate (decoded from a `\\ud800` escape): not text, and
+    not encodable as UTF-8."""
+    return _SURROGATE.search(text) is not None
+
+
 def lone_surrogate(value: Any) -> str | None:
     """The dotted path of the first string (key or value) holding a lone UTF-16 surrogate, '' for the
     value itself, or None. Iterative, so no input can exhaust the stack."""
@@ -48,29 +57,16 @@ def lone_surrogate(value: Any) -> str | None:
     while stack:
         path, v = stack.pop()
         if isinstance(v, str):
-            if any("\ud800" <= ch <= "\udfff" for ch in v):
+            if has_lone_surrogate(v):
                 return path
         elif isinstance(v, dict):
             for k, item in v.items():
-                if any("\ud800" <= ch <= "\udfff" for ch in k):
+                if has_lone_surrogate(k):
                     return path or "(key)"
                 stack.append((f"{path}.{k}" if path else str(k), item))
         elif isinstance(v, list):
             stack.extend((f"{path}[{i}]", item) for i, item in enumerate(v))
     return None
-
-
-def depth(value: Any) -> int:
-    """How deeply lists and objects nest (a scalar: 0), computed without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        v, d = stack.pop()
-        children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, d)
-        stack.extend((c, d + 1) for c in children)
-    return deepest
 
 
 def parse_json(text: str, where: str, *, strings: bool = True) -> Any:
@@ -85,11 +81,9 @@ def parse_json(text: str, where: str, *, strings: bool = True) -> Any:
     except json.JSONDecodeError as e:
         raise PolyeditError(f"{where}: not JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     except RecursionError:
-        raise PolyeditError(f"{where}: JSON nested too deeply (more than {MAX_DEPTH} levels)") from None
+        raise PolyeditError(f"{where}: JSON nested too deeply") from None
     except ValueError as e:  # int() limits the json module does not translate
         raise PolyeditError(f"{where}: not usable JSON ({str(e).split(';')[0]})") from None
-    if depth(value) > MAX_DEPTH:
-        raise PolyeditError(f"{where}: JSON nested too deeply (more than {MAX_DEPTH} levels)")
     if strings:
         bad = lone_surrogate(value)
         if bad is not None:

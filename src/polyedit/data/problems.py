@@ -107,7 +107,7 @@ class RecordReader:
         if not isinstance(value, str):
             self.problem(path, f"expected a string, got {_kind(value)}", reason)
             return None
-        if jsonio.lone_surrogate(value) is not None:
+        if jsonio.has_lone_surrogate(value):
             self.problem(path, "holds a lone surrogate (an unpaired \\ud800-\\udfff escape)", reason)
             return None
         if not value.strip():
@@ -130,7 +130,7 @@ class RecordReader:
             return None
         out = []
         for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip() or jsonio.lone_surrogate(item) is not None:
+            if not isinstance(item, str) or not item.strip() or jsonio.has_lone_surrogate(item):
                 self.problem(f"{path}[{i}]", f"expected a non-empty string, got {item!r:.60}", reason)
                 return None
             out.append(item)
