@@ -120,3 +120,9 @@ def test_a_second_bench_into_a_running_folder_is_refused(tiny_model_dirs, cases_
         assert main(argv + ["--resume"]) == 2
         _one_line(capsys, "is in use by another polyedit run (pid")
     assert not (out / "results.jsonl").exists()
+
+
+def test_malformed_flags_are_one_line_not_a_usage_screen(capsys):
+    assert main(["bench", "--model", "m", "--method", "ft-l", "--data", "world:small", "--out", "o",
+                 "--seed", "1e23"]) == 2
+    _one_line(capsys, "Invalid value for '--seed': '1e23' is not a valid integer")
