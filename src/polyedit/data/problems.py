@@ -128,15 +128,13 @@ class RecordReader:
         if not isinstance(value, list):
             self.problem(path, f"expected a list of strings, got {_kind(value)}", reason)
             return None
-        bad = [(i, item) for i, item in enumerate(value)
-               if not isinstance(item, str) or not item.strip() or jsonio.has_lone_surrogate(item)]
-        for n, (i, item) in enumerate(bad):  # each bad item is listed; the field is counted as dropped once
-            problem = Problem(str(self.file), self.index, f"{path}[{i}]", f"expected a non-empty string, got {item!r:.60}")
-            if n == 0:
-                self.report.add(problem.file, problem.index, problem.field, problem.message, reason)
-            else:
-                self.report.problems.append(problem)
-        return None if bad else list(value)
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip() or jsonio.has_lone_surrogate(item):
+                self.problem(f"{path}[{i}]", f"expected a non-empty string, got {item!r:.60}", reason)
+                return None
+            out.append(item)
+        return out
 
     def language(self, code: Any, path: str, reason: str, aliases: dict[str, str] | None = None) -> str | None:
         """A language code normalised by the language table (`zh-cn` -> `zh`), after the format's own
