@@ -190,6 +190,11 @@ def test_results_never_hold_nan_and_run_json_keeps_the_backends_notes(tmp_path):
             return {"url": "http://127.0.0.1:1/v1", "notes": ["endpoint returns no logprobs"]}
 
     assert store_mod.environment(None, Endpoint())["backend"]["notes"] == ["endpoint returns no logprobs"]
+    store = store_mod.RunStore(tmp_path / "o")
+    with store.open({"config": {}}, resume=False):
+        store.results.append([{"case_id": "c0"}])
+        store.note("backend_at_end", Endpoint().describe())
+    assert json.loads(store.run_file.read_text())["backend_at_end"]["notes"] == ["endpoint returns no logprobs"]
 
 
 def test_a_handle_used_as_a_context_restores_on_error_and_leaves_no_grad(lm):

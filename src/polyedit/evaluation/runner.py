@@ -185,6 +185,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
         _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress)
+        if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
+            store.note("backend_at_end", backend.describe())
         return write_summary(store.out, store.results.records(),
                              Dataset(dataset.name, [], dataset.skipped + too_long_skipped))
 

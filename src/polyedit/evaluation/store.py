@@ -174,6 +174,12 @@ class RunStore:
             if created and self.out.exists() and not any(self.out.iterdir()):
                 self.out.rmdir()
 
+    def note(self, key: str, value) -> None:
+        """Set `key` in run.json (atomically): what is only known at the end, such as an endpoint's notes."""
+        saved = json.loads(self.run_file.read_text("utf-8"))
+        saved[key] = value
+        write_atomic(self.run_file, _dumps(saved, indent=2))
+
     def _check(self, meta: dict, resume: bool) -> bool:
         """True for a new run; for a resume, the saved run must be whole and configured the same."""
         has_results = self.results.path.exists() and self.results.path.stat().st_size > 0
