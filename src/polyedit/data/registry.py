@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from polyedit.data.cases import Edit, EditCase, Probe
-from polyedit.data.jsonio import read_jsonl, read_text, parse_json
+from polyedit.data.jsonio import parse_json, read_jsonl, read_text
 from polyedit.data.problems import Problem, Report, register_format
 from polyedit.errors import PolyeditError
 
