@@ -45,13 +45,13 @@ def tiny_config(family: str, vocab: int):
         return GPT2Config(n_embd=32, n_layer=3, n_head=2, n_inner=80, n_positions=128, **common)
     if family == "llama":
         return LlamaConfig(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=2,
-                           num_key_value_heads=2, max_position_embeddings=128, **common)
+                           num_key_value_heads=2, max_position_embeddings=512, **common)
     if family == "qwen2":
         return Qwen2Config(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=2,
-                           num_key_value_heads=1, max_position_embeddings=128, **common)
+                           num_key_value_heads=1, max_position_embeddings=512, **common)
     if family == "gpt_neox":
         return GPTNeoXConfig(hidden_size=32, intermediate_size=80, num_hidden_layers=3, num_attention_heads=2,
-                             max_position_embeddings=128, **common)
+                             max_position_embeddings=512, **common)
     if family == "bloom":
         return BloomConfig(hidden_size=32, n_layer=3, n_head=2, **common)
     raise ValueError(family)

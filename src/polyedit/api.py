@@ -20,6 +20,7 @@ from polyedit.evaluation.engine import Evaluation
 from polyedit.evaluation.engine import evaluate as _evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
 from polyedit.evaluation.runner import BenchConfig, run_bench
+from polyedit.evaluation.store import write_atomic
 from polyedit.methods.base import get_method
 from polyedit.models.backend import HFBackend
 from polyedit.models.load import LoadedModel, load_model
@@ -39,15 +40,18 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice)."""
     from polyedit.reports.markdown import summary_markdown
 
+    settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
+                    protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
+                    edits_per_step=edits_per_step, limit=limit)
+    BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
+    get_method(method, hparams)
+    dataset = dataset if dataset is not None else load_dataset(data)
     if backend is not None:
         lm = None  # nothing is loaded here: the endpoint holds the model
     else:
         lm = load_model(model) if isinstance(model, str) else model
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
-    dataset = dataset if dataset is not None else load_dataset(data)
-    cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, method=method, data=data,
-                      langs=list(langs) if langs else None, protocols=list(protocols) if protocols else None,
-                      hparams=m.hparams.to_dict(), seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit)
+    cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, hparams=m.hparams.to_dict(), **settings)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
-    Path(out, "summary.md").write_text(summary_markdown(summary, f"{method} on {data}"), "utf-8")
+    write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
     return summary

@@ -12,7 +12,7 @@ ROOT = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bmike5
 
 @pytest.mark.skipif(not ROOT.is_dir(), reason="BMIKE-53 files not at ../shared/data/bmike53")
 def test_cli_bench_ike_on_bmike53(tiny_model_dirs, tmp_path, capsys):
-    # llama: rotary positions, so the 8-shot prompts may exceed the tiny config's 128 positions
+    # llama: the rotary families of tests/tiny_models.py read 512 positions, enough for these prompts
     from polyedit.cli.main import main
 
     hp = tmp_path / "ike.yaml"

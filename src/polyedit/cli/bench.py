@@ -41,7 +41,13 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     from polyedit.errors import PolyeditError
     from polyedit.models.load import load_model
 
+    from polyedit.evaluation.runner import BenchConfig
+
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
+    langs = split_langs(langs)
+    protocols = [p for p in protocols.split(",") if p] if protocols is not None else None
+    BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
+                edits_per_step=edits_per_step, limit=limit)  # and on bad flags
     dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
     backend = None
     if backend_kind == "openai":
@@ -55,8 +61,8 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
         lm = model
     else:
         lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=split_langs(langs),
-                    protocols=[p for p in protocols.split(",") if p] if protocols else None, hparams=hparams,
+    summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
+                    hparams=hparams,
                     seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")

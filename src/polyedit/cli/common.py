@@ -15,8 +15,13 @@ remote_option = click.option("--trust-remote-code", is_flag=True, default=False,
 
 
 def split_langs(value: str | None) -> list[str] | None:
-    if not value:
+    """Language codes of a comma-separated option, normalised and without repeats; None when not given."""
+    if value is None:
         return None
     from polyedit.data.languages import normalize_code
+    from polyedit.errors import PolyeditError
 
-    return [normalize_code(x) for x in value.replace(" ", ",").split(",") if x]
+    codes = [normalize_code(x) for x in value.replace(" ", ",").split(",") if x]
+    if not codes:
+        raise PolyeditError(f"--langs {value!r} names no language")
+    return list(dict.fromkeys(codes))

@@ -109,7 +109,7 @@ class ProblemsFound(click.ClickException):
 
 @data.command("validate")
 @click.argument("path", type=click.Path())
-@click.option("--format", "fmt", required=True, help="bmike53, mkeb, mzsre, easyedit-zsre, easyedit-counterfact")
+@click.option("--format", "fmt", required=True, help="jsonl, bmike53, mkeb, mzsre, easyedit-zsre, easyedit-counterfact (`polyedit data list`)")
 def validate(path: str, fmt: str) -> None:
     """List every problem of PATH read as FORMAT (file, record index, field); exit 1 if there is any."""
     problems = validate_path(path, fmt)

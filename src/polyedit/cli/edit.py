@@ -42,6 +42,9 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     get_method(method, hparams)  # fail on bad hyperparameters before loading the model
     lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     m = get_method(method, hparams, lm)
+    from polyedit.models.context import check_fits
+
+    check_fits(lm, [f"{prompt} {target_new}", *(p for _, p in asks)], "prompt", max_new_tokens)
     backend = HFBackend(lm)
     prompts = [p for _, p in asks]
     before = backend.generate(prompts, max_new_tokens)

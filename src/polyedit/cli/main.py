@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("polyedit: aborted", err=True)
         return 130
+    except click.UsageError as e:  # a malformed flag (`--seed 1e23`) is one line too, not a usage screen
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        click.echo(f"polyedit: error: {e.format_message()}{hint}", err=True)
+        return 2
     except click.ClickException as e:
         e.show()
         return e.exit_code

@@ -47,7 +47,7 @@ from polyedit.data.hub import bmike53_root, find_task_dir
 from polyedit.data.languages import normalize_code
 from polyedit.data.problems import RecordReader, Report, case_key, read_json_array, register_format
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, shorten
 
 BLOCK_FIELDS = frozenset({"case_id", "subject", "src", "rephrase", "old", "alt", "loc", "loc_ans", "port", "port_ans"})
 
@@ -162,7 +162,7 @@ class _Builder:
             return None
         found = recover_subject(subject, src)
         if found is None:
-            r.problem(f"{key}.src", f"English prompt {src!r} does not contain the subject {subject!r}",
+            r.problem(f"{key}.src", f"English prompt {shorten(src)} does not contain the subject {shorten(subject)}",
                       "cases whose English src lacks the subject")
             self.dead.add(cid)
             return None
@@ -277,6 +277,10 @@ def load(spec: DatasetSpec) -> Dataset:
     root, how = bmike53_root(spec.options.get("dir"))
     report = Report()
     cases, folder = load_bmike53(root, task.name, spec.langs(), report)
+    if not cases:
+        why = "; ".join(f"{n} {reason}" for reason, n in report.skipped.most_common(3)) or "the files hold no records"
+        first = f"; first: {report.problems[0]}" if report.problems else ""
+        raise PolyeditError(f"bmike53:{task.name}: no usable record in {folder} ({why}){first}")
     return Dataset(f"bmike53:{task.name}", cases, report.skipped, f"{folder} ({how})", list(task.protocols))
 
 
@@ -288,7 +292,12 @@ def check_file(path: Path, report: Report | None = None) -> Report:
         if not files:
             raise PolyeditError(f"{path}: no BMIKE-53 test files (*_test*.json) found")
         for p in files:
-            check_file(p, report)
+            try:
+                check_file(p, report)
+            except PolyeditError as e:  # one unreadable file is its own problem; the others are still checked
+                text = str(e)
+                loc, _, message = text[len(str(p)):].partition(": ") if text.startswith(str(p)) else ("", "", text)
+                report.add(f"{p}{loc}", None, None, message, "unreadable files")
         return report
     stem = path.name[:-len(".json")] if path.name.endswith(".json") else path.name
     prefix, _, code = stem.partition("_test")
@@ -302,12 +311,31 @@ def check_file(path: Path, report: Report | None = None) -> Report:
         try:
             lang = normalize_code(code)
         except PolyeditError:
-            report.add(path, None, None, f"file name names no known language ({code!r})", "files ignored")
+            lang = None
+    records = read_json_array(path)
+    if lang is None:
+        lang = _record_language(records)  # a renamed file: the records' own language blocks say which
+        if lang is None:
+            report.add(path, None, None, f"neither the file name ({code!r}) nor its records name one target "
+                                         f"language", "files ignored")
             return report
     builder = _Builder(task, report)
-    for i, rec in enumerate(read_json_array(path)):
+    for i, rec in enumerate(records):
         builder.add_record(RecordReader(report, path, i), rec, lang, english_file=lang == "en")
     return report
+
+
+def _record_language(records: list) -> str | None:
+    """The one target language whose block the records hold besides `en`, or None if they hold none or several."""
+    found = set()
+    for rec in records[:50]:
+        for key in rec if isinstance(rec, dict) else ():
+            if key != "en" and isinstance(key, str):
+                try:
+                    found.add(normalize_code(key))
+                except PolyeditError:
+                    continue
+    return found.pop() if len(found) == 1 else None
 
 
 register_format("bmike53", "BMIKE-53 test file(s): <prefix>_test[_<lang>].json, or a folder of them")(check_file)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from polyedit.data.jsonio import has_lone_surrogate
 from polyedit.data.languages import normalize_code
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, shorten
 
 RELIABILITY = "reliability"
 GENERALITY = "generality"
@@ -22,8 +23,25 @@ PROBE_KINDS = (RELIABILITY, GENERALITY, LOCALITY, PORTABILITY)
 
 def _text(value: Any, what: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise PolyeditError(f"{where}: {what} must be a non-empty string, got {value!r}")
+        raise PolyeditError(f"{where}: {what} must be a non-empty string, got {shorten(value)}")
+    _no_surrogate(value, what, where)
     return value
+
+
+def _optional_text(value: Any, what: str, where: str) -> str | None:
+    """An optional answer: a string, or None when absent or blank (NaN or a number is an error, not text)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PolyeditError(f"{where}: {what} must be a string or null, got {shorten(value)}")
+    _no_surrogate(value, what, where)
+    return value if value.strip() else None
+
+
+def _no_surrogate(value: str, what: str, where: str) -> None:
+    # a lone surrogate cannot be encoded as UTF-8: the results file would fail to write mid-run
+    if has_lone_surrogate(value):
+        raise PolyeditError(f"{where}: {what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape)")
 
 
 def _as_tuple(value: Any) -> Any:
@@ -42,15 +60,16 @@ class Edit:
     target_true: str | None = None
 
     def __post_init__(self) -> None:
-        where = f"edit ({self.lang!r}, {self.subject!r})"
+        where = f"edit ({shorten(self.lang, 12)}, {shorten(self.subject)})"
+        _text(self.lang, "lang", where)
         object.__setattr__(self, "lang", normalize_code(self.lang))
         _text(self.subject, "subject", where)
         _text(self.prompt, "prompt", where)
         _text(self.target_new, "target_new", where)
-        if self.target_true is not None and not str(self.target_true).strip():
-            object.__setattr__(self, "target_true", None)
+        object.__setattr__(self, "target_true", _optional_text(self.target_true, "target_true", where))
         if self.subject not in self.prompt and self.subject.casefold() not in self.prompt.casefold():
-            raise PolyeditError(f"{where}: prompt {self.prompt!r} does not contain its subject {self.subject!r}")
+            raise PolyeditError(f"{where}: prompt {shorten(self.prompt)} does not contain its subject "
+                                f"{shorten(self.subject)}")
 
 
 @dataclass(frozen=True)
@@ -73,15 +92,18 @@ class Probe:
 
     def __post_init__(self) -> None:
         if self.kind not in PROBE_KINDS:
-            raise PolyeditError(f"unknown probe kind {self.kind!r} (known: {', '.join(PROBE_KINDS)})")
+            raise PolyeditError(f"unknown probe kind {shorten(self.kind)} (known: {', '.join(PROBE_KINDS)})")
+        _text(self.lang, "lang", f"{self.kind} probe")
         object.__setattr__(self, "lang", normalize_code(self.lang))
         where = f"{self.kind} probe ({self.lang})"
         _text(self.prompt, "prompt", where)
         _text(self.answer, "answer", where)
-        if self.answer_true is not None and not str(self.answer_true).strip():
-            object.__setattr__(self, "answer_true", None)
+        object.__setattr__(self, "answer_true", _optional_text(self.answer_true, "answer_true", where))
+        object.__setattr__(self, "subject", _optional_text(self.subject, "subject", where))
         if isinstance(self.aliases, str) or not all(isinstance(a, str) for a in self.aliases or ()):
-            raise PolyeditError(f"{where}: aliases must be a list of strings, got {self.aliases!r}")
+            raise PolyeditError(f"{where}: aliases must be a list of strings, got {shorten(self.aliases)}")
+        for a in self.aliases:
+            _no_surrogate(a, "alias", where)
         # empty aliases are dropped and repeats of the answer kept out: an alias only ever adds a way to be right
         object.__setattr__(self, "aliases", tuple(dict.fromkeys(
             a for a in (self.aliases or ()) if a.strip() and a.strip() != self.answer.strip())))
@@ -140,14 +162,22 @@ class EditCase:
                 missing = [f for f in fields if obj.get(f) is None]
                 if missing:
                     raise PolyeditError(f"{where}: {part} is missing field {missing[0]!r}")
+            meta = d.get("meta")
+            if meta is not None and not isinstance(meta, dict):
+                raise PolyeditError(f"{where}: 'meta' must be an object, got {type(meta).__name__}")
+            case_id = d.get("case_id", where)
+            if isinstance(case_id, bool) or not isinstance(case_id, (str, int)) or not str(case_id).strip():
+                raise PolyeditError(f"{where}: case_id must be a non-empty string or an integer, got {shorten(case_id)}")
             return cls(
-                case_id=str(d.get("case_id", where)),
+                case_id=str(case_id),
                 edit=Edit(**{k: edit.get(k) for k in ("lang", "subject", "prompt", "target_new", "target_true")}),
                 probes=[Probe(**{k: p.get(k) for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject")},
                               aliases=_as_tuple(p.get("aliases") or ()))
                         for p in probes],
-                meta=dict(d.get("meta") or {}),
+                meta=dict(meta or {}),
             )
+        except PolyeditError as e:  # raised while building the edit or a probe: keep the file and line
+            raise e if str(e).startswith(where) else PolyeditError(f"{where}: {e}") from None
         except KeyError as e:
             raise PolyeditError(f"{where}: missing field {e.args[0]!r}") from None
         except (TypeError, AttributeError) as e:

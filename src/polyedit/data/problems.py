@@ -12,12 +12,12 @@ Pickles are never opened anywhere in polyedit: loaders read only the `.json` fil
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from polyedit.data import jsonio
 from polyedit.data.languages import normalize_code
 from polyedit.errors import PolyeditError
 
@@ -38,7 +38,10 @@ class Problem:
             where += f" record {self.index}"
         if self.field:
             where += f" field {self.field}"
-        return f"{where}: {self.message}"
+        message = self.message  # a value echoed in full would make a 100 KB line: keep its head and tail
+        if len(message) > 240:
+            message = f"{message[:150]} ...({len(message) - 230} chars)... {message[-80:]}"
+        return f"{where}: {message}"
 
 
 @dataclass
@@ -54,25 +57,9 @@ class Report:
 
 
 def read_json(path: Path) -> Any:
-    """The parsed content of a JSON file; a PolyeditError (never a traceback) when it is not one."""
-    if path.suffix.lower() in {".pk", ".pkl", ".pickle"}:  # defensive: no code path should ever get here
-        raise PolyeditError(f"{path}: refusing to load a pickle")
-    try:
-        text = path.read_text("utf-8-sig")  # tolerate a byte-order mark (files saved by Windows editors)
-    except FileNotFoundError:
-        raise PolyeditError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise PolyeditError(f"{path}: is a directory, expected a JSON file") from None
-    except UnicodeDecodeError as e:
-        raise PolyeditError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise PolyeditError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise PolyeditError(f"{path}: not JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    except RecursionError:
-        raise PolyeditError(f"{path}: JSON nested too deeply") from None
+    """The parsed content of a JSON file; a PolyeditError (never a traceback) when it is not one. Lone
+    surrogates are left in, for `RecordReader.text` to report against their record and field."""
+    return jsonio.read_json(path, strings=False)
 
 
 def read_json_array(path: Path) -> list[Any]:
@@ -120,6 +107,9 @@ class RecordReader:
         if not isinstance(value, str):
             self.problem(path, f"expected a string, got {_kind(value)}", reason)
             return None
+        if jsonio.has_lone_surrogate(value):
+            self.problem(path, "holds a lone surrogate (an unpaired \\ud800-\\udfff escape)", reason)
+            return None
         if not value.strip():
             if required:  # an optional field left empty (`"old": ""`, `"target_true": ""`) is just absent
                 self.problem(path, "empty string", reason)
@@ -140,7 +130,7 @@ class RecordReader:
             return None
         out = []
         for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
+            if not isinstance(item, str) or not item.strip() or jsonio.has_lone_surrogate(item):
                 self.problem(f"{path}[{i}]", f"expected a non-empty string, got {item!r:.60}", reason)
                 return None
             out.append(item)

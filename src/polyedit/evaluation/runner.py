@@ -1,7 +1,8 @@
 """The bench loop: for each case, evaluate, edit, evaluate, restore; one JSON line per finished case.
 
-Lines are flushed and fsynced as each case (or batch) finishes, so a killed run loses at most the work in
-progress; `resume=True` skips finished cases (a torn last line is dropped). Modes:
+The folder is a `RunStore` (locked; `run.json` written atomically; whole-line fsynced appends), so a killed
+run loses at most the chunk in progress and `resume=True` continues it to the same numbers as an
+uninterrupted run (see `run_bench`). Everything is checked before anything is written. Modes:
 - `single`: every edit on the unedited model, restored after each;
 - `batch`: groups of `edits_per_step` edits applied together, evaluated, restored;
 - `sequential`: edits accumulate; after every `edits_per_step` edits all earlier cases are re-scored
@@ -11,8 +12,8 @@ progress; `resume=True` skips finished cases (a torn last line is dropped). Mode
 from __future__ import annotations
 
 import json
-import os
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,13 +21,16 @@ import torch
 from tqdm import tqdm
 
 from polyedit.data.cases import EditCase
-from polyedit.data.registry import Dataset
+from polyedit.data.languages import normalize_code
+from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
-from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
-from polyedit.methods.base import EditHandle, EditMethod
+from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
+from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
+from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
 from polyedit.models.backend import HFBackend
+from polyedit.models.context import context_limit, too_long
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import subject_span
 
@@ -49,44 +53,34 @@ class BenchConfig:
     max_new_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        """Every setting is checked here, before a run writes anything."""
         if self.mode not in MODES:
             raise PolyeditError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})")
-        if self.edits_per_step < 1:
-            raise PolyeditError("edits per step must be at least 1")
+        _whole(self.edits_per_step, "edits per step", 1)
+        _whole(self.eval_batch_size, "eval batch size", 1)
+        _whole(self.seed, "seed", 0, 2**62)  # torch seeds are 64-bit; each case adds its position
+        if self.limit is not None:
+            _whole(self.limit, "limit", 1)
+        if self.max_new_tokens is not None:
+            _whole(self.max_new_tokens, "max new tokens", 1)
+        if self.langs is not None:
+            if not self.langs:
+                raise PolyeditError("--langs names no language")
+            self.langs = list(dict.fromkeys(normalize_code(x) for x in self.langs))  # repeats would break resume
+        if self.protocols is not None:
+            if not self.protocols:
+                raise PolyeditError("--protocols names no protocol")
+            self.protocols = list(dict.fromkeys(self.protocols))
+            for name in self.protocols:
+                get_protocol(name)
 
 
-class ResultsFile:
-    """Append-only JSON lines with crash-safe appends and resume."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def finished(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        lines = self.path.read_bytes().split(b"\n")
-        good, records = 0, []
-        for line in lines:
-            if not line.strip():
-                good += len(line) + 1
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn line from a killed run: drop it and everything after
-            good += len(line) + 1
-        size = self.path.stat().st_size
-        if good < size:
-            with open(self.path, "r+b") as f:
-                f.truncate(min(good, size))
-        return records
-
-    def append(self, records: list[dict]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+def _whole(value, what: str, minimum: int, maximum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PolyeditError(f"{what} must be a whole number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise PolyeditError(f"{what} must be {bound}, got {value}")
 
 
 def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[dict]:
@@ -100,11 +94,13 @@ def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[di
 
 
 def _apply(method: EditMethod, lm: LoadedModel, cases: list[EditCase]) -> tuple[dict[str, EditHandle], list]:
-    """Apply the cases' edits together; methods without batch support apply them one after another."""
-    if method.supports_batch or len(cases) == 1:
-        h = method.apply_cases(lm, cases)
-        return {c.case_id: h for c in cases}, [h]
-    handles = {c.case_id: method.apply_cases(lm, [c]) for c in cases}
+    """Apply the cases' edits together; methods without batch support apply them one after another (and
+    if one of those fails, the ones before it are undone)."""
+    with undo_on_error():  # a failure in mid-edit (or Ctrl-C) undoes whatever was applied
+        if method.supports_batch or len(cases) == 1:
+            h = method.apply_cases(lm, cases)
+            return {c.case_id: h for c in cases}, [h]
+        handles = {c.case_id: method.apply_cases(lm, [c]) for c in cases}
     return handles, list(handles.values())
 
 
@@ -133,86 +129,132 @@ def _subject_rule(lm: LoadedModel, case: EditCase) -> str | None:
         return None
 
 
+def prepare_cases(lm: LoadedModel | None, dataset: Dataset, cfg: BenchConfig) -> tuple[list[EditCase], Counter]:
+    """The cases a run edits, checked before anything is written: unique ids, the asked languages present,
+    and each case within the model's context (`polyedit.models.context`: longer ones are dropped and
+    counted, never truncated)."""
+    cases = dataset.cases if cfg.limit is None else dataset.cases[:cfg.limit]
+    check_unique_ids(cases, cfg.data)
+    if cfg.langs:
+        present = {lang for c in cases for lang in c.languages}
+        missing = [lang for lang in cfg.langs if lang not in present]
+        if missing:
+            raise PolyeditError(f"language(s) {', '.join(missing)} not in {cfg.data} "
+                                f"(it has: {', '.join(sorted(present))})")
+        cases = [c.restrict(cfg.langs) for c in cases]
+    skipped: Counter = Counter()
+    limit = context_limit(lm) if lm is not None else None
+    if limit is not None:
+        fitting = [c for c in cases if too_long(lm, _texts(c), cfg.max_new_tokens or 0) is None]
+        if len(fitting) < len(cases):
+            skipped[f"longer than the model's context ({limit} tokens)"] = len(cases) - len(fitting)
+        cases = fitting
+    if not cases:
+        why = f"; {', '.join(f'{n} {r}' for r, n in skipped.items())}" if skipped else ""
+        raise PolyeditError(f"dataset {cfg.data!r} has no cases{why}")
+    for name in cfg.protocols:
+        get_protocol(name)
+    return cases, skipped
+
+
+def _texts(case: EditCase) -> list[str]:
+    """Every prompt with its longest answer, as the model will read it."""
+    e = case.edit
+    out = [e.prompt + " " + e.target_new + " " + (e.target_true or "")]
+    out += [p.prompt + " " + max((p.answer, p.answer_true or "", *p.aliases), key=len) for p in case.probes]
+    return out
+
+
 def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: str | Path, cfg: BenchConfig,
               resume: bool = False, progress: bool = True, backend=None) -> dict:
-    out = Path(out_dir)
-    cases = dataset.cases if cfg.limit is None else dataset.cases[:cfg.limit]
-    if cfg.langs:
-        cases = [c.restrict(cfg.langs) for c in cases]
-    if not cases:
-        raise PolyeditError(f"dataset {cfg.data!r} has no cases")
+    """Run (or resume) a benchmark into `out_dir`. Cases are grouped into chunks of `edits_per_step` by
+    their place in the dataset, never by what is left to do, so a resumed run applies exactly the edits
+    an uninterrupted one would: a chunk is finished only when all its records are written; a partly
+    written one is cut and redone, and in sequential mode the finished chunks are replayed, chunk by
+    chunk with their seeds, before the run goes on."""
     if cfg.protocols is None:
         cfg.protocols = list(dataset.protocols or DEFAULT_PROTOCOLS)
-    run_meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict()}
-    results = ResultsFile(out / "results.jsonl")
-    run_file = out / "run.json"
-    if run_file.exists() or results.path.exists():
-        if not resume:
-            raise PolyeditError(f"{out} already holds a run; pass --resume to continue it or choose a new --out")
-        saved = json.loads(run_file.read_text("utf-8"))
-        if saved.get("config") != run_meta["config"]:
-            raise PolyeditError(f"{out} holds a run with a different configuration; cannot resume it")
-    out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(run_meta, indent=2, ensure_ascii=False), "utf-8")
-
-    backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
-    position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
-    done = results.finished()
-    done_ids = {r["case_id"] for r in done}
-    todo = [c for c in cases if c.case_id not in done_ids]
+    cases, too_long_skipped = prepare_cases(lm, dataset, cfg)
     step = cfg.edits_per_step if cfg.mode != "single" else 1
-    bar = tqdm(total=len(cases), initial=len(cases) - len(todo), disable=not progress, desc=f"{cfg.method}",
+    chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
+    meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict(), "cases": [c.case_id for c in cases],
+            "context": {"max_positions": context_limit(lm) if lm is not None else None,
+                        "rule": "cases longer than the context are skipped", "skipped": dict(too_long_skipped)},
+            "environment": environment(lm, backend)}
+    store = RunStore(out_dir)
+    with store.open(meta, resume):
+        backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress)
+        if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
+            store.note("backend_at_end", backend.describe())
+        return write_summary(store.out, store.results.records(),
+                             Dataset(dataset.name, [], dataset.skipped + too_long_skipped))
+
+
+def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool) -> None:
+    position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
+    chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
+    done_ids = {r.get("case_id") for r in store.results.records()}
+    n_done = next((k for k, chunk in enumerate(chunks) if not all(c.case_id in done_ids for c in chunk)), len(chunks))
+    store.results.keep(lambda r: chunk_of.get(r.get("case_id"), n_done) < n_done)  # cut a partly written chunk
+    edits_done = sum(len(chunk) for chunk in chunks[:n_done])
+    sequential = cfg.mode == "sequential"
+    if sequential:  # checkpoints of an unfinished chunk (written before its results) are redone
+        store.sequential.keep(lambda r: isinstance(r.get("after_edits"), int) and r["after_edits"] <= edits_done)
+    bar = tqdm(total=len(cases), initial=edits_done, disable=not progress, desc=f"{cfg.method}",
                unit="case", dynamic_ncols=True)
     seq_handles: list[EditHandle] = []  # in the order applied, for restoring
     seq_map: dict[str, EditHandle] = {}  # case -> its handle, for re-scoring earlier cases
     seq_cases: list[EditCase] = []
     seq_pre: Evaluation | None = None
-    if cfg.mode == "sequential":
-        seq_pre = _evaluate_with(backend, cases, cfg, None)
-        for c in [c for c in cases if c.case_id in done_ids]:  # resuming: replay the finished edits
-            torch.manual_seed(cfg.seed + position[c.case_id])
-            hmap, hs = _apply(method, lm, [c])
-            seq_handles += hs
-            seq_map.update(hmap)
-            seq_cases.append(c)
     try:
-        for start in range(0, len(todo), step):
-            chunk = todo[start:start + step]
+        if sequential:
+            seq_pre = _evaluate_with(backend, cases, cfg, None)
+            for chunk in chunks[:n_done]:  # resuming: replay the finished edits as they were applied
+                torch.manual_seed(cfg.seed + position[chunk[0].case_id])
+                hmap, hs = _apply(method, lm, chunk)
+                seq_handles += hs
+                seq_map.update(hmap)
+                seq_cases += chunk
+        for chunk in chunks[n_done:]:
             torch.manual_seed(cfg.seed + position[chunk[0].case_id])
-            pre = seq_pre if cfg.mode == "sequential" else _evaluate_with(backend, chunk, cfg, None)
+            pre = seq_pre if sequential else _evaluate_with(backend, chunk, cfg, None)
             t0 = time.perf_counter()
             handles, applied = _apply(method, lm, chunk)
             t_edit = time.perf_counter() - t0
-            post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
-            records = []
-            for c in chunk:
-                records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
-                                "edit": asdict(c.edit), "subject_rule": _subject_rule(lm, c),
-                                "seconds_per_edit": t_edit / len(chunk), "info": _jsonable(handles[c.case_id].info),
-                                "unavailable": post.unavailable, "probes": _probe_records(pre, post, c)})
-            if cfg.mode == "sequential":
+            if sequential:
                 seq_handles += applied
-                seq_map.update(handles)
-                seq_cases += chunk
-                _sequential_checkpoint(backend, cfg, seq_cases, seq_map, seq_pre, out)
-            else:
-                _restore(applied)
-            results.append(records)
+            try:  # an exception or Ctrl-C while scoring the edited model still restores it
+                post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
+                records = []
+                for c in chunk:
+                    records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
+                                    "chunk": chunk_of[c.case_id], "edit": asdict(c.edit),
+                                    "subject_rule": _subject_rule(lm, c), "seconds_per_edit": t_edit / len(chunk),
+                                    "info": _jsonable(handles[c.case_id].info), "unavailable": post.unavailable,
+                                    "probes": _probe_records(pre, post, c)})
+                if sequential:
+                    seq_map.update(handles)
+                    seq_cases += chunk
+                    _sequential_checkpoint(backend, cfg, seq_cases, seq_map, seq_pre, store)
+            finally:
+                if not sequential:
+                    _restore(applied)
+            store.results.append(records)
             bar.update(len(chunk))
     finally:
         _restore(seq_handles)
         bar.close()
-    return write_summary(out, results.finished(), dataset)
 
 
-def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, out: Path) -> None:
+def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, store: RunStore) -> None:
     """Re-score every case edited so far, with all edits in place (forgetting and drift)."""
     ev = _evaluate_with(backend, seq_cases, cfg, seq_map, reference=pre)
     by_case: dict[str, dict] = {}
     for r in ev.results:
         rec = by_case.setdefault(r.case_id, {"after_edits": len(seq_cases), "case_id": r.case_id, "probes": []})
         rec["probes"].append({"index": r.index, "kind": r.probe.kind, "lang": r.probe.lang, "post": r.metrics})
-    ResultsFile(out / "sequential.jsonl").append(list(by_case.values()))
+    store.sequential.append(list(by_case.values()))
 
 
 def _jsonable(info: dict) -> dict:
@@ -225,7 +267,7 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), "utf-8")
+    write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False))
     return summary
 
 

@@ -7,8 +7,10 @@ looks methods up by name and never branches on them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,15 +22,53 @@ from polyedit.errors import PolyeditError
 from polyedit.models.load import LoadedModel
 
 
+def param(default: Any, help: str, *, gt: float | None = None, ge: float | None = None,
+          lt: float | None = None, le: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """A hyperparameter field with its help text and limits (as peft's configs carry `metadata["help"]`).
+    `gt`/`ge`/`lt`/`le` bound a number (each element of a list), `choices` a string. `HParams.validate` reads
+    them: the one place hyperparameters are checked (layer indices need the model: `layer_choice`)."""
+    meta = {"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
 @dataclass
 class HParams:
-    """Base of every method's hyperparameters. Fields left `None` are derived from the model in `resolve`."""
+    """Base of every method's hyperparameters. Fields left `None` are derived from the model in `resolve`.
 
-    seed: int = 0
+    Every instance is validated on creation (`validate`): numbers finite and within their field's limits,
+    strings among their choices. A subclass with checks across fields calls `super().__post_init__()`."""
+
+    seed: int = param(0, "random seed of the method's own sampling and initialisation", ge=0, le=2**32 - 1)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, where: str | None = None) -> None:
+        where = where or f"{type(self).__name__}"
+        for f in dataclasses.fields(self):
+            _check_field(getattr(self, f.name), f.metadata, where, f.name)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Field name -> help text, limits included (shown by `polyedit methods`)."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            limits = [f"{op} {m[key]}" for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+                      if m.get(key) is not None]
+            if m.get("choices"):
+                limits.append("one of " + ", ".join(m["choices"]))
+            out[f.name] = m.get("help", "") + (f" ({'; '.join(limits)})" if limits else "")
+        return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "hyperparameters") -> HParams:
         known = {f.name: f for f in dataclasses.fields(cls)}
+        odd = [k for k in values if not isinstance(k, str)]
+        if odd:
+            raise PolyeditError(f"{where}: hyperparameter names must be strings, got {odd[0]!r}")
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise PolyeditError(f"{where}: unknown hyperparameter(s) {', '.join(unknown)} for {cls.__name__} "
@@ -53,6 +93,10 @@ class HParams:
             raise PolyeditError(f"hyperparameter file {p} does not exist")
         try:
             data = yaml.safe_load(p.read_text("utf-8")) or {}
+        except UnicodeDecodeError as e:
+            raise PolyeditError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except OSError as e:
+            raise PolyeditError(f"{p}: cannot read ({e.strerror})") from None
         except yaml.YAMLError as e:
             raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(data, dict):
@@ -65,6 +109,24 @@ class HParams:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_field(value: Any, meta: Any, owner: str, name: str) -> None:
+    where = f"{owner}: {name}"
+    for v in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise PolyeditError(f"{where} must be a finite number, got {v}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if meta.get("gt") is not None and not v > meta["gt"]:
+                raise PolyeditError(f"{where} must be greater than {meta['gt']:g}, got {v:g}")
+            if meta.get("ge") is not None and not v >= meta["ge"]:
+                raise PolyeditError(f"{where} must be at least {meta['ge']:g}, got {v:g}")
+            if meta.get("lt") is not None and not v < meta["lt"]:
+                raise PolyeditError(f"{where} must be less than {meta['lt']:g}, got {v:g}")
+            if meta.get("le") is not None and not v <= meta["le"]:
+                raise PolyeditError(f"{where} must be at most {meta['le']:g}, got {v:g}")
+        if isinstance(v, str) and meta.get("choices") and v not in meta["choices"]:
+            raise PolyeditError(f"{owner}: unknown {name} {v!r} (known: {', '.join(meta['choices'])})")
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -95,6 +157,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise PolyeditError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PolyeditError(f"{where} must be a finite number, got {value}")
         if hint is int and float(value) != int(value):
             raise PolyeditError(f"{where}: expected an integer, got {value!r}")
         return hint(value)
@@ -103,6 +167,27 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise PolyeditError(f"{where}: expected a string, got {value!r}")
         return value
     return value
+
+
+_MADE: list[list[EditHandle]] = []  # the handles created inside each open `undo_on_error` block
+
+
+@contextmanager
+def undo_on_error():
+    """Every EditHandle created inside the block is remembered; if the block raises (an error in mid-edit,
+    Ctrl-C), they are restored, last first, so a half-applied edit never stays in the model. The runner
+    wraps each `apply` in it; a method need not guard itself."""
+    made: list[EditHandle] = []
+    _MADE.append(made)
+    try:
+        yield
+    except BaseException:
+        for h in reversed(made):
+            if not h.restored:
+                h.restore()
+        raise
+    finally:
+        _MADE.remove(made)
 
 
 class EditHandle:
@@ -118,13 +203,23 @@ class EditHandle:
         self._backup = {n: params[n].detach().clone() for n in param_names}
         self.info: dict[str, Any] = dict(info or {})
         self.restored = False
+        if _MADE:
+            _MADE[-1].append(self)
 
     def restore(self) -> None:
         params = dict(self.lm.model.named_parameters()) if self._backup else {}
         with torch.no_grad():
             for n, saved in self._backup.items():
                 params[n].copy_(saved)
+                params[n].grad = None  # a gradient of the edit is not part of the unedited model
         self.restored = True
+
+    def __enter__(self) -> EditHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """`with method.apply(lm, edits) as handle:` restores the model however the block ends."""
+        self.restore()
 
     def transform_prompt(self, probe: Probe) -> str:
         return probe.prompt

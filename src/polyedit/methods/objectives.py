@@ -80,6 +80,8 @@ def trainable(model: torch.nn.Module, params: list[torch.nn.Parameter]):
             p.requires_grad_(True)
         yield
     finally:
+        for p in params:
+            p.grad = None  # the optimiser's last gradient would outlive the edit (and its restore)
         for p, f in flags.items():
             p.requires_grad_(f)
 

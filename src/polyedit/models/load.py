@@ -56,6 +56,8 @@ def resolve_model_path(spec: str) -> str:
     if path.exists():
         if not (path / "config.json").is_file():
             raise PolyeditError(f"model path {spec!r} has no config.json")
+        if not any((path / f).is_file() for f in TOKENIZER_FILES):
+            raise PolyeditError(f"model folder {spec!r} has no tokenizer (none of {', '.join(TOKENIZER_FILES)})")
         return str(path)
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise PolyeditError(f"model path {spec!r} does not exist")
@@ -85,18 +87,31 @@ def load_model(spec: str, *, dtype: str = "float32", device: str | None = "cpu",
 
     if dtype not in DTYPES:
         raise PolyeditError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
+    from safetensors import SafetensorError
+
     path = resolve_model_path(spec)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype],
                                                      trust_remote_code=trust_remote_code, revision=revision,
                                                      use_safetensors=True)  # never unpickle weights
-    except OSError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PolyeditError(f"cannot load model {spec!r}: {first}") from None
+    except PolyeditError:
+        raise
+    except SafetensorError as e:
+        raise PolyeditError(f"cannot load model {spec!r}: its safetensors weights are damaged ({_first_line(e)})") from None
+    except (OSError, ValueError, EnvironmentError) as e:  # missing files, remote code refused, bad config
+        raise PolyeditError(f"cannot load model {spec!r}: {_first_line(e)}") from None
     model.to(pick_device(device)).eval()
     prepare_tokenizer(tokenizer)
     return LoadedModel(model, tokenizer, spec, {"path": path, "editing_hparams": editing_hparams(path)})
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+#: files of which a local model folder needs at least one, or transformers quietly fetches another tokenizer
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
 def editing_hparams(path: str) -> dict[str, dict]:

@@ -17,19 +17,26 @@ from polyedit.errors import PolyeditError
 def checkpoint_dir(arg: str | None) -> Path:
     from polyedit.models.load import world_checkpoint
 
-    if arg and Path(arg).is_dir():
-        return Path(arg)
+    # only an argument spelt as a path is a folder: a directory named `small` in the working directory
+    # must not shadow the built-in `world:small`
+    if arg and (arg.startswith((".", "~")) or "/" in arg):
+        if not Path(arg).expanduser().is_dir():
+            raise PolyeditError(f"world dataset: no folder at {arg}")
+        return Path(arg).expanduser()
     return world_checkpoint(arg or "small")
 
 
-def _int(spec: DatasetSpec, key: str, default: int | None) -> int | None:
+def _int(spec: DatasetSpec, key: str, default: int | None, minimum: int) -> int | None:
     raw = spec.options.get(key)
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise PolyeditError(f"world dataset: {key} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise PolyeditError(f"world dataset: {key} must be at least {minimum}, got {value}")
+    return value
 
 
 @register_dataset("world", "the knowledge world of a built-in model: world[:small|PATH][:n=N][:edit_lang=en]")
@@ -43,7 +50,7 @@ def load(spec: DatasetSpec) -> Dataset:
     meta = read_build(folder)
     world = generate_world(BuildConfig.from_dict(meta["config"]).world)
     edit_lang = normalize_code(spec.options.get("edit_lang", "en"))
-    n = _int(spec, "n", None)
-    cases = make_cases(world, n if n is not None else len(world.persons) * 2, seed=_int(spec, "seed", 0) or 0,
+    n = _int(spec, "n", None, 1)
+    cases = make_cases(world, n if n is not None else len(world.persons) * 2, seed=_int(spec, "seed", 0, 0) or 0,
                        edit_lang=edit_lang)
     return Dataset(f"world:{spec.arg or 'small'}", cases, source=str(folder))

@@ -13,25 +13,28 @@ from dataclasses import dataclass
 import torch
 
 from polyedit.data.cases import Edit
-from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
+from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.objectives import edit_batch, fit_adam, mean_target_nll, trainable
 from polyedit.models.load import LoadedModel
 
 
 @dataclass
 class FTLHParams(HParams):
-    layers: list[int] | None = None  # default: the layer a third of the way up
-    lr: float = 5e-4
-    steps: int = 25
-    norm_constraint: float | None = 5e-4  # L-inf radius around the original weights; null = none
-    objective: str = "prompt_last"
-    early_stop_loss: float = 1e-2
+    layers: list[int] | None = param(None, "layers whose MLP output projection is tuned (default: the layer a "
+                                           "third of the way up)")
+    lr: float = param(5e-4, "Adam learning rate", gt=0)
+    steps: int = param(25, "at most this many Adam steps", ge=0)
+    norm_constraint: float | None = param(5e-4, "L-inf radius around the original weights; null = none", gt=0)
+    objective: str = param("prompt_last", "prompt_last: every target token at the prompt's last position "
+                           "(ROME's FT); target_tokens: teacher forced", choices=("prompt_last", "target_tokens"))
+    early_stop_loss: float = param(1e-2, "stop once the loss is below this", ge=0)
 
     def resolve(self, lm: LoadedModel) -> FTLHParams:
         from dataclasses import replace
 
         layers = self.layers if self.layers is not None else [lm.arch.n_layers // 3]
-        return replace(self, layers=list(layers))
+        return replace(self, layers=check_layers(layers, lm.arch.n_layers, "ft-l"))
 
 
 def prompt_last_nll(logits: torch.Tensor, batch) -> torch.Tensor:
@@ -43,6 +46,9 @@ def prompt_last_nll(logits: torch.Tensor, batch) -> torch.Tensor:
         tgt = batch.next_ids[i][batch.target_mask[i]]
         per_row.append(-logp[i, tgt].mean())
     return torch.stack(per_row).mean()
+
+
+OBJECTIVES = {"prompt_last": prompt_last_nll, "target_tokens": mean_target_nll}  # FTLHParams.objective's choices
 
 
 def constrained_finetune(lm: LoadedModel, edits: list[Edit], param_names: list[str], hp, loss_fn) -> EditHandle:
@@ -59,9 +65,13 @@ def constrained_finetune(lm: LoadedModel, edits: list[Edit], param_names: list[s
             orig = handle._backup[n]
             p.copy_(torch.clamp(p, orig - hp.norm_constraint, orig + hp.norm_constraint))
 
-    with trainable(lm.model, chosen):
-        fit_adam(lm.model, chosen, batch, loss_fn, hp, handle.info,
-                 project if getattr(hp, "norm_constraint", None) else None)
+    try:
+        with trainable(lm.model, chosen):
+            fit_adam(lm.model, chosen, batch, loss_fn, hp, handle.info,
+                     project if getattr(hp, "norm_constraint", None) else None)
+    except BaseException:  # an error or Ctrl-C in mid-training leaves the model as it was
+        handle.restore()
+        raise
     return handle
 
 
@@ -75,5 +85,4 @@ class FTL(EditMethod):
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
         names = lm.arch.mlp_out_weights(hp.layers)
-        loss_fn = prompt_last_nll if hp.objective == "prompt_last" else mean_target_nll
-        return constrained_finetune(lm, edits, names, hp, loss_fn)
+        return constrained_finetune(lm, edits, names, hp, OBJECTIVES[hp.objective])

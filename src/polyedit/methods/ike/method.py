@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polyedit.data.cases import Edit, EditCase, Probe
-from polyedit.errors import PolyeditError
-from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.ike.demos import CasePool, Demo, bmike_pool, demo_from_case, pool_task
 from polyedit.methods.ike.prompts import ANSWER_STOP, in_context_prompt
 from polyedit.methods.ike.retrieval import DEFAULT_ST_MODEL, NearestEdits, make_embedder
@@ -25,30 +24,22 @@ WORLD_CORPUS = "world:small"
 
 @dataclass
 class IKEHParams(HParams):
-    #: zero_shot, one_shot, mixed_8, metric_specific_8, mike_manual_8, mike_search, ike_32
-    setting: str = "mixed_8"
-    #: demonstration pool: a BMIKE-53 task (zsre, counterfact, wikifactdiff), world, or auto (the case's own
-    #: BMIKE-53 task, the knowledge world otherwise)
-    pool: str = "auto"
-    #: BMIKE-53 root holding demonstrations/ and the task folders (default: POLYEDIT_BMIKE53_DIR, then the hub)
-    pool_dir: str | None = None
-    #: dataset spec of the edits that world pools and retrieval draw from (default: the pool's own data)
-    corpus: str | None = None
-    #: retrieval embeddings: auto (sentence-transformers if available offline, else TF-IDF), tfidf,
-    #: sentence-transformers
-    embedder: str = "auto"
-    embedding_model: str = DEFAULT_ST_MODEL
-    one_shot_id: int = AUTHORS_ONE_SHOT_ID
+    setting: str = param("mixed_8", "which demonstrations go into the prompt", choices=tuple(SETTINGS))
+    pool: str = param("auto", "demonstration pool: a BMIKE-53 task (zsre, counterfact, wikifactdiff), world, "
+                      "or auto (the case's own BMIKE-53 task, the knowledge world otherwise)")
+    pool_dir: str | None = param(None, "BMIKE-53 root holding demonstrations/ and the task folders (default: "
+                                 "POLYEDIT_BMIKE53_DIR, then the hub)")
+    corpus: str | None = param(None, "dataset spec of the edits that world pools and retrieval draw from "
+                               "(default: the pool's own data)")
+    embedder: str = param("auto", "retrieval embeddings: auto (sentence-transformers if available offline, "
+                          "else TF-IDF)", choices=("auto", "tfidf", "sentence-transformers"))
+    embedding_model: str = param(DEFAULT_ST_MODEL, "sentence-transformers model of the retrieval")
+    one_shot_id: int = param(AUTHORS_ONE_SHOT_ID, "the demonstration id of the one-shot setting", ge=1, le=32)
 
     def __post_init__(self) -> None:
-        if self.setting not in SETTINGS:
-            raise PolyeditError(f"ike: unknown setting {self.setting!r} (known: {', '.join(SETTINGS)})")
+        super().__post_init__()
         if self.pool not in ("auto", "world"):
             pool_task(self.pool)
-        if self.embedder not in ("auto", "tfidf", "sentence-transformers"):
-            raise PolyeditError(f"ike: unknown embedder {self.embedder!r} (known: auto, tfidf, sentence-transformers)")
-        if not 1 <= self.one_shot_id <= 32:
-            raise PolyeditError("ike: one_shot_id must be a demonstration id, 1..32")
 
 
 class IKEHandle(EditHandle):

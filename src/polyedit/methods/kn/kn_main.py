@@ -25,9 +25,8 @@ import torch
 
 from polyedit.data.cases import GENERALITY, Edit, EditCase
 from polyedit.data.languages import join_target
-from polyedit.errors import PolyeditError
 from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, attribute, select_neurons
-from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target
@@ -35,21 +34,13 @@ from polyedit.models.tokens import encode_with_target
 
 @dataclass
 class KNHParams(HParams):
-    ig_steps: int = 20
-    attribution_baseline: str = "zero"  # Dai et al.; "eos": MEMLA's reference baseline
-    threshold: float = 0.2  # coarse neurons: Attr > threshold * max Attr
-    p: float = 0.5  # refined neurons: found for more than p x (number of prompts)
-    lambda_true: float = 2.0  # λ1
-    lambda_new: float = 2.0  # λ2
-    max_tokens_per_pass: int = DEFAULT_TOKENS_PER_PASS
-
-    def __post_init__(self) -> None:
-        if self.attribution_baseline not in BASELINES:
-            raise PolyeditError(f"kn: attribution_baseline must be one of {', '.join(BASELINES)}")
-        if not 0.0 <= self.threshold < 1.0 or not 0.0 <= self.p < 1.0:
-            raise PolyeditError("kn: threshold and p must be in [0, 1)")
-        if self.ig_steps < 1 or self.max_tokens_per_pass < 1:
-            raise PolyeditError("kn: ig_steps and max_tokens_per_pass must be >= 1")
+    ig_steps: int = param(20, "integrated-gradient steps m", ge=1)
+    attribution_baseline: str = param("zero", "zero: Dai et al.; eos: MEMLA's reference baseline", choices=BASELINES)
+    threshold: float = param(0.2, "coarse neurons: Attr > threshold x max Attr", ge=0, lt=1)
+    p: float = param(0.5, "refined neurons: found for more than p x (number of prompts)", ge=0, lt=1)
+    lambda_true: float = param(2.0, "λ1: how far the old answer's embedding is subtracted", ge=0)
+    lambda_new: float = param(2.0, "λ2: how far the new answer's embedding is added", ge=0)
+    max_tokens_per_pass: int = param(DEFAULT_TOKENS_PER_PASS, "memory budget of an attribution pass (tokens)", ge=1)
 
 
 def fact_prompts(edit: Edit, case: EditCase | None = None) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.errors import PolyeditError
-from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.objectives import edit_batch, fit_adam, mean_target_nll
 from polyedit.models.arch import is_transposed
@@ -28,15 +28,16 @@ from polyedit.models.load import LoadedModel
 
 @dataclass
 class LoRAHParams(HParams):
-    target_modules: list[str] | None = None  # full module names; default: MLP output projections of `layers`
-    layers: list[int] | None = None  # default: the upper half of the layers
-    rank: int = 8
-    alpha: float = 32.0
-    dropout: float = 0.0
-    lr: float = 1e-3
-    steps: int = 40
-    early_stop_loss: float = 0.5  # stop once the target's mean token NLL is below this: locality
-    adapter_dir: str | None = None  # also save the edit here as a peft adapter
+    target_modules: list[str] | None = param(None, "full module names; default: the MLP output projections "
+                                                   "of `layers`")
+    layers: list[int] | None = param(None, "layers to adapt (default: the upper half)")
+    rank: int = param(8, "LoRA rank r", ge=1)
+    alpha: float = param(32.0, "LoRA scaling alpha (the update is scaled by alpha / r)", gt=0)
+    dropout: float = param(0.0, "LoRA dropout", ge=0, le=1)
+    lr: float = param(1e-3, "Adam learning rate", gt=0)
+    steps: int = param(40, "at most this many Adam steps", ge=0)
+    early_stop_loss: float = param(0.5, "stop once the target's mean token NLL is below this (locality)", ge=0)
+    adapter_dir: str | None = param(None, "also save the edit here as a peft adapter")
 
     def resolve(self, lm: LoadedModel) -> LoRAHParams:
         n = lm.arch.n_layers

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from polyedit.data.cases import Edit
-from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.memit.update import batch_update, spread_residual
-from polyedit.methods.rank_one import (context_prefixes, fact_contexts, language_info, optimise_values, read_at,
+from polyedit.methods.rank_one import (FACT_TOKENS, context_prefixes, fact_contexts, language_info, optimise_values, read_at,
                                        subject_keys)
 from polyedit.methods.second_moment import resolve_corpus, second_moments
 from polyedit.models.arch import weight_out_in
@@ -32,19 +32,20 @@ def default_layers(n_layers: int) -> list[int]:
 
 @dataclass
 class MEMITHParams(HParams):
-    layers: list[int] | None = None  # default: `default_layers`
-    prefixes: int = 5
-    prefix_tokens: int = 10
-    fact_token: str = "subject_last"  # or "prompt_last" (see rank_one.lookup_position)
-    v_lr: float = 0.5
-    v_steps: int = 25
-    kl_factor: float = 0.0625
-    v_weight_decay: float = 0.5
-    clamp_norm_factor: float = 0.75
-    mom2_update_weight: float | None = None  # λ of eq. 14 for C = E[kkᵀ]; default: the MLP width (see below)
-    stats_corpus: str | None = None
-    stats_tokens: int | None = None
-    stats_dir: str | None = None
+    layers: list[int] | None = param(None, "the layer range the update is spread over (default: default_layers)")
+    prefixes: int = param(5, "context prefixes generated in the edit's language", ge=0)
+    prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
+    fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
+                            choices=FACT_TOKENS)
+    v_lr: float = param(0.5, "learning rate of the target values' optimisation", gt=0)
+    v_steps: int = param(25, "optimisation steps of the target values", ge=0)
+    kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
+    v_weight_decay: float = param(0.5, "weight decay on the value change", ge=0)
+    clamp_norm_factor: float = param(0.75, "the value change is clamped to this times |h|", gt=0)
+    mom2_update_weight: float | None = param(None, "λ of eq. 14 for C = E[kkᵀ] (default: the MLP width)", gt=0)
+    stats_corpus: str | None = param(None, "corpus of C (see `polyedit stats`)")
+    stats_tokens: int | None = param(None, "tokens streamed for C (default: 10 x MLP width)", ge=1)
+    stats_dir: str | None = param(None, "cache of C (default: $POLYEDIT_STATS_DIR or ~/.cache/polyedit/stats)")
 
     def resolve(self, lm: LoadedModel) -> MEMITHParams:
         layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)

@@ -2,45 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from polyedit.errors import PolyeditError
 from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS
-from polyedit.methods.base import HParams
+from polyedit.methods.base import HParams, param
 
 
 @dataclass
 class MEMLAHParams(HParams):
     # -- knowledge neurons (identify_kn/locate_kn.py, AMIG/knowledge_neurons/garns.py)
-    ig_steps: int = 20  # m, integration steps
-    attribution_baseline: str = "eos"  # "eos": mean of EOS-replaced activations (the reference); "zero"
-    threshold: float = 0.3  # keep Attr > threshold * max Attr, per prompt
-    #: pivot languages whose neuron sets are intersected into the language-independent set;
-    #: ["all"] means every language the case has
-    pivot_langs: list[str] = field(default_factory=lambda: ["en", "zh", "fr"])
-    max_tokens_per_pass: int = DEFAULT_TOKENS_PER_PASS  # memory budget of an attribution pass
+    ig_steps: int = param(20, "m, integrated-gradient steps", ge=1)
+    attribution_baseline: str = param("eos", "eos: mean of EOS-replaced activations (the reference); zero",
+                                      choices=BASELINES)
+    threshold: float = param(0.3, "keep Attr > threshold x max Attr, per prompt", ge=0, lt=1)
+    pivot_langs: list[str] = param(["en", "zh", "fr"], "pivot languages whose neuron sets are intersected into "
+                                   "the language-independent set; [all]: every language the case has")
+    max_tokens_per_pass: int = param(DEFAULT_TOKENS_PER_PASS, "memory budget of an attribution pass (tokens)", ge=1)
     # -- the editor (memla/editor.py)
-    rank_per_neuron: int = 4  # r = rank_per_neuron x |neurons of the block|
-    lr: float = 1e-3
-    max_steps: int = 60
-    nll_weight: float = 2.5  # loss = 2.5 NLL(target_new) + 2 P(target_true)
-    true_prob_weight: float = 2.0
-    early_stop_loss: float = 1e-2
-    early_stop_prob: float = 0.96  # stop once P(target_new) exceeds this
-    commit_scale: float = 0.5  # W += scale * (B A ⊙ M)^T: the reference's fixed scale
+    rank_per_neuron: int = param(4, "r = rank_per_neuron x |neurons of the block|", ge=1)
+    lr: float = param(1e-3, "Adam learning rate", gt=0)
+    max_steps: int = param(60, "at most this many Adam steps", ge=0)
+    nll_weight: float = param(2.5, "loss = nll_weight NLL(target_new) + true_prob_weight P(target_true)", ge=0)
+    true_prob_weight: float = param(2.0, "weight of P(target_true) in the loss", ge=0)
+    early_stop_loss: float = param(1e-2, "stop once the loss is below this", ge=0)
+    early_stop_prob: float = param(0.96, "stop once P(target_new) exceeds this", ge=0, le=1)
+    commit_scale: float = param(0.5, "W += scale x (B A ⊙ M)^T: the reference's fixed scale", gt=0)
     # -- ablations (Xie et al. §5.3)
-    use_specific: bool = True  # the language-specific editor
-    use_independent: bool = True  # the language-independent editor
-    use_masks: bool = True  # False: the same LoRA pairs on the whole projection, unmasked
+    use_specific: bool = param(True, "the language-specific editor")
+    use_independent: bool = param(True, "the language-independent editor")
+    use_masks: bool = param(True, "false: the same LoRA pairs on the whole projection, unmasked")
 
     def __post_init__(self) -> None:
-        if self.attribution_baseline not in BASELINES:
-            raise PolyeditError(f"memla: attribution_baseline must be one of {', '.join(BASELINES)}")
-        if not 0.0 <= self.threshold < 1.0:
-            raise PolyeditError("memla: threshold must be in [0, 1)")
-        if self.ig_steps < 1 or self.rank_per_neuron < 1 or self.max_steps < 0 or self.max_tokens_per_pass < 1:
-            raise PolyeditError("memla: ig_steps, rank_per_neuron, max_tokens_per_pass must be >= 1, "
-                                "max_steps >= 0")
+        super().__post_init__()
         if not (self.use_specific or self.use_independent):
             raise PolyeditError("memla: at least one of use_specific / use_independent must be on")
         if not self.pivot_langs:

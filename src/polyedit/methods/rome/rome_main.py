@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 import torch
 
 from polyedit.data.cases import Edit
-from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
+from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers, layer_at
-from polyedit.methods.rank_one import (context_prefixes, fact_contexts, language_info, optimise_values,
+from polyedit.methods.rank_one import (FACT_TOKENS, context_prefixes, fact_contexts, language_info, optimise_values,
                                        subject_keys)
 from polyedit.methods.rome.update import rank_one_update
 from polyedit.methods.second_moment import resolve_corpus, second_moments
@@ -29,18 +29,20 @@ ROME_DEPTH = 0.18
 
 @dataclass
 class ROMEHParams(HParams):
-    layer: int | None = None  # default: the layer 18% of the way up (ROME: 5 of 28 in GPT-J, 5 of 32 in Llama)
-    prefixes: int = 5  # context prefixes generated in the edit's language (k* and v* average over them)
-    prefix_tokens: int = 10
-    fact_token: str = "subject_last"  # or "prompt_last" (see rank_one.lookup_position)
-    v_lr: float = 0.5
-    v_steps: int = 20
-    kl_factor: float = 0.0625
-    v_weight_decay: float = 0.5
-    clamp_norm_factor: float = 4.0
-    stats_corpus: str | None = None  # corpus of C (see `polyedit stats`); default: world corpus or identity
-    stats_tokens: int | None = None  # default: 10 × MLP width
-    stats_dir: str | None = None  # default: $POLYEDIT_STATS_DIR or ~/.cache/polyedit/stats
+    layer: int | None = param(None, "the edited layer (default: 18% of the way up; ROME: 5 of 28 in GPT-J)")
+    prefixes: int = param(5, "context prefixes generated in the edit's language (k* and v* average over them)",
+                          ge=0)
+    prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
+    fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
+                            choices=FACT_TOKENS)
+    v_lr: float = param(0.5, "learning rate of v*'s optimisation", gt=0)
+    v_steps: int = param(20, "optimisation steps of v*", ge=0)
+    kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
+    v_weight_decay: float = param(0.5, "weight decay on δ = v* - W k*", ge=0)
+    clamp_norm_factor: float = param(4.0, "|δ| is clamped to this times |W k*|", gt=0)
+    stats_corpus: str | None = param(None, "corpus of C (see `polyedit stats`); default: world corpus or identity")
+    stats_tokens: int | None = param(None, "tokens streamed for C (default: 10 x MLP width)", ge=1)
+    stats_dir: str | None = param(None, "cache of C (default: $POLYEDIT_STATS_DIR or ~/.cache/polyedit/stats)")
 
     def resolve(self, lm: LoadedModel) -> ROMEHParams:
         layer = self.layer if self.layer is not None else layer_at(lm.arch.n_layers, ROME_DEPTH)

@@ -1,0 +1,60 @@
+"""Hyperparameters are checked in one place (HParams.validate, from field metadata): one line each."""
+
+import dataclasses
+
+import pytest
+
+from polyedit.cli.main import main
+from polyedit.errors import PolyeditError
+from polyedit.methods import get_method
+from polyedit.methods.base import method_names
+from polyedit.methods.ft.ft_l import OBJECTIVES, FTLHParams
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr: .inf\n", "lr must be a finite number, got inf"),
+    ("lr: .nan\n", "lr must be a finite number, got nan"),
+    ("lr: -1\n", "lr must be greater than 0, got -1"),
+    ("steps: .inf\n", "steps must be a finite number"),
+    ("steps: -2\n", "steps must be at least 0"),
+    ("1: 2\nlr: 0.1\n", "hyperparameter names must be strings, got 1"),
+    ("objective: prompt_lst\n", "unknown objective 'prompt_lst' (known: prompt_last, target_tokens)"),
+    ("norm_constraint: 0\n", "norm_constraint must be greater than 0"),
+])
+def test_bad_yaml_values_are_one_line(tmp_path, text, message):
+    f = tmp_path / "hp.yaml"
+    f.write_text(text)
+    with pytest.raises(PolyeditError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        get_method("ft-l", str(f))
+
+
+def test_non_utf8_yaml_and_direct_construction(tmp_path):
+    f = tmp_path / "hp.yaml"
+    f.write_bytes(b"lr: 0.1 # \xff\xfe\n")
+    with pytest.raises(PolyeditError, match="not UTF-8 text"):
+        get_method("ft-l", str(f))
+    with pytest.raises(PolyeditError, match="lr must be a finite number"):
+        FTLHParams(lr=float("nan"))  # the dataclass itself validates, not only the YAML path
+    with pytest.raises(PolyeditError, match="seed must be at least 0"):
+        get_method("lora", {"seed": -1})
+
+
+def test_ftl_out_of_range_layer_is_one_line(tiny_model_dirs):
+    from polyedit.data.cases import Edit
+    from polyedit.models import load_model
+
+    lm = load_model(str(tiny_model_dirs["gpt2"]))
+    with pytest.raises(PolyeditError, match="ft-l: layer 7 does not exist"):
+        get_method("ft-l", {"layers": [7]}).apply(lm, [Edit("en", "Paris", "Paris is in", "Spain")])
+
+
+def test_every_field_has_help_and_methods_shows_it(capsys):
+    objective = next(f for f in dataclasses.fields(FTLHParams) if f.name == "objective")
+    assert set(objective.metadata["choices"]) == set(OBJECTIVES)
+    for name in method_names():
+        hp = get_method(name).hparams
+        missing = [f.name for f in dataclasses.fields(hp) if not f.metadata.get("help")]
+        assert not missing, f"{name}: no help text for {missing}"
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "Adam learning rate (> 0)" in out and "one of prompt_last, target_tokens" in out
