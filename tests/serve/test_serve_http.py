@@ -26,7 +26,11 @@ KEEP_ALIVE = 0.5
 def lm(tiny_model_dirs):
     from polyedit.models import load_model
 
-    return load_model(str(tiny_model_dirs["llama"]))
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    # These tests probe the context's edge with prompts of ~100 tokens: a rotary model's weights do not
+    # depend on the size of its position table, so a 128-position context is set on the shared tiny model.
+    lm.model.config.max_position_embeddings = 128
+    return lm
 
 
 def _start(lm, api_key=None, **options):

@@ -59,16 +59,6 @@ class Job:
     results: list[RowResult | None] = field(default_factory=list)
 
 
-def context_length(lm: LoadedModel) -> int | None:
-    """Positions the model can attend over: the config's own field, whatever the family calls it."""
-    cfg = lm.model.config
-    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
-        value = getattr(cfg, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
 class ModelWorker:
     """Owns the model: every forward pass happens on its one thread, never on the event loop."""
 

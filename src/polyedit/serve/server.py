@@ -39,7 +39,8 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from polyedit.models.load import LoadedModel
-from polyedit.serve.batching import ModelWorker, Row, context_length
+from polyedit.models.context import context_limit
+from polyedit.serve.batching import ModelWorker, Row
 from polyedit.serve.schema import (BadRequest, ChatCompletionRequest, CompletionRequest,
                                    parse_json_object, validate)
 
@@ -59,7 +60,7 @@ class CompletionModel:
                  batch_window: float = 0.004) -> None:
         self.lm, self.model_name = lm, model_name
         self.batch_size, self.batch_window = max(1, batch_size), batch_window
-        self.context = context_length(lm)
+        self.context = context_limit(lm)
         self.max_tokens = max_tokens or self.context or 4096
         self.worker: ModelWorker | None = None
         # No token spells more characters than the vocabulary's longest entry, so a prompt over twice
