@@ -47,7 +47,12 @@ def test_record_converters_never_crash(recs):
         for fmt in ("zsre", "counterfact"):
             case = easyedit.convert_record(RecordReader(report, "f", i), rec, fmt, "en", i)
             cases += [case] if case else []
-        mzsre._Builder("en", None, report).add(RecordReader(report, "f", i), rec, ("en", "cs"))
+        joiner = mzsre._Joiner(report)
+        joiner.add(RecordReader(report, "f", i), rec, ("en", "cs"))
+        joiner.add(RecordReader(report, "g", i), rec, ())  # the same record from a second file
+        for edit_lang in ("en", "cs", "zh"):
+            builder = mzsre._Builder("mzsre", edit_lang, None, mzsre.errata("mzsre") + mzsre.errata("bizsre"))
+            cases += [c for item in joiner.items.values() if (c := builder.case(item, item.position))]
         builder = bmike53._Builder(bmike53.TASKS["zsre"], report)
         builder.add_record(RecordReader(report, "f", i), rec, "de", english_file=False)
         builder.add_record(RecordReader(report, "f", i), rec, "en", english_file=True)

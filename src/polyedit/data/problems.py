@@ -160,6 +160,18 @@ class RecordReader:
             return None
 
 
+#: the reason under which kept edits whose prompt lacks the subject are counted (prefixed by a language)
+SUBJECT_MISSING = "edits whose prompt lacks the subject (kept; the subject is located by a fallback rule)"
+
+
+def flag_missing_subject(r: RecordReader, edit, field_: str, prefix: str = "") -> None:
+    """Count an edit whose prompt does not contain its subject. The edit is kept: methods that need no
+    subject position use it as it is, the others locate it by `models.tokens.subject_span`'s fallback."""
+    if not edit.subject_in_prompt:
+        r.problem(field_, f"prompt {edit.prompt!r} does not contain its subject {edit.subject!r} (kept)",
+                  prefix + SUBJECT_MISSING)
+
+
 def case_key(value: Any) -> str | None:
     """A record id as a string; ids are ints or strings in the published files (bools are not ids)."""
     if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
