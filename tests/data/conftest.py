@@ -1,10 +1,23 @@
+import os
 from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-#: the real BMIKE-53 test files, beside the repository (never copied into it)
-REAL_BMIKE53 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bmike53"
+#: the real benchmark files, beside the repository (never copied into it): ../shared/data
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+REAL_BMIKE53 = SHARED_DATA / "bmike53"
+
+
+def shared_data(relative: str) -> Path:
+    """A path under ../shared/data; missing, the test is skipped, except under CI=true where it fails."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        message = f"the real benchmark file {path} is missing"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 @pytest.fixture
@@ -14,8 +27,7 @@ def fixtures() -> Path:
 
 @pytest.fixture
 def real_bmike53() -> Path:
-    if not (REAL_BMIKE53 / "zsRE").is_dir():
-        pytest.skip(f"the real BMIKE-53 files are not at {REAL_BMIKE53}")
+    shared_data("bmike53/zsRE")
     return REAL_BMIKE53
 
 

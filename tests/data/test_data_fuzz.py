@@ -51,8 +51,7 @@ def test_record_converters_never_crash(recs):
         joiner.add(RecordReader(report, "f", i), rec, ("en", "cs"))
         joiner.add(RecordReader(report, "g", i), rec, ())  # the same record from a second file
         for edit_lang in ("en", "cs", "zh"):
-            builder = mzsre._Builder("mzsre", edit_lang, None, mzsre.errata("mzsre") + mzsre.errata("bizsre"))
-            cases += [c for item in joiner.items.values() if (c := builder.case(item, item.position))]
+            cases += mzsre.convert(joiner, "mzsre", edit_lang, None, report, mzsre.errata("mzsre") + mzsre.errata("bizsre"))
         builder = bmike53._Builder(bmike53.TASKS["zsre"], report)
         builder.add_record(RecordReader(report, "f", i), rec, "de", english_file=False)
         builder.add_record(RecordReader(report, "f", i), rec, "en", english_file=True)

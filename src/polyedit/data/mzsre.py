@@ -113,7 +113,7 @@ class _Item:
     """One fact: its blocks per language, with where each came from."""
 
     position: int
-    blocks: dict[str, tuple[RecordReader, str, dict]] = field(default_factory=dict)
+    blocks: dict[str, tuple[Path | str, int, str, dict]] = field(default_factory=dict)  # file, index, key, block
 
 
 class _Joiner:
@@ -147,18 +147,20 @@ class _Joiner:
                 continue
             if lang in item.blocks:
                 first = item.blocks[lang]
-                if first[2] != block:
-                    r.problem(key, f"differs from the {lang} block of the same record in {first[0].file}; "
+                if first[3] != block:
+                    r.problem(key, f"differs from the {lang} block of the same record in {first[0]}; "
                               "the first is kept", f"{lang}: blocks that differ between files (first kept)")
                 continue
-            item.blocks[lang] = (r, key, block)
+            item.blocks[lang] = (r.file, r.index, key, block)
 
 
 class _Builder:
     """Cases of one edit language from joined facts."""
 
-    def __init__(self, benchmark: str, edit_lang: str, wanted: set[str] | None, fixes: tuple[dict, ...]) -> None:
+    def __init__(self, benchmark: str, edit_lang: str, wanted: set[str] | None, fixes: tuple[dict, ...],
+                 report: Report) -> None:
         self.benchmark, self.edit_lang, self.wanted, self.fixes = benchmark, edit_lang, wanted, fixes
+        self.report = report
         self.asked: dict[tuple[str, str], int] = {}  # (lang, src) -> first case index asking it
 
     def answer(self, r: RecordReader, block: dict, name: str, path: str, reason: str) -> str | None:
@@ -204,12 +206,13 @@ class _Builder:
         if self.edit_lang not in item.blocks:
             first = next(iter(item.blocks.values()), None)
             if first is not None:
-                first[0].problem(self.edit_lang, "no block in the edit language",
-                                 "records without the edit-language block")
+                RecordReader(self.report, first[0], first[1]).problem(
+                    self.edit_lang, "no block in the edit language", "records without the edit-language block")
             return None
         en = item.blocks.get("en")
-        en_src = en[2].get("src") if en else None
-        r, ekey, eblock = item.blocks[self.edit_lang]
+        en_src = en[3].get("src") if en else None
+        efile, eindex, ekey, eblock = item.blocks[self.edit_lang]
+        r = RecordReader(self.report, efile, eindex)
         eblock = _correct(r, eblock, ekey, self.edit_lang, en_src, self.fixes)
         reason = "records without a usable edit"
         src, alt = r.text(eblock, "src", f"{ekey}.src", reason), r.text(eblock, "alt", f"{ekey}.alt", reason)
@@ -227,25 +230,23 @@ class _Builder:
                       "(distinct English questions translated alike; both kept)",
                       f"{self.edit_lang}: edit prompts shared by several records (kept)")
         self.asked.setdefault((self.edit_lang, src), index)
-        en_subject = en[2].get("subject") if en else None
+        en_subject = en[3].get("subject") if en else None
         key = en_subject if isinstance(en_subject, str) and en_subject.strip() else subject
         case.meta.update({"benchmark": self.benchmark, "file": str(r.file), "index": r.index,
                           "subject_key": " ".join(key.split()).casefold()})
         if self.wanted is not None and self.edit_lang not in self.wanted:
             case.probes = []  # the edit's own reliability probe too: `langs` names the probed languages
-        for lang, (lr, key_, block) in item.blocks.items():
+        for lang, (file, index, key_, block) in item.blocks.items():
             if self.wanted is not None and lang not in self.wanted:
                 continue
+            lr = RecordReader(self.report, file, index)
             block = eblock if lang == self.edit_lang else _correct(lr, block, key_, lang, en_src, self.fixes)
             case.probes.extend(self.probes(lr, block, key_, lang, own=lang == self.edit_lang))
         return case
 
 
-def build_cases(benchmark: str, files: list[Path], edit_lang: str, langs: list[str] | None, report: Report,
-                fixes: tuple[dict, ...] = ()) -> list[EditCase]:
-    """Cases of `edit_lang` from pair files: join, then convert (shared with Bi-ZsRE)."""
-    wanted = {code(x) for x in langs} if langs else None
-    need = None if wanted is None else wanted | {edit_lang}
+def join_files(files: list[Path], need: set[str] | None, report: Report) -> _Joiner:
+    """The facts of pair files, joined across files; only files holding a language in `need` (None: any)."""
     joiner, read = _Joiner(report), set()
     for file in files:
         pair = file_pair(file)
@@ -265,13 +266,27 @@ def build_cases(benchmark: str, files: list[Path], edit_lang: str, langs: list[s
         for i, rec in enumerate(records):
             joiner.add(RecordReader(report, file, i), rec, pair or ())
         read |= set(pair) if pair else {lang for it in joiner.items.values() for lang in it.blocks}
-    builder = _Builder(benchmark, edit_lang, wanted, fixes)
+    return joiner
+
+
+def convert(joiner: _Joiner, benchmark: str, edit_lang: str, wanted: set[str] | None, report: Report,
+            fixes: tuple[dict, ...] = ()) -> list[EditCase]:
+    """Cases of `edit_lang` from joined facts, probing the `wanted` languages (None: all)."""
+    builder = _Builder(benchmark, edit_lang, wanted, fixes, report)
     cases = []
     for item in sorted(joiner.items.values(), key=lambda it: it.position):
         case = builder.case(item, item.position)  # a fact keeps its id whatever the edit language
         if case is not None:
             cases.append(case)
     return cases
+
+
+def build_cases(benchmark: str, files: list[Path], edit_lang: str, langs: list[str] | None, report: Report,
+                fixes: tuple[dict, ...] = ()) -> list[EditCase]:
+    """Cases of `edit_lang` from pair files: join, then convert (shared with Bi-ZsRE)."""
+    wanted = {code(x) for x in langs} if langs else None
+    joiner = join_files(files, None if wanted is None else wanted | {edit_lang}, report)
+    return convert(joiner, benchmark, edit_lang, wanted, report, fixes)
 
 
 def _is_alias(raw: str) -> bool:
