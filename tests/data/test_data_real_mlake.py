@@ -1,0 +1,89 @@
+"""MLaKE on the published files (../shared/data/mlake): single-hop facts edited in each of the five
+languages, answer aliases carried into the probes, multi-hop questions joined to the edits; every count
+and quirk of the folder's README. Each edit language is loaded once per session."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from conftest import shared_data
+
+from polyedit.data.mlake import MLAKE_LANGUAGES, derive_subject
+from polyedit.data.registry import load_dataset
+from polyedit.data.splits import subject_key
+
+NEW_COUNTS = {"en": 1024, "de": 731, "fr": 701, "ja": 909, "zh": 789}  # multi_hop/new_<lang>_qa.json
+OLD_COUNTS = {"en": 916, "de": 765, "fr": 782, "ja": 849, "zh": 760}
+
+
+@pytest.fixture(scope="session")
+def mlake():
+    root = shared_data("mlake/dataset")
+    return {lang: load_dataset(f"mlake:{root}:edit_lang={lang}") for lang in MLAKE_LANGUAGES}
+
+
+@pytest.mark.parametrize("lang", MLAKE_LANGUAGES)
+def test_mlake_1072_facts_edited_in_every_language(mlake, lang):
+    ds = mlake[lang]
+    assert len(ds.cases) == 1072 and {c.edit.lang for c in ds.cases} == {lang}
+    per = Counter((p.lang, p.kind) for c in ds.cases for p in c.probes)
+    assert all(per[(pl, "reliability")] == 1072 for pl in MLAKE_LANGUAGES)
+    # every new_* question joins its fact through the English e_prompt, whatever its own language
+    assert {pl: per[(pl, "portability")] for pl in MLAKE_LANGUAGES} == NEW_COUNTS
+    assert not any(k.endswith("new multi-hop questions joining no fact") for k in ds.skipped)
+    assert per[("en", "locality")] == 0  # MLaKE has no locality questions
+    assert all(c.edit.subject_in_prompt and c.meta["subject_derived"] for c in ds.cases)
+    assert ds.protocols == ["generation", "token_f1"]
+
+
+def test_mlake_aliases_are_in_the_probes(mlake):
+    sagan = mlake["en"].cases[0]
+    ja = sagan.probes_for("ja", "reliability")[0]
+    assert (ja.answer, ja.aliases) == ("英国放送協会", ("BBC", "イギリス放送協会"))
+    assert "BBC" in ja.answers and ja.answer_true == "コーネル大学"
+    port = next(p for p in sagan.probes_for("en", "portability") if p.prompt.startswith("In which country"))
+    assert port.answer == "United Kingdom" and {"UK", "Great Britain", "U.K."} <= set(port.answers)
+    # the old answers' aliases are kept beside the case (Probe has one answer_true)
+    assert sagan.meta["answer_true_aliases"]["en"] == ["Cornell", "CUI", "cornell.edu", "CU", "Cornell Univ."]
+    # an edit language's own reliability probe (the edit itself) carries them too
+    de = mlake["de"].cases[3]
+    assert de.probes[0].prompt == de.edit.prompt and de.probes[0].lang == "de"
+    assert "Vereinigte Königreich" not in de.probes[0].answers  # that alias is of the OLD answer
+    assert de.meta["answer_true_aliases"]["de"][:3] == ["GBR", "Teheranerinnen", "Vereinigte Königreich"]
+    n_aliased = sum(bool(p.aliases) for c in mlake["en"].cases for p in c.probes)
+    assert n_aliased > 500
+
+
+def test_mlake_old_multi_hop_answers_become_answer_true_where_questions_match(mlake):
+    sagan = mlake["en"].cases[0]
+    hq = next(p for p in sagan.probes_for("en", "portability") if "primary headquarters" in p.prompt)
+    assert (hq.answer, hq.answer_true) == ("London", "Ithaca")
+    ds = mlake["en"]
+    joined = {pl: sum(p.answer_true is not None for c in ds.cases for p in c.probes_for(pl, "portability"))
+              for pl in MLAKE_LANGUAGES}
+    unjoined = {pl: ds.skipped[f"{pl}: old multi-hop questions joining no edit (not loaded)"] for pl in MLAKE_LANGUAGES}
+    assert unjoined == {"en": 830, "de": 687, "fr": 755, "ja": 807, "zh": 701}
+    # each old question either gives an answer_true or is counted (one duplicate in de and zh)
+    dup = {"de": 1, "zh": 1}
+    for pl in MLAKE_LANGUAGES:
+        assert unjoined[pl] + (OLD_COUNTS[pl] - unjoined[pl] - dup.get(pl, 0)) + dup.get(pl, 0) == OLD_COUNTS[pl]
+        assert joined[pl] >= OLD_COUNTS[pl] - unjoined[pl] - dup.get(pl, 0) - 10  # unchanged answers drop it
+
+
+def test_mlake_quirks_counted(mlake):
+    zh = mlake["zh"].skipped
+    assert zh["zh: single-hop questions shared by several records (kept)"] == 1  # "Valve的领导人是谁？"
+    en = mlake["en"].skipped
+    assert en["zh: facts without new-answer aliases"] == 1056 and en["en: facts without new-answer aliases"] == 1023
+    assert en["en: generality probes dropped (answer not in e_prompt)"] == 47
+
+
+def test_mlake_subjects_and_split_keys(mlake):
+    assert derive_subject("Where did Carl Sagan work during his career?", "Carl Sagan worked at", "en") == "Carl Sagan"
+    assert derive_subject("カール・セーガンが関わった教育機関は何ですか？", "カール・セーガンは、", "ja") == "カール・セーガン"
+    # the English subject, found verbatim in a German question, is preferred
+    assert mlake["de"].cases[0].edit.subject == "Carl Sagan"
+    keys = {lang: [subject_key(c) for c in ds.cases] for lang, ds in mlake.items()}
+    assert all(k == keys["en"] for k in keys.values())  # one fact, one key, whatever the edit language
+    assert keys["en"][0] == "carl sagan"
