@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from polyedit.data import bmike53, easyedit, mkeb, mzsre
+from polyedit.data import babeledits, bmike53, easyedit, mkeb, mquake, mzsre
 from polyedit.data.cases import EditCase
 from polyedit.data.problems import Problem, RecordReader, Report, validate_path
 from polyedit.data.registry import load_dataset
@@ -18,8 +18,13 @@ FIELD_NAMES = sorted(bmike53.BLOCK_FIELDS | set(mkeb.PER_LANGUAGE_FIELDS) | {
     "example_id", "prompt", "subject", "target_new", "target_true", "answers", "ground_truth", "rephrase_prompt",
     "locality_prompt", "locality_ground_truth", "portability", "New Question", "New Answer", "portability_prompt",
     "portability_ground_truth", "en", "de", "zh", "zh-cn", "cz", "xx", "",
+    # MQuAKE, BabelEdits
+    "case_id", "requested_rewrite", "questions", "answer", "new_answer", "new_answer_alias", "str", "question",
+    "relations", "edit", "subjects_mt_marked", "targets_mt_marked", "prompts_mt_marked", "targets_aliases",
+    "generality", "prompts_gen_mt_marked", "locality", "prompts_loc_mt_marked", "ground_truths_loc_mt_marked",
+    "multi_hop", "prompts_port_mt_marked", "ground_truths_port_mt_marked", "prompts_subj_alias", "ground_truths_mt",
     # MLaKE
-    "question", "o_prompt", "o_answer", "o_answer_aliases", "e_prompt", "e_answer", "e_answer_aliases"})
+ "o_prompt", "o_answer", "o_answer_aliases", "e_prompt", "e_answer", "e_answer_aliases"})
 keys = st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=6))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
                     st.sampled_from(["", " ", "{}", "Danube", "Which sea does the Danube flow into?",
@@ -54,6 +59,8 @@ def test_record_converters_never_crash(recs):
         joiner.add(RecordReader(report, "g", i), rec, ())  # the same record from a second file
         for edit_lang in ("en", "cs", "zh"):
             cases += mzsre.convert(joiner, "mzsre", edit_lang, None, report, mzsre.errata("mzsre") + mzsre.errata("bizsre"))
+        cases += mquake.convert_record(RecordReader(report, "f", i), rec, "en")
+        cases += babeledits.convert_synset(RecordReader(report, "f", i), f"bn:{i}", rec, "en", "mt_marked", None)
         builder = bmike53._Builder(bmike53.TASKS["zsre"], report)
         builder.add_record(RecordReader(report, "f", i), rec, "de", english_file=False)
         builder.add_record(RecordReader(report, "f", i), rec, "en", english_file=True)
@@ -64,7 +71,8 @@ def test_record_converters_never_crash(recs):
 @FUZZ
 @given(st.one_of(st.binary(max_size=60), records.map(lambda r: json.dumps(r).encode()),
                  values.map(lambda v: json.dumps(v).encode())),
-       st.sampled_from(["bmike53", "mkeb", "mzsre", "bizsre", "mlake", "easyedit-zsre", "easyedit-counterfact"]))
+       st.sampled_from(["bmike53", "mkeb", "mzsre", "bizsre", "mlake", "mquake", "babeledits", "easyedit-zsre",
+                        "easyedit-counterfact"]))
 def test_validate_and_load_whole_files_never_crash(content, fmt):
     with tempfile.TemporaryDirectory() as tmp:
         names = {"bmike53": ["zsRE/zsre_test_de.json"], "mzsre": ["mzsre_test_duplicate_ende.json"],

@@ -25,6 +25,9 @@ from polyedit.data.mzsre import build_cases, errata
 from polyedit.data.problems import Report, load_path_dataset, register_format
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 
+WHERE = ("bizsre_test.json: a Google Drive link in github.com/krystalan/Bi-ZsRE, or github.com/YukinoshitaKaren/X_KDE "
+         "eval/data/")
+
 
 def load_bizsre(path: Path, edit_lang: str, langs: list[str] | None, report: Report) -> list[EditCase]:
     return build_cases("bizsre", json_files(path, "bizsre"), edit_lang, langs, report, errata("bizsre"))
@@ -34,7 +37,7 @@ def load_bizsre(path: Path, edit_lang: str, langs: list[str] | None, report: Rep
                             "(Google Drive link in github.com/krystalan/Bi-ZsRE; copy in YukinoshitaKaren/X_KDE)")
 def load(spec: DatasetSpec) -> Dataset:
     # Bi-ZsRE's paper scores with EasyEdit's teacher-forced token accuracy, as MzsRE does.
-    return load_path_dataset(spec, "bizsre", load_bizsre, ["token_accuracy"])
+    return load_path_dataset(spec, "bizsre", load_bizsre, ["token_accuracy"], where=WHERE)
 
 
 def check(path: Path) -> Report:

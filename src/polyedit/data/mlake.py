@@ -48,6 +48,7 @@ from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
 MLAKE_LANGUAGES = ("en", "de", "fr", "ja", "zh")
+WHERE = "the dataset/ folder of github.com/Hi-archers/MLaKE"
 #: MLaKE's authors score generated answers against the answer and its aliases
 PROTOCOLS = ["generation", "token_f1"]
 _EDGE = " \t\n.,;:!?¿¡\"'“”‘’«»„()[]「」『』《》、。，？！：；"
@@ -296,7 +297,7 @@ def _case(i: int, row: dict, edit_lang: str, single: dict, wanted: list[str], po
 @register_dataset("mlake", "MLaKE (en de fr ja zh, answer aliases): mlake:PATH[:edit_lang=en][:langs=...]; "
                            "files: github.com/Hi-archers/MLaKE dataset/")
 def load(spec: DatasetSpec) -> Dataset:
-    return load_path_dataset(spec, "mlake", load_mlake, PROTOCOLS)
+    return load_path_dataset(spec, "mlake", load_mlake, PROTOCOLS, where=WHERE)
 
 
 def check(path: Path) -> Report:

@@ -55,6 +55,8 @@ from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
+WHERE = "the mzsre_test_duplicate_en<X>.json files are in github.com/weixuan-wang123/ReMaKE data/MzsRE/"
+
 MZSRE_LANGUAGES = ("en", "cs", "de", "nl", "es", "fr", "pt", "ru", "th", "tr", "vi", "zh")
 NQ_PREFIX = "nq question: "
 _PAIR = re.compile(r"_([a-z]{2})([a-z]{2})\.json$")
@@ -304,7 +306,7 @@ def load_mzsre(path: Path, edit_lang: str, langs: list[str] | None, report: Repo
                            "language); files: github.com/weixuan-wang123/ReMaKE data/MzsRE/")
 def load(spec: DatasetSpec) -> Dataset:
     # ReMaKE scores with EasyEdit's teacher-forced token accuracy.
-    return load_path_dataset(spec, "mzsre", load_mzsre, ["token_accuracy"], normalize=code)
+    return load_path_dataset(spec, "mzsre", load_mzsre, ["token_accuracy"], normalize=code, where=WHERE)
 
 
 def check(path: Path) -> Report:

@@ -172,6 +172,13 @@ def flag_missing_subject(r: RecordReader, edit, field_: str, prefix: str = "") -
                   prefix + SUBJECT_MISSING)
 
 
+def require_path(path: Path, name: str, where: str) -> Path:
+    """`path`, or one clear error naming it and where the benchmark's files are published."""
+    if not path.exists():
+        raise PolyeditError(f"{name}: no file or folder at {path}; {where}")
+    return path
+
+
 def case_key(value: Any) -> str | None:
     """A record id as a string; ids are ints or strings in the published files (bools are not ids)."""
     if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
@@ -219,13 +226,16 @@ def validate_path(path: Path | str, fmt: str) -> list[Problem]:
         return [Problem(str(path), None, None, message)]
 
 
-def load_path_dataset(spec, name: str, loader, protocols, normalize=None):
+def load_path_dataset(spec, name: str, loader, protocols, normalize=None, where: str | None = None):
     """The shared front of the file-format loaders, `NAME:PATH[:edit_lang=en][:langs=...]`: check the path
-    argument, run `loader(path, edit_lang, langs, report)`, and refuse a source with no usable record."""
+    argument (`where`: where the files are published, said when it is missing), run
+    `loader(path, edit_lang, langs, report)`, and refuse a source with no usable record."""
     from polyedit.data.registry import Dataset  # here: the registry imports the loaders that import this
 
     if not spec.arg:
-        raise PolyeditError(f"{name} dataset needs a path: {name}:PATH")
+        raise PolyeditError(f"{name} dataset needs a path: {name}:PATH" + (f"; {where}" if where else ""))
+    if where:
+        require_path(Path(spec.arg), name, where)
     edit_lang = (normalize or normalize_code)(spec.options.get("edit_lang", "en"))
     report = Report()
     cases = loader(Path(spec.arg), edit_lang, spec.langs(), report)
