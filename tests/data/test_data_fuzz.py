@@ -64,6 +64,10 @@ def test_record_converters_never_crash(recs):
         builder = bmike53._Builder(bmike53.TASKS["zsre"], report)
         builder.add_record(RecordReader(report, "f", i), rec, "de", english_file=False)
         builder.add_record(RecordReader(report, "f", i), rec, "en", english_file=True)
+        other = bmike53._Builder(bmike53.TASKS["zsre"], report, "de")  # a non-English edit language
+        other.add_record(RecordReader(report, "f", i), rec, "de", english_file=False)
+        other.add_record(RecordReader(report, "f", i), rec, "en", english_file=True)
+        cases += list(other.cases.values())
         cases += list(builder.cases.values())
     _ok(cases, report)
 
