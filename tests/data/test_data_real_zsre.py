@@ -142,3 +142,15 @@ def test_mzsre_is_a_subset_of_bizsre(bizsre_both, mzsre_by_edit_lang):
     same = sum({(p.lang, p.kind, p.prompt, p.answer) for p in c.probes if p.lang in ("en", "zh")}
                == {(p.lang, p.kind, p.prompt, p.answer) for p in bi[c.edit.prompt].probes} for c in mz)
     assert same == 743
+
+
+def test_data_stats_cli_reports_the_counts(mzsre_dir, bizsre_file, capsys):
+    from polyedit.cli.main import main
+
+    assert main(["data", "stats", f"mzsre:{mzsre_dir}:edit_lang=th"]) == 0
+    out = capsys.readouterr().out
+    assert "cases: 743\n" in out and "probe languages: 12: cs de en es fr nl pt ru th tr vi zh" in out
+    assert "edits whose prompt lacks its subject: 604" in out and "split by subject: 743 subjects" in out
+    assert main(["data", "stats", f"bizsre:{bizsre_file}:edit_lang=zh:split=test"]) == 0
+    out = capsys.readouterr().out
+    assert "edit languages: zh (" in out and "dev 0 cases" in out  # the test side only
