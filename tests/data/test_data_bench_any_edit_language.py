@@ -14,7 +14,8 @@ from polyedit.cli.main import main
 PROBED = ["en", "zh", "th", "ru"]
 
 
-@pytest.mark.parametrize("edit_lang,method", [("zh", "ike"), ("th", "ft-m"), ("ru", "ike"), ("zh", "ft-m"), ("th", "rome")])
+@pytest.mark.parametrize("edit_lang,method", [("zh", "ike"), ("th", "ft-m"), ("ru", "ike"), ("zh", "ft-m"),
+                                              ("th", "rome")])
 def test_bench_mzsre_non_english_edits(tmp_path, capsys, edit_lang, method):
     root = shared_data("mzsre/data/MzsRE")
     spec = f"mzsre:{root}:edit_lang={edit_lang}:split=test"

@@ -24,7 +24,8 @@ def test_mquake_known_answers(fixtures):
     ana = ds.cases[0]
     assert (ana.edit.prompt, ana.edit.subject, ana.edit.target_new, ana.edit.target_true) == (
         "Ana Lind is a citizen of", "Ana Lind", "Peru", "Norway")
-    assert probes(ana, "en", "generality") == [("What is the country of citizenship of Ana Lind?", "Peru", "Norway", ())]
+    assert probes(ana, "en", "generality") == [
+        ("What is the country of citizenship of Ana Lind?", "Peru", "Norway", ())]
     port = probes(ana, "en", "portability")
     assert len(port) == 3 and {p[1:] for p in port} == {("Lima", "Oslo", ("Lima, Peru", "Ciudad de los Reyes"))}
     assert "Ciudad de los Reyes" in ana.probes_for("en", "portability")[0].answers
@@ -56,7 +57,8 @@ def test_babeledits_known_answers(fixtures):
         "en", "Ana Lind is a citizen of", "Peru", "Norway")
     assert ana.meta["subject_key"] == "bn:00000001n" and ana.meta["variant"] == "mt_marked"
     # mt_marked prompts are answered by targets_mt_marked, with targets_aliases
-    assert probes(ana, "de", "reliability") == [("Ana Lind ist Staatsbürgerin von", "Peru", "Norwegen", ("Republik Peru",))]
+    assert probes(ana, "de", "reliability") == [
+        ("Ana Lind ist Staatsbürgerin von", "Peru", "Norwegen", ("Republik Peru",))]
     assert probes(ana, "ja", "generality") == [("アナ・リンドが持つ国籍は", "ペルー", "ノルウェー", ())]
     assert probes(ana, "ja", "locality") == [("アナ・リンドの出身地は", "ベルゲン", None, ())]
     assert probes(ana, "en", "locality") == [("Ana Lind was born in", "Bergen", None, ("Bergen, Norway",))]

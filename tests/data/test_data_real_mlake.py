@@ -62,7 +62,8 @@ def test_mlake_old_multi_hop_answers_become_answer_true_where_questions_match(ml
     ds = mlake["en"]
     joined = {pl: sum(p.answer_true is not None for c in ds.cases for p in c.probes_for(pl, "portability"))
               for pl in MLAKE_LANGUAGES}
-    unjoined = {pl: ds.skipped[f"{pl}: old multi-hop questions joining no edit (not loaded)"] for pl in MLAKE_LANGUAGES}
+    unjoined = {pl: ds.skipped[f"{pl}: old multi-hop questions joining no edit (not loaded)"]
+                for pl in MLAKE_LANGUAGES}
     assert unjoined == {"en": 830, "de": 687, "fr": 755, "ja": 807, "zh": 701}
     # each old question either gives an answer_true or is counted (one duplicate in de and zh)
     dup = {"de": 1, "zh": 1}

@@ -95,7 +95,8 @@ class _Record:
     def aliases(self, parent: Any, names: tuple[str, ...], path: str) -> dict[str, list[str]]:
         for name in names:
             if isinstance(parent, dict) and name in parent:
-                return self.langs(parent, name, f"{path}.{name}", "", lists=True)
+                return self.langs(parent, name, f"{path}.{name}", "malformed alias lists (aliases dropped)",
+                                  lists=True)
         return {}
 
 
@@ -132,7 +133,8 @@ def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, var
         ep = f"{path}.edit"
         targets = rec.langs(edit, f"targets{suffix}", f"{ep}.targets{suffix}", "malformed targets")
         prompts = rec.langs(edit, f"prompts_{variant}", f"{ep}.prompts_{variant}", "malformed prompts")
-        truths = rec.langs(rel, "ground_truths" + ("_mt" if suffix else ""), f"{path}.ground_truths", "malformed ground truths")
+        truth_key = "ground_truths" + ("_mt" if suffix else "")  # no `_mt_marked` ground truths are written
+        truths = rec.langs(rel, truth_key, f"{path}.{truth_key}", "malformed ground truths")
         t_aliases = rec.aliases(edit, ("targets_aliases",), ep)
         if edit_lang not in prompts or edit_lang not in targets or edit_lang not in subjects:
             r.problem(f"{ep}.prompts_{variant}.{edit_lang}", "no prompt, target or subject in the edit language",
@@ -153,21 +155,24 @@ def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, var
         case.probes += _probes(GENERALITY, rec.langs(gen, f"prompts_gen_{variant}", f"{ep}.generality",
                                                      "malformed generality prompts"),
                                targets, t_aliases, wanted, truths, subjects)
+        port = edit.get("portability")
+        multi_hop = port.get("multi_hop") if isinstance(port, dict) else None
         for kind, block, prompt_key, answer_key, alias_keys in (
                 (LOCALITY, edit.get("locality"), "prompts_loc", "ground_truths_loc", ("ground_truths_aliases_loc",)),
-                (PORTABILITY, (edit.get("portability") or {}).get("multi_hop") if isinstance(edit.get("portability"), dict)
-                 else None, "prompts_port", "ground_truths_port",
+                (PORTABILITY, multi_hop, "prompts_port", "ground_truths_port",
                  ("ground_truths_aliases_port", "ground_truths_port_aliases"))):
             for sub, item in (block.items() if isinstance(block, dict) else ()):
                 sp = f"{ep}.{kind}.{sub}"
                 if not isinstance(item, dict):
                     r.problem(sp, "expected an object", f"malformed {kind} blocks")
                     continue
-                qs = rec.langs(item, f"{prompt_key}_{variant}", f"{sp}.{prompt_key}_{variant}", f"malformed {kind} prompts")
+                qs = rec.langs(item, f"{prompt_key}_{variant}", f"{sp}.{prompt_key}_{variant}",
+                               f"malformed {kind} prompts")
                 ans = rec.langs(item, answer_key + suffix, f"{sp}.{answer_key}{suffix}", f"malformed {kind} answers")
                 missing = [x for x in qs if x not in ans]
                 for x in missing:
-                    r.problem(f"{sp}.{answer_key}{suffix}.{x}", "no answer for this prompt", f"{x}: {kind} probes dropped")
+                    r.problem(f"{sp}.{answer_key}{suffix}.{x}", "no answer for this prompt",
+                              f"{x}: {kind} probes dropped")
                 case.probes += _probes(kind, qs, ans, rec.aliases(item, alias_keys, sp), wanted)
         case.probes += _probes(PORTABILITY, rec.langs(edit, "prompts_subj_alias", f"{ep}.prompts_subj_alias",
                                                       "malformed subject-alias prompts"),
@@ -178,7 +183,8 @@ def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, var
     return cases
 
 
-def load_babeledits(path: Path, edit_lang: str, langs: list[str] | None, variant: str, report: Report) -> list[EditCase]:
+def load_babeledits(path: Path, edit_lang: str, langs: list[str] | None, variant: str,
+                    report: Report) -> list[EditCase]:
     if variant not in VARIANTS:
         raise PolyeditError(f"babeledits: variant {variant!r}: expected one of {', '.join(VARIANTS)}")
     wanted = {normalize_code(x) for x in langs} if langs else None

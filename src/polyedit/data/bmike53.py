@@ -48,7 +48,8 @@ from typing import Any
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.hub import bmike53_root, find_task_dir
 from polyedit.data.languages import get_language, normalize_code
-from polyedit.data.problems import RecordReader, Report, case_key, flag_missing_subject, read_json_array, register_format
+from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_json_array,
+                                    register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -286,7 +287,8 @@ def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Re
     # `<prefix>_test.json` may hold a worse one (WikiFactDiff 1761). Another edit language: its file first,
     # as it creates the cases.
     first = [] if edit_lang == "en" else [edit_lang]
-    order = first + [x for x in dict.fromkeys(wanted) if x not in ("en", edit_lang)] + (["en"] if "en" in wanted else [])
+    rest = [x for x in dict.fromkeys(wanted) if x not in ("en", edit_lang)]
+    order = first + rest + (["en"] if "en" in wanted else [])
     for lang in order:
         path = files.english if lang == "en" else files.targets[lang]
         for i, rec in enumerate(read_json_array(path)):

@@ -18,7 +18,8 @@ list (`ground_truth`, `rephrase_prompt`, ...) are accepted as lists: the first a
 prompt is a probe.
 
 A record whose prompt does not contain its subject (compared ignoring case and whitespace, as for BMIKE-53)
-is kept and counted (methods that locate the subject use `models.tokens.subject_span`'s fallback). Scored by default as EasyEdit does: teacher-forced token accuracy, and locality as unchanged predictions.
+is kept and counted (methods that locate the subject use `models.tokens.subject_span`'s fallback).
+Scored by default as EasyEdit does: teacher-forced token accuracy, and locality as unchanged predictions.
 """
 
 from __future__ import annotations

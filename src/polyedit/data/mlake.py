@@ -306,4 +306,5 @@ def check(path: Path) -> Report:
     return report
 
 
-register_format("mlake", "MLaKE's dataset/ folder (single_hop/<lang>_qa.json, multi_hop/{old,new}_<lang>_qa.json)")(check)
+register_format("mlake", "MLaKE's dataset/ folder (single_hop/<lang>_qa.json, "
+                         "multi_hop/{old,new}_<lang>_qa.json)")(check)

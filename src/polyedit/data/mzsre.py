@@ -168,7 +168,8 @@ class _Builder:
     def answer(self, r: RecordReader, block: dict, name: str, path: str, reason: str) -> str | None:
         value = r.text(block, name, path, reason)
         if value is not None and value != value.strip():
-            r.problem(path, f"{value!r} has surrounding whitespace (stripped)", "answers with surrounding whitespace (stripped)")
+            r.problem(path, f"{value!r} has surrounding whitespace (stripped)",
+                      "answers with surrounding whitespace (stripped)")
             value = value.strip()
         return value
 
