@@ -1,6 +1,7 @@
 """MLaKE on the published files (../shared/data/mlake): single-hop facts edited in each of the five
 languages, answer aliases carried into the probes, multi-hop questions joined to the edits; every count
-and quirk of the folder's README. Each edit language is loaded once per session."""
+and quirk of the folder's README. Each edit language is loaded once per session. The edge cases the
+published files do not have are checked on a small folder written by the last test."""
 
 from __future__ import annotations
 
@@ -88,3 +89,43 @@ def test_mlake_subjects_and_split_keys(mlake):
     keys = {lang: [subject_key(c) for c in ds.cases] for lang, ds in mlake.items()}
     assert all(k == keys["en"] for k in keys.values())  # one fact, one key, whatever the edit language
     assert keys["en"][0] == "carl sagan"
+
+
+def test_mlake_edge_cases_on_a_small_folder(tmp_path):
+    import json
+
+    def write(rel, recs):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(json.dumps(recs, ensure_ascii=False), "utf-8")
+
+    fact = {"question": "Where did Ana Lind work?", "o_prompt": "Ana Lind worked at Acme.", "o_answer": "Acme",
+            "o_answer_aliases": ["Acme Inc."], "e_prompt": "Ana Lind worked at Globex.", "e_answer": "Globex",
+            "e_answer_aliases": ["Globex Corp"]}
+    odd = dict(fact, question="Who employs Bo Ek?", e_prompt="Globex employs Bo Ek.", e_answer_aliases=[""])
+    write("dataset/single_hop/en_qa.json", [fact, odd])
+    write("dataset/single_hop/de_qa.json", [dict(fact, question="Wo arbeitete Ana Lind?",
+                                                 e_prompt="Ana Lind arbeitete bei Globex.")])  # one record only
+    write("dataset/multi_hop/new_de_qa.json", [
+        {"question": "Wo sitzt Ana Linds Arbeitgeber?", "e_prompt": "Ana Lind worked at Globex.",
+         "e_answer": "Springfield", "e_answer_aliases": []},
+        {"question": "?", "e_prompt": "Not an English edit sentence.", "e_answer": "x"}])
+    write("dataset/multi_hop/old_de_qa.json", [
+        {"question": "Wo sitzt Ana Linds Arbeitgeber?", "o_answer": "Shelbyville", "o_answer_aliases": []},
+        {"question": "Eine andere Frage?", "o_answer": "y", "o_answer_aliases": []}])
+    ds = load_dataset(f"mlake:{tmp_path}:langs=en,de")  # the folder above dataset/ is accepted
+    assert [c.case_id for c in ds.cases] == ["mlake-0", "mlake-1"]
+    ana, bo = ds.cases
+    assert ana.edit.subject == "Ana Lind" and [p.prompt for p in ana.probes_for("de", "generality")] == [
+        "Ana Lind arbeitete bei"]
+    port = ana.probes_for("de", "portability")
+    # joined on the English e_prompt; the old answer from the old file's same question
+    assert [(p.answer, p.answer_true) for p in port] == [("Springfield", "Shelbyville")]
+    assert bo.probes_for("en", "generality") == []  # the answer opens e_prompt: no statement to complete
+    assert bo.probes_for("de") == []  # the German file lacks the fact
+    assert bo.probes_for("en", "reliability")[0].aliases == ()  # a malformed alias list loses only the aliases
+    assert ds.skipped == Counter({"de: facts missing from the file": 1,
+                                  "de: new multi-hop questions joining no fact": 1,
+                                  "de: old multi-hop questions joining no edit (not loaded)": 1,
+                                  "en: generality probes dropped (answer not in e_prompt)": 1,
+                                  "malformed alias lists (aliases dropped)": 1,
+                                  "en: facts without new-answer aliases": 1})
