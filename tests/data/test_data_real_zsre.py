@@ -154,3 +154,15 @@ def test_data_stats_cli_reports_the_counts(mzsre_dir, bizsre_file, capsys):
     assert main(["data", "stats", f"bizsre:{bizsre_file}:edit_lang=zh:split=test"]) == 0
     out = capsys.readouterr().out
     assert "edit languages: zh (" in out and "dev 0 cases" in out  # the test side only
+
+
+def test_bizsre_subjects_are_mzsre_subjects_and_split_alike(bizsre_both, mzsre_by_edit_lang):
+    from polyedit.data.splits import side, subject_key
+
+    bi, mz = bizsre_both["en"].cases, mzsre_by_edit_lang["en"][0]
+    # 1,037 facts about 743 subjects: MzsRE kept one fact per subject
+    assert len({subject_key(c) for c in bi}) == 743 == len({subject_key(c) for c in mz})
+    # the key is the subject, so a fact of Bi-ZsRE and MzsRE's fact about the same subject share a side
+    dev_bi = {subject_key(c) for c in bi if side(subject_key(c)) == "dev"}
+    dev_mz = {subject_key(c) for c in mz if side(subject_key(c)) == "dev"}
+    assert dev_bi == dev_mz and len(dev_mz) == 362
