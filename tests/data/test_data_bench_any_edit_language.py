@@ -34,5 +34,7 @@ def test_bench_mzsre_non_english_edits(tmp_path, capsys, edit_lang, method):
     # the run records its split: the spec is in run.json
     assert json.loads((out / "run.json").read_text("utf-8"))["config"]["data"] == spec
     md = (out / "summary.md").read_text("utf-8")
+    assert "## reliability, edit language × probe language (post-edit)" in md
+    assert f"| {edit_lang} | " in md.split("## reliability, edit language × probe language")[1]
     assert "en: published errors corrected (errata.json): 1" in md  # the loader's counts reach the summary
     assert ("th: edits whose prompt lacks the subject" in md) == (edit_lang == "th")
