@@ -34,6 +34,10 @@ def test_world_split_shares_no_subject_and_covers_everything():
     assert not _keys(dev) & _keys(test)
     assert sorted(c.case_id for c in dev.cases + test.cases) == sorted(c.case_id for c in whole.cases)
     assert [c.case_id for c in load_dataset("world:small:split=dev").cases] == [c.case_id for c in dev.cases]
+    # the key is the person's id, not the name as written in the edit language (transliterated in ru)
+    ru = load_dataset("world:small:edit_lang=ru:split=dev")
+    assert [c.case_id for c in ru.cases] == [c.case_id for c in dev.cases]
+    assert any(c.edit.subject != d.edit.subject for c, d in zip(ru.cases, dev.cases))
 
 
 def test_mzsre_split_by_fact_across_edit_languages_and_languages(mzsre_dir):
