@@ -1,23 +1,11 @@
-import os
 from pathlib import Path
 
 import pytest
+from real_data import SHARED_DATA, shared_data  # tests/ is on sys.path (tests/conftest.py)
 
 FIXTURES = Path(__file__).parent / "fixtures"
-#: the real benchmark files, beside the repository (never copied into it): ../shared/data
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
 REAL_BMIKE53 = SHARED_DATA / "bmike53"
-
-
-def shared_data(relative: str) -> Path:
-    """A path under ../shared/data; missing, the test is skipped, except under CI=true where it fails."""
-    path = SHARED_DATA / relative
-    if not path.exists():
-        message = f"the real benchmark file {path} is missing"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import shared_data
+from real_data import shared_data
 
 from polyedit.cli.main import main
 

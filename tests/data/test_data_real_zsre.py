@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import shared_data
+from real_data import shared_data
 
 from polyedit.data import mzsre
 from polyedit.data.problems import SUBJECT_MISSING, Report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import shared_data
+from real_data import shared_data
 
 from polyedit.data.cases import make_case
 from polyedit.data.registry import load_dataset
