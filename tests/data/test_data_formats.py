@@ -63,6 +63,7 @@ def test_mkeb_edit_in_another_source_language_and_langs(fixtures):
     assert (case.edit.lang, case.edit.prompt, case.edit.target_new) == ("zh", "丹尼·格林是哪国公民？", "加拿大")
     assert {p.lang for c in ds.cases for p in c.probes} == {"zh", "en"}
     assert probes(case, "en", "reliability") == [("Danny Green is a citizen of", "Canada", "United States")]
+    assert case.meta["subject_key"] == "Danny Green"  # the English subject: one split side per fact
 
 
 def test_mkeb_folder_reads_json_only(fixtures, tmp_path):

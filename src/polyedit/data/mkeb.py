@@ -119,7 +119,10 @@ def convert_record(r: RecordReader, rec: Any, edit_lang: str, langs: set[str] | 
         return None
     case = make_case(f"mkeb-{rid}", edit_lang, main[1], main[0], main[2], main[3])
     flag_missing_subject(r, case.edit, f"edit.{edit_lang}.prompt", f"{edit_lang}: ")
-    case.meta.update({"benchmark": "mkeb", "example_id": rec.get("example_id")})
+    en = edits.get("en")  # the English subject groups a fact's edits from every language in splits
+    en_subject = en.get("subject") if isinstance(en, dict) else None
+    case.meta.update({"benchmark": "mkeb", "example_id": rec.get("example_id"),
+                      "subject_key": en_subject if isinstance(en_subject, str) and en_subject.strip() else main[1]})
     if isinstance(rec.get("relation_description"), str):
         case.meta["relation_description"] = rec["relation_description"]
 
