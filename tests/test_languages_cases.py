@@ -31,8 +31,9 @@ def test_join_target_spaces_are_language_data():
 
 
 def test_edit_validation_errors_name_the_problem():
-    with pytest.raises(PolyeditError, match="does not contain its subject"):
-        Edit("en", "Ana Lind", "Bob was born in", "Oslo")
+    # a prompt without its subject is allowed (translated benchmarks) and flagged
+    assert not Edit("en", "Ana Lind", "Bob was born in", "Oslo").subject_in_prompt
+    assert Edit("en", "Ana Lind", "ANA LIND was born in", "Oslo").subject_in_prompt
     with pytest.raises(PolyeditError, match="target_new must be a non-empty string"):
         Edit("en", "Ana", "Ana was born in", "  ")
     with pytest.raises(PolyeditError, match="unknown probe kind"):

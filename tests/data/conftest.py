@@ -1,10 +1,11 @@
 from pathlib import Path
 
 import pytest
+from real_data import SHARED_DATA, shared_data  # tests/ is on sys.path (tests/conftest.py)
 
 FIXTURES = Path(__file__).parent / "fixtures"
-#: the real BMIKE-53 test files, beside the repository (never copied into it)
-REAL_BMIKE53 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bmike53"
+
+REAL_BMIKE53 = SHARED_DATA / "bmike53"
 
 
 @pytest.fixture
@@ -14,8 +15,7 @@ def fixtures() -> Path:
 
 @pytest.fixture
 def real_bmike53() -> Path:
-    if not (REAL_BMIKE53 / "zsRE").is_dir():
-        pytest.skip(f"the real BMIKE-53 files are not at {REAL_BMIKE53}")
+    shared_data("bmike53/zsRE")
     return REAL_BMIKE53
 
 

@@ -38,7 +38,7 @@ def test_known_answers_english_edit_target_language_probes(fixtures):
     assert {p.lang for p in case.probes} == {"de"}  # the English reliability probe is restricted away
     assert case.probes[0].subject == "Donau"
     assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1", "language_fidelity"] and ds.skipped == Counter()
-    assert ds.cases[0].meta == {"benchmark": "bmike53", "task": "zsre", "source_case_id": 0}
+    assert ds.cases[0].meta == {"benchmark": "bmike53", "task": "zsre", "source_case_id": 0, "subject_key": "Danube"}
 
 
 def test_counterfact_style_old_answer_is_target_true(fixtures):
@@ -275,3 +275,28 @@ def test_real_counterfact_german_from_de_file(real_bmike53):
     assert probes(case, "de", "reliability") == [("Woher stammt Spike Hughes?", "Philadelphia", "London")]
     files = task_files(real_bmike53 / "CounterFact", task_of("counterfact"))
     assert len(files.targets) == 52 and files.english.name == "counterfact_test.json"
+
+
+def test_edit_in_another_language(fixtures):
+    ds = load(fixtures, "bmike53:zsre:edit_lang=de")
+    danube = ds.cases[0]
+    assert (danube.case_id, danube.edit.lang, danube.edit.prompt, danube.edit.target_new) == (
+        "bmike53-zsre-0", "de", "In welches Meer fließt die Donau?", "Ostsee")
+    assert danube.meta["subject_key"] == "Danube"  # the English subject: one split side whatever the edit language
+    assert [p.prompt for p in danube.probes_for("en", "reliability")] == ["Which sea does the Danube flow into?"]
+    assert len(danube.probes_for("de", "reliability")) == 1  # the edit itself, once
+    assert {p.lang for p in danube.probes} == {"de", "en", "he", "zh"}
+    # Hebrew lacks a block for one case: edited in Hebrew, that case does not exist; its other records are counted
+    he = load(fixtures, "bmike53:zsre:edit_lang=he")
+    assert len(he.cases) == 2 and he.skipped["en: records of cases without the edit language (he)"] == 1
+
+
+def test_real_files_edit_in_japanese_and_hebrew(real_bmike53):
+    ja = load_dataset(f"bmike53:zsre:edit_lang=ja:langs=ja,de,en:dir={real_bmike53}")
+    assert len(ja.cases) == 743 and {c.edit.lang for c in ja.cases} == {"ja"}
+    assert Counter(p.lang for c in ja.cases for p in c.probes) == Counter({"ja": 2972, "de": 2972, "en": 2972})
+    lacking = sum(not c.edit.subject_in_prompt for c in ja.cases)
+    assert lacking == 8 == ja.skipped["ja: edits whose prompt lacks the subject (kept; the subject is located by "
+                                      "a fallback rule)"]
+    he = load_dataset(f"bmike53:zsre:edit_lang=he:langs=he,en:dir={real_bmike53}")
+    assert len(he.cases) == 743 - 39 and he.skipped["he: records without the target-language block"] == 39

@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from polyedit.data.problems import SUBJECT_MISSING
 from polyedit.data.registry import dataset_names, load_dataset
 from polyedit.errors import PolyeditError
 
@@ -62,6 +63,7 @@ def test_mkeb_edit_in_another_source_language_and_langs(fixtures):
     assert (case.edit.lang, case.edit.prompt, case.edit.target_new) == ("zh", "丹尼·格林是哪国公民？", "加拿大")
     assert {p.lang for c in ds.cases for p in c.probes} == {"zh", "en"}
     assert probes(case, "en", "reliability") == [("Danny Green is a citizen of", "Canada", "United States")]
+    assert case.meta["subject_key"] == "Danny Green"  # the English subject: one split side per fact
 
 
 def test_mkeb_folder_reads_json_only(fixtures, tmp_path):
@@ -78,8 +80,10 @@ def test_mkeb_prompt_without_slot_or_subject(tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps([rec, good]), "utf-8")
     ds = load_dataset(f"mkeb:{path}")
-    assert [c.edit.prompt for c in ds.cases] == ["Where was Li Bai born?"]
-    assert ds.skipped == Counter({"en: edits whose prompt lacks the subject": 1})
+    # kept, flagged and counted: methods that locate the subject use the fallback rule
+    assert [c.edit.prompt for c in ds.cases] == ["Where was he born?", "Where was Li Bai born?"]
+    assert [c.edit.subject_in_prompt for c in ds.cases] == [False, True]
+    assert ds.skipped == Counter({f"en: {SUBJECT_MISSING}": 1})
 
 
 def test_mkeb_nothing_usable_is_an_error(tmp_path):
@@ -106,23 +110,57 @@ def test_mzsre_known_answers(fixtures):
     assert probes(case, "zh", "portability") == [("伊利亚·爱伦堡的母语主要在哪个国家使用？", "法国", None)]
     assert len(case.probes_for("en")) == 4  # the edit itself + generality, locality, portability, once
     assert case.probes_for("cs", "locality") == []
+    assert case.meta["subject_key"] == "ilya ehrenburg"
+    # zhcz holds no language the en-X files lack: not read (the published 121-file folder repeats each
+    # language's records in 11 files)
     assert ds.skipped == Counter({"cs: locality probes with an empty or missing loc_ans": 1,
-                                  "cs: records without the target-language block": 1,
-                                  "files without the edit language": 1})
+                                  "cs: records without the language's block": 1,
+                                  "files adding no language (not read)": 1,
+                                  "language codes mapped (cz -> cs)": 1,
+                                  "en: 'nq question: ' markers removed": 2, "zh: 'nq question: ' markers removed": 2})
+
+
+def test_mzsre_any_edit_language_joins_the_pair_files(fixtures):
+    ds = load_dataset(f"mzsre:{fixtures / 'mzsre'}:edit_lang=cz")  # MzsRE's own code is accepted
+    assert [c.case_id for c in ds.cases] == ["mzsre-0"]  # the fact's id, whatever the edit language
+    case = ds.cases[0]
+    assert (case.edit.lang, case.edit.prompt, case.edit.target_new) == (
+        "cs", "Jaký je rodný jazyk Ilji Erenburga?", "francouzština")
+    # the Czech prompt inflects the subject: kept, flagged, counted
+    assert not case.edit.subject_in_prompt
+    assert ds.skipped[f"cs: {SUBJECT_MISSING}"] == 1 and ds.skipped["records without the edit-language block"] == 1
+    # zh probes come from the en-zh file, joined to the en-cz file's fact by record position
+    assert probes(case, "zh", "reliability") == [("伊利亚·爱伦堡的母语是什么？", "法语", None)]
+    assert probes(case, "en", "reliability") == [("What is the native language of Ilya Ehrenburg?", "French", None)]
+    assert case.meta["subject_key"] == "ilya ehrenburg"  # the English subject: one split side per fact
+    zh = load_dataset(f"mzsre:{fixtures / 'mzsre'}:edit_lang=zh")
+    assert [c.edit.prompt for c in zh.cases] == ["伊利亚·爱伦堡的母语是什么？", "哪条河流经维也纳？"]
+    assert {p.lang for p in zh.cases[0].probes} == {"en", "cs", "zh"}
+
+
+def test_mzsre_blocks_that_differ_between_files_are_counted(fixtures, tmp_path):
+    # encz (read first, by name) and zhcz both hold cs; their cs blocks differ (loc_ans): the first is kept
+    for name in ("mzsre_test_duplicate_zhcz.json", "mzsre_test_duplicate_encz.json"):
+        (tmp_path / name).write_text((fixtures / "mzsre" / name).read_text("utf-8"), "utf-8")
+    ds = load_dataset(f"mzsre:{tmp_path}:edit_lang=zh")
+    assert ds.skipped["cs: blocks that differ between files (first kept)"] == 1
+    assert probes(ds.cases[0], "cs", "locality") == []
+    assert probes(ds.cases[0], "zh", "reliability") == [("伊利亚·爱伦堡的母语是什么？", "法语", None)]
 
 
 def test_mzsre_langs_and_single_file(fixtures):
     ds = load_dataset(f"mzsre:{fixtures / 'mzsre'}:langs=cs")
     assert {p.lang for c in ds.cases for p in c.probes} == {"cs"}
     one = load_dataset(f"mzsre:{fixtures / 'mzsre' / 'mzsre_test_duplicate_enzh.json'}")
-    assert len(one.cases) == 2 and not one.skipped
+    assert len(one.cases) == 2
+    assert set(one.skipped) == {"en: 'nq question: ' markers removed", "zh: 'nq question: ' markers removed"}
 
 
 # --- EasyEdit ------------------------------------------------------------------------------------------
 
 def test_easyedit_zsre_known_answers(fixtures):
     ds = load_dataset(f"easyedit-zsre:{fixtures / 'easyedit_zsre.json'}")
-    assert len(ds.cases) == 2 and ds.protocols == ["token_accuracy", "locality"]
+    assert len(ds.cases) == 3 and ds.protocols == ["token_accuracy", "locality"]
     case = ds.cases[0]
     assert (case.edit.prompt, case.edit.target_new, case.edit.target_true) == (
         "What university did Watts Humphrey attend?", "University of Michigan", "Illinois Institute of Technology")
@@ -131,7 +169,8 @@ def test_easyedit_zsre_known_answers(fixtures):
     assert probes(case, "en", "locality") == [("who played desmond doss father in hacksaw ridge", "Hugo Weaving", None)]
     assert probes(case, "en", "portability") == [("What is the mascot of the university Watts Humphrey attended?",
                                                   "Wolverine", None)]
-    assert ds.skipped == Counter({"edits whose prompt lacks the subject": 1})
+    assert ds.skipped == Counter({SUBJECT_MISSING: 1})
+    assert [c.edit.subject_in_prompt for c in ds.cases].count(False) == 1
 
 
 def test_easyedit_counterfact_known_answers_and_lang(fixtures):

@@ -42,7 +42,7 @@ def _line(**changes) -> str:
     (_line(**{"edit__prompt": "Ana was born in \ud800"}), r":2: field edit.prompt holds a lone surrogate"),
     (_line(probes__0__answer_true=3), r":2: generality probe \(de\): answer_true must be a string or null"),
     (_line(case_id="c1"), r":2: case_id 'c1' already used at line 1"),
-    (_line(**{"edit__subject": "Bob"}), r":2: edit .*does not contain its subject"),
+    (_line(**{"edit__subject": 7}), r":2: edit .*subject must be a non-empty string"),
 ])
 def test_bad_jsonl_lines_name_file_and_line(tmp_path, second, message):
     p = _file(tmp_path, [_line(case_id="c0") if "already" not in message else json.dumps(GOOD), second])

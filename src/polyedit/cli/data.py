@@ -52,7 +52,15 @@ def _case_lines(case: EditCase) -> list[str]:
 def _skipped_lines(ds: Dataset) -> list[str]:
     if not ds.skipped:
         return ["skipped: nothing"]
-    return ["skipped:"] + [f"  {n:>6}  {reason}" for reason, n in sorted(ds.skipped.items())]
+    return ["skipped, corrected or flagged:"] + [f"  {n:>6}  {reason}" for reason, n in sorted(ds.skipped.items())]
+
+
+def _split_line(ds: Dataset) -> str:
+    from polyedit.data.splits import side, subject_key
+
+    keys = {subject_key(c) for c in ds.cases}
+    dev = sum(side(subject_key(c)) == "dev" for c in ds.cases)
+    return f"split by subject: {len(keys)} subjects; dev {dev} cases, test {len(ds.cases) - dev} (:split=dev|test)"
 
 
 @data.command("show")
@@ -90,6 +98,9 @@ def stats(spec: str) -> None:
     click.echo(f"cases: {len(ds.cases)}")
     click.echo(f"edit languages: {', '.join(f'{k} ({v})' for k, v in sorted(edit_langs.items()))}")
     click.echo(f"probe languages: {len(per_lang)}: {' '.join(sorted(per_lang))}")
+    lacking = sum(not c.edit.subject_in_prompt for c in ds.cases)
+    click.echo(f"edits whose prompt lacks its subject: {lacking} (kept; located by a fallback rule)")
+    click.echo(_split_line(ds))
     click.echo("probes: " + ", ".join(f"{k} {per_kind[k]}" for k in kinds))
     if per_lang:
         click.echo("lang  " + " ".join(f"{k:>12}" for k in kinds))
@@ -109,7 +120,9 @@ class ProblemsFound(click.ClickException):
 
 @data.command("validate")
 @click.argument("path", type=click.Path())
-@click.option("--format", "fmt", required=True, help="jsonl, bmike53, mkeb, mzsre, easyedit-zsre, easyedit-counterfact (`polyedit data list`)")
+@click.option("--format", "fmt", required=True,
+              help="jsonl, bmike53, mkeb, mzsre, bizsre, mlake, mquake, babeledits, easyedit-zsre, "
+                   "easyedit-counterfact (`polyedit data list`)")
 def validate(path: str, fmt: str) -> None:
     """List every problem of PATH read as FORMAT (file, record index, field); exit 1 if there is any."""
     problems = validate_path(path, fmt)

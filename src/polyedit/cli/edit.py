@@ -33,6 +33,8 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     from polyedit.models.load import load_model
 
     edit = Edit(lang, subject, prompt, target_new, target_true)
+    if not edit.subject_in_prompt:  # datasets may lack it (translations); typed by hand, it is a typo
+        raise PolyeditError(f"--prompt {prompt!r} does not contain its subject {subject!r}")
     asks = [(edit.lang, prompt)]
     for item in probes:
         code, sep, text = item.partition("=")

@@ -1,7 +1,10 @@
 """BMIKE-53 (Nie et al., ACL 2025): cross-lingual knowledge editing in 53 languages.
 
-Spec: `bmike53:zsre|counterfact|wikifactdiff[:langs=de,ja,...][:dir=PATH]` (see `hub.py` for where the
-files come from).
+Spec: `bmike53:zsre|counterfact|wikifactdiff[:langs=de,ja,...][:edit_lang=en][:dir=PATH]` (see `hub.py`
+for where the files come from). `edit_lang` other than English (polyedit's extension: every record's
+blocks share a `case_id` across the 53 files) states the edit in that language's block and probes every
+loaded language, English included; a case whose edit-language block is missing (zsRE he: 39) is not
+built, and its other languages' records are counted.
 
 Format (ercong21/MultiKnow, `data/BMIKE53/<Task>/`): `<prefix>_test_<lang>.json` is a JSON array whose
 records hold an `en` block and a `<lang>` block, each with `case_id, subject, src, rephrase, old (not in
@@ -44,11 +47,15 @@ from typing import Any
 
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.hub import bmike53_root, find_task_dir
-from polyedit.data.languages import normalize_code
-from polyedit.data.problems import RecordReader, Report, case_key, read_json_array, register_format
+from polyedit.data.languages import get_language, normalize_code
+from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_json_array,
+                                    register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError, shorten
 
+#: BMIKE-53's source language: every other block translates it. An English src without its subject is a
+#: defect of the file (skipped); a translated one is a translation choice (kept and flagged)
+SOURCE_LANGUAGE = "en"
 BLOCK_FIELDS = frozenset({"case_id", "subject", "src", "rephrase", "old", "alt", "loc", "loc_ans", "port", "port_ans"})
 
 
@@ -129,8 +136,8 @@ def recover_subject(subject: str, prompt: str) -> str | None:
 class _Builder:
     """Accumulates cases across the files of a task, keyed by `case_id`."""
 
-    def __init__(self, task: Task, report: Report) -> None:
-        self.task, self.report = task, report
+    def __init__(self, task: Task, report: Report, edit_lang: str = "en") -> None:
+        self.task, self.report, self.edit_lang = task, report, edit_lang
         self.cases: dict[str, EditCase] = {}
         self.dead: set[str] = set()  # case ids whose English edit is unusable (counted once)
         self.position: dict[str, int] = {}  # record index of each case: all files share one order
@@ -148,12 +155,14 @@ class _Builder:
                 continue
         return None, None
 
-    def case(self, r: RecordReader, cid: str, en: dict, key: str) -> EditCase | None:
+    def case(self, r: RecordReader, cid: str, en: dict, key: str, english: dict | None = None) -> EditCase | None:
+        """The case of `cid`, created from the edit-language block `en` (the English block by default)."""
         if cid in self.dead:
             return None
         if cid in self.cases:
             return self.cases[cid]
-        reason = "cases without a usable English edit"
+        name = get_language(self.edit_lang).name
+        reason = f"cases without a usable {name} edit"
         subject = r.text(en, "subject", f"{key}.subject", reason)
         src = r.text(en, "src", f"{key}.src", reason)
         alt = r.text(en, "alt", f"{key}.alt", reason)
@@ -161,6 +170,8 @@ class _Builder:
             self.dead.add(cid)
             return None
         found = recover_subject(subject, src)
+        if found is None and self.edit_lang != SOURCE_LANGUAGE:
+            found = subject  # a translation that words the subject differently: kept, flagged below
         if found is None:
             r.problem(f"{key}.src", f"English prompt {shorten(src)} does not contain the subject {shorten(subject)}",
                       "cases whose English src lacks the subject")
@@ -168,12 +179,15 @@ class _Builder:
             return None
         old = en.get("old") if isinstance(en.get("old"), str) else None
         try:
-            case = make_case(f"bmike53-{self.task.name}-{cid}", "en", found, src, alt, old)
+            case = make_case(f"bmike53-{self.task.name}-{cid}", self.edit_lang, found, src, alt, old)
         except PolyeditError as e:  # defensive: every field was checked above
             r.problem(key, str(e), reason)
             self.dead.add(cid)
             return None
-        case.meta.update({"benchmark": "bmike53", "task": self.task.name, "source_case_id": en.get("case_id")})
+        flag_missing_subject(r, case.edit, f"{key}.src", f"{self.edit_lang}: ")
+        english_subject = (english or en).get("subject")
+        case.meta.update({"benchmark": "bmike53", "task": self.task.name, "source_case_id": en.get("case_id"),
+                          "subject_key": english_subject if isinstance(english_subject, str) else subject})
         self.cases[cid] = case
         self.position[cid] = r.index
         return case
@@ -209,25 +223,33 @@ class _Builder:
         if (cid, lang) in self.seen:
             r.problem("en.case_id", f"case_id {cid} appears twice in this language", f"{lang}: duplicate records")
             return
-        case = self.case(r, cid, en, "en")
+        if self.edit_lang == SOURCE_LANGUAGE:
+            case = self.case(r, cid, en, "en")
+        elif lang == self.edit_lang:  # the edit language's file comes first (load_bmike53)
+            case = self.case(r, cid, block, block_key, en)
+        else:
+            case = self.cases.get(cid)
+            if case is None and cid not in self.dead:
+                r.problem(lang, f"case {cid} has no {self.edit_lang} edit", f"{lang}: records of cases without "
+                          f"the edit language ({self.edit_lang})")
         if case is None:
             return
         self.seen.add((cid, lang))
-        if english_file and case.edit.prompt != en.get("src"):
+        if english_file and self.edit_lang == SOURCE_LANGUAGE and case.edit.prompt != en.get("src"):
             # The edit came from a per-language file whose English block differs (WikiFactDiff 1761).
             r.problem("en.src", f"differs from the per-language files' English src {case.edit.prompt!r}; "
                       "the edit keeps the per-language files' version",
                       "en: English blocks that differ from the per-language files'")
         for name in sorted(set(block) - BLOCK_FIELDS):
             r.problem(f"{block_key}.{name}", "unknown field ignored", f"{lang}: unknown fields ignored")
-        self.add_probes(r, case, block, block_key, lang, english_file)
+        self.add_probes(r, case, block, block_key, lang, lang == self.edit_lang)
 
-    def add_probes(self, r: RecordReader, case: EditCase, block: dict, key: str, lang: str, english: bool) -> None:
+    def add_probes(self, r: RecordReader, case: EditCase, block: dict, key: str, lang: str, own: bool) -> None:
         old = r.text(block, "old", f"{key}.old", f"{lang}: empty old answers ignored", required=False)
         alt = r.text(block, "alt", f"{key}.alt", f"{lang}: reliability/generality probes without alt")
         subject = r.text(block, "subject", f"{key}.subject", f"{lang}: blocks without a subject", required=False)
         spec = [(GENERALITY, "rephrase", alt, old), (LOCALITY, "loc", None, None), (PORTABILITY, "port", None, None)]
-        if not english:  # the English reliability probe is the edit itself (added by make_case)
+        if not own:  # the edit language's reliability probe is the edit itself (added by make_case)
             spec.insert(0, (RELIABILITY, "src", alt, old))
         for kind, field, answer, answer_true in spec:
             prompt = r.text(block, field, f"{key}.{field}", f"{lang}: {kind} probes without a prompt")
@@ -240,10 +262,13 @@ class _Builder:
             case.probes.append(Probe(kind, lang, prompt, answer, answer_true, None if kind == LOCALITY else subject))
 
 
-def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Report) -> tuple[list[EditCase], Path]:
-    """Cases of one task in the requested languages (all 52 target languages and English by default).
+def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Report,
+                 edit_lang: str = SOURCE_LANGUAGE) -> tuple[list[EditCase], Path]:
+    """Cases of one task in the requested languages (all 52 target languages and English by default),
+    edited in `edit_lang` (English, BMIKE's setting, by default; any language with a test file).
 
-    Only the requested languages' files are parsed, so `langs=de,ja` reads three files, not 54.
+    Only the requested languages' files (and the edit language's) are parsed, so `langs=de,ja` reads
+    three files, not 54.
     """
     task = task_of(task_name)
     folder = find_task_dir(root, task.folders)
@@ -251,32 +276,36 @@ def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Re
     for name in files.ignored:
         report.add(folder / name, None, None, "file name names no known language; ignored", "files ignored")
     wanted = [normalize_code(x) for x in langs] if langs else [*sorted(files.targets), "en"]
-    missing = [x for x in wanted if x != "en" and x not in files.targets]
+    missing = [x for x in dict.fromkeys([*wanted, edit_lang]) if x != "en" and x not in files.targets]
     if "en" in wanted and files.english is None:
         missing.append("en")
     if missing:
         raise PolyeditError(f"bmike53:{task.name}: no test file for {', '.join(missing)} in {folder} "
                             f"(available: {', '.join(sorted(files.targets))}{', en' if files.english else ''})")
-    builder = _Builder(task, report)
+    builder = _Builder(task, report, edit_lang)
     # Target-language files first: their English blocks are the ones the authors' scorer edits with, and
-    # `<prefix>_test.json` may hold a worse one (WikiFactDiff 1761).
-    order = [x for x in dict.fromkeys(wanted) if x != "en"] + (["en"] if "en" in wanted else [])
+    # `<prefix>_test.json` may hold a worse one (WikiFactDiff 1761). Another edit language: its file first,
+    # as it creates the cases.
+    first = [] if edit_lang == "en" else [edit_lang]
+    rest = [x for x in dict.fromkeys(wanted) if x not in ("en", edit_lang)]
+    order = first + rest + (["en"] if "en" in wanted else [])
     for lang in order:
         path = files.english if lang == "en" else files.targets[lang]
         for i, rec in enumerate(read_json_array(path)):
             builder.add_record(RecordReader(report, path, i), rec, lang, english_file=lang == "en")
     order = sorted(builder.cases, key=builder.position.__getitem__)
-    cases = [builder.cases[cid] for cid in order if len(builder.cases[cid].probes) > 1 or "en" in wanted]
+    cases = [builder.cases[cid] for cid in order if len(builder.cases[cid].probes) > 1 or edit_lang in wanted]
     return cases, folder
 
 
-@register_dataset("bmike53", "BMIKE-53: bmike53:zsre|counterfact|wikifactdiff[:langs=de,ja][:dir=PATH]; "
-                             "English edit, probes in 52 languages")
+@register_dataset("bmike53", "BMIKE-53: bmike53:zsre|counterfact|wikifactdiff[:langs=de,ja][:edit_lang=en][:dir=PATH]; "
+                             "edit in English (or any of the 53), probes in 53 languages")
 def load(spec: DatasetSpec) -> Dataset:
     task = task_of(spec.arg)
     root, how = bmike53_root(spec.options.get("dir"))
     report = Report()
-    cases, folder = load_bmike53(root, task.name, spec.langs(), report)
+    cases, folder = load_bmike53(root, task.name, spec.langs(), report,
+                                 normalize_code(spec.options.get("edit_lang", SOURCE_LANGUAGE)))
     if not cases:
         why = "; ".join(f"{n} {reason}" for reason, n in report.skipped.most_common(3)) or "the files hold no records"
         first = f"; first: {report.problems[0]}" if report.problems else ""

@@ -18,7 +18,8 @@ list (`ground_truth`, `rephrase_prompt`, ...) are accepted as lists: the first a
 prompt is a probe.
 
 A record whose prompt does not contain its subject (compared ignoring case and whitespace, as for BMIKE-53)
-is skipped and counted. Scored by default as EasyEdit does: teacher-forced token accuracy, and locality as unchanged predictions.
+is kept and counted (methods that locate the subject use `models.tokens.subject_span`'s fallback).
+Scored by default as EasyEdit does: teacher-forced token accuracy, and locality as unchanged predictions.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from polyedit.data.bmike53 import recover_subject
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.mzsre import strip_nq
-from polyedit.data.problems import RecordReader, Report, read_json_array, register_format
+from polyedit.data.problems import RecordReader, Report, flag_missing_subject, read_json_array, register_format
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -66,13 +67,9 @@ def convert_record(r: RecordReader, rec: Any, fmt: str, lang: str, index: int) -
     true = _first(r, rec, f["target_true"], "empty ground truths ignored", required=False)
     if subject is None or prompt is None or new is None:
         return None
-    try:
-        # BMIKE-53's rule for a subject written differently in the prompt (whitespace, case)
-        case = make_case(f"easyedit-{fmt}-{index}", lang, recover_subject(subject, prompt) or subject, prompt, new,
-                         true)
-    except PolyeditError as e:
-        r.problem(f["prompt"], str(e), "edits whose prompt lacks the subject")
-        return None
+    # BMIKE-53's rule for a subject written differently in the prompt (whitespace, case)
+    case = make_case(f"easyedit-{fmt}-{index}", lang, recover_subject(subject, prompt) or subject, prompt, new, true)
+    flag_missing_subject(r, case.edit, f["prompt"])
     case.meta.update({"benchmark": f"easyedit-{fmt}", "index": index})
     for p in r.texts(rec, f["rephrase"], f["rephrase"], "generality probes dropped", required=False) or []:
         case.probes.append(Probe(GENERALITY, lang, p, new, true, subject))

@@ -25,7 +25,8 @@ MEMLA's scores are `prob_compare_total` (edit success and paraphrase score: the 
 probability beats the old one's) and `token_set_f1` (neighbourhood and multi-hop: F1 over token-id sets of
 a greedy answer as long as the gold one), both in `polyedit.evaluation.protocols_memla`.
 
-Defects handled: a record without the edit-language block is skipped and counted; a language block
+Defects handled: a record without the edit-language block is skipped and counted; an edit whose filled
+prompt lacks its subject is kept and counted; a language block
 missing in one field drops only those probes (counted per language); neighbourhood prompts and answers of
 different lengths drop that language's locality probes; unknown language codes are reported and skipped.
 """
@@ -37,8 +38,8 @@ from typing import Any
 
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
-from polyedit.data.problems import (RecordReader, Report, case_key, load_path_dataset, read_json_array,
-                                    register_format)
+from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, load_path_dataset,
+                                    read_json_array, register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -116,12 +117,12 @@ def convert_record(r: RecordReader, rec: Any, edit_lang: str, langs: set[str] | 
     main = edit_block(edit_lang)
     if main is None:
         return None
-    try:
-        case = make_case(f"mkeb-{rid}", edit_lang, main[1], main[0], main[2], main[3])
-    except PolyeditError as e:  # the filled prompt lacks its subject
-        r.problem(f"edit.{edit_lang}.prompt", str(e), f"{edit_lang}: edits whose prompt lacks the subject")
-        return None
-    case.meta.update({"benchmark": "mkeb", "example_id": rec.get("example_id")})
+    case = make_case(f"mkeb-{rid}", edit_lang, main[1], main[0], main[2], main[3])
+    flag_missing_subject(r, case.edit, f"edit.{edit_lang}.prompt", f"{edit_lang}: ")
+    en = edits.get("en")  # the English subject groups a fact's edits from every language in splits
+    en_subject = en.get("subject") if isinstance(en, dict) else None
+    case.meta.update({"benchmark": "mkeb", "example_id": rec.get("example_id"),
+                      "subject_key": en_subject if isinstance(en_subject, str) and en_subject.strip() else main[1]})
     if isinstance(rec.get("relation_description"), str):
         case.meta["relation_description"] = rec["relation_description"]
 

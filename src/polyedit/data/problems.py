@@ -150,6 +150,25 @@ class RecordReader:
             return None
 
 
+#: the reason under which kept edits whose prompt lacks the subject are counted (prefixed by a language)
+SUBJECT_MISSING = "edits whose prompt lacks the subject (kept; the subject is located by a fallback rule)"
+
+
+def flag_missing_subject(r: RecordReader, edit, field_: str, prefix: str = "") -> None:
+    """Count an edit whose prompt does not contain its subject. The edit is kept: methods that need no
+    subject position use it as it is, the others locate it by `models.tokens.subject_span`'s fallback."""
+    if not edit.subject_in_prompt:
+        r.problem(field_, f"prompt {edit.prompt!r} does not contain its subject {edit.subject!r} (kept)",
+                  prefix + SUBJECT_MISSING)
+
+
+def require_path(path: Path, name: str, where: str) -> Path:
+    """`path`, or one clear error naming it and where the benchmark's files are published."""
+    if not path.exists():
+        raise PolyeditError(f"{name}: no file or folder at {path}; {where}")
+    return path
+
+
 def case_key(value: Any) -> str | None:
     """A record id as a string; ids are ints or strings in the published files (bools are not ids)."""
     if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip()):
@@ -197,13 +216,16 @@ def validate_path(path: Path | str, fmt: str) -> list[Problem]:
         return [Problem(str(path), None, None, message)]
 
 
-def load_path_dataset(spec, name: str, loader, protocols, normalize=None):
+def load_path_dataset(spec, name: str, loader, protocols, normalize=None, where: str | None = None):
     """The shared front of the file-format loaders, `NAME:PATH[:edit_lang=en][:langs=...]`: check the path
-    argument, run `loader(path, edit_lang, langs, report)`, and refuse a source with no usable record."""
+    argument (`where`: where the files are published, said when it is missing), run
+    `loader(path, edit_lang, langs, report)`, and refuse a source with no usable record."""
     from polyedit.data.registry import Dataset  # here: the registry imports the loaders that import this
 
     if not spec.arg:
-        raise PolyeditError(f"{name} dataset needs a path: {name}:PATH")
+        raise PolyeditError(f"{name} dataset needs a path: {name}:PATH" + (f"; {where}" if where else ""))
+    if where:
+        require_path(Path(spec.arg), name, where)
     edit_lang = (normalize or normalize_code)(spec.options.get("edit_lang", "en"))
     report = Report()
     cases = loader(Path(spec.arg), edit_lang, spec.langs(), report)

@@ -1,7 +1,8 @@
 """Dataset specs: one registry shared by the CLI and the Python API.
 
 A spec is `NAME[:ARG][:key=value...]`, e.g. `bmike53:zsre:langs=de,ja`, `mkeb:path/to/dir`,
-`jsonl:cases.jsonl`, `world:small`. A loader registers its NAME with `@register_dataset`.
+`jsonl:cases.jsonl`, `world:small`. A loader registers its NAME with `@register_dataset`. Options every
+dataset takes: `langs=` (probe languages) and `split=dev|test|all` (data/splits.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Callable
 from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.data.jsonio import parse_json, read_jsonl, read_text
 from polyedit.data.problems import Problem, Report, register_format
+from polyedit.data.splits import select as select_split
 from polyedit.errors import PolyeditError
 
 
@@ -124,6 +126,9 @@ def load_dataset(spec: str, limit: int | None = None) -> Dataset:
     if parsed.name not in _LOADERS:
         raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(sorted(_LOADERS))})")
     ds = _LOADERS[parsed.name][0](parsed)
+    # `split` is every dataset's option, applied here once (data/splits.py); before `limit`, so that
+    # `--limit N` takes the first N cases of the side
+    ds.cases = select_split(ds.cases, parsed.options.get("split"))
     langs = parsed.langs()  # every dataset takes langs=
     unread = sorted(set(parsed.options) - getattr(parsed.options, "read", set(parsed.options)))
     if unread:

@@ -70,8 +70,11 @@ class SubjectSpan:
     Rules, tried in order: `exact` (the subject is a substring), `casefold` (case-insensitive substring),
     `fuzzy` (the longest block of characters the subject shares with the prompt, if it is at least 4
     characters long and covers at least 40% of the subject: a surname alone, inflected forms such as
-    Polish "Darrieuxa"), , `last_token` (no usable overlap:
-    the prompt's last token, which has read the whole prompt; ROME's fallback position).
+    Polish "Darrieuxa"; a translated prompt that keeps the Latin name its translated subject transliterates,
+    MzsRE th "บริษัทใดสร้าง Volvo B12M" for "วอลโว่ B12M"), `last_token` (no usable overlap, as when a
+    translation renders the subject in other words: the prompt's last token, which has read the whole
+    prompt; ROME's fallback position). Datasets keep edits whose prompt lacks the subject
+    (`Edit.subject_in_prompt` is False); the two last rules are the ones that fire for them.
     """
 
     start: int

@@ -29,6 +29,13 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     lines.append(agg_row("mean", summary["mean"]))
     if summary.get("mean_excluding_edit_language"):
         lines.append(agg_row("mean, other languages", summary["mean_excluding_edit_language"]))
+    for k in kinds:  # the cross-lingual matrix: which edit language reaches which probe language
+        matrix = summary.get("cross_lingual", {}).get(k)
+        if matrix:
+            cols = sorted({pl for row in matrix.values() for pl in row})
+            lines += ["", f"## {k}, edit language × probe language (post-edit)", "",
+                      "| edit \\ probe | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+            lines += [f"| {el} | " + " | ".join(_pct(row.get(pl)) for pl in cols) + " |" for el, row in matrix.items()]
     for attr, groups in summary.get("groups", {}).items():
         lines += ["", f"## By {attr}", "", "| group | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
         lines += [agg_row(str(g), agg) for g, agg in groups.items()]

@@ -104,7 +104,8 @@ def _case(world: World, subject: str, relation: str, chained: str, rng: random.R
             probes.append(Probe("locality", lang, p.context, p.continuation.strip(), None,
                                 world.name(lf.subject, lang)))
     case.probes.extend(probes)
-    case.meta.update({"source": "world", "seed": world.config.seed, "subject_id": subject, "relation": relation,
+    case.meta.update({"source": "world", "seed": world.config.seed, "subject_id": subject, "subject_key": subject,
+                      "relation": relation,
                       "object_true": old, "object_new": new, "chained_relation": chained,
                       "chained_true": old_chain, "chained_new": new_chain,
                       "name_style": world.persons[subject].style})
