@@ -10,6 +10,9 @@ from polyedit.data.registry import load_dataset
 from polyedit.errors import PolyeditError
 from polyedit.methods.base import get_method, method_names
 from polyedit.models.load import load_model
+# The knowledge world sits above data/ and registers its `world` dataset from here, the package's root:
+# importing any polyedit module runs this first, and data/ never reaches up for it.
+import polyedit.world.dataset  # noqa: E402,F401,I001
 
 __all__ = ["Edit", "EditCase", "PolyeditError", "Probe", "bench", "evaluate", "get_method", "load_dataset",
            "load_model", "make_case", "method_names"]

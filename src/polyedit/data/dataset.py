@@ -1,0 +1,56 @@
+"""What a loader returns (`Dataset`) and what it is given (`DatasetSpec`); below the registry and the
+loaders, so that either can import them.
+
+A spec is `NAME[:ARG][:key=value...]`, e.g. `bmike53:zsre:langs=de,ja`, `mkeb:path/to/dir`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polyedit.data.cases import EditCase
+from polyedit.errors import PolyeditError
+
+
+@dataclass
+class Dataset:
+    """Loaded cases plus the count of what the loader dropped and why (shown in run summaries)."""
+
+    name: str
+    cases: list[EditCase]
+    skipped: Counter = field(default_factory=Counter)
+    source: str = ""
+    #: the benchmark's own scoring protocols (names registered in polyedit.evaluation), used when a run
+    #: names none; None means polyedit's defaults
+    protocols: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    arg: str | None
+    options: dict[str, str]
+
+    @classmethod
+    def parse(cls, spec: str) -> DatasetSpec:
+        if not spec or not spec.strip():
+            raise PolyeditError("empty dataset spec")
+        name, _, rest = spec.partition(":")
+        arg, options = None, {}
+        parts = rest.split(":") if rest else []
+        # A Windows-free world: a path argument may itself contain ':' only in key=value options.
+        for i, part in enumerate(parts):
+            if "=" in part and (i > 0 or arg is None) and not Path(part).exists():
+                key, _, value = part.partition("=")
+                options[key.strip()] = value.strip()
+            elif arg is None:
+                arg = part
+            else:
+                raise PolyeditError(f"dataset spec {spec!r}: unexpected part {part!r}")
+        return cls(name.strip().lower(), arg, options)
+
+    def langs(self) -> list[str] | None:
+        raw = self.options.get("langs")
+        return [x for x in raw.split(",") if x] if raw else None
