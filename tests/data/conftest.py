@@ -14,9 +14,9 @@ def fixtures() -> Path:
 
 @pytest.fixture
 def real_bmike53() -> Path:
-    if not (REAL_BMIKE53 / "zsRE").is_dir():
-        pytest.skip(f"the real BMIKE-53 files are not at {REAL_BMIKE53}")
-    return REAL_BMIKE53
+    from requires import bmike53_root
+
+    return bmike53_root()
 
 
 @pytest.fixture(autouse=True)

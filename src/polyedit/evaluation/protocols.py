@@ -11,7 +11,6 @@ from typing import Callable
 
 from polyedit.data.cases import LOCALITY, EditCase, Probe
 from polyedit.data.languages import join_target
-from polyedit.errors import PolyeditError
 from polyedit.models.backend import Generation, ScoreResult
 from polyedit.registry import Registry, import_submodules
 
