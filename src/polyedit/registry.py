@@ -41,6 +41,10 @@ class Registry(Generic[T]):
         self._entries[name] = (value, help)
         return value
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (a test's own plug-in, once the test is done)."""
+        self._entries.pop(name, None)
+
     def decorator(self, name: str, help: str = "") -> Callable[[T], T]:
         """`@registry.decorator("name", "help")` registers what it decorates."""
         return lambda value: self.register(name, value, help)

@@ -277,6 +277,8 @@ def load(spec: DatasetSpec) -> Dataset:
     root, how = bmike53_root(spec.options.get("dir"))
     report = Report()
     cases, folder = load_bmike53(root, task.name, spec.langs(), report)
+    for c in cases:  # in-context editing's demonstrations: the task's published pool, and its own edits
+        c.meta.update(demo_pool=task.name, demo_dir=str(root), demo_corpus=f"bmike53:{task.name}:langs={{lang}}:dir={root}")
     return Dataset(f"bmike53:{task.name}", cases, report.skipped, f"{folder} ({how})", list(task.protocols))
 
 

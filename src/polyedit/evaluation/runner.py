@@ -24,6 +24,7 @@ from polyedit.data.registry import Dataset
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
+from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
 from polyedit.methods.base import EditHandle, EditMethod
 from polyedit.models.backend import HFBackend
@@ -225,6 +226,7 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)
+    summary["notes"] = run_notes(records)  # fallbacks taken, edits that changed nothing: said, not buried
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), "utf-8")
     return summary
 

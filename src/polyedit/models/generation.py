@@ -84,7 +84,7 @@ if DynamicLayer is not None:
         room = 16
 
         def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized or self.keys.numel() == 0:
+            if getattr(self, "keys", None) is None or self.keys.numel() == 0:  # the first update: as is
                 return super().update(key_states, value_states, *args, **kwargs)
             n, add = self.keys.shape[-2], key_states.shape[-2]
             buf = getattr(self, "_room_buffers", None)

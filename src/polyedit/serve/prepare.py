@@ -22,6 +22,9 @@ def apply_edits(lm: LoadedModel, edits_file: str | Path, method: str, hparams=No
     if not cases:
         raise PolyeditError(f"{edits_file}: no edits")
     m = get_method(method, hparams)
+    if m.edits_in_context:  # refused before any work (its demonstrations may not even be findable here)
+        raise PolyeditError(f"method {method!r} edits in context, not in the weights, so it cannot be "
+                            "served; run it on the client (polyedit bench --method ike --backend openai)")
     batches = [cases] if m.supports_batch else [[c] for c in cases]
     for chunk in batches:
         handle = m.apply_cases(lm, chunk)

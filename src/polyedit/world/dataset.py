@@ -46,4 +46,7 @@ def load(spec: DatasetSpec) -> Dataset:
     n = _int(spec, "n", None)
     cases = make_cases(world, n if n is not None else len(world.persons) * 2, seed=_int(spec, "seed", 0) or 0,
                        edit_lang=edit_lang)
-    return Dataset(f"world:{spec.arg or 'small'}", cases, source=str(folder))
+    name = f"world:{spec.arg or 'small'}"
+    for c in cases:  # in-context editing builds its demonstrations from this world's own edits
+        c.meta["demo_corpus"] = name
+    return Dataset(name, cases, source=str(folder))
