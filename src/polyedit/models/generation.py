@@ -104,6 +104,12 @@ if DynamicLayer is not None:
             return out
 
 
+def cache_argument(model) -> str:
+    """The name `model.forward` takes its KV cache under: `cache` in transformers 5 (the old name warns, and
+    is to be removed), `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def new_cache(config) -> DynamicCache:
     """An empty cache for a model of `config`, appending in place where transformers' layers allow."""
     if DynamicLayer is None:
@@ -126,8 +132,7 @@ class GreedyDecoder:
         # BLOOM has no position ids (ALiBi follows the attention mask); most families take them
         self.takes_positions = "position_ids" in params
         self.takes_logits_to_keep = "logits_to_keep" in params
-        # transformers 5 renamed `past_key_values` to `cache` (the old name warns, and is to be removed)
-        self.cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.cache_arg = cache_argument(model)
         # transformers < 5 marks the models that take a Cache object; 5 has dropped the flag (all do)
         self.takes_cache = getattr(model, "_supports_cache_class", True)
 
