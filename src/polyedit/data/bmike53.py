@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
-from polyedit.data.hub import bmike53_root, find_task_dir
+from polyedit.data.hub import bmike53_root, describe_bmike53_source, find_task_dir
 from polyedit.data.languages import normalize_code
 from polyedit.data.problems import RecordReader, Report, case_key, read_json_array, register_format
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
@@ -280,6 +280,9 @@ def load(spec: DatasetSpec) -> Dataset:
     for c in cases:  # in-context editing's demonstrations: the task's published pool, and its own edits
         c.meta.update(demo_pool=task.name, demo_dir=str(root), demo_corpus=f"bmike53:{task.name}:langs={{lang}}:dir={root}")
     return Dataset(f"bmike53:{task.name}", cases, report.skipped, f"{folder} ({how})", list(task.protocols))
+
+
+load.describe_source = describe_bmike53_source  # for `polyedit data list`
 
 
 def check_file(path: Path, report: Report | None = None) -> Report:

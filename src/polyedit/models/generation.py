@@ -12,12 +12,13 @@ batch's steps on rows that have already answered. This loop:
   batch (greedy decoding is causal: tokens after the stop cannot change the text before it).
 
 The cache goes through transformers' public API only: a `DynamicCache` made here (`batch_repeat_interleave`,
-`batch_select_indices`), passed under the argument name the model's `forward` declares (`cache` in
-transformers 5, `past_key_values` before). Where transformers builds caches from exported layer classes
-(`transformers.DynamicLayer`, `DynamicCache(config=...).layers`), each plain full-attention layer is made
-a `RoomyLayer`, which appends in place (2.5x faster on 8-shot prompts); elsewhere the cache concatenates,
-with the same answers. A model that takes no cache object (GPT-2 before transformers 4.47 takes tuples)
-is decoded by `model.generate` on the left-padded batch instead.
+`batch_select_indices`), passed under the argument name the model's `forward` declares (`cache` in recent
+transformers 5 releases, `past_key_values` before: the old name warns). Where transformers builds caches
+from exported layer classes (`transformers.DynamicLayer`, `DynamicCache(config=...).layers`: all of 5.x,
+and 4.56+), each plain full-attention layer is made a `RoomyLayer`, which appends in place (2.5x faster
+on 8-shot prompts); without them the cache concatenates, with the same answers. A model that takes no
+cache object (GPT-2 before transformers 4.47 took tuples) is decoded by `model.generate` on the
+left-padded batch instead. Both fallbacks are tested against the main path.
 
 Greedy, so the answers are those of one prompt at a time; `tests/ike/test_ike_batching.py` checks it.
 """
