@@ -42,6 +42,10 @@ def apply_adapter(lm: LoadedModel, adapter_dir: str | Path) -> None:
         raise PolyeditError(f"--adapter {path}: no adapter_config.json there")
     if not (path / "adapter_model.safetensors").is_file():  # peft would fall back to a pickled .bin
         raise PolyeditError(f"--adapter {path}: no adapter_model.safetensors there (pickled weights are never loaded)")
+    import warnings
+
     from peft import PeftModel
 
-    lm.model = PeftModel.from_pretrained(lm.model, str(path)).merge_and_unload().eval()
+    with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        lm.model = PeftModel.from_pretrained(lm.model, str(path)).merge_and_unload().eval()
