@@ -18,7 +18,17 @@ def missing(reason: str):
     """Skip, or under CI=true fail, because `reason`."""
     if os.environ.get("CI", "").strip().lower() in ("true", "1"):
         pytest.fail(f"{reason} (CI=true: a missing input is a failure, not a skip)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def importable(module: str):
+    """A declared test dependency, imported (its import error is what `missing` reports)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        missing(f"{module} does not import ({e})")
 
 
 def shared(rel: str, must_contain: str | None = None) -> Path:

@@ -20,3 +20,10 @@ def test_a_present_shared_folder_is_returned(monkeypatch, tmp_path):
     (tmp_path / "data" / "x").mkdir(parents=True)
     monkeypatch.setattr(requires, "SHARED", tmp_path)
     assert requires.shared("data/x") == tmp_path / "data" / "x"
+
+
+def test_a_declared_dependency_that_does_not_import_fails_under_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no_such_module_here does not import"):
+        requires.importable("no_such_module_here")
+    assert requires.importable("json").dumps([1]) == "[1]"

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("sentence_transformers")
+from requires import importable
+
+importable("sentence_transformers")  # the `test` extra: a skip without it, a failure under CI=true
 
 TEXTS = ["Paris is the capital of France", "東京は日本の首都です", "Berlin ist die Hauptstadt",
          "Москва — столица России", "서울은 한국의 수도이다"]
