@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean lower-bounds
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# every dependency at its declared lower bound, in a fresh venv under /tmp; runs the fast tests
+lower-bounds:
+	scripts/check_lower_bounds.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -9,6 +9,8 @@ torch.set_num_threads(1)  # tiny models: one thread is as fast, and robust to a 
 
 from tiny_models import FAMILIES, build_tiny_model  # noqa: E402
 
+import requires  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory):
@@ -21,3 +23,9 @@ def tiny_lm(request, tiny_model_dirs):
     from polyedit.models import load_model
 
     return load_model(str(tiny_model_dirs[request.param]))
+
+
+@pytest.fixture(scope="session")
+def bmike53_root():
+    """The real BMIKE-53 files in ../shared (skipped where absent; a failure under CI=true)."""
+    return requires.bmike53_root()

@@ -12,16 +12,19 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from polyedit.data.cases import EditCase
+from polyedit.data.requests import cases_from_requests
 from polyedit.data.registry import Dataset, load_dataset
 from polyedit.evaluation.engine import Evaluation
 from polyedit.evaluation.engine import evaluate as _evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
 from polyedit.evaluation.runner import BenchConfig, run_bench
 from polyedit.evaluation.store import write_atomic
-from polyedit.methods.base import get_method
+from polyedit.methods.base import EditHandle, get_method
 from polyedit.models.backend import HFBackend
 from polyedit.models.load import LoadedModel, load_model
 
@@ -55,3 +58,47 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
     write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
     return summary
+
+
+class EditResult(NamedTuple):
+    """What `edit` returns: unpack it as `summary, handle = pe.edit(...)`."""
+
+    summary: dict  # what `polyedit bench` writes to summary.json: per-language pre/post metrics, means, matrix
+    handle: EditHandle  # every edit, in place on `handle.lm` (the edited model); `handle.restore()` undoes them
+
+
+class _Chained(EditHandle):
+    """Edits applied one after another (methods without batch editing); restored last first."""
+
+    def __init__(self, lm: LoadedModel, handles: list[EditHandle]) -> None:
+        super().__init__(lm, (), {"edits": [h.info for h in handles]})
+        self.handles = handles
+
+    def restore(self) -> None:
+        for h in reversed(self.handles):
+            h.restore()
+        self.restored = True
+
+
+def edit(model: str | LoadedModel, method: str, prompts, target_new, *, subject, ground_truth=None,
+         rephrase_prompts=None, locality_inputs=None, portability_inputs=None, reliability_inputs=None,
+         lang="en", rephrase_langs=None, hparams=None, protocols=None, out: str | Path | None = None) -> EditResult:
+    """EasyEdit's one call (`editor.edit(prompts=..., ...)`, see `polyedit.data.requests` for the shapes and the
+    language arguments): every request is scored before and after its edit, as `polyedit bench` does (each
+    edit alone on the unedited model; results under `out` when given), then all edits are applied together
+    and left in place. Returns the bench summary and the handle of the edited model."""
+    lm = load_model(model) if isinstance(model, str) else model
+    cases = cases_from_requests(prompts, target_new, subject=subject, ground_truth=ground_truth,
+                                rephrase_prompts=rephrase_prompts, locality_inputs=locality_inputs,
+                                portability_inputs=portability_inputs, reliability_inputs=reliability_inputs,
+                                lang=lang, rephrase_langs=rephrase_langs)
+    m = get_method(method, hparams, lm)  # checked before any work
+    dataset = Dataset("edit-requests", cases, source="polyedit.edit")
+    with tempfile.TemporaryDirectory(prefix="polyedit-edit-") as tmp:
+        summary = bench(lm, method, "edit-requests", out if out is not None else tmp, hparams=hparams,
+                        protocols=protocols, dataset=dataset, progress=False)
+    if m.supports_batch or m.edits_in_context or len(cases) == 1:
+        handle = m.apply_cases(lm, cases)
+    else:
+        handle = _Chained(lm, [m.apply_cases(lm, [c]) for c in cases])
+    return EditResult(summary, handle)

@@ -1,11 +1,8 @@
 from pathlib import Path
 
 import pytest
-from real_data import SHARED_DATA, shared_data  # tests/ is on sys.path (tests/conftest.py)
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-REAL_BMIKE53 = SHARED_DATA / "bmike53"
 
 
 @pytest.fixture
@@ -15,8 +12,9 @@ def fixtures() -> Path:
 
 @pytest.fixture
 def real_bmike53() -> Path:
-    shared_data("bmike53/zsRE")
-    return REAL_BMIKE53
+    from requires import bmike53_root
+
+    return bmike53_root()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from real_data import shared_data
+from requires import shared
 
 from polyedit.cli.main import main
 
@@ -17,7 +17,7 @@ PROBED = ["en", "zh", "th", "ru"]
 @pytest.mark.parametrize("edit_lang,method", [("zh", "ike"), ("th", "ft-m"), ("ru", "ike"), ("zh", "ft-m"),
                                               ("th", "rome")])
 def test_bench_mzsre_non_english_edits(tmp_path, capsys, edit_lang, method):
-    root = shared_data("mzsre/data/MzsRE")
+    root = shared("data/mzsre/data/MzsRE")
     spec = f"mzsre:{root}:edit_lang={edit_lang}:split=test"
     out = tmp_path / "run"
     code = main(["bench", "--model", "world:small", "--method", method, "--data", spec, "--limit", "2",

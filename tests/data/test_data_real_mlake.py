@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from real_data import shared_data
+from requires import shared
 
 from polyedit.data.mlake import MLAKE_LANGUAGES, derive_subject
 from polyedit.data.registry import load_dataset
@@ -20,7 +20,7 @@ OLD_COUNTS = {"en": 916, "de": 765, "fr": 782, "ja": 849, "zh": 760}
 
 @pytest.fixture(scope="session")
 def mlake():
-    root = shared_data("mlake/dataset")
+    root = shared("data/mlake/dataset")
     return {lang: load_dataset(f"mlake:{root}:edit_lang={lang}") for lang in MLAKE_LANGUAGES}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from real_data import shared_data
+from requires import shared
 
 from polyedit.data import mzsre
 from polyedit.data.problems import SUBJECT_MISSING, Report
@@ -17,7 +17,7 @@ LANGS = list(mzsre.MZSRE_LANGUAGES)
 
 @pytest.fixture(scope="session")
 def mzsre_dir():
-    return shared_data("mzsre/data/MzsRE")
+    return shared("data/mzsre/data/MzsRE")
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +103,7 @@ def test_mzsre_spec_edit_lang_and_langs(mzsre_dir):
 
 @pytest.fixture(scope="session")
 def bizsre_file():
-    return shared_data("bi-zsre/eval/data/bizsre_test.json")
+    return shared("data/bi-zsre/eval/data/bizsre_test.json")
 
 
 @pytest.fixture(scope="session")

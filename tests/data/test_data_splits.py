@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from real_data import shared_data
+from requires import shared
 
 from polyedit.data.cases import make_case
 from polyedit.data.registry import load_dataset
@@ -19,7 +19,7 @@ def _keys(ds):
 
 @pytest.fixture(scope="module")
 def mzsre_dir():
-    return shared_data("mzsre/data/MzsRE")
+    return shared("data/mzsre/data/MzsRE")
 
 
 def test_side_is_a_fixed_function_of_the_key():

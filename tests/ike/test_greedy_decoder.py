@@ -56,3 +56,32 @@ def test_prompts_sharing_demonstrations_are_batched_together():
     assert plan_batches(enc, 8) == [[4, 0, 2], [3, 1]]
     assert plan_batches(enc, 2) == [[4, 0], [2, 3], [1]]  # a full group is closed; single prompts go by length
     assert plan_batches(enc, 16) == [[4, 0, 2, 3, 1]]  # groups under a quarter of a batch go by length
+
+
+@pytest.mark.parametrize("path", ["generate", "concatenating_cache"])
+def test_fallbacks_decode_the_same(tiny_model_dirs, monkeypatch, path):
+    """The paths for older transformers give the same answers and stops as the in-place cache: `generate`
+    on the left-padded batch for a model that takes no Cache object (GPT-2 before transformers 4.47), and
+    a plain concatenating `DynamicCache` where transformers exports no cache layer classes (before 4.56)."""
+    from transformers import DynamicCache
+
+    from polyedit.models import generation, load_model
+
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    prompts = _prompts(4)
+    free = HFBackend(lm, batch_size=8).generate(prompts, 15)
+    stop = tuple(sorted({g.text[len(g.text) // 2:][:2] for g in free if len(g.text) > 3}))
+    cached = HFBackend(lm, batch_size=8).generate(prompts, 15, stop)
+    if path == "generate":
+        init = generation.GreedyDecoder.__init__
+
+        def no_cache(self, *args):
+            init(self, *args)
+            self.takes_cache = False
+
+        monkeypatch.setattr(generation.GreedyDecoder, "__init__", no_cache)
+    else:
+        monkeypatch.setattr(generation, "new_cache", lambda config: DynamicCache())
+    other = HFBackend(lm, batch_size=8).generate(prompts, 15, stop)
+    assert [(g.text, g.token_ids) for g in other] == [(g.text, g.token_ids) for g in cached]
+    assert [g.text for g in other] == [_reference(lm, p, stop) for p in prompts]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bmike53").resolve()
+from requires import BMIKE53 as ROOT
 
 
-@pytest.mark.skipif(not ROOT.is_dir(), reason="BMIKE-53 files not at ../shared/data/bmike53")
+@pytest.mark.usefixtures("bmike53_root")
 def test_cli_bench_ike_on_bmike53(tiny_model_dirs, tmp_path, capsys):
     # llama: the rotary families of tests/tiny_models.py read 512 positions, enough for these prompts
     from polyedit.cli.main import main

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("sentence_transformers")
+from requires import importable
+
+importable("sentence_transformers")  # the `test` extra: a skip without it, a failure under CI=true
 
 TEXTS = ["Paris is the capital of France", "東京は日本の首都です", "Berlin ist die Hauptstadt",
          "Москва — столица России", "서울은 한국의 수도이다"]
@@ -67,14 +69,12 @@ def test_missing_model_is_one_error_or_the_named_fallback(tmp_path):
 
 
 def test_mike_search_retrieves_with_the_sentence_transformer(st_dir):
-    from pathlib import Path
-
     from polyedit.data.registry import load_dataset
     from polyedit.methods.base import get_method
 
-    root = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bmike53").resolve()
-    if not root.is_dir():
-        pytest.skip("BMIKE-53 files not at ../shared/data/bmike53")
+    from requires import bmike53_root
+
+    root = bmike53_root()
     case = load_dataset(f"bmike53:zsre:langs=de:dir={root}", limit=4).cases[3]
     m = get_method("ike", {"setting": "mike_search", "pool_dir": str(root), "embedder": "sentence-transformers",
                            "embedding_model": str(st_dir)})

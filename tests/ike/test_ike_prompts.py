@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
-ROOT = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bmike53").resolve()
-pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason="BMIKE-53 files not at ../shared/data/bmike53")
+from requires import BMIKE53 as ROOT
+
+pytestmark = pytest.mark.usefixtures("bmike53_root")  # skipped where ../shared is absent, failed under CI
 
 SETTINGS = ["zero_shot", "one_shot", "mixed_8", "metric_specific_8", "mike_manual_8", "mike_search", "ike_32"]
 

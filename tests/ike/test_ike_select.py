@@ -109,3 +109,42 @@ def test_edit_in_a_language_without_spaces_joins_the_fact_without_one():
     assert fact_text("アナの出身地は", "東京", "ja") == "アナの出身地は東京"
     assert in_context_prompt([], "アナの出身地は", "東京", "Q", "ja") == (
         'New Fact: "アナの出身地は東京"\nQuestion: "Q" Answer: "')
+
+
+def test_demonstrations_come_from_what_the_dataset_declares(tmp_path):
+    """No dataset is named in the method: a case without declared demonstrations is one clear error, and a
+    case that declares a corpus draws its demonstrations from it."""
+    import json
+
+    from polyedit.errors import PolyeditError
+    from polyedit.methods.base import get_method
+
+    cases = _world_like_cases(36)
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(json.dumps(c.to_dict()) for c in cases), "utf-8")
+    m = get_method("ike", {"setting": "mixed_8"})
+    with pytest.raises(PolyeditError, match="declares no demonstrations"):
+        m.apply_cases(None, [cases[0]])
+    cases[0].meta["demo_corpus"] = f"jsonl:{path}"
+    h = m.apply_cases(None, [cases[0]])
+    assert h.info["pool"] == f"jsonl:{path}" and len(h.demos_for(cases[0].probes[1])) == 8
+
+
+def test_retrieval_fallback_to_tfidf_is_a_note_and_a_warning(tmp_path, caplog):
+    import json
+
+    from polyedit.methods.base import get_method
+
+    cases = _world_like_cases(36)
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(json.dumps(c.to_dict()) for c in cases), "utf-8")
+    m = get_method("ike", {"setting": "mike_search", "pool": "cases", "corpus": f"jsonl:{path}",
+                           "embedding_model": str(tmp_path / "no-such-model")})
+    with caplog.at_level("WARNING", logger="polyedit"):
+        h = m.apply_cases(None, [cases[0]])
+    assert h.info["embedder"].startswith("tfidf")
+    assert len(h.info["notes"]) == 1 and "TF-IDF, not sentence-transformers" in h.info["notes"][0]
+    assert any("TF-IDF, not sentence-transformers" in r.getMessage() for r in caplog.records)
+    with_tfidf = get_method("ike", {"setting": "mike_search", "pool": "cases", "corpus": f"jsonl:{path}",
+                                    "embedder": "tfidf"}).apply_cases(None, [cases[0]])
+    assert "notes" not in with_tfidf.info  # asked for: nothing to say

@@ -193,16 +193,14 @@ def test_serve_refuses_in_context_methods_and_applies_weight_edits(tiny_model_di
 
 
 def test_bmike_metrics_through_the_endpoint_equal_local_ones(served):
-    from pathlib import Path
-
     from polyedit.data.registry import load_dataset
     from polyedit.evaluation.engine import evaluate
     from polyedit.methods.base import get_method
     from polyedit.models.backend import HFBackend
 
-    root = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bmike53").resolve()
-    if not root.is_dir():
-        pytest.skip("BMIKE-53 files not at ../shared/data/bmike53")
+    from requires import bmike53_root
+
+    root = bmike53_root()
     lm, url = served
     cases = load_dataset(f"bmike53:counterfact:langs=ru,ja:dir={root}", limit=2).cases
     protocols = ["bmike_em", "bmike_f1", "token_f1", "language_fidelity", "token_accuracy"]

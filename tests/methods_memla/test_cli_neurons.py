@@ -4,7 +4,7 @@ import json
 import math
 
 from polyedit.cli.main import main
-from polyedit.cli.neurons import jaccard, mean_jaccard
+from polyedit.reports.neurons import jaccard, mean_jaccard
 from polyedit.methods.memla.neurons import NeuronSets
 
 

@@ -28,7 +28,8 @@ def test_documents_use_the_exact_mike_format(world, split):
 
 
 def test_format_matches_the_in_context_editing_method():
-    prompts = pytest.importorskip("polyedit.methods.ike.prompts")
+    from polyedit.methods.ike import prompts
+
     src, alt, q = "Karimo Tasune was born in the city of", "Paris", "Karimo Tasune出生在哪个城市？"
     assert ic.query_prompt(ic.statement(src, alt, "en"), q) == prompts.in_context_prompt([], src, alt, q)
     demo = ic.demonstration("A was born in Rome", "A는 어느 도시에서 태어났습니까?", "로마")

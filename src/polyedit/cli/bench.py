@@ -66,3 +66,5 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
                     seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
+    for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing
+        click.echo(f"note: {note}", err=True)

@@ -18,14 +18,15 @@ def _fmt(x) -> str:
 
 @click.command("demo")
 @click.option("--model", default="world:small", show_default=True)
+@click.option("--data", default=None, help="dataset spec (default: the one the model names in its dataset.txt)")
 @click.option("--cases", "n_cases", type=int, default=30, show_default=True, help="edits per method (made in English)")
 @click.option("--methods", default=None, help="comma-separated methods (default: every registered method)")
 @click.option("--matrix-method", default=None, help="method for the language x language heatmap (default: the "
-              "first of memla, lora, ft-m, ft-l that is registered)")
+              "weight-editing method with the highest mean reliability on the English edits)")
 @click.option("--matrix-cases", type=int, default=3, show_default=True, help="edits per edit language for the heatmap")
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False))
 @device_option
-def command(model, n_cases, methods, matrix_method, matrix_cases, out, device):
+def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, device):
     """Edit the built-in world model in English with every method; score all 12 languages; write reports."""
     import torch
 
@@ -33,7 +34,7 @@ def command(model, n_cases, methods, matrix_method, matrix_cases, out, device):
     from polyedit.data.languages import get_language
     from polyedit.data.registry import load_dataset
     from polyedit.errors import PolyeditError
-    from polyedit.methods.base import method_names
+    from polyedit.methods.base import METHODS, method_names
     from polyedit.models.load import load_model
     from polyedit.reports.html import report_html
     from polyedit.reports.markdown import summary_markdown
@@ -45,7 +46,9 @@ def command(model, n_cases, methods, matrix_method, matrix_cases, out, device):
         raise PolyeditError(f"unknown method(s) {', '.join(unknown)} (known: {', '.join(method_names())})")
     out = Path(out)
     lm = load_model(model, device=device)
-    data = "world:small" if model.startswith("world:") else model
+    data = data or lm.meta.get("dataset")
+    if not data:
+        raise PolyeditError(f"model {model!r} names no dataset (no dataset.txt in its folder); pass --data SPEC")
     dataset = load_dataset(data)  # one load for every method's run
     langs = dataset.cases[0].languages
     summaries, t_start = {}, time.perf_counter()
@@ -65,7 +68,9 @@ def command(model, n_cases, methods, matrix_method, matrix_cases, out, device):
         click.echo(f"{name:<10}{cells}")
 
     heatmaps = []
-    matrix_method = matrix_method or next((m for m in ("memla", "lora", "ft-m", "ft-l") if m in names), None)
+    weight_editors = [m for m in names if not METHODS.get(m).edits_in_context]
+    matrix_method = matrix_method or max(weight_editors, default=None,
+                                         key=lambda m: summaries[m]["mean"].get("reliability", {}).get("post") or 0)
     if matrix_method and matrix_cases > 0:
         click.echo(f"\n== {matrix_method}: {matrix_cases} edits made in each language, for the cross-lingual heatmap")
         matrix: dict[str, dict[str, float]] = {}

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
-from polyedit.data.hub import bmike53_root, find_task_dir
+from polyedit.data.hub import bmike53_root, describe_bmike53_source, find_task_dir
 from polyedit.data.languages import get_language, normalize_code
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_json_array,
                                     register_format)
@@ -310,7 +310,12 @@ def load(spec: DatasetSpec) -> Dataset:
         why = "; ".join(f"{n} {reason}" for reason, n in report.skipped.most_common(3)) or "the files hold no records"
         first = f"; first: {report.problems[0]}" if report.problems else ""
         raise PolyeditError(f"bmike53:{task.name}: no usable record in {folder} ({why}){first}")
+    for c in cases:  # in-context editing's demonstrations: the task's published pool, and its own edits
+        c.meta.update(demo_pool=task.name, demo_dir=str(root), demo_corpus=f"bmike53:{task.name}:langs={{lang}}:dir={root}")
     return Dataset(f"bmike53:{task.name}", cases, report.skipped, f"{folder} ({how})", list(task.protocols))
+
+
+load.describe_source = describe_bmike53_source  # for `polyedit data list`
 
 
 def check_file(path: Path, report: Report | None = None) -> Report:

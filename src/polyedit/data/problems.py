@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from polyedit.data import jsonio
+from polyedit.data.dataset import Dataset
 from polyedit.data.languages import normalize_code
 from polyedit.errors import PolyeditError
+from polyedit.registry import Registry, import_submodules
 
 
 @dataclass(frozen=True)
@@ -178,37 +180,29 @@ def case_key(value: Any) -> str | None:
 
 # --- format registry for `polyedit data validate` ----------------------------------------------------
 
-#: format name -> (check(path) -> Report, help). A check converts every record of the file(s) and
-#: returns the report; it raises PolyeditError only when the input as a whole is unreadable.
+#: format name -> check(path) -> Report. A check converts every record of the file(s) and returns the
+#: report; it raises PolyeditError only when the input as a whole is unreadable. The checks live in the
+#: loader modules of this package, which register them on import.
 Checker = Callable[[Path], Report]
-FORMATS: dict[str, tuple[Checker, str]] = {}
+FORMATS: Registry[Checker] = Registry("format", import_submodules("polyedit.data"))
 
 
 def register_format(name: str, help: str = "") -> Callable[[Checker], Checker]:
-    def deco(fn: Checker) -> Checker:
-        FORMATS[name] = (fn, help)
-        return fn
-
-    return deco
+    return FORMATS.decorator(name, help)
 
 
 def format_names() -> dict[str, str]:
-    from polyedit.data.registry import _discover
-
-    _discover()
-    return {k: v[1] for k, v in sorted(FORMATS.items())}
+    return FORMATS.helps()
 
 
 def validate_path(path: Path | str, fmt: str) -> list[Problem]:
     """Every problem of the file or folder `path` read as format `fmt` (empty: the input is clean)."""
-    names = format_names()
-    if fmt not in names:
-        raise PolyeditError(f"unknown format {fmt!r} (known: {', '.join(names)})")
+    check = FORMATS.get(fmt)
     path = Path(path)
     if not path.exists():
         raise PolyeditError(f"{path}: no such file or directory")
     try:
-        return FORMATS[fmt][0](path).problems
+        return check(path).problems
     except PolyeditError as e:  # the input as a whole is unreadable: that is its one problem
         message = str(e)
         for prefix in (f"{path}: ",):
@@ -220,8 +214,6 @@ def load_path_dataset(spec, name: str, loader, protocols, normalize=None, where:
     """The shared front of the file-format loaders, `NAME:PATH[:edit_lang=en][:langs=...]`: check the path
     argument (`where`: where the files are published, said when it is missing), run
     `loader(path, edit_lang, langs, report)`, and refuse a source with no usable record."""
-    from polyedit.data.registry import Dataset  # here: the registry imports the loaders that import this
-
     if not spec.arg:
         raise PolyeditError(f"{name} dataset needs a path: {name}:PATH" + (f"; {where}" if where else ""))
     if where:

@@ -7,125 +7,37 @@ dataset takes: `langs=` (probe languages) and `split=dev|test|all` (data/splits.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from polyedit.data.cases import Edit, EditCase, Probe
+from polyedit.data.dataset import Dataset, DatasetSpec, SpecOptions
 from polyedit.data.jsonio import parse_json, read_jsonl, read_text
 from polyedit.data.problems import Problem, Report, register_format
 from polyedit.data.splits import select as select_split
 from polyedit.errors import PolyeditError
-
-
-@dataclass
-class Dataset:
-    """Loaded cases plus the count of what the loader dropped and why (shown in run summaries)."""
-
-    name: str
-    cases: list[EditCase]
-    skipped: Counter = field(default_factory=Counter)
-    source: str = ""
-    #: the benchmark's own scoring protocols (names registered in polyedit.evaluation), used when a run
-    #: names none; None means polyedit's defaults
-    protocols: list[str] | None = None
-
-
-class SpecOptions(dict):
-    """A spec's key=value options, remembering which ones the loader read: an option no loader reads is a
-    typo (`lang=` for `langs=`) and `load_dataset` refuses it rather than silently running everything."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.read: set[str] = set()
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-    def __contains__(self, key) -> bool:
-        self.read.add(key)
-        return super().__contains__(key)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    arg: str | None
-    options: dict[str, str]
-
-    @classmethod
-    def parse(cls, spec: str) -> DatasetSpec:
-        if not spec or not spec.strip():
-            raise PolyeditError("empty dataset spec")
-        name, _, rest = spec.partition(":")
-        arg, options = None, {}
-        parts = rest.split(":") if rest else []
-        # A Windows-free world: a path argument may itself contain ':' only in key=value options.
-        for i, part in enumerate(parts):
-            if "=" in part and (i > 0 or arg is None) and not Path(part).exists():
-                key, _, value = part.partition("=")
-                options[key.strip()] = value.strip()
-            elif arg is None:
-                arg = part
-            else:
-                raise PolyeditError(f"dataset spec {spec!r}: unexpected part {part!r}")
-        return cls(name.strip().lower(), arg, SpecOptions(options))
-
-    def langs(self) -> list[str] | None:
-        raw = self.options.get("langs")
-        if raw is None:
-            return None
-        codes = list(dict.fromkeys(x.strip() for x in raw.split(",") if x.strip()))
-        if not codes:
-            raise PolyeditError(f"dataset option langs={raw!r} names no language")
-        return codes
+from polyedit.registry import Registry, import_submodules
 
 
 Loader = Callable[[DatasetSpec], Dataset]
-_LOADERS: dict[str, tuple[Loader, str]] = {}
+#: loaders live in the modules of this package (importing them registers them); the knowledge world
+#: registers its own from above, and other packages through the `polyedit.datasets` entry points
+DATASETS: Registry[Loader] = Registry("dataset", import_submodules("polyedit.data"))
 
 
 def register_dataset(name: str, help: str = "") -> Callable[[Loader], Loader]:
-    def deco(fn: Loader) -> Loader:
-        _LOADERS[name] = (fn, help)
-        return fn
-
-    return deco
-
-
-def _discover() -> None:
-    # Loaders live in modules of this package and in polyedit.world; importing them registers them.
-    import importlib
-    import pkgutil
-
-    import polyedit.data as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"polyedit.data.{mod.name}")
-    try:
-        importlib.import_module("polyedit.world.dataset")
-    except ModuleNotFoundError as e:  # the world package is optional until built
-        if e.name != "polyedit.world.dataset" and e.name != "polyedit.world":
-            raise
+    return DATASETS.decorator(name, help)
 
 
 def dataset_names() -> dict[str, str]:
-    _discover()
-    return {k: v[1] for k, v in sorted(_LOADERS.items())}
+    return DATASETS.helps()
 
 
 def load_dataset(spec: str, limit: int | None = None) -> Dataset:
-    _discover()
     parsed = DatasetSpec.parse(spec)
-    if parsed.name not in _LOADERS:
-        raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(sorted(_LOADERS))})")
-    ds = _LOADERS[parsed.name][0](parsed)
+    if parsed.name not in DATASETS:
+        raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(DATASETS.names())})")
+    ds = DATASETS.get(parsed.name)(parsed)
     # `split` is every dataset's option, applied here once (data/splits.py); before `limit`, so that
     # `--limit N` takes the first N cases of the side
     ds.cases = select_split(ds.cases, parsed.options.get("split"))

@@ -11,8 +11,8 @@ from typing import Callable
 
 from polyedit.data.cases import LOCALITY, EditCase, Probe
 from polyedit.data.languages import join_target
-from polyedit.errors import PolyeditError
 from polyedit.models.backend import Generation, ScoreResult
+from polyedit.registry import Registry, import_submodules
 
 
 @dataclass(frozen=True)
@@ -43,42 +43,27 @@ class ProbeContext:
     case: "EditCase | None" = None  # the probe's case (BMIKE's ppl_compare reads its loc_ans)
 
 
-PROTOCOLS: dict[str, Protocol] = {}
+#: benchmark-specific protocols live in modules `polyedit/evaluation/protocols_*.py`; importing them
+#: registers them
+PROTOCOLS: Registry[Protocol] = Registry(
+    "protocol", import_submodules("polyedit.evaluation", lambda m: m.name.startswith("protocols_")))
 
 
 def register_protocol(name: str, requires: set[str], help: str = ""):
     def deco(pair):
         needs, score = pair
-        PROTOCOLS[name] = Protocol(name, needs, score, frozenset(requires), help)
+        PROTOCOLS.register(name, Protocol(name, needs, score, frozenset(requires), help), help)
         return pair
 
     return deco
 
 
-def _discover() -> None:
-    """Benchmark-specific protocols live in modules `polyedit/evaluation/protocols_*.py`; importing them
-    registers them."""
-    import importlib
-    import pkgutil
-
-    import polyedit.evaluation as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name.startswith("protocols_"):
-            importlib.import_module(f"polyedit.evaluation.{mod.name}")
-
-
 def protocol_names() -> list[str]:
-    _discover()
-    return sorted(PROTOCOLS)
+    return PROTOCOLS.names()
 
 
 def get_protocol(name: str) -> Protocol:
-    if name not in PROTOCOLS:
-        _discover()
-    if name not in PROTOCOLS:
-        raise PolyeditError(f"unknown protocol {name!r} (known: {', '.join(sorted(PROTOCOLS))})")
-    return PROTOCOLS[name]
+    return PROTOCOLS.get(name)
 
 
 def answer_request(probe: Probe, prompt: str, answer: str | None = None) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
+from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
@@ -267,6 +268,7 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)
+    summary["notes"] = run_notes(records)  # fallbacks taken, edits that changed nothing: said, not buried
     write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False))
     return summary
 

@@ -34,10 +34,12 @@ import inspect
 from dataclasses import dataclass
 
 import torch
+from transformers import DynamicCache
 
 from polyedit.data.languages import join_target
 from polyedit.errors import PolyeditError
 from polyedit.methods.objectives import trainable
+from polyedit.models.generation import cache_argument
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target, pad_right
@@ -190,8 +192,9 @@ def _prefix_cached(lm: LoadedModel, seqs: list[tuple[int, ...]]):
     its prefix's key/value cache: the rows then only compute their last position."""
     distinct = list(dict.fromkeys(s[:-1] for s in seqs))
     where = {p: j for j, p in enumerate(distinct)}
+    cache = DynamicCache()  # filled in place by the model: no reading of version-specific output fields
     with torch.no_grad():
-        cache = lm.model(input_ids=torch.tensor(distinct, device=lm.device), use_cache=True).past_key_values
+        lm.model(input_ids=torch.tensor(distinct, device=lm.device), use_cache=True, **{cache_argument(lm.model): cache})
     cache.reorder_cache(torch.tensor([where[s[:-1]] for s in seqs], device=lm.device))
     return cache
 
@@ -213,7 +216,7 @@ def row_gradients(lm: LoadedModel, rows: list[GradientRow], max_tokens: int = DE
             seqs = [rows[i].x.ids for i in chunk]
             kwargs = {}
             if prefix_cache and len(seqs[0]) > 1:
-                kwargs["past_key_values"] = _prefix_cached(lm, seqs)
+                kwargs[cache_argument(lm.model)] = _prefix_cached(lm, seqs)
                 ids = torch.tensor([[s[-1]] for s in seqs], device=lm.device)
                 mask, last = None, torch.zeros(len(seqs), dtype=torch.long, device=lm.device)
             else:

@@ -20,6 +20,7 @@ import torch
 from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.errors import PolyeditError
 from polyedit.models.load import LoadedModel
+from polyedit.registry import Registry, import_submodules
 
 
 def param(default: Any, help: str, *, gt: float | None = None, ge: float | None = None,
@@ -256,30 +257,18 @@ class EditMethod(ABC):
         return self.apply(lm, [c.edit for c in cases])
 
 
-_METHODS: dict[str, type[EditMethod]] = {}
+#: every method folder under polyedit/methods/ registers its class on import
+METHODS: Registry[type[EditMethod]] = Registry("method", import_submodules("polyedit.methods", lambda m: m.ispkg))
 
 
 def register_method(cls: type[EditMethod]) -> type[EditMethod]:
     if not getattr(cls, "name", None):
         raise TypeError(f"{cls.__name__} has no name")
-    _METHODS[cls.name] = cls
-    return cls
-
-
-def _discover() -> None:
-    import importlib
-    import pkgutil
-
-    import polyedit.methods as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.ispkg:
-            importlib.import_module(f"polyedit.methods.{mod.name}")
+    return METHODS.register(cls.name, cls, cls.description)
 
 
 def method_names() -> list[str]:
-    _discover()
-    return sorted(_METHODS)
+    return METHODS.names()
 
 
 def get_method(name: str, hparams: HParams | dict | str | Path | None = None,
@@ -289,10 +278,7 @@ def get_method(name: str, hparams: HParams | dict | str | Path | None = None,
     With `lm`, the model's recommended hyperparameters for this method (its folder's `editing.yaml`) fill
     every field the caller leaves out; class defaults fill the rest.
     """
-    _discover()
-    if name not in _METHODS:
-        raise PolyeditError(f"unknown method {name!r} (known: {', '.join(sorted(_METHODS))})")
-    cls = _METHODS[name]
+    cls = METHODS.get(name)
     if isinstance(hparams, HParams):
         return cls(hparams)
     recommended = dict((lm.meta.get("editing_hparams") or {}).get(name, {})) if lm is not None else {}

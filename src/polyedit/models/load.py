@@ -103,7 +103,16 @@ def load_model(spec: str, *, dtype: str = "float32", device: str | None = "cpu",
         raise PolyeditError(f"cannot load model {spec!r}: {_first_line(e)}") from None
     model.to(pick_device(device)).eval()
     prepare_tokenizer(tokenizer)
-    return LoadedModel(model, tokenizer, spec, {"path": path, "editing_hparams": editing_hparams(path)})
+    return LoadedModel(model, tokenizer, spec, {"path": path, "editing_hparams": editing_hparams(path),
+                                                "dataset": default_dataset(path)})
+
+
+def default_dataset(path: str) -> str | None:
+    """A model folder may name the dataset it is evaluated on by default in `dataset.txt` (one dataset spec;
+    the knowledge-world models name their own world), so no caller pairs models with data by name."""
+    file = Path(path) / "dataset.txt"
+    spec = file.read_text("utf-8").strip() if file.is_file() else ""
+    return spec or None
 
 
 def _first_line(e: BaseException) -> str:

@@ -14,6 +14,7 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     kinds = [k for k in PROBE_KINDS if k in head]
     lines = [f"# {title}", "", f"{summary['n_cases']} cases. Post-edit scores in %, pre-edit in brackets. "
              "Metrics: " + ", ".join(f"{k} = `{head[k]}`" for k in kinds) + ".", ""]
+    lines += [f"**Note:** {n}." for n in summary.get("notes", [])] + ([""] if summary.get("notes") else [])
     lines += ["| language | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
     for lang, per_kind in summary["per_language"].items():
         cells = []

@@ -22,6 +22,9 @@ def apply_edits(lm: LoadedModel, edits_file: str | Path, method: str, hparams=No
     if not cases:
         raise PolyeditError(f"{edits_file}: no edits")
     m = get_method(method, hparams)
+    if m.edits_in_context:  # refused before any work (its demonstrations may not even be findable here)
+        raise PolyeditError(f"method {method!r} edits in context, not in the weights, so it cannot be "
+                            "served; run it on the client (polyedit bench --method ike --backend openai)")
     batches = [cases] if m.supports_batch else [[c] for c in cases]
     for chunk in batches:
         handle = m.apply_cases(lm, chunk)
@@ -39,6 +42,10 @@ def apply_adapter(lm: LoadedModel, adapter_dir: str | Path) -> None:
         raise PolyeditError(f"--adapter {path}: no adapter_config.json there")
     if not (path / "adapter_model.safetensors").is_file():  # peft would fall back to a pickled .bin
         raise PolyeditError(f"--adapter {path}: no adapter_model.safetensors there (pickled weights are never loaded)")
+    import warnings
+
     from peft import PeftModel
 
-    lm.model = PeftModel.from_pretrained(lm.model, str(path)).merge_and_unload().eval()
+    with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        lm.model = PeftModel.from_pretrained(lm.model, str(path)).merge_and_unload().eval()

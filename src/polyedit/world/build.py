@@ -100,6 +100,8 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     _write_editing_hparams(size, out)
+    # the model names its own dataset (models.load reads it): the built-in name, or this folder
+    (out / "dataset.txt").write_text(f"world:{size if out == default_out(size) else out.resolve()}\n", "utf-8")
     meta = {
         "command": command or f"polyedit world build --size {size} --seed {seed}",
         "size": size, "seed": seed, "config": cfg.to_dict(),

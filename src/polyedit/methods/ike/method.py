@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polyedit.data.cases import Edit, EditCase, Probe
+from polyedit.errors import PolyeditError
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.ike.demos import CasePool, Demo, bmike_pool, demo_from_case, pool_task
 from polyedit.methods.ike.prompts import ANSWER_STOP, in_context_prompt
@@ -19,18 +20,21 @@ from polyedit.methods.ike.retrieval import DEFAULT_ST_MODEL, NearestEdits, make_
 from polyedit.methods.ike.select import (AUTHORS_ONE_SHOT_ID, RETRIEVAL_SETTINGS, SETTINGS, manual_demos,
                                          portability_tail, roles)
 
-WORLD_CORPUS = "world:small"
+#: `pool` values that build the demonstrations from the edits of `corpus` ("world" is the older name)
+CASE_POOLS = ("cases", "world")
 
 
 @dataclass
 class IKEHParams(HParams):
     setting: str = param("mixed_8", "which demonstrations go into the prompt", choices=tuple(SETTINGS))
-    pool: str = param("auto", "demonstration pool: a BMIKE-53 task (zsre, counterfact, wikifactdiff), world, "
-                      "or auto (the case's own BMIKE-53 task, the knowledge world otherwise)")
-    pool_dir: str | None = param(None, "BMIKE-53 root holding demonstrations/ and the task folders (default: "
-                                 "POLYEDIT_BMIKE53_DIR, then the hub)")
-    corpus: str | None = param(None, "dataset spec of the edits that world pools and retrieval draw from "
-                               "(default: the pool's own data)")
+    pool: str = param("auto", "demonstration pool: auto (what the case's dataset declares: its published pool, "
+                      "else one built from its own edits), a BMIKE-53 task (zsre, counterfact, wikifactdiff), "
+                      "or cases (built from `corpus`'s edits)")
+    pool_dir: str | None = param(None, "BMIKE-53 root holding demonstrations/ (default: the case's own "
+                                 "dataset's, then POLYEDIT_BMIKE53_DIR, then the hub)")
+    corpus: str | None = param(None, "dataset spec of the edits that case pools and retrieval draw from "
+                               "(default: the one the case's dataset declares, {lang} standing for the "
+                               "query language)")
     embedder: str = param("auto", "retrieval embeddings: auto (sentence-transformers if available offline, "
                           "else TF-IDF)", choices=("auto", "tfidf", "sentence-transformers"))
     embedding_model: str = param(DEFAULT_ST_MODEL, "sentence-transformers model of the retrieval")
@@ -38,7 +42,7 @@ class IKEHParams(HParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.pool not in ("auto", "world"):
+        if self.pool != "auto" and self.pool not in CASE_POOLS:
             pool_task(self.pool)
 
 
@@ -85,30 +89,32 @@ class IKE(EditMethod):
         super().__init__(hparams)
         self._datasets: dict[str, list[EditCase]] = {}
         self._indexes: OrderedDict[tuple[str, str], tuple[NearestEdits, list[EditCase]]] = OrderedDict()
-        self._world_pools: dict[tuple[str, str | None], CasePool] = {}
+        self._case_pools: dict[tuple[str, str, str | None], CasePool] = {}
         self._embedder = None
 
     # -- where demonstrations come from -------------------------------------------------------------
 
-    def _pool_name(self, case: EditCase) -> str:
-        if self.hparams.pool != "auto":
-            return "world" if self.hparams.pool == "world" else pool_task(self.hparams.pool)
-        if case.meta.get("benchmark") == "bmike53" and case.meta.get("task"):
-            return pool_task(case.meta["task"])
-        return "world"
+    # A dataset declares its cases' demonstrations in their meta (`demo_pool`: a BMIKE-53 task whose published
+    # pool to use, `demo_dir`: where it lies, `demo_corpus`: a spec of edits to build demonstrations from
+    # and retrieve from); the hyperparameters override them.
 
-    def _bmike_root(self) -> str:
+    def _pool_name(self, case: EditCase) -> str:
+        """A BMIKE-53 task (its published 32 demonstrations), or "cases" (built from the corpus's edits)."""
+        if self.hparams.pool != "auto":
+            return "cases" if self.hparams.pool in CASE_POOLS else pool_task(self.hparams.pool)
+        return pool_task(case.meta["demo_pool"]) if case.meta.get("demo_pool") else "cases"
+
+    def _bmike_root(self, case: EditCase) -> str:
         from polyedit.data.hub import bmike53_root
 
-        return str(bmike53_root(self.hparams.pool_dir)[0])
+        return str(bmike53_root(self.hparams.pool_dir or case.meta.get("demo_dir"))[0])
 
-    def _corpus_spec(self, pool: str, lang: str) -> str:
-        if self.hparams.corpus:
-            return self.hparams.corpus
-        if pool == "world":
-            return WORLD_CORPUS
-        spec = f"bmike53:{pool}:langs={lang}"
-        return spec + (f":dir={self.hparams.pool_dir}" if self.hparams.pool_dir else "")
+    def _corpus_spec(self, case: EditCase, lang: str) -> str:
+        spec = self.hparams.corpus or case.meta.get("demo_corpus")
+        if not spec:
+            raise PolyeditError(f"ike: the dataset of case {case.case_id!r} declares no demonstrations; "
+                                "set corpus: SPEC (edits to build them from) or pool: zsre|counterfact|wikifactdiff")
+        return spec.replace("{lang}", lang)
 
     def _cases(self, spec: str) -> list[EditCase]:
         if spec not in self._datasets:
@@ -117,20 +123,22 @@ class IKE(EditMethod):
             self._datasets[spec] = load_dataset(spec).cases
         return self._datasets[spec]
 
-    def _pool(self, pool: str, lang: str, exclude: str | None) -> list[Demo]:
-        if pool != "world":
-            return bmike_pool(pool, self._bmike_root()).demos(lang)
-        cases = self._cases(self._corpus_spec(pool, lang))[::-1]  # from the end: evaluation starts at the front
-        key = (lang, None)
-        if key not in self._world_pools:
-            self._world_pools[key] = CasePool("world", cases)
-        p = self._world_pools[key]
+    def _pool(self, case: EditCase, lang: str) -> list[Demo]:
+        pool = self._pool_name(case)
+        if pool != "cases":
+            return bmike_pool(pool, self._bmike_root(case)).demos(lang)
+        spec = self._corpus_spec(case, lang)
+        cases = self._cases(spec)[::-1]  # from the end: evaluation starts at the front
+        key = (spec, lang, None)
+        if key not in self._case_pools:
+            self._case_pools[key] = CasePool(spec, cases)
+        p = self._case_pools[key]
         demos = p.demos(lang)
-        if exclude is not None and exclude in p.sources(lang):  # never show a case its own edit
-            key = (lang, exclude)
-            if key not in self._world_pools:
-                self._world_pools[key] = CasePool("world", [c for c in cases if c.case_id != exclude])
-            demos = self._world_pools[key].demos(lang)
+        if case.case_id in p.sources(lang):  # never show a case its own edit
+            key = (spec, lang, case.case_id)
+            if key not in self._case_pools:
+                self._case_pools[key] = CasePool(spec, [c for c in cases if c.case_id != case.case_id])
+            demos = self._case_pools[key].demos(lang)
         return demos
 
     def embedder(self):
@@ -152,8 +160,7 @@ class IKE(EditMethod):
         """The nearest corpus edits with their roles, nearest last (edits lacking the role's probe in
         `lang` are passed over for the next nearest)."""
         n = RETRIEVAL_SETTINGS[self.hparams.setting]
-        pool = self._pool_name(case)
-        index, cases = self._index(self._corpus_spec(pool, lang))
+        index, cases = self._index(self._corpus_spec(case, lang))
         exclude = {i for i, c in enumerate(cases) if c.case_id == case.case_id}
         ranked = index.nearest(f"{case.edit.prompt} {case.edit.target_new}", len(cases), exclude)
         out, pos = [], 0
@@ -170,7 +177,7 @@ class IKE(EditMethod):
         setting = self.hparams.setting
         if setting == "zero_shot":
             return []
-        pool = self._pool(self._pool_name(case), lang, case.case_id)
+        pool = self._pool(case, lang)
         if setting in RETRIEVAL_SETTINGS:
             demos = self.retrieved(case, lang)
             return demos + portability_tail(pool) if setting == "mike_search" else demos
@@ -179,16 +186,21 @@ class IKE(EditMethod):
     # -- the method -----------------------------------------------------------------------------------
 
     def _info(self, cases: list[EditCase]) -> dict[str, Any]:
-        pools = sorted({self._pool_name(c) for c in cases})
-        info: dict[str, Any] = {"setting": self.hparams.setting, "pool": ",".join(pools)}
+        info: dict[str, Any] = {"setting": self.hparams.setting}
+        if self.hparams.setting != "zero_shot":  # zero-shot shows no demonstration
+            info["pool"] = ",".join(sorted({p if p != "cases" else self._corpus_spec(c, c.edit.lang)
+                                            for c in cases for p in [self._pool_name(c)]}))
         if self.hparams.setting in RETRIEVAL_SETTINGS:
             info["embedder"] = self.embedder().name
+            if getattr(self.embedder(), "note", None):
+                info["notes"] = [self.embedder().note]
         return info
 
     def apply_cases(self, lm, cases: list[EditCase]) -> EditHandle:
         if self.hparams.setting != "zero_shot":
             for c in cases:  # fail on a missing pool or corpus now, not inside the evaluation
-                self._pool_name(c)
+                if self._pool_name(c) == "cases" or self.hparams.setting in RETRIEVAL_SETTINGS:
+                    self._corpus_spec(c, c.edit.lang)
         return IKEHandle(lm, list(cases), self, self._info(cases))
 
     def apply(self, lm, edits: list[Edit]) -> EditHandle:

@@ -7,6 +7,7 @@ spaces), computed here with numpy. The embedder's name goes into the results, so
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from typing import Protocol
@@ -92,12 +93,18 @@ def make_embedder(kind: str = "auto", model_name: str = DEFAULT_ST_MODEL) -> Emb
         emb.name = f"sentence-transformers:{model_name}"
         return emb
     except Exception as e:  # not installed, or the model is not in the local cache
+        why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         if kind == "sentence-transformers":
             from polyedit.errors import PolyeditError
 
-            raise PolyeditError(f"ike: sentence-transformers model {model_name!r} unavailable ({type(e).__name__}: "
-                                f"{str(e).splitlines()[0] if str(e) else ''}); use embedder: tfidf") from None
-        return CharNgramTfidf()
+            raise PolyeditError(f"ike: sentence-transformers model {model_name!r} unavailable ({why}); "
+                                "use embedder: tfidf") from None
+        fallback = CharNgramTfidf()
+        # said wherever the run is read: the console now, the handle's notes (summary and report) later
+        fallback.note = (f"MIKE-search retrieved with TF-IDF, not sentence-transformers: model {model_name!r} "
+                         f"unavailable ({why}); set embedder: tfidf to choose it, sentence-transformers to require it")
+        logging.getLogger("polyedit").warning("%s", fallback.note)
+        return fallback
 
 
 class NearestEdits:

@@ -12,6 +12,7 @@ once the target's mean NLL < 0.5: 94% moved, locality 0.95.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -81,7 +82,10 @@ def train_adapter(lm: LoadedModel, edits: list[Edit], hp: LoRAHParams, handle: L
                         task_type="CAUSAL_LM")
     flags = {p: p.requires_grad for p in lm.model.parameters()}
     torch.manual_seed(hp.seed)  # the initialisation of A
-    peft_model = get_peft_model(lm.model, config)
+    with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`: not
+        # the user's to act on, and it would be the one warning of a LoRA run
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(lm.model, config)
     try:
         batch = edit_batch(lm, edits)
         params = [p for n, p in peft_model.named_parameters() if "lora_" in n]
