@@ -38,7 +38,8 @@ def test_known_answers_english_edit_target_language_probes(fixtures):
     assert {p.lang for p in case.probes} == {"de"}  # the English reliability probe is restricted away
     assert case.probes[0].subject == "Donau"
     assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1", "language_fidelity"] and ds.skipped == Counter()
-    assert ds.cases[0].meta == {"benchmark": "bmike53", "task": "zsre", "source_case_id": 0}
+    assert ds.cases[0].meta == {"benchmark": "bmike53", "task": "zsre", "source_case_id": 0,
+                                "loc_ans": {"de": "Goethe"}}  # as published, for ppl_compare
 
 
 def test_counterfact_style_old_answer_is_target_true(fixtures):

@@ -25,6 +25,8 @@ from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
+from polyedit.evaluation.records import protocol_labels
+from polyedit.evaluation.samples import sample_lines
 from polyedit.methods.base import EditHandle, EditMethod
 from polyedit.models.backend import HFBackend
 from polyedit.models.load import LoadedModel
@@ -47,6 +49,7 @@ class BenchConfig:
     limit: int | None = None
     eval_batch_size: int = 32
     max_new_tokens: int | None = None
+    log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -95,7 +98,8 @@ def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[di
     for i, probe in enumerate(case.probes):
         a, b = pre_k[(case.case_id, i)], post_k[(case.case_id, i)]
         out.append({"index": i, "kind": probe.kind, "lang": probe.lang, "prompt": probe.prompt,
-                    "answer": probe.answer, "pre": a.metrics, "post": b.metrics})
+                    "answer": probe.answer, "pre": a.metrics, "post": b.metrics,
+                    "protocol": protocol_labels({**a.protocol_of, **b.protocol_of}, {**pre.protocols, **post.protocols})})
     return out
 
 
@@ -189,7 +193,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                 records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
                                 "edit": asdict(c.edit), "subject_rule": _subject_rule(lm, c),
                                 "seconds_per_edit": t_edit / len(chunk), "info": _jsonable(handles[c.case_id].info),
-                                "unavailable": post.unavailable, "probes": _probe_records(pre, post, c)})
+                                "unavailable": post.unavailable, "meta": _jsonable(c.meta),
+                                "protocols": {**pre.protocols, **post.protocols}, "probes": _probe_records(pre, post, c)})
             if cfg.mode == "sequential":
                 seq_handles += applied
                 seq_map.update(handles)
@@ -197,6 +202,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                 _sequential_checkpoint(backend, cfg, seq_cases, seq_map, seq_pre, out)
             else:
                 _restore(applied)
+            if cfg.log_samples:
+                ResultsFile(out / "samples.jsonl").append(sample_lines(pre, post, chunk, cfg.method))
             results.append(records)
             bar.update(len(chunk))
     finally:
@@ -211,7 +218,8 @@ def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, out: Path) -> 
     by_case: dict[str, dict] = {}
     for r in ev.results:
         rec = by_case.setdefault(r.case_id, {"after_edits": len(seq_cases), "case_id": r.case_id, "probes": []})
-        rec["probes"].append({"index": r.index, "kind": r.probe.kind, "lang": r.probe.lang, "post": r.metrics})
+        rec["probes"].append({"index": r.index, "kind": r.probe.kind, "lang": r.probe.lang, "post": r.metrics,
+                              "protocol": protocol_labels(r.protocol_of, ev.protocols)})
     ResultsFile(out / "sequential.jsonl").append(list(by_case.values()))
 
 
@@ -221,7 +229,7 @@ def _jsonable(info: dict) -> dict:
 
 def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer)."""
-    summary = summarize(records)
+    summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()))
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)
