@@ -34,11 +34,12 @@ def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS
 def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, langs=None, protocols=None,
           hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
           resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None,
-          log_samples: bool = True) -> dict:
+          log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
     `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice).
-    `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics)."""
+    `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).
+    `judge_url`, `judge_model`: an OpenAI-compatible endpoint that judges every generated answer."""
     from polyedit.reports.markdown import summary_markdown
 
     if backend is not None:
@@ -50,7 +51,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, method=method, data=data,
                       langs=list(langs) if langs else None, protocols=list(protocols) if protocols else None,
                       hparams=m.hparams.to_dict(), seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit,
-                      log_samples=log_samples)
+                      log_samples=log_samples, judge_url=judge_url, judge_model=judge_model)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
     Path(out, "summary.md").write_text(summary_markdown(summary, f"{method} on {data}"), "utf-8")
     return summary

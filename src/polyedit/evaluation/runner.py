@@ -25,6 +25,7 @@ from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
+from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
 from polyedit.methods.base import EditHandle, EditMethod
@@ -50,6 +51,8 @@ class BenchConfig:
     eval_batch_size: int = 32
     max_new_tokens: int | None = None
     log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
+    judge_url: str | None = None  # an OpenAI-compatible endpoint that judges the generated answers
+    judge_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -160,6 +163,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     run_file.write_text(json.dumps(run_meta, indent=2, ensure_ascii=False), "utf-8")
 
     backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
+    judge = make_judge(cfg.judge_url, cfg.judge_model, out / "judge_cache.jsonl") if cfg.judge_url else None
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     done = results.finished()
     done_ids = {r["case_id"] for r in done}
@@ -188,6 +192,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
             handles, applied = _apply(method, lm, chunk)
             t_edit = time.perf_counter() - t0
             post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
+            for ev in (pre, post) if judge else ():
+                judge_evaluation(ev, judge)
             records = []
             for c in chunk:
                 records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
