@@ -81,3 +81,15 @@ def test_paired_difference_between_two_runs():
     better = [_rec(r["case_id"], {}, [(p["kind"], p["lang"], 0.0, 1.0) for p in r["probes"]]) for r in RECORDS]
     d = paired_difference(better, RECORDS, "reliability", "answer_em")
     assert d["diff"] == pytest.approx(1.0 - 0.75) and d["ci95"][1] >= d["diff"] >= d["ci95"][0]
+
+
+def test_answer_language_table_reports_the_detector_ceiling():
+    rec = _rec("a", {}, [("reliability", "de", 0.0, 1.0)])
+    rec["probes"][0]["pre"].update(answer_in_language=0.0, gold_in_language=1.0)
+    rec["probes"][0]["post"].update(answer_in_language=1.0, gold_in_language=1.0)
+    rec2 = _rec("b", {}, [("reliability", "de", 0.0, 1.0)])
+    rec2["probes"][0]["pre"].update(answer_in_language=0.0, gold_in_language=0.0)
+    rec2["probes"][0]["post"].update(answer_in_language=0.0, gold_in_language=0.0)
+    de = summarize([rec, rec2])["answer_language"]["de"]
+    assert (de["answer_in_language"]["post"], de["answer_in_language"]["pre"], de["detector_ceiling"]["post"]) == (
+        0.5, 0.0, 0.5)

@@ -127,6 +127,16 @@ def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "famil
         if values:
             groups[field_name] = {v: macro(lambda r, f=field_name, v=v: str(r["meta"].get(f)) == v) for v in values}
     headline = {kind: m for kind, (m, _) in head.items()}
+    # per probe language, over every probe kind: answers in the query's language, and the detector's
+    # ceiling (the same detector on the gold answers, whose language is known)
+    answer_language = {}
+    for lang in langs:
+        mine = [r for r in table if r["lang"] == lang]
+        got = _entry([r for r in mine if r["metric"] == "answer_in_language"], "answer_in_language",
+                     desc.get("answer"))
+        ceiling = _entry([r for r in mine if r["metric"] == "gold_in_language"], "gold_in_language", desc.get("answer"))
+        if got and ceiling:
+            answer_language[lang] = {"answer_in_language": got, "detector_ceiling": ceiling}
     diagnostics = {kind: {m: e for (k, m), sel in sorted(by_key.items()) if k == kind and m != headline[kind]
                           for e in [_entry(sel, m, protocol_of(kind, m))] if e}
                    for kind in headline}
@@ -141,6 +151,7 @@ def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "famil
         "per_language": per_language,
         "groups": groups,
         "diagnostics": diagnostics,
+        "answer_language": answer_language,
         "cross_lingual": (matrix := cross_lingual_matrix(table, headline)),
         # MEMLA's "edit -> others": per edit language, the mean over the other probe languages
         "edit_to_others": {kind: {el: mean(v for pl, v in row.items() if pl != el)

@@ -50,6 +50,12 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     for attr, groups in summary.get("groups", {}).items():
         lines += ["", f"## By {attr}", "", "| group | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
         lines += [agg_row(str(g), agg) for g, agg in groups.items()]
+    if summary.get("answer_language"):
+        lines += ["", "## Answer language", "", "Share of generated answers written in the query's language (all "
+                  "probe kinds), and the detector's ceiling: the share of the gold answers it assigns to their "
+                  "own language.", "", "| language | answers in the language | detector ceiling |", "|---|---|---|"]
+        lines += [f"| {lang} | {cell(v['answer_in_language'])} | {_pct(v['detector_ceiling']['post'])} |"
+                  for lang, v in summary["answer_language"].items()]
     diag = [(k, m, e) for k in kinds for m, e in (summary.get("diagnostics") or {}).get(k, {}).items()]
     if diag:
         lines += ["", "## Diagnostics", "", "Other metrics of this run, mean over languages; each is labelled with "
