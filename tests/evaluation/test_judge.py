@@ -164,3 +164,6 @@ def test_judge_against_polyedit_serve_on_loopback(served_world, tmp_path, tiny_m
     sample = json.loads((run / "samples.jsonl").read_text("utf-8").splitlines()[0])
     assert isinstance(sample["post"]["generated"]["judge"][0], str)
     assert ("judge_correct" in sample["post"]["metrics"]) == (parse_verdict(sample["post"]["generated"]["judge"][0]) is not None)
+    summary = json.loads((run / "summary.json").read_text("utf-8"))
+    assert summary["judge_unscored"]["post"] == sum(
+        "judge_correct" not in json.loads(x)["post"]["metrics"] for x in (run / "samples.jsonl").read_text("utf-8").splitlines())

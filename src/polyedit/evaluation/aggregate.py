@@ -20,7 +20,7 @@ from typing import Iterable
 from polyedit.data.cases import PROBE_KINDS
 from polyedit.data.languages import get_language
 from polyedit.evaluation import uncertainty
-from polyedit.evaluation.protocols import PROTOCOLS, _discover
+from polyedit.evaluation.protocols import PROTOCOLS, protocol_names
 
 
 def rows(records: Iterable[dict]) -> list[dict]:
@@ -40,7 +40,7 @@ def rows(records: Iterable[dict]) -> list[dict]:
 
 def _protocol_order(records: list[dict]) -> list[str]:
     """The run's protocols in its order (records name them), then every registered one."""
-    _discover()
+    protocol_names()  # importing the benchmark protocol modules registers them
     order: dict[str, None] = {}
     for rec in records:
         order.update(dict.fromkeys(rec.get("protocols") or {}))
@@ -140,7 +140,7 @@ def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "famil
     diagnostics = {kind: {m: e for (k, m), sel in sorted(by_key.items()) if k == kind and m != headline[kind]
                           for e in [_entry(sel, m, protocol_of(kind, m))] if e}
                    for kind in headline}
-    return {
+    out = {
         "n_cases": len(records),
         "headline": headline,
         "headline_protocols": {kind: p for kind, (_, p) in head.items()},
@@ -158,6 +158,11 @@ def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "famil
                                   for el, row in by_el.items() if any(pl != el for pl in row)}
                            for kind, by_el in matrix.items()},
     }
+    if any("judge" in (rec.get("protocols") or {}) for rec in records):
+        # a junk verdict or an unreachable judge leaves a generated answer unscored: say how many
+        out["judge_unscored"] = {stage: sum("answer_em" in p[stage] and "judge_correct" not in p[stage]
+                                            for rec in records for p in rec["probes"]) for stage in ("pre", "post")}
+    return out
 
 
 def cross_lingual_matrix(table: list[dict], headline: dict[str, str]) -> dict:

@@ -63,6 +63,10 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
                   "the model would not generate).", "", "| probes | metric | protocol | post [95% CI] (pre) |",
                   "|---|---|---|---|"]
         lines += [f"| {k} | `{m}` | {protocol_label(e)} | {cell(e)} |" for k, m, e in diag]
+    if summary.get("judge_unscored"):
+        u = summary["judge_unscored"]
+        lines += ["", f"Judge: {u['pre']} answers before and {u['post']} after the edit left unscored (junk verdict "
+                  "or unreachable judge; never counted as wrong)."]
     if summary.get("skipped"):
         lines += ["", "## Skipped while loading", ""] + [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())]
     if summary.get("subject_rules"):
