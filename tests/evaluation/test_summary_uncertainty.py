@@ -93,3 +93,19 @@ def test_answer_language_table_reports_the_detector_ceiling():
     de = summarize([rec, rec2])["answer_language"]["de"]
     assert (de["answer_in_language"]["post"], de["answer_in_language"]["pre"], de["detector_ceiling"]["post"]) == (
         0.5, 0.0, 0.5)
+
+
+def test_reports_show_the_headline_protocol_with_intervals_and_diagnostics_apart():
+    from polyedit.cli.demo import headline_note
+    from polyedit.reports.html import report_html
+    from polyedit.reports.markdown import summary_markdown
+
+    s = summarize(RECORDS)
+    assert headline_note(s) == "Headline: reliability = answer_em (answer, generated). 95% intervals: summary.md."
+    md = summary_markdown(s)
+    head, _, diag = md.partition("## Diagnostics")
+    assert "| en | 100.0 [100.0–100.0] (0.0) |" in head and "token_accuracy" not in head.split("| language |")[1]
+    assert "| reliability | `token_accuracy` | `token_accuracy` (teacher-forced) | 100.0 [100.0–100.0] (50.0) |" in diag
+    page = report_html("t", {"a": s, "b": summarize([dict(r, protocols={"token_accuracy": {}}) for r in RECORDS])})
+    assert "Diagnostics" in page and "[50.0–100.0]" in page
+    assert "(differs between runs)" in page  # two runs with different headline metrics are flagged, not mixed
