@@ -24,8 +24,10 @@ def test_the_readme_example_runs_and_moves_the_edit(capsys):
     exec(compile(_example(), "README.md", "exec"), scope)
     printed = capsys.readouterr().out
     summary, handle = scope["summary"], scope["handle"]
-    acc = {(lang, kind): v["token_accuracy"] for lang, kinds in summary["per_language"].items()
-           for kind, v in kinds.items() if "token_accuracy" in v}
+    head = summary["headline"]
+    assert head["reliability"] == "answer_em"  # the generated-answer headline
+    acc = {(lang, kind): {"pre": v[head[kind]]["pre"], "post": v[head[kind]]["post"]}
+           for lang, kinds in summary["per_language"].items() for kind, v in kinds.items() if head[kind] in v}
     assert acc[("en", "reliability")] == {"pre": 0.0, "post": 1.0}
     assert acc[("de", "generality")]["post"] > acc[("de", "generality")]["pre"]
     assert set(summary["per_language"]) == {"en", "de", "fr", "zh"} and summary["n_cases"] == 1

@@ -21,7 +21,10 @@ RECORDS = [
 def test_summary_known_answers():
     s = summarize(RECORDS)
     assert s["headline"] == {"reliability": "token_accuracy", "locality": "locality_unchanged"}
-    assert s["per_language"]["zh"]["reliability"]["token_accuracy"] == {"pre": 0.0, "post": 0.25}
+    zh = s["per_language"]["zh"]["reliability"]["token_accuracy"]
+    assert (zh["pre"], zh["post"], zh["n"], zh["protocol"]["name"], zh["protocol"]["kind"]) == (
+        0.0, 0.25, 2, "token_accuracy", "teacher-forced")
+    assert zh["ci95"] == [0.0, 0.5]  # two cases, 0.5 and 0.0: resamples give 0, 0.25 or 0.5
     # mean over languages is a macro average: en 1.0, ru 0.0, zh 0.25
     assert abs(s["mean"]["reliability"]["post"] - (1.0 + 0.0 + 0.25) / 3) < 1e-12
     assert s["mean_excluding_edit_language"]["reliability"]["n_langs"] == 2  # en and de edited -> ru, zh
@@ -34,7 +37,8 @@ def test_summary_known_answers():
 def test_markdown_and_html_are_complete_and_self_contained():
     s = summarize(RECORDS)
     md = summary_markdown(s, "t")
-    assert "| zh | 25.0 (0.0) | 50.0 (100.0) |" in md
+    assert "| zh | 25.0 [0.0–50.0] (0.0) | 50.0 [0.0–100.0] (100.0) |" in md
+    assert "`token_accuracy` (teacher-forced)" in md
     page = report_html("demo", {"ft-l": s}, [("heat", s["cross_lingual"]["reliability"], ["en", "de"], ["en", "zh", "ru"])])
     assert "<svg" in page and "en → zh: 50.0" in page and "de → ru: –" in page
     assert not re.search(r"(src|href)=\"https?:", page)  # nothing fetched from the network

@@ -113,7 +113,9 @@ def test_a_full_disk_is_one_line_and_leaves_whole_lines(lm, tmp_path, monkeypatc
     calls = [0]
     real_write = os.write
 
-    def write(fd, data):
+    def write(fd, data):  # the third write to results.jsonl fails half-way (samples.jsonl is written too)
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith("results.jsonl"):
+            return real_write(fd, data)
         calls[0] += 1
         if calls[0] == 3:
             real_write(fd, bytes(data)[:7])

@@ -37,15 +37,19 @@ def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS
 
 def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, langs=None, protocols=None,
           hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
-          resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None) -> dict:
+          resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None,
+          log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
-    `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice)."""
+    `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice).
+    `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).
+    `judge_url`, `judge_model`: an OpenAI-compatible endpoint that judges every generated answer."""
     from polyedit.reports.markdown import summary_markdown
 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
                     protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
-                    edits_per_step=edits_per_step, limit=limit)
+                    edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
+                    judge_model=judge_model)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
     dataset = dataset if dataset is not None else load_dataset(data)

@@ -83,6 +83,10 @@ class Registry(Generic[T]):
         """name -> help, sorted by name."""
         return {n: self._entries[n][1] for n in self.names()}
 
+    def items(self) -> list[tuple[str, T]]:
+        """(name, entry) pairs, sorted by name."""
+        return [(n, self._entries[n][0]) for n in self.names()]
+
     def __contains__(self, name: object) -> bool:
         self._load()
         return name in self._entries

@@ -39,6 +39,7 @@ def test_known_answers_english_edit_target_language_probes(fixtures):
     assert case.probes[0].subject == "Donau"
     assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1", "language_fidelity"] and ds.skipped == Counter()
     assert ds.cases[0].meta == {"benchmark": "bmike53", "task": "zsre", "source_case_id": 0, "subject_key": "Danube",
+                                "loc_ans": {"de": "Goethe"},  # as published, for ppl_compare
                                 "demo_pool": "zsre", "demo_dir": str(fixtures / "bmike53"),
                                 "demo_corpus": f"bmike53:zsre:langs={{lang}}:dir={fixtures / 'bmike53'}"}
 

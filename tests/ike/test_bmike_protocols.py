@@ -36,10 +36,17 @@ def test_em_f1_token_f1_cut_at_the_quote():
     assert _score("token_f1", p, 'World War"') == {"token_f1": pytest.approx(0.8)}
 
 
-def test_raw_prompt_without_handle_also_cuts_at_newline():
+def test_authors_scorer_is_raw_and_the_stripped_variant_is_named():
+    # The authors compare the raw text before the first '"' (icl.py: `a == b`); only the named variant
+    # strips whitespace and, on a raw prompt, also stops at a newline.
     ctx = ProbeContext(str.split, (), None)
-    needs = get_protocol("bmike_em").needs(Probe("reliability", "en", "Q", "A"), "Q", ctx)
-    assert needs.generate[0][2] == ('"', "\n")
+    probe = Probe("reliability", "en", "Q", "Oslo")
+    assert get_protocol("bmike_em").needs(probe, "Q", ctx).generate[0][2] == ('"',)
+    assert get_protocol("bmike_em_stripped").needs(probe, "Q", ctx).generate[0][2] == ('"', "\n")
+    assert _score("bmike_em", probe, ' Oslo"') == {"bmike_em": 0.0}
+    assert _score("bmike_em_stripped", probe, ' Oslo\nThe"') == {"bmike_em_stripped": 1.0}
+    assert _score("bmike_f1_stripped", probe, ' Oslo"') == {"bmike_f1_stripped": 1.0}
+    assert get_protocol("bmike_em").kind == "generated" and "authors" in get_protocol("bmike_em").help
 
 
 @pytest.mark.parametrize("text,lang,expected", [
@@ -73,7 +80,7 @@ def test_ppl_compare_against_the_cases_loc_ans():
     case = make_case("c", "en", "Bo", "Bo was born in", "Lima", probes=[
         Probe("reliability", "de", 'Answer: "', "Lima"), Probe("locality", "de", "Q2", "Paris")])
     ctx = ProbeContext(str.split)
-    ctx.case = case  # what the engine passes once ProbeContext carries the case (see the report)
+    ctx.case = case
     proto = get_protocol("ppl_compare")
     needs = proto.needs(case.probes[1], 'Answer: "', ctx)
     assert needs.score == (('Answer: "', "Lima"), ('Answer: "', "Paris"))  # no space after the quote
@@ -82,3 +89,22 @@ def test_ppl_compare_against_the_cases_loc_ans():
     assert proto.score(case.probes[1], [better, worse], ctx) == {"ppl_compare": 1.0}
     assert proto.score(case.probes[1], [worse, better], ctx) == {"ppl_compare": 0.0}
     assert proto.needs(case.probes[2], "Q2", ctx) is None  # locality probes are not compared
+
+
+def test_ppl_compare_counts_ties_and_empty_loc_ans_as_the_authors_do():
+    from polyedit.data.cases import make_case
+    from polyedit.models.backend import ScoreResult
+
+    case = make_case("c", "en", "Bo", "Bo was born in", "Lima", probes=[
+        Probe("reliability", "de", 'Answer: "', "Lima"), Probe("generality", "fr", 'Answer: "', "Lima")])
+    case.meta["loc_ans"] = {"de": "Lima", "fr": ""}  # BMIKE's published loc_ans: equal to alt, and empty
+    proto = get_protocol("ppl_compare")
+    tie = proto.needs(case.probes[1], 'Q Answer: "', ProbeContext(str.split, case=case))
+    assert tie.score == (('Q Answer: "', "Lima"), ('Q Answer: "', "Lima"))
+    same = ScoreResult([1], [-0.5], [1])
+    assert proto.score(case.probes[1], [same, same], ProbeContext(str.split)) == {"ppl_compare": 0.0}
+    # empty loc_ans: the whole sequence competes (after the BOS token, or from the second token without one)
+    assert proto.needs(case.probes[2], 'Q Answer: "', ProbeContext(str.split, case=case, bos=True)).score[1] == (
+        "", 'Q Answer: "')
+    assert proto.needs(case.probes[2], 'Q Answer: "', ProbeContext(str.split, case=case)).score[1] == (
+        "Q", ' Answer: "')

@@ -22,6 +22,11 @@ from polyedit.cli.common import (device_option, dtype_option, hparams_option, me
 @click.option("--limit", type=int, default=None, help="first N cases only")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="skip cases already in OUT/results.jsonl")
+@click.option("--judge-url", default=None, help="an OpenAI-compatible endpoint that judges each generated answer "
+              "(YES/NO; junk or unreachable = unscored), e.g. http://127.0.0.1:8001/v1")
+@click.option("--judge-model", default=None, help="the model name the judge endpoint serves")
+@click.option("--log-samples/--no-log-samples", default=True, show_default=True,
+              help="write OUT/samples.jsonl: every prompt as sent, the generated text, gold, aliases, metrics")
 @click.option("--backend", "backend_kind", type=click.Choice(["hf", "openai"]), default="hf", show_default=True,
               help="hf: load MODEL here; openai: an OpenAI-compatible completions endpoint (in-context methods)")
 @click.option("--base-url", default=None, help="endpoint URL for --backend openai, e.g. http://127.0.0.1:8000/v1")
@@ -33,6 +38,7 @@ from polyedit.cli.common import (device_option, dtype_option, hparams_option, me
 @dtype_option
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, seed, resume,
+            judge_url, judge_model, log_samples,
             backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, trust_remote_code):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
     from polyedit.api import bench
@@ -47,7 +53,8 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     langs = split_langs(langs)
     protocols = [p for p in protocols.split(",") if p] if protocols is not None else None
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
-                edits_per_step=edits_per_step, limit=limit)  # and on bad flags
+                edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
+                judge_model=judge_model)  # and on bad flags
     dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
     backend = None
     if backend_kind == "openai":
@@ -62,8 +69,8 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     else:
         lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
-                    hparams=hparams,
-                    seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume)
+                    hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
+                    log_samples=log_samples, judge_url=judge_url, judge_model=judge_model)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing

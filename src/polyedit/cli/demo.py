@@ -59,7 +59,8 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
 
     kinds = ["reliability", "generality", "locality", "portability"]
     click.echo(f"\nMean over {len(langs)} languages (post-edit %, pre-edit in brackets); "
-               "'other' = mean over the languages other than the edit's (English)\n")
+               "'other' = mean over the languages other than the edit's (English)")
+    click.echo(headline_note(next(iter(summaries.values()))) + "\n")
     click.echo(f"{'method':<10}" + "".join(f"{k:>18}" for k in kinds) + "".join(f"{k[:3] + ' other':>12}" for k in kinds if k != "locality"))
     for name, s in summaries.items():
         cells = "".join(f"{_fmt(s['mean'].get(k, {}).get('post'))} ({_fmt(s['mean'].get(k, {}).get('pre'))})".rjust(18) for k in kinds)
@@ -94,6 +95,15 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
     (out / "report.html").write_text(page, "utf-8")
     (out / "summaries.json").write_text(json.dumps(summaries, indent=1, ensure_ascii=False), "utf-8")
     click.echo(f"\nwrote {out}/summary.md and {out}/report.html in {time.perf_counter() - t_start:.0f} s")
+
+
+def headline_note(summary: dict) -> str:
+    """Which metric and protocol each column is (the teacher-forced scores are in summary.md's diagnostics)."""
+    parts = []
+    for kind, metric in summary["headline"].items():
+        p = (summary["mean"].get(kind) or {}).get("protocol") or {}
+        parts.append(f"{kind} = {metric} ({p.get('name', '?')}, {p.get('kind', '?')})")
+    return "Headline: " + "; ".join(parts) + ". 95% intervals: summary.md."
 
 
 def _fresh(path: Path) -> Path:

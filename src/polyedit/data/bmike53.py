@@ -22,7 +22,9 @@ Published defects and what this loader does (counts appear in `Dataset.skipped`)
 - a record without the target-language block: that language of the case is skipped and counted, as the
   authors' scorer skips it (zsRE he: 39 of 743);
 - empty `loc_ans` (WikiFactDiff, 5 target-language blocks per file): the locality probe is dropped and
-  counted (the authors' scorer keeps it and scores it 0);
+  counted (the authors' scorer keeps it and scores it 0); every block's `loc_ans`, empty ones too, is kept
+  in `case.meta["loc_ans"][lang]`, since the authors' `ppl_compare` compares each reliability and
+  generality answer against it (an empty one against the whole sequence);
 - `<prefix>_test_en.json` holds the German pairs (`en` + `de`): it is never read as English; English is
   `<prefix>_test.json`, German is `<prefix>_test_de.json`, and the `_en` file stands in for German only
   when the `_de` file is absent;
@@ -248,6 +250,9 @@ class _Builder:
         old = r.text(block, "old", f"{key}.old", f"{lang}: empty old answers ignored", required=False)
         alt = r.text(block, "alt", f"{key}.alt", f"{lang}: reliability/generality probes without alt")
         subject = r.text(block, "subject", f"{key}.subject", f"{lang}: blocks without a subject", required=False)
+        loc_ans = block.get("loc_ans")
+        if isinstance(loc_ans, str):  # kept as published, empty too: the authors' ppl_compare competes with it
+            case.meta.setdefault("loc_ans", {})[lang] = loc_ans
         spec = [(GENERALITY, "rephrase", alt, old), (LOCALITY, "loc", None, None), (PORTABILITY, "port", None, None)]
         if not own:  # the edit language's reliability probe is the edit itself (added by make_case)
             spec.insert(0, (RELIABILITY, "src", alt, old))

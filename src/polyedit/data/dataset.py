@@ -25,6 +25,8 @@ class Dataset:
     #: the benchmark's own scoring protocols (names registered in polyedit.evaluation), used when a run
     #: names none; None means polyedit's defaults
     protocols: list[str] | None = None
+    #: case-level fields (`EditCase.meta`) the summary reports groups of, e.g. the world's `answer_kind`
+    group_by: tuple[str, ...] = ()
 
 
 class SpecOptions(dict):

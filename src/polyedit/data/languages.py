@@ -22,6 +22,11 @@ class Language:
     family: str
     resource: str
     spaces: bool  # words separated by spaces: decides how a target is joined to its prompt
+    #: words dropped before answers are compared (`polyedit.data.normalize`); elided forms end in "'"
+    articles: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "articles", tuple(self.articles))
 
     @property
     def latin(self) -> bool:

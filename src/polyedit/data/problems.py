@@ -20,7 +20,7 @@ from typing import Any, Callable
 from polyedit.data import jsonio
 from polyedit.data.dataset import Dataset
 from polyedit.data.languages import normalize_code
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, shorten
 from polyedit.registry import Registry, import_submodules
 
 
@@ -38,8 +38,9 @@ class Problem:
         where = self.file
         if self.index is not None:
             where += f" record {self.index}"
-        if self.field:
-            where += f" field {self.field}"
+        if self.field:  # a field name is the file's own text: shown escaped, so an error stays one line
+            field = self.field if self.field.isprintable() else shorten(self.field)
+            where += f" field {field}"
         message = self.message  # a value echoed in full would make a 100 KB line: keep its head and tail
         if len(message) > 240:
             message = f"{message[:150]} ...({len(message) - 230} chars)... {message[-80:]}"

@@ -1,5 +1,15 @@
 """From per-case records to the tables the papers report: per language, the mean over languages, by
-script, family and resource level, and the cross-lingual matrix (edit language x probe language)."""
+script, family and resource level, by any case-level field the dataset declares (`Dataset.group_by`,
+e.g. the world's `answer_kind`), and the cross-lingual matrix (edit language x probe language).
+
+Which metric stands for a probe kind (the headline) is declared by the protocols themselves
+(`register_protocol(..., headline=...)`): the first protocol of the run, in the run's order, that declares
+a metric for the kind and produced it. polyedit's defaults put the generated-answer protocols first; a
+benchmark's own protocols come first in its runs. Every other metric is a labelled diagnostic.
+
+Every mean entry says which protocol produced it and carries a 95% interval (`uncertainty.py`):
+`{"metric", "protocol": {"name", "kind", ...}, "post", "pre", "n", "n_cases", "n_langs", "ci95", "pre_ci95"}`.
+"""
 
 from __future__ import annotations
 
@@ -9,91 +19,170 @@ from typing import Iterable
 
 from polyedit.data.cases import PROBE_KINDS
 from polyedit.data.languages import get_language
-
-#: the metric that stands for each probe kind in summary tables, in order of preference
-HEADLINE = {
-    "reliability": ("token_accuracy", "prob_compare", "prob_compare_total", "bmike_f1", "exact_match"),
-    "generality": ("token_accuracy", "prob_compare", "prob_compare_total", "bmike_f1", "exact_match"),
-    "locality": ("locality_unchanged", "locality_accuracy", "token_set_f1", "bmike_f1", "token_accuracy"),
-    "portability": ("token_accuracy", "token_set_f1", "bmike_f1", "exact_match"),
-}
+from polyedit.evaluation import uncertainty
+from polyedit.evaluation.protocols import PROTOCOLS, protocol_names
 
 
 def rows(records: Iterable[dict]) -> list[dict]:
-    """Flatten records to one row per (case, probe, metric) with pre and post values."""
+    """Flatten records to one row per (case, probe, metric) with pre and post values and the protocol."""
     out = []
     for rec in records:
         for p in rec["probes"]:
+            names = p.get("protocol") or {}
             for metric, post in p["post"].items():
+                proto = names.get(metric)
                 out.append({"case_id": rec["case_id"], "edit_lang": rec["edit"]["lang"], "lang": p["lang"],
-                            "kind": p["kind"], "metric": metric, "pre": p["pre"].get(metric), "post": post})
+                            "kind": p["kind"], "metric": metric, "pre": p["pre"].get(metric), "post": post,
+                            "protocol": proto["name"] if isinstance(proto, dict) else proto,
+                            "meta": rec.get("meta") or {}})
     return out
 
 
-def headline_metric(kind: str, metrics: set[str]) -> str | None:
-    # A run scored only by protocols outside the table still gets a headline, never a silently empty row.
-    return next((m for m in HEADLINE[kind] if m in metrics), min(metrics) if metrics else None)
+def _protocol_order(records: list[dict]) -> list[str]:
+    """The run's protocols in its order (records name them), then every registered one."""
+    protocol_names()  # importing the benchmark protocol modules registers them
+    order: dict[str, None] = {}
+    for rec in records:
+        order.update(dict.fromkeys(rec.get("protocols") or {}))
+    order.update(dict.fromkeys(PROTOCOLS))
+    return list(order)
 
 
-def _means(table: list[dict], key: str) -> dict:
-    acc: dict = defaultdict(list)
+def _descriptors(records: list[dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for rec in records:
+        out.update(rec.get("protocols") or {})
+    for name, p in PROTOCOLS.items():
+        out.setdefault(name, p.describe())
+    return out
+
+
+def headline_metrics(records: list[dict], table: list[dict]) -> dict[str, tuple[str, str | None]]:
+    """kind -> (metric, protocol). A run scored only by protocols that declare nothing for a kind still
+    gets a headline (the first metric by name), never a silently empty row."""
+    present = defaultdict(set)
     for r in table:
-        if r[key] is not None:
-            acc[(r["lang"], r["kind"], r["metric"])].append(r[key])
-    return {k: mean(v) for k, v in acc.items()}
+        present[r["kind"]].add(r["metric"])
+    out = {}
+    for kind in PROBE_KINDS:
+        if not present[kind]:
+            continue
+        found = next(((m, name) for name in _protocol_order(records) if name in PROTOCOLS
+                      for m, kinds in PROTOCOLS.get(name).headline.items() if kind in kinds and m in present[kind]), None)
+        out[kind] = found or (min(present[kind]), None)
+    return out
 
 
-def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "family", "resource")) -> dict:
+def _entry(sel: list[dict], metric: str, protocol: dict | None) -> dict | None:
+    post = [(r["case_id"], r["lang"], float(r["post"])) for r in sel if r["post"] is not None]
+    if not post:
+        return None
+    pre = [(r["case_id"], r["lang"], float(r["pre"])) for r in sel if r["pre"] is not None]
+    return {"metric": metric, "protocol": protocol, "post": uncertainty.macro_mean(post),
+            "pre": uncertainty.macro_mean(pre) if pre else None, "n": len(post),
+            "n_cases": len({r[0] for r in post}), "n_langs": len({r[1] for r in post}),
+            "ci95": uncertainty.bootstrap_ci(post), "pre_ci95": uncertainty.bootstrap_ci(pre) if pre else None}
+
+
+def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "family", "resource"),
+              meta_groups: tuple[str, ...] = ()) -> dict:
+    """`group_by`: language-table columns; `meta_groups`: case-level fields (`EditCase.meta`) to group by."""
     table = rows(records)
-    post, pre = _means(table, "post"), _means(table, "pre")
-    metrics_of = defaultdict(set)
-    for lang, kind, metric in post:
-        metrics_of[kind].add(metric)
-    langs = sorted({k[0] for k in post})
-    per_language = {lang: {kind: {m: {"pre": pre.get((lang, kind, m)), "post": post[(lang, kind, m)]}
-                                  for (l2, k2, m) in post if l2 == lang and k2 == kind}
-                           for kind in PROBE_KINDS if any(k[0] == lang and k[1] == kind for k in post)}
-                    for lang in langs}
-    headline = {kind: headline_metric(kind, metrics_of[kind]) for kind in PROBE_KINDS if metrics_of[kind]}
+    head = headline_metrics(records, table)
+    desc = _descriptors(records)
+    by_key = defaultdict(list)  # (kind, metric) -> rows
+    for r in table:
+        by_key[(r["kind"], r["metric"])].append(r)
+    langs = sorted({r["lang"] for r in table})
 
-    def macro(lang_filter) -> dict:
+    def protocol_of(kind: str, metric: str) -> dict | None:
+        names = {r["protocol"] for r in by_key[(kind, metric)] if r["protocol"]}
+        name = next(iter(names)) if len(names) == 1 else head.get(kind, (None, None))[1]
+        return desc.get(name) if name else None
+
+    def macro(keep) -> dict:
         res = {}
-        for kind, m in headline.items():
-            vals = [post[(lang, kind, m)] for lang in langs if lang_filter(lang) and (lang, kind, m) in post]
-            pres = [pre[(lang, kind, m)] for lang in langs if lang_filter(lang) and (lang, kind, m) in pre]
-            if vals:
-                res[kind] = {"metric": m, "post": mean(vals), "pre": mean(pres) if pres else None, "n_langs": len(vals)}
+        for kind, (m, _) in head.items():
+            e = _entry([r for r in by_key[(kind, m)] if keep(r)], m, protocol_of(kind, m))
+            if e:
+                res[kind] = e
         return res
 
+    per_language = {}
+    for lang in langs:
+        per_language[lang] = {}
+        for (kind, metric), sel in sorted(by_key.items(), key=lambda kv: (PROBE_KINDS.index(kv[0][0]), kv[0][1])):
+            e = _entry([r for r in sel if r["lang"] == lang], metric, protocol_of(kind, metric))
+            if e:
+                per_language[lang].setdefault(kind, {})[metric] = e
     edit_langs = sorted({r["edit_lang"] for r in table})
-    groups = {}
+    groups: dict = {}
     for attr in group_by:
         values = sorted({getattr(get_language(lang), attr) for lang in langs})
-        groups[attr] = {v: macro(lambda lang, a=attr, v=v: getattr(get_language(lang), a) == v) for v in values}
-    groups["latin"] = {"Latin": macro(lambda lang: get_language(lang).latin),
-                       "non-Latin": macro(lambda lang: not get_language(lang).latin)}
-    return {
+        groups[attr] = {v: macro(lambda r, a=attr, v=v: getattr(get_language(r["lang"]), a) == v) for v in values}
+    groups["latin"] = {"Latin": macro(lambda r: get_language(r["lang"]).latin),
+                       "non-Latin": macro(lambda r: not get_language(r["lang"]).latin)}
+    for field_name in meta_groups:
+        values = sorted({str(r["meta"][field_name]) for r in table if field_name in r["meta"]})
+        if values:
+            groups[field_name] = {v: macro(lambda r, f=field_name, v=v: str(r["meta"].get(f)) == v) for v in values}
+    headline = {kind: m for kind, (m, _) in head.items()}
+    # per probe language, over every probe kind: answers in the query's language, and the detector's
+    # ceiling (the same detector on the gold answers, whose language is known)
+    answer_language = {}
+    for lang in langs:
+        mine = [r for r in table if r["lang"] == lang]
+        got = _entry([r for r in mine if r["metric"] == "answer_in_language"], "answer_in_language",
+                     desc.get("answer"))
+        ceiling = _entry([r for r in mine if r["metric"] == "gold_in_language"], "gold_in_language", desc.get("answer"))
+        if got and ceiling:
+            answer_language[lang] = {"answer_in_language": got, "detector_ceiling": ceiling}
+    diagnostics = {kind: {m: e for (k, m), sel in sorted(by_key.items()) if k == kind and m != headline[kind]
+                          for e in [_entry(sel, m, protocol_of(kind, m))] if e}
+                   for kind in headline}
+    out = {
         "n_cases": len(records),
         "headline": headline,
-        "mean": macro(lambda lang: True),
-        "mean_excluding_edit_language": macro(lambda lang: lang not in edit_langs) if len(langs) > 1 else {},
+        "headline_protocols": {kind: p for kind, (_, p) in head.items()},
+        "ci_method": uncertainty.CI_METHOD,
+        "protocols": {name: desc[name] for name in dict.fromkeys(r["protocol"] for r in table if r["protocol"])},
+        "mean": macro(lambda r: True),
+        "mean_excluding_edit_language": macro(lambda r: r["lang"] not in edit_langs) if len(langs) > 1 else {},
         "per_language": per_language,
         "groups": groups,
+        "diagnostics": diagnostics,
+        "answer_language": answer_language,
         "cross_lingual": (matrix := cross_lingual_matrix(table, headline)),
         # MEMLA's "edit -> others": per edit language, the mean over the other probe languages
         "edit_to_others": {kind: {el: mean(v for pl, v in row.items() if pl != el)
                                   for el, row in by_el.items() if any(pl != el for pl in row)}
                            for kind, by_el in matrix.items()},
     }
+    if any("judge" in (rec.get("protocols") or {}) for rec in records):
+        # a junk verdict or an unreachable judge leaves a generated answer unscored: say how many
+        out["judge_unscored"] = {stage: sum("answer_em" in p[stage] and "judge_correct" not in p[stage]
+                                            for rec in records for p in rec["probes"]) for stage in ("pre", "post")}
+    return out
 
 
 def cross_lingual_matrix(table: list[dict], headline: dict[str, str]) -> dict:
     """matrix[kind][edit_lang][probe_lang] = mean post-edit headline metric."""
     acc: dict = defaultdict(list)
     for r in table:
-        if headline.get(r["kind"]) == r["metric"]:
+        if headline.get(r["kind"]) == r["metric"] and r["post"] is not None:
             acc[(r["kind"], r["edit_lang"], r["lang"])].append(r["post"])
     out: dict = defaultdict(lambda: defaultdict(dict))
     for (kind, el, pl), v in acc.items():
         out[kind][el][pl] = mean(v)
     return {k: {el: dict(row) for el, row in v.items()} for k, v in out.items()}
+
+
+def paired_difference(records_a: list[dict], records_b: list[dict], kind: str, metric: str,
+                      stage: str = "post") -> dict:
+    """Method A minus method B on the cases both runs scored (mean over languages of `metric` on `kind`
+    probes), with a paired bootstrap interval (`uncertainty.paired_bootstrap`)."""
+    def pick(records):
+        return [(r["case_id"], r["lang"], float(r[stage])) for r in rows(records)
+                if r["kind"] == kind and r["metric"] == metric and r[stage] is not None]
+    return {"kind": kind, "metric": metric, "stage": stage,
+            **uncertainty.paired_bootstrap(pick(records_a), pick(records_b))}

@@ -21,12 +21,16 @@ class ProbeResult:
     probe: Probe
     metrics: dict[str, float] = field(default_factory=dict)
     answer_score: ScoreResult | None = None  # teacher-forced score of (prompt, answer): the locality reference
+    prompt: str = ""  # exactly as sent (after an edit handle's rewrite)
+    outputs: dict[str, list[str]] = field(default_factory=dict)  # protocol -> the texts it generated
+    protocol_of: dict[str, str] = field(default_factory=dict)  # metric -> the protocol that produced it
 
 
 @dataclass
 class Evaluation:
     results: list[ProbeResult]
     unavailable: dict[str, str] = field(default_factory=dict)  # protocol -> why it was not run
+    protocols: dict[str, dict] = field(default_factory=dict)  # name -> descriptor, for every protocol run
 
     def by_key(self) -> dict[tuple[str, int], ProbeResult]:
         return {(r.case_id, r.index): r for r in self.results}
@@ -41,6 +45,7 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
     refs = reference.by_key() if reference is not None else {}
     stop = handle.stop_strings() if handle is not None else ()
     can_score = "score" in backend.capabilities
+    bos = _adds_bos(backend)
 
     score_reqs: dict[tuple[str, str], int] = {}
     gen_reqs: dict[tuple[str, int, tuple[str, ...]], int] = {}
@@ -49,7 +54,8 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
         for idx, probe in enumerate(case.probes):
             prompt = handle.transform_prompt(probe) if handle is not None else probe.prompt
             ref = refs.get((case.case_id, idx))
-            ctx = ProbeContext(backend.tokenize, stop, max_new_tokens, ref.answer_score if ref else None, prompt, case)
+            ctx = ProbeContext(backend.tokenize, stop, max_new_tokens, ref.answer_score if ref else None, prompt, case,
+                               ref.outputs if ref else None, bos)
             answer_key = answer_request(probe, prompt) if can_score else None
             if answer_key is not None:
                 score_reqs.setdefault(answer_key, len(score_reqs))
@@ -63,7 +69,7 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
                 for r in needs.generate:
                     gen_reqs.setdefault(r, len(gen_reqs))
                 steps.append((proto, needs))
-            plan.append((ProbeResult(case.case_id, idx, probe), ctx, steps, answer_key))
+            plan.append((ProbeResult(case.case_id, idx, probe, prompt=prompt), ctx, steps, answer_key))
 
     scored = backend.score(list(score_reqs)) if score_reqs else []
     generated: dict[tuple, object] = {}
@@ -80,6 +86,25 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
             pr.answer_score = scored[score_reqs[answer_key]]
         for proto, needs in steps:
             res = [scored[score_reqs[r]] for r in needs.score] + [generated[r] for r in needs.generate]
-            pr.metrics.update(proto.score(pr.probe, res, ctx))
+            metrics = proto.score(pr.probe, res, ctx)
+            pr.metrics.update(metrics)
+            pr.protocol_of.update(dict.fromkeys(metrics, proto.name))
+            if needs.generate:
+                pr.outputs[proto.name] = [generated[r].text for r in needs.generate]
         results.append(pr)
-    return Evaluation(results, unavailable)
+    return Evaluation(results, unavailable, {p.name: describe(p, backend) for p in protos})
+
+
+def describe(proto, backend) -> dict:
+    """The protocol's descriptor plus what the backend adds to it (a chat template it applied, its model)."""
+    extra = getattr(backend, "protocol_info", None)
+    return {**proto.describe(), **(extra() if callable(extra) else {})}
+
+
+def _adds_bos(backend) -> bool:
+    tok = getattr(backend, "tok", None)
+    bos = getattr(tok, "bos_token_id", None)
+    if tok is None or bos is None:
+        return False
+    ids = tok("a")["input_ids"]
+    return bool(ids) and ids[0] == bos

@@ -6,7 +6,7 @@ of every probe of a case, runs them in a few padded batches, and hands each prot
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from polyedit.data.cases import LOCALITY, EditCase, Probe
@@ -21,6 +21,10 @@ class Needs:
     generate: tuple[tuple[str, int, tuple[str, ...]], ...] = ()  # (prompt, max_new_tokens, stop)
 
 
+#: what produced a number: the model's own generated text, its probabilities of a given text, or a judge
+PROTOCOL_KINDS = ("generated", "teacher-forced", "judged")
+
+
 @dataclass
 class Protocol:
     name: str
@@ -28,6 +32,17 @@ class Protocol:
     score: Callable[[Probe, list, "ProbeContext"], dict[str, float]]
     requires: frozenset[str]
     help: str = ""
+    kind: str = "teacher-forced"
+    #: metric -> the probe kinds it stands for in summaries when this protocol comes first in a run
+    headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: how the numbers were made (normalisation, decoding, detector, ...), recorded with every result
+    settings: dict = field(default_factory=dict)
+    version: str = "1"
+
+    def describe(self) -> dict:
+        """The descriptor stored under `protocol` with every result: enough to tell two numbers apart."""
+        return {"name": self.name, "kind": self.kind, "version": self.version, "help": self.help,
+                "headline": {m: list(k) for m, k in self.headline.items()}, **self.settings}
 
 
 @dataclass
@@ -41,6 +56,8 @@ class ProbeContext:
     reference: ScoreResult | None = None  # pre-edit score of (prompt, answer)
     prompt: str | None = None  # the prompt the model is asked (after an edit handle's rewrite)
     case: "EditCase | None" = None  # the probe's case (BMIKE's ppl_compare reads its loc_ans)
+    before: dict | None = None  # the same probe's texts generated before the edit, by protocol
+    bos: bool = False  # the tokenizer starts every text with a special token (scores can cover a whole text)
 
 
 #: benchmark-specific protocols live in modules `polyedit/evaluation/protocols_*.py`; importing them
@@ -49,10 +66,18 @@ PROTOCOLS: Registry[Protocol] = Registry(
     "protocol", import_submodules("polyedit.evaluation", lambda m: m.name.startswith("protocols_")))
 
 
-def register_protocol(name: str, requires: set[str], help: str = ""):
+def register_protocol(name: str, requires: set[str], help: str = "", *, kind: str | None = None,
+                      headline: dict[str, tuple[str, ...]] | None = None, settings: dict | None = None,
+                      version: str = "1"):
+    """`kind` defaults from what the protocol needs: generation -> "generated", scores -> "teacher-forced"."""
+    kind = kind or ("generated" if "generate" in requires else "teacher-forced")
+    if kind not in PROTOCOL_KINDS:
+        raise ValueError(f"protocol {name}: kind {kind!r} is not one of {PROTOCOL_KINDS}")
+
     def deco(pair):
         needs, score = pair
-        PROTOCOLS.register(name, Protocol(name, needs, score, frozenset(requires), help), help)
+        PROTOCOLS.register(name, Protocol(name, needs, score, frozenset(requires), help, kind, dict(headline or {}),
+                                          dict(settings or {}), version), help)
         return pair
 
     return deco
@@ -80,7 +105,9 @@ def token_f1(pred: list[int], gold: list[int]) -> float:
 
 
 # token_accuracy: EasyEdit's default. Teacher-forced: the share of target tokens that are the model's argmax.
-register_protocol("token_accuracy", {"score"}, "teacher-forced share of answer tokens predicted (EasyEdit)")((
+_TF_KINDS = ("reliability", "generality", "portability")
+register_protocol("token_accuracy", {"score"}, "teacher-forced share of answer tokens predicted (EasyEdit)",
+                  headline={"token_accuracy": _TF_KINDS})((
     lambda probe, prompt, ctx: Needs(score=(answer_request(probe, prompt),)),
     lambda probe, res, ctx: {"token_accuracy": res[0].token_accuracy},
 ))
@@ -93,7 +120,8 @@ def _prob_compare_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs |
     return Needs(score=(answer_request(probe, prompt), answer_request(probe, prompt, probe.answer_true)))
 
 
-register_protocol("prob_compare", {"score"}, "mean log-prob of the new answer > the old answer's")((
+register_protocol("prob_compare", {"score"}, "mean log-prob of the new answer > the old answer's",
+                  headline={"prob_compare": ("reliability", "generality")})((
     _prob_compare_needs,
     lambda probe, res, ctx: {"prob_compare": float(res[0].mean_logprob > res[1].mean_logprob)},
 ))
@@ -112,7 +140,10 @@ def _generation_score(probe: Probe, res: list[Generation], ctx: ProbeContext) ->
     return {"exact_match": float(pred == gold), "token_f1": token_f1(ctx.tokenize(pred), ctx.tokenize(gold))}
 
 
-register_protocol("generation", {"generate"}, "greedy decoding scored by exact match and token F1")((
+register_protocol("generation", {"generate"}, "greedy decoding as long as the gold answer, raw exact match and token F1",
+                  headline={"exact_match": _TF_KINDS},
+                  settings={"decoding": {"strategy": "greedy", "max_new_tokens": "gold answer's length"},
+                            "normalization": "surrounding whitespace stripped"})((
     _generation_needs, _generation_score,
 ))
 
@@ -137,8 +168,11 @@ def _locality_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> 
     return out
 
 
-register_protocol("locality", {"score"}, "locality probes: prediction unchanged by the edit; accuracy")((
+register_protocol("locality", {"score"}, "locality probes: teacher-forced prediction unchanged by the edit; accuracy",
+                  headline={"locality_unchanged": ("locality",), "locality_accuracy": ("locality",)})((
     _locality_needs, _locality_score,
 ))
 
-DEFAULT_PROTOCOLS = ("token_accuracy", "prob_compare", "locality")
+#: the generated-answer protocols come first, so they are the headline; the teacher-forced ones follow as
+#: diagnostics (`protocols_answer.py`)
+DEFAULT_PROTOCOLS = ("answer", "answer_locality", "token_accuracy", "prob_compare", "locality")

@@ -6,16 +6,23 @@
   precision × recall, not their harmonic mean; `token_f1` is the standard F1 on the same tokens.
 - `ppl_compare` (CounterFact and WikiFactDiff reliability and generality): 1/perplexity of the new answer
   exceeds that of the same case's locality answer `loc_ans` in the probe's language, as the authors compare
-  it. 1/ppl = exp(mean token log-probability), so this compares mean log-probabilities.
+  it. 1/ppl = exp(mean token log-probability), so this compares mean log-probabilities. Every probe counts,
+  as in the authors' scorer: where `loc_ans` equals the new answer the two perplexities tie and the probe
+  fails (WikiFactDiff: 1,609 target-language records); where `loc_ans` is empty (WikiFactDiff: 260) the
+  authors' `target_ids[:, :-0]` masks nothing, so the competitor is the perplexity of the whole sequence
+  (demonstrations and prompt), which polyedit reproduces when the tokenizer starts texts with a BOS token
+  (without one, the whole sequence but its first token, which nothing predicts).
 - `language_fidelity`: whether the answer is written in the query language's script (the language table's
   `script`, matched against Unicode character names). Counted only where the gold answer itself is in that
   script, so a probe whose correct answer is "CBS" in Japanese does not count. In Latin-script languages it
-  cannot tell English from the query language.
+  cannot tell English from the query language (the `answer` protocol's `answer_in_language` can).
 
-Where polyedit departs from the reference, on purpose: predictions and golds are compared with surrounding
-whitespace stripped (after `Answer: "` the continuation has no leading space, so in-context prompts score
-the same; a raw prompt's " Oslo" becomes comparable), and without an edit handle's stop strings (the
-unedited model on a raw prompt) the answer is also cut at the first newline.
+`bmike_em`, `bmike_f1` and `token_f1` are the authors' scorer exactly: the raw continuation up to the first
+`"` against the raw gold answer, no whitespace stripped, no other stop. Their named alternative,
+`bmike_em_stripped` and `bmike_f1_stripped`, strips surrounding whitespace from both and, on a raw prompt
+(no edit handle), also ends the answer at a newline: a raw prompt's continuation " Oslo\nThe ..." is then
+comparable, where the authors' rule (made for prompts ending in `Answer: "`) scores it 0. Summaries label
+which was used; the two are never averaged together.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 
-from polyedit.data.cases import GENERALITY, LOCALITY, RELIABILITY, Probe
+from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, Probe
 from polyedit.data.languages import get_language
 from polyedit.evaluation.protocols import Needs, ProbeContext, answer_request, register_protocol, token_f1
 from polyedit.models.backend import Generation, ScoreResult
@@ -79,32 +86,71 @@ def language_fidelity(answer: str, lang: str) -> float | None:
     return None if ok is None else float(ok)
 
 
+_KINDS = (RELIABILITY, GENERALITY, LOCALITY, PORTABILITY)
+_EXACT = {"decoding": {"strategy": "greedy", "max_new_tokens": BMIKE_NEW_TOKENS, "stop": list(ANSWER_STOP)},
+          "normalization": "none (the authors' raw string comparison)", "reference": "ercong21/MultiKnow icl.py"}
+_STRIPPED = {"decoding": {"strategy": "greedy", "max_new_tokens": BMIKE_NEW_TOKENS,
+                          "stop": "'\"'; also a newline on raw prompts"},
+             "normalization": "surrounding whitespace stripped", "reference": "polyedit variant of icl.py"}
+
+
 def _stop(ctx: ProbeContext) -> tuple[str, ...]:
-    return tuple(dict.fromkeys((*ctx.stop, *ANSWER_STOP))) if ctx.stop else RAW_STOP
+    return tuple(dict.fromkeys((*ctx.stop, *ANSWER_STOP)))
+
+
+def _stop_stripped(ctx: ProbeContext) -> tuple[str, ...]:
+    return _stop(ctx) if ctx.stop else RAW_STOP
 
 
 def _answer_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs:
     return Needs(generate=((prompt, ctx.max_new_tokens or BMIKE_NEW_TOKENS, _stop(ctx)),))
 
 
+def _stripped_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs:
+    return Needs(generate=((prompt, ctx.max_new_tokens or BMIKE_NEW_TOKENS, _stop_stripped(ctx)),))
+
+
 def _pred(res: list[Generation]) -> str:
-    return res[0].text.split('"')[0].strip()
+    """The authors' answer: the decoded continuation up to the first `"`, as it is."""
+    return res[0].text.split('"')[0]
 
 
-register_protocol("bmike_em", {"generate"}, "BMIKE-53: 15 greedy tokens cut at '\"', exact match")((
+def _pred_stripped(res: list[Generation]) -> str:
+    return res[0].text.split('"')[0].split("\n")[0].strip()
+
+
+register_protocol("bmike_em", {"generate"}, "BMIKE-53 (authors' scorer): 15 greedy tokens cut at '\"', raw exact match",
+                  headline={"bmike_em": _KINDS}, settings=_EXACT)((
     _answer_needs,
-    lambda probe, res, ctx: {"bmike_em": float(_pred(res) == probe.answer.strip())},
+    lambda probe, res, ctx: {"bmike_em": float(_pred(res) == probe.answer)},
 ))
 
 register_protocol("bmike_f1", {"generate"},
-                  "BMIKE-53's F1: overlap²/(|pred|·|gold|) of token ids (precision × recall)")((
+                  "BMIKE-53's F1 (authors' scorer): overlap²/(|pred|·|gold|) of token ids (precision × recall)",
+                  headline={"bmike_f1": _KINDS}, settings=_EXACT)((
     _answer_needs,
-    lambda probe, res, ctx: {"bmike_f1": bmike_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer.strip()))},
+    lambda probe, res, ctx: {"bmike_f1": bmike_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer))},
 ))
 
-register_protocol("token_f1", {"generate"}, "standard token F1 of the BMIKE-53 answer (15 tokens cut at '\"')")((
+register_protocol("token_f1", {"generate"}, "standard token F1 of the BMIKE-53 answer (15 tokens cut at '\"')",
+                  settings=_EXACT)((
     _answer_needs,
-    lambda probe, res, ctx: {"token_f1": token_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer.strip()))},
+    lambda probe, res, ctx: {"token_f1": token_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer))},
+))
+
+register_protocol("bmike_em_stripped", {"generate"},
+                  "BMIKE-53 exact match, whitespace stripped and raw prompts cut at a newline (polyedit's variant)",
+                  headline={"bmike_em_stripped": _KINDS}, settings=_STRIPPED)((
+    _stripped_needs,
+    lambda probe, res, ctx: {"bmike_em_stripped": float(_pred_stripped(res) == probe.answer.strip())},
+))
+
+register_protocol("bmike_f1_stripped", {"generate"},
+                  "BMIKE-53's F1, whitespace stripped and raw prompts cut at a newline (polyedit's variant)",
+                  headline={"bmike_f1_stripped": _KINDS}, settings=_STRIPPED)((
+    _stripped_needs,
+    lambda probe, res, ctx: {"bmike_f1_stripped": bmike_f1(ctx.tokenize(_pred_stripped(res)),
+                                                           ctx.tokenize(probe.answer.strip()))},
 ))
 
 
@@ -118,27 +164,39 @@ def _fidelity_score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> d
 
 
 register_protocol("language_fidelity", {"generate"},
-                  "share of answers written in the query language's script (where the gold answer is)")((
+                  "share of answers written in the query language's script (where the gold answer is)",
+                  settings=_EXACT)((
     _fidelity_needs, _fidelity_score,
 ))
 
 
 def locality_answer(case, lang: str) -> str | None:
-    """The case's locality answer in `lang` (BMIKE's `loc_ans`), the authors' competitor in ppl_compare."""
+    """The case's locality answer in `lang` (BMIKE's `loc_ans`, as published: possibly empty), the authors'
+    competitor in ppl_compare; cases from other loaders offer their locality probe's answer."""
     if case is None:
         return None
+    published = (case.meta.get("loc_ans") or {}).get(lang)
+    if published is not None:
+        return published
     return next((p.answer for p in case.probes if p.kind == LOCALITY and p.lang == lang), None)
+
+
+def whole_sequence_request(text: str, bos: bool) -> tuple[str, str]:
+    """A score request over every token of `text` that can be predicted: all of them after a BOS token,
+    all but the first without one."""
+    return ("", text) if bos else (text[:1], text[1:])
 
 
 def _ppl_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs | None:
     if probe.kind not in (RELIABILITY, GENERALITY):
         return None
-    # The engine hands protocols the probe's case once ProbeContext carries it (see the IKE report);
-    # until then the comparison does not apply.
-    loc = locality_answer(getattr(ctx, "case", None), probe.lang)
-    if loc is None or loc.strip() == probe.answer.strip():
+    loc = locality_answer(ctx.case, probe.lang)
+    if loc is None:
         return None
-    return Needs(score=(answer_request(probe, prompt), answer_request(probe, prompt, loc)))
+    # An empty loc_ans: the authors' label mask `[:, :-0]` keeps every position, the whole sequence competes.
+    # loc_ans equal to the answer: the same request twice, a tie, which fails (as in the authors' scorer).
+    other = answer_request(probe, prompt, loc) if loc.strip() else whole_sequence_request(prompt.rstrip(), ctx.bos)
+    return Needs(score=(answer_request(probe, prompt), other))
 
 
 def _ppl_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> dict[str, float]:
@@ -147,6 +205,8 @@ def _ppl_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> dict[
 
 
 register_protocol("ppl_compare", {"score"},
-                  "BMIKE-53: 1/perplexity of the new answer > that of the case's loc_ans (reliability, generality)")((
+                  "BMIKE-53: 1/perplexity of the new answer > that of the case's loc_ans (reliability, generality)",
+                  settings={"reference": "ercong21/MultiKnow icl.py", "counts": "every probe; ties fail; "
+                            "an empty loc_ans competes with the whole sequence"})((
     _ppl_needs, _ppl_score,
 ))

@@ -53,7 +53,10 @@ def _token_set_f1_score(probe: Probe, res: list[Generation], ctx: ProbeContext) 
 
 
 register_protocol("token_set_f1", {"generate"},
-                  "MEMLA: F1 of token-id sets of a greedy answer as long as the gold (locality, portability)")((
+                  "MEMLA: F1 of token-id sets of a greedy answer as long as the gold (locality, portability)",
+                  headline={"token_set_f1": TOKEN_SET_F1_KINDS},
+                  settings={"decoding": {"strategy": "greedy", "max_new_tokens": "the gold answer's token count"},
+                            "reference": "jiakuan01/memla4mke utils/evaluator.py"})((
     _token_set_f1_needs, _token_set_f1_score,
 ))
 
@@ -70,6 +73,8 @@ def _prob_compare_total_score(probe: Probe, res: list[ScoreResult], ctx: ProbeCo
 
 
 register_protocol("prob_compare_total", {"score"},
-                  "MEMLA: total probability of the new answer > the old answer's")((
+                  "MEMLA: total probability of the new answer > the old answer's",
+                  headline={"prob_compare_total": ("reliability", "generality")},
+                  settings={"reference": "jiakuan01/memla4mke utils/evaluator.py"})((
     _prob_compare_total_needs, _prob_compare_total_score,
 ))

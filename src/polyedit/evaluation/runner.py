@@ -26,8 +26,11 @@ from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
+from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
+from polyedit.evaluation.records import protocol_labels
+from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
 from polyedit.models.backend import HFBackend
@@ -52,6 +55,9 @@ class BenchConfig:
     limit: int | None = None
     eval_batch_size: int = 32
     max_new_tokens: int | None = None
+    log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
+    judge_url: str | None = None  # an OpenAI-compatible endpoint that judges the generated answers
+    judge_model: str | None = None
 
     def __post_init__(self) -> None:
         """Every setting is checked here, before a run writes anything."""
@@ -90,7 +96,8 @@ def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[di
     for i, probe in enumerate(case.probes):
         a, b = pre_k[(case.case_id, i)], post_k[(case.case_id, i)]
         out.append({"index": i, "kind": probe.kind, "lang": probe.lang, "prompt": probe.prompt,
-                    "answer": probe.answer, "pre": a.metrics, "post": b.metrics})
+                    "answer": probe.answer, "pre": a.metrics, "post": b.metrics,
+                    "protocol": protocol_labels({**a.protocol_of, **b.protocol_of}, {**pre.protocols, **post.protocols})})
     return out
 
 
@@ -185,19 +192,26 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     store = RunStore(out_dir)
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
-        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress)
+        judge = make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl") if cfg.judge_url else None
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         return write_summary(store.out, store.results.records(),
                              Dataset(dataset.name, [], dataset.skipped + too_long_skipped))
 
 
-def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool) -> None:
+def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
+                judge=None) -> None:
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
     done_ids = {r.get("case_id") for r in store.results.records()}
     n_done = next((k for k, chunk in enumerate(chunks) if not all(c.case_id in done_ids for c in chunk)), len(chunks))
-    store.results.keep(lambda r: chunk_of.get(r.get("case_id"), n_done) < n_done)  # cut a partly written chunk
+
+    def finished(record: dict) -> bool:
+        return chunk_of.get(record.get("case_id"), n_done) < n_done
+
+    store.results.keep(finished)  # cut a partly written chunk, and its samples
+    store.samples.keep(finished)
     edits_done = sum(len(chunk) for chunk in chunks[:n_done])
     sequential = cfg.mode == "sequential"
     if sequential:  # checkpoints of an unfinished chunk (written before its results) are redone
@@ -227,12 +241,15 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 seq_handles += applied
             try:  # an exception or Ctrl-C while scoring the edited model still restores it
                 post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
+                for ev in (pre, post) if judge else ():
+                    judge_evaluation(ev, judge)
                 records = []
                 for c in chunk:
                     records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
                                     "chunk": chunk_of[c.case_id], "edit": asdict(c.edit),
                                     "subject_rule": _subject_rule(lm, c), "seconds_per_edit": t_edit / len(chunk),
                                     "info": _jsonable(handles[c.case_id].info), "unavailable": post.unavailable,
+                                    "meta": _jsonable(c.meta), "protocols": {**pre.protocols, **post.protocols},
                                     "probes": _probe_records(pre, post, c)})
                 if sequential:
                     seq_map.update(handles)
@@ -241,6 +258,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
             finally:
                 if not sequential:
                     _restore(applied)
+            if cfg.log_samples:  # before the results: a chunk's samples without its results are cut on resume
+                store.samples.append(sample_lines(pre, post, chunk, cfg.method))
             store.results.append(records)
             bar.update(len(chunk))
     finally:
@@ -254,7 +273,8 @@ def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, store: RunStor
     by_case: dict[str, dict] = {}
     for r in ev.results:
         rec = by_case.setdefault(r.case_id, {"after_edits": len(seq_cases), "case_id": r.case_id, "probes": []})
-        rec["probes"].append({"index": r.index, "kind": r.probe.kind, "lang": r.probe.lang, "post": r.metrics})
+        rec["probes"].append({"index": r.index, "kind": r.probe.kind, "lang": r.probe.lang, "post": r.metrics,
+                              "protocol": protocol_labels(r.protocol_of, ev.protocols)})
     store.sequential.append(list(by_case.values()))
 
 
@@ -264,7 +284,7 @@ def _jsonable(info: dict) -> dict:
 
 def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer)."""
-    summary = summarize(records)
+    summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()))
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)

@@ -131,6 +131,7 @@ class RunStore:
         self.run_file = self.out / "run.json"
         self.results = JsonLines(self.out / "results.jsonl")
         self.sequential = JsonLines(self.out / "sequential.jsonl")
+        self.samples = JsonLines(self.out / "samples.jsonl")  # the per-sample log (evaluation/samples.py)
 
     @contextmanager
     def open(self, meta: dict, resume: bool):

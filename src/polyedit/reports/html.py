@@ -13,6 +13,26 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+def _ci(e: dict) -> str:
+    ci = e.get("ci95")
+    return f"[{_pct(ci[0])}–{_pct(ci[1])}]" if ci else ""
+
+
+def _label(e: dict) -> str:
+    p = e.get("protocol") or {}
+    return f"{p.get('name', '?')} ({p.get('kind', '?')})"
+
+
+def _protocols_note(summaries: dict, kinds: list[str]) -> str:
+    """Which metric and protocol each column shows; says so when the methods' runs differ."""
+    cols = []
+    for k in kinds:
+        labels = {f"{s['headline'].get(k)} from {_label(s['mean'][k])}" for s in summaries.values() if k in s["mean"]}
+        cols.append(f"{k}: " + (" / ".join(sorted(labels)) + (" (differs between runs)" if len(labels) > 1 else "")))
+    ci = next((s.get("ci_method") for s in summaries.values() if s.get("ci_method")), None)
+    return "; ".join(cols) + (f". Intervals: {ci}." if ci else ".")
+
+
 def _color(v: float | None) -> str:
     if v is None:
         return "#eee"
@@ -64,12 +84,20 @@ def report_html(title: str, summaries: dict[str, dict], heatmaps: list[tuple[str
         row = [html.escape(method)]
         for k in kinds:
             m = s["mean"].get(k)
-            row.append(f"{_pct(m['post'])} <small>({_pct(m['pre'])})</small>" if m else "–")
+            row.append(f"{_pct(m['post'])} <small>{_ci(m)} ({_pct(m['pre'])})</small>" if m else "–")
         other = s.get("mean_excluding_edit_language") or {}
         row += [_pct(other[k]["post"]) if k in other else "–" for k in kinds if k != "locality"]
         body.append(row)
     header = ["method"] + kinds + [f"{k}, other languages" for k in kinds if k != "locality"]
-    parts += ["<h2>Summary: mean over languages (post-edit %, pre-edit in brackets)</h2>", _table(header, body)]
+    parts += ["<h2>Summary: mean over languages (post-edit %, 95% interval, pre-edit in brackets)</h2>",
+              f"<p>{html.escape(_protocols_note(summaries, kinds))}</p>", _table(header, body)]
+    diag = [[html.escape(method), html.escape(k), html.escape(m), html.escape(_label(e)),
+             f"{_pct(e['post'])} <small>{_ci(e)} ({_pct(e.get('pre'))})</small>"]
+            for method, s in summaries.items() for k in kinds
+            for m, e in (s.get("diagnostics") or {}).get(k, {}).items()]
+    if diag:
+        parts += ["<h2>Diagnostics: other metrics, labelled with their protocol (not the headline)</h2>",
+                  _table(["method", "probes", "metric", "protocol", "mean over languages"], diag)]
     for t, matrix, rows, cols in heatmaps:
         parts += [f"<h2>{html.escape(t)}</h2>", heatmap_svg(matrix, rows, cols, t)]
     for method, s in summaries.items():

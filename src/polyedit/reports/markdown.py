@@ -1,4 +1,9 @@
-"""Markdown tables from a run summary (`polyedit.evaluation.aggregate.summarize`)."""
+"""Markdown tables from a run summary (`polyedit.evaluation.aggregate.summarize`).
+
+The headline table shows, per probe kind, the metric its protocol declares (for polyedit's defaults: the
+generated answer), post-edit with its 95% interval and pre-edit in brackets; every other metric is listed
+under "Diagnostics" with its protocol and kind, never in the same table as the headline.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +14,38 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+def cell(e: dict | None) -> str:
+    """`post [low–high] (pre)` in %."""
+    if not e:
+        return "–"
+    ci = e.get("ci95")
+    interval = f" [{_pct(ci[0])}–{_pct(ci[1])}]" if ci else ""
+    return f"{_pct(e['post'])}{interval} ({_pct(e.get('pre'))})"
+
+
+def protocol_label(e: dict | None) -> str:
+    p = (e or {}).get("protocol") or {}
+    return f"`{p['name']}` ({p.get('kind', '?')})" if p.get("name") else "unlabelled"
+
+
 def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     head = summary["headline"]
     kinds = [k for k in PROBE_KINDS if k in head]
-    lines = [f"# {title}", "", f"{summary['n_cases']} cases. Post-edit scores in %, pre-edit in brackets. "
-             "Metrics: " + ", ".join(f"{k} = `{head[k]}`" for k in kinds) + ".", ""]
+    mean = summary.get("mean", {})
+    lines = [f"# {title}", "", f"{summary['n_cases']} cases. Headline metrics, post-edit % with a 95% interval "
+             "in square brackets, pre-edit in brackets: " + "; ".join(
+                 f"{k} = `{head[k]}` from protocol {protocol_label(mean.get(k))}" for k in kinds) + ".", ""]
+    if summary.get("ci_method"):
+        lines += [f"Intervals: {summary['ci_method']}.", ""]
     lines += [f"**Note:** {n}." for n in summary.get("notes", [])] + ([""] if summary.get("notes") else [])
     lines += ["| language | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
     for lang, per_kind in summary["per_language"].items():
-        cells = []
-        for k in kinds:
-            v = per_kind.get(k, {}).get(head[k])
-            cells.append(f"{_pct(v['post'])} ({_pct(v['pre'])})" if v else "–")
-        lines.append(f"| {lang} | " + " | ".join(cells) + " |")
+        lines.append(f"| {lang} | " + " | ".join(cell(per_kind.get(k, {}).get(head[k])) for k in kinds) + " |")
 
     def agg_row(name: str, agg: dict) -> str:
-        return f"| **{name}** | " + " | ".join(
-            f"{_pct(agg[k]['post'])} ({_pct(agg[k]['pre'])})" if k in agg else "–" for k in kinds) + " |"
+        return f"| **{name}** | " + " | ".join(cell(agg.get(k)) for k in kinds) + " |"
 
-    lines.append(agg_row("mean", summary["mean"]))
+    lines.append(agg_row("mean", mean))
     if summary.get("mean_excluding_edit_language"):
         lines.append(agg_row("mean, other languages", summary["mean_excluding_edit_language"]))
     for k in kinds:  # the cross-lingual matrix: which edit language reaches which probe language
@@ -40,6 +58,23 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     for attr, groups in summary.get("groups", {}).items():
         lines += ["", f"## By {attr}", "", "| group | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
         lines += [agg_row(str(g), agg) for g, agg in groups.items()]
+    if summary.get("answer_language"):
+        lines += ["", "## Answer language", "", "Share of generated answers written in the query's language (all "
+                  "probe kinds), and the detector's ceiling: the share of the gold answers it assigns to their "
+                  "own language.", "", "| language | answers in the language | detector ceiling |", "|---|---|---|"]
+        lines += [f"| {lang} | {cell(v['answer_in_language'])} | {_pct(v['detector_ceiling']['post'])} |"
+                  for lang, v in summary["answer_language"].items()]
+    diag = [(k, m, e) for k in kinds for m, e in (summary.get("diagnostics") or {}).get(k, {}).items()]
+    if diag:
+        lines += ["", "## Diagnostics", "", "Other metrics of this run, mean over languages; each is labelled with "
+                  "its protocol and is not the headline (teacher-forced scores give partial credit for answers "
+                  "the model would not generate).", "", "| probes | metric | protocol | post [95% CI] (pre) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {k} | `{m}` | {protocol_label(e)} | {cell(e)} |" for k, m, e in diag]
+    if summary.get("judge_unscored"):
+        u = summary["judge_unscored"]
+        lines += ["", f"Judge: {u['pre']} answers before and {u['post']} after the edit left unscored (junk verdict "
+                  "or unreachable judge; never counted as wrong)."]
     if summary.get("skipped"):
         lines += ["", "## Skipped while loading", ""] + [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())]
     if summary.get("subject_rules"):

@@ -1,0 +1,134 @@
+"""LLM-as-judge: a model behind any OpenAI-compatible completions endpoint says whether a generated answer
+is right, for answers exact match cannot see (a synonym, another spelling, a longer phrasing).
+
+- The prompt is multilingual by content: the question in its own language, the language named, the gold
+  answer with every alias, the prediction; the instruction asks for one word, YES or NO.
+- Parsing is strict: the verdict's first word, stripped of punctuation and case, must be `yes` or `no`.
+  Anything else (a sentence, "maybe", an empty reply) and an endpoint that cannot be reached are
+  *unscored*: the probe gets no `judge_correct` value, never a 0, and the count of unscored probes is
+  kept (`Judge.unscored`), so a broken judge cannot pass for a strict one.
+- Verdicts are cached in a JSON-lines file keyed by the judge model and the exact prompt, so a resumed or
+  repeated run asks nothing twice; unscored verdicts are not cached (they are retried next time).
+- Results name the judge: the descriptor of the `judge` protocol (kind "judged") carries the endpoint's
+  model name and the prompt version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import unicodedata
+from pathlib import Path
+
+from polyedit.data.languages import get_language
+from polyedit.data.normalize import answer_stops, cut_answer
+from polyedit.errors import PolyeditError
+from polyedit.evaluation.engine import Evaluation
+
+PROMPT_VERSION = "1"
+JUDGE_TOKENS = 4
+JUDGE_PROMPT = (
+    "You are grading a short answer to a factual question. The question is in {language}; the answer may be "
+    "in any language or script, and counts as correct if it names the same thing as the gold answer or one "
+    "of the accepted alternatives, even when spelt, transliterated or translated differently.\n"
+    "Question ({language}): {question}\n"
+    "Gold answer: {gold}\n"
+    "Also accepted: {aliases}\n"
+    "Answer to grade: {prediction}\n"
+    "Is the answer to grade correct? Reply with one word, YES or NO.\n"
+    "Verdict:")
+
+
+def judge_prompt(question: str, lang: str, gold: str, aliases: tuple[str, ...], prediction: str) -> str:
+    return JUDGE_PROMPT.format(language=get_language(lang).name, question=question.strip(), gold=gold,
+                               aliases=", ".join(aliases) if aliases else "(none)", prediction=prediction.strip() or "(empty)")
+
+
+def parse_verdict(text: str) -> float | None:
+    """1.0 for YES, 0.0 for NO (any case, trailing punctuation allowed); None for anything else."""
+    words = unicodedata.normalize("NFKC", text).strip().split()
+    if not words:
+        return None
+    word = "".join(c for c in words[0] if not unicodedata.category(c).startswith("P")).casefold()
+    return {"yes": 1.0, "no": 0.0}.get(word)
+
+
+class Judge:
+    """`backend`: anything with `generate(prompts, max_new_tokens, stop)` (an `OpenAIBackend`), and
+    `model_name`. `cache`: a JSON-lines file of verdicts (created on first use)."""
+
+    def __init__(self, backend, model_name: str, cache: str | Path | None = None) -> None:
+        self.backend, self.model_name = backend, model_name
+        self.cache_path = Path(cache) if cache else None
+        self.cache: dict[str, str] = {}
+        self.unscored = 0
+        self.asked = 0
+        if self.cache_path and self.cache_path.exists():
+            for line in self.cache_path.read_text("utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                    self.cache[rec["key"]] = rec["verdict"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a torn last line of a killed run
+
+    def describe(self) -> dict:
+        return {"name": "judge", "kind": "judged", "version": PROMPT_VERSION, "judge_model": self.model_name,
+                "help": "an LLM judge's YES/NO on the generated answer; junk or unreachable = unscored",
+                "headline": {}, "parsing": "first word YES or NO, else unscored"}
+
+    def _key(self, prompt: str) -> str:
+        return hashlib.sha256(f"{self.model_name}\n{prompt}".encode()).hexdigest()
+
+    def verdicts(self, prompts: list[str]) -> list[tuple[float | None, str]]:
+        """(verdict, raw reply) per prompt; raw is `<unreachable: ...>` when the endpoint failed."""
+        keys = [self._key(p) for p in prompts]
+        todo = sorted({k: p for k, p in zip(keys, prompts) if k not in self.cache}.items())
+        fresh: dict[str, str] = {}
+        if todo:
+            self.asked += len(todo)
+            try:
+                gens = self.backend.generate([p for _, p in todo], JUDGE_TOKENS, ("\n",))
+                fresh = {k: g.text for (k, _), g in zip(todo, gens)}
+            except (PolyeditError, OSError) as e:
+                fresh = {k: f"<unreachable: {e}>" for k, _ in todo}
+            keep = {k: v for k, v in fresh.items() if parse_verdict(v) is not None}
+            self.cache.update(keep)
+            if keep and self.cache_path:
+                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.cache_path, "a", encoding="utf-8") as f:
+                    for k, v in keep.items():
+                        f.write(json.dumps({"key": k, "judge": self.model_name, "verdict": v}, ensure_ascii=False) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+        out = []
+        for k in keys:
+            raw = self.cache.get(k, fresh.get(k, ""))
+            v = parse_verdict(raw)
+            self.unscored += v is None
+            out.append((v, raw))
+        return out
+
+
+def judge_evaluation(ev: Evaluation, judge: Judge, source: str = "answer") -> None:
+    """Add `judge_correct` to every probe whose `source` protocol generated an answer (in place); the
+    judge's reply goes into the probe's outputs, so samples.jsonl shows it."""
+    todo = [r for r in ev.results if r.outputs.get(source)]
+    prompts = [judge_prompt(r.probe.prompt, r.probe.lang, r.probe.answer, r.probe.aliases,
+                            cut_answer(r.outputs[source][0], answer_stops(r.prompt))) for r in todo]
+    for r, (verdict, raw) in zip(todo, judge.verdicts(prompts)):
+        r.outputs["judge"] = [raw]
+        if verdict is not None:
+            r.metrics["judge_correct"] = verdict
+            r.protocol_of["judge_correct"] = "judge"
+    ev.protocols["judge"] = judge.describe()
+
+
+def make_judge(base_url: str, model_name: str | None, cache: Path | None = None,
+               api_key_env: str = "OPENAI_API_KEY") -> Judge:
+    """A judge on an OpenAI-compatible endpoint (generation only: no logprobs asked for)."""
+    from polyedit.models.openai_backend import OpenAIBackend
+
+    if not model_name:
+        raise PolyeditError("a judge endpoint needs a model name (--judge-model)")
+    return Judge(OpenAIBackend(base_url, model_name, api_key_env=api_key_env, logprobs=False), model_name, cache)

@@ -1,0 +1,13 @@
+"""What a result record says about where each of its numbers came from."""
+
+from __future__ import annotations
+
+
+def protocol_labels(protocol_of: dict[str, str], descriptors: dict[str, dict]) -> dict[str, dict]:
+    """metric -> {name, kind, version} of the protocol that produced it (the full descriptor is in the
+    case record's `protocols`), so no number in results.jsonl is unlabelled."""
+    out = {}
+    for metric, name in protocol_of.items():
+        d = descriptors.get(name, {})
+        out[metric] = {"name": name, "kind": d.get("kind"), "version": d.get("version")}
+    return out
