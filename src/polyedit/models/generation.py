@@ -117,7 +117,7 @@ class GreedyDecoder:
     @torch.no_grad()
     def decode(self, rows: list[list[int]], max_new_tokens: int, is_stopped) -> list[Decoded]:
         """`is_stopped(token_ids)` says whether a row's new tokens already contain a stop string."""
-        device = next(self.model.parameters()).device
+        device = self.model.get_input_embeddings().weight.device  # with a device map: where inputs go
         n = len(rows)
         p = 0  # the batch's shared prefix, leaving every row at least one token of its own
         shortest = min(len(r) for r in rows)
