@@ -74,3 +74,31 @@ def test_device_map_loads_through_accelerate(tiny_model_dirs):
         load_model(str(tiny_model_dirs["llama"]), device_map="auto", device="cpu")
     with pytest.raises(PolyeditError, match="unknown device map"):
         load_model(str(tiny_model_dirs["llama"]), device_map="everywhere")
+
+
+@pytest.mark.parametrize("method", ["ft-l", "ft-m", "lora", "rome", "memit", "kn", "memla"])
+def test_editors_run_through_accelerate_hooks(tiny_model_dirs, method):
+    """Each block dispatched by accelerate with its own device hook (all "cpu": this machine has one device),
+    so activations pass through AlignDevicesHook as on a multi-GPU map; edit, then restore bit for bit.
+    That every tensor follows its weight's device is by construction (index_at, `.to(w.device)`), not
+    exercised here: no second device was available."""
+    from accelerate import dispatch_model
+
+    from polyedit.data.cases import Edit
+    from test_model_access import state_hash
+
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    blocks = {f"model.layers.{i}": "cpu" for i in range(3)}
+    dispatch_model(lm.model, {"model.embed_tokens": "cpu", **blocks, "model.norm": "cpu", "model.rotary_emb": "cpu",
+                              "lm_head": "cpu"}, force_hooks=True)
+    assert hasattr(lm.model.model.layers[1], "_hf_hook")
+    before = state_hash(lm.model)
+    hp = {"rome": {"prefixes": 1, "stats_corpus": "identity"}, "memit": {"prefixes": 1, "stats_corpus": "identity"},
+          "kn": {"threshold": 0.05}, "memla": {"max_steps": 5}}.get(method, {})
+    from polyedit.methods import get_method
+
+    handle = get_method(method, hp).apply(lm, [Edit("en", "Paris", "The capital of France is Paris, in", "Germany",
+                                                    "France")])
+    assert state_hash(lm.model) != before
+    handle.restore()
+    assert state_hash(lm.model) == before

@@ -198,7 +198,8 @@ def collect_second_moment(lm: LoadedModel, layers: list[int], texts: Iterator[st
     names = {lm.arch.mlp_out[layer]: layer for layer in layers}
     d_ff = lm.arch.intermediate_size
     device = lm.device
-    sums = {layer: torch.zeros(d_ff, d_ff, dtype=torch.float64, device=device) for layer in layers}
+    weight_device = {layer: lm.model.get_submodule(lm.arch.mlp_out[layer]).weight.device for layer in layers}
+    sums = {layer: torch.zeros(d_ff, d_ff, dtype=torch.float64, device=weight_device[layer]) for layer in layers}
     max_pos = getattr(lm.model.config, "max_position_embeddings", None) or window
     window = min(window, max_pos)
     count, batch = 0, []
@@ -208,9 +209,9 @@ def collect_second_moment(lm: LoadedModel, layers: list[int], texts: Iterator[st
         ids, mask = pad_right(rows, pad)
         with trace(lm.model, list(names), retain_input=True, retain_output=False, detach=True) as t:
             lm.model(input_ids=ids.to(device), attention_mask=mask.to(device))
-        keep = mask.reshape(-1).bool().to(device)
+        keep = mask.reshape(-1).bool()
         for name, layer in names.items():
-            k = t[name].input.reshape(-1, d_ff)[keep].double()
+            k = t[name].input.reshape(-1, d_ff)[keep.to(weight_device[layer])].double()
             sums[layer] += k.T @ k
         return int(keep.sum())
 

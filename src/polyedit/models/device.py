@@ -100,3 +100,9 @@ def placement(model: torch.nn.Module, requested_map=None) -> dict:
     elif device_map:
         out["device_map"] = {k: str(v) for k, v in device_map.items()}
     return out
+
+
+def index_at(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """x[rows, cols] with the index tensors moved to x's device: with a device map, a layer's activations
+    live on that layer's device, not where the inputs (and index tensors) were made."""
+    return x[rows.to(x.device), cols.to(x.device)]
