@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from polyedit.cli.common import (device_option, dtype_option, hparams_option, method_option, model_option,
+from polyedit.cli.common import (batch_size_option, chat_template_option, device_map_option, device_option,
+                                 dtype_option, hparams_option, method_option, model_option, parse_batch_size,
                                  remote_option, split_langs)
 
 
@@ -31,9 +32,13 @@ from polyedit.cli.common import (device_option, dtype_option, hparams_option, me
 @click.option("--concurrency", type=int, default=4, show_default=True, help="requests in flight (--backend openai)")
 @device_option
 @dtype_option
+@device_map_option
+@batch_size_option
+@chat_template_option
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, seed, resume,
-            backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, trust_remote_code):
+            backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, device_map, batch_size,
+            chat_template, trust_remote_code):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
     from polyedit.api import bench
     from polyedit.data.registry import load_dataset
@@ -41,6 +46,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     from polyedit.errors import PolyeditError
     from polyedit.models.load import load_model
 
+    batch_size = parse_batch_size(batch_size)
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
     dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
     backend = None
@@ -54,8 +60,9 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
         backend = OpenAIBackend(base_url, model_name or model, api_key_env=api_key_env, concurrency=concurrency)
         lm = model
     else:
-        lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+        lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code)
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=split_langs(langs),
+                    batch_size=batch_size, chat_template=chat_template,
                     protocols=[p for p in protocols.split(",") if p] if protocols else None, hparams=hparams,
                     seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())

@@ -45,7 +45,8 @@ class BenchConfig:
     mode: str = "single"
     edits_per_step: int = 1
     limit: int | None = None
-    eval_batch_size: int = 32
+    eval_batch_size: int | str = 32  # or "auto": the size found is in summary.json's "evaluation"
+    chat_template: bool = False
     max_new_tokens: int | None = None
 
     def __post_init__(self) -> None:
@@ -155,7 +156,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     out.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps(run_meta, indent=2, ensure_ascii=False), "utf-8")
 
-    backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
+    backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     done = results.finished()
     done_ids = {r["case_id"] for r in done}
@@ -202,7 +203,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     finally:
         _restore(seq_handles)
         bar.close()
-    return write_summary(out, results.finished(), dataset)
+    return write_summary(out, results.finished(), dataset, getattr(backend, "describe", dict)())
 
 
 def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, out: Path) -> None:
@@ -219,9 +220,13 @@ def _jsonable(info: dict) -> dict:
     return json.loads(json.dumps(info, default=lambda o: float(o) if hasattr(o, "__float__") else str(o)))
 
 
-def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None) -> dict:
-    """summary.json beside the results (the Markdown table is written by the report layer)."""
+def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None, evaluation: dict | None = None
+                  ) -> dict:
+    """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
+    how the backend ran (device, dtype, batch size actually used, chat template)."""
     summary = summarize(records)
+    if evaluation:
+        summary["evaluation"] = evaluation
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)

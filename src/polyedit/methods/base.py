@@ -130,6 +130,17 @@ class EditHandle:
                 params[n].copy_(saved)
         self.restored = True
 
+    def save(self, path: str | Path) -> Path:
+        """Write the edited model where `from_pretrained` reads it: weights as safetensors (`save_pretrained`),
+        config and tokenizer. Adapter methods override this to write their adapter instead."""
+        if not self._backup:
+            raise PolyeditError("this edit changed no weight: there is no edited model to save")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.lm.model.save_pretrained(str(out), safe_serialization=True)
+        self.lm.tokenizer.save_pretrained(str(out))
+        return out
+
     def transform_prompt(self, probe: Probe) -> str:
         return probe.prompt
 
