@@ -63,3 +63,19 @@ def test_other_errors_are_not_swallowed(tiny_model_dirs):
     lm.model.register_forward_pre_hook(broken, with_kwargs=True)
     with pytest.raises(RuntimeError, match="a bug"):
         HFBackend(lm, batch_size="auto").score(REQS)
+
+
+def test_a_shared_context_position_reaches_the_head_once(tiny_model_dirs):
+    from polyedit.models.load import load_model
+
+    lm = load_model(str(tiny_model_dirs["qwen2"]))
+    seen = []
+    lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    reqs = [("The capital of France is", " Paris"), ("The capital of France is", " Berlin")]  # new vs old answer
+    got = HFBackend(lm).score(reqs)
+    ref = HFBackend(lm, full_vocabulary=True).score(reqs)
+    n_answer = sum(len(r.target_ids) for r in got)
+    assert got[0].target_ids[0] != got[1].target_ids[0]  # so only the first position (the context's end) is shared
+    assert seen == [n_answer - 1]
+    for a, b in zip(got, ref):
+        assert a.argmax_ids == b.argmax_ids and a.logprobs == pytest.approx(b.logprobs, abs=1e-5)

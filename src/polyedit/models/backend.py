@@ -17,7 +17,7 @@ from polyedit.models.batching import BatchSize
 from polyedit.models.chat import chat_prompt, check_chat_template
 from polyedit.models.generation import GreedyDecoder, plan_batches
 from polyedit.models.load import LoadedModel
-from polyedit.models.scoring import answer_logprobs, full_logprobs
+from polyedit.models.scoring import answer_logprobs, full_logprobs, target_scores
 from polyedit.models.tokens import encode_with_target, pad_right
 
 
@@ -110,18 +110,32 @@ class HFBackend:
         for b in range(0, len(order), batch_size):
             idx = order[b:b + batch_size]
             ids, mask = pad_right([encoded[i].ids for i in idx], self.tok.pad_token_id)
-            rows = torch.tensor([r for r, i in enumerate(idx) for _ in encoded[i].target_ids])
-            cols = torch.tensor([p for i in idx for p in range(encoded[i].n_context - 1, len(encoded[i].ids) - 1)])
-            logp = self._logprobs(model, ids.to(device), mask.to(device), rows, cols)  # (n targets, V)
-            tgt = torch.tensor([t for i in idx for t in encoded[i].target_ids], device=logp.device)
-            lp = logp.gather(1, tgt[:, None])[:, 0].tolist()
-            top = logp.argmax(-1).tolist()
+            # each position that predicts a target token, once: a position is its prefix of tokens, and the
+            # two answers of a probability comparison share their first one
+            where: dict[tuple[int, ...], int] = {}
+            which = [where.setdefault(tuple(encoded[i].ids[:p + 1]), len(where)) for i in idx
+                     for p in range(encoded[i].n_context - 1, len(encoded[i].ids) - 1)]
+            pos = [(r, len(key) - 1) for key, r in zip(where, self._rows_of(where, idx, encoded))]
+            rows, cols = torch.tensor([r for r, _ in pos]), torch.tensor([c for _, c in pos])
+            logits = self._logprobs(model, ids.to(device), mask.to(device), rows, cols)  # (distinct positions, V)
+            tgt = torch.tensor([t for i in idx for t in encoded[i].target_ids])
+            lp, top = target_scores(logits, torch.tensor(which), tgt)
             k = 0
             for i in idx:
                 n = len(encoded[i].target_ids)
                 out[i] = ScoreResult(encoded[i].target_ids, lp[k:k + n], top[k:k + n])
                 k += n
         return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _rows_of(where: dict, idx: list[int], encoded) -> list[int]:
+        """The batch row each distinct prefix was first seen in (in `where`'s order)."""
+        first: dict[tuple[int, ...], int] = {}
+        for r, i in enumerate(idx):
+            e = encoded[i]
+            for p in range(e.n_context - 1, len(e.ids) - 1):
+                first.setdefault(tuple(e.ids[:p + 1]), r)
+        return [first[key] for key in where]
 
     def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[Generation]:
         """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched."""

@@ -39,14 +39,26 @@ def head_only_at(model: torch.nn.Module, rows: torch.Tensor, cols: torch.Tensor)
 
 def answer_logprobs(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor,
                     cols: torch.Tensor) -> torch.Tensor:
-    """Log-softmax (n, V) at positions (rows[i], cols[i]) of the batch, float32."""
+    """Logits (n, V) at positions (rows[i], cols[i]) of the batch, float32 (unnormalised: `target_scores`
+    normalises them a chunk at a time, so no second (n, V) tensor is made)."""
     with head_only_at(model, rows, cols) as selective:
         logits = model(input_ids=ids, attention_mask=mask).logits
     if selective and logits.shape[:2] == (1, len(rows)):
-        return torch.log_softmax(logits[0].float(), dim=-1)
+        return logits[0].float()
     if selective:  # a model whose forward reshapes the head's output: fall back to reading every position
         return full_logprobs(model, ids, mask, rows, cols)
-    return torch.log_softmax(logits[rows.to(logits.device), cols.to(logits.device)].float(), dim=-1)
+    return logits[rows.to(logits.device), cols.to(logits.device)].float()
+
+
+def target_scores(logits: torch.Tensor, which: torch.Tensor, targets: torch.Tensor, chunk: int = 64
+                  ) -> tuple[list[float], list[int]]:
+    """For each i: log p(targets[i]) and the argmax token under the distribution of row which[i] of
+    `logits` (rows may be shared: two answers after the same context read the same position). The
+    normaliser is computed `chunk` rows at a time, so the extra memory is O(chunk x V)."""
+    lse = torch.cat([torch.logsumexp(logits[i:i + chunk], dim=-1) for i in range(0, len(logits), chunk)])
+    top = torch.cat([logits[i:i + chunk].argmax(-1) for i in range(0, len(logits), chunk)])
+    which, targets = which.to(logits.device), targets.to(logits.device)
+    return (logits[which, targets] - lse[which]).tolist(), top[which].tolist()
 
 
 def full_logprobs(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor,
