@@ -112,10 +112,16 @@ class HFBackend:
             ids, mask = pad_right([encoded[i].ids for i in idx], self.tok.pad_token_id)
             # each position that predicts a target token, once: a position is its prefix of tokens, and the
             # two answers of a probability comparison share their first one
-            where: dict[tuple[int, ...], int] = {}
-            which = [where.setdefault(tuple(encoded[i].ids[:p + 1]), len(where)) for i in idx
-                     for p in range(encoded[i].n_context - 1, len(encoded[i].ids) - 1)]
-            pos = [(r, len(key) - 1) for key, r in zip(where, self._rows_of(where, idx, encoded))]
+            where: dict[tuple[int, ...], int] = {}  # prefix -> its index among the distinct positions
+            pos, which = [], []  # (row, column) of each distinct position; the position of each target token
+            for r, i in enumerate(idx):
+                e = encoded[i]
+                for p in range(e.n_context - 1, len(e.ids) - 1):
+                    key = tuple(e.ids[:p + 1])
+                    if key not in where:
+                        where[key] = len(pos)
+                        pos.append((r, p))
+                    which.append(where[key])
             rows, cols = torch.tensor([r for r, _ in pos]), torch.tensor([c for _, c in pos])
             logits = self._logprobs(model, ids.to(device), mask.to(device), rows, cols)  # (distinct positions, V)
             tgt = torch.tensor([t for i in idx for t in encoded[i].target_ids])
