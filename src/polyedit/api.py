@@ -30,16 +30,22 @@ from polyedit.models.load import LoadedModel, load_model
 
 
 def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS, handle=None,
-             reference: Evaluation | None = None, batch_size: int = 32) -> Evaluation:
-    """Score every probe of `cases` on `lm` (with `handle`'s prompt rewriting, if any)."""
-    return _evaluate(HFBackend(lm, batch_size), cases, list(protocols), handle, reference)
+             reference: Evaluation | None = None, batch_size: int | str = 32,
+             chat_template: bool = False) -> Evaluation:
+    """Score every probe of `cases` on `lm` (with `handle`'s prompt rewriting, if any). `batch_size`: an
+    integer or "auto"; `chat_template`: wrap prompts in the tokenizer's chat template."""
+    return _evaluate(HFBackend(lm, batch_size, chat_template), cases, list(protocols), handle, reference)
 
 
 def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, langs=None, protocols=None,
           hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
           resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None,
-          log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None) -> dict:
+          log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None,
+          device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
+          batch_size: int | str = 32, chat_template: bool = False) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
+    `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
+    evaluation batch size or "auto"; `chat_template`: wrap prompts in the tokenizer's chat template.
     `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
     `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice).
     `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).
@@ -49,14 +55,14 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
                     protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
                     edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                    judge_model=judge_model)
+                    judge_model=judge_model, eval_batch_size=batch_size, chat_template=chat_template)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
     dataset = dataset if dataset is not None else load_dataset(data)
     if backend is not None:
         lm = None  # nothing is loaded here: the endpoint holds the model
     else:
-        lm = load_model(model) if isinstance(model, str) else model
+        lm = load_model(model, device=device, dtype=dtype, device_map=device_map) if isinstance(model, str) else model
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, hparams=m.hparams.to_dict(), **settings)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from polyedit.cli.common import (device_option, dtype_option, hparams_option, method_option, model_option,
+from polyedit.cli.common import (batch_size_option, chat_template_option, device_map_option, device_option,
+                                 dtype_option, hparams_option, method_option, model_option, parse_batch_size,
                                  remote_option, split_langs)
 
 
@@ -36,10 +37,14 @@ from polyedit.cli.common import (device_option, dtype_option, hparams_option, me
 @click.option("--concurrency", type=int, default=4, show_default=True, help="requests in flight (--backend openai)")
 @device_option
 @dtype_option
+@device_map_option
+@batch_size_option
+@chat_template_option
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, seed, resume,
             judge_url, judge_model, log_samples,
-            backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, trust_remote_code):
+            backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, device_map, batch_size,
+            chat_template, trust_remote_code):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
     from polyedit.api import bench
     from polyedit.data.registry import load_dataset
@@ -49,6 +54,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
 
     from polyedit.evaluation.runner import BenchConfig
 
+    batch_size = parse_batch_size(batch_size)
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
     langs = split_langs(langs)
     protocols = [p for p in protocols.split(",") if p] if protocols is not None else None
@@ -67,10 +73,11 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
         backend = OpenAIBackend(base_url, model_name or model, api_key_env=api_key_env, concurrency=concurrency)
         lm = model
     else:
-        lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+        lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code)
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
-                    log_samples=log_samples, judge_url=judge_url, judge_model=judge_model)
+                    log_samples=log_samples, judge_url=judge_url, judge_model=judge_model,
+                    batch_size=batch_size, chat_template=chat_template)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing

@@ -8,8 +8,16 @@ model_option = click.option("--model", "model", required=True, help="hub id, loc
 method_option = click.option("--method", required=True, help="registered method name (see `polyedit methods`)")
 hparams_option = click.option("--hparams", type=click.Path(dir_okay=False), default=None,
                               help="YAML file of the method's hyperparameters")
-device_option = click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, auto")
-dtype_option = click.option("--dtype", default="float32", show_default=True, help="float32, bfloat16, float16")
+device_option = click.option("--device", default="auto", show_default=True,
+                             help="cpu, cuda, cuda:1, mps, or auto (CUDA, then MPS, then CPU)")
+dtype_option = click.option("--dtype", default="auto", show_default=True,
+                            help="float32, bfloat16, float16, or auto (the checkpoint's; bfloat16 on GPUs that have it)")
+device_map_option = click.option("--device-map", "device_map", default=None,
+                                 help="auto: spread a model too large for one device over all of them (accelerate)")
+batch_size_option = click.option("--batch-size", "batch_size", default="32", show_default=True,
+                                 help="evaluation batch size, or auto: the largest that fits (halved on out-of-memory)")
+chat_template_option = click.option("--chat-template", is_flag=True, default=False,
+                                    help="wrap generation prompts in the tokenizer's chat template (instruction-tuned models)")
 remote_option = click.option("--trust-remote-code", is_flag=True, default=False,
                              help="allow the model's own code from the hub (off by default)")
 
@@ -25,3 +33,18 @@ def split_langs(value: str | None) -> list[str] | None:
     if not codes:
         raise PolyeditError(f"--langs {value!r} names no language")
     return list(dict.fromkeys(codes))
+
+
+def parse_batch_size(value: str) -> int | str:
+    """`auto` or a positive integer."""
+    from polyedit.errors import PolyeditError
+
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise PolyeditError(f"--batch-size {value!r}: expected a positive integer or auto")
+    return n

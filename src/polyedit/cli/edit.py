@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from polyedit.cli.common import (device_option, dtype_option, hparams_option, method_option, model_option,
-                                 remote_option)
+from polyedit.cli.common import (chat_template_option, device_map_option, device_option, dtype_option, hparams_option,
+                                 method_option, model_option, remote_option)
 
 
 @click.command("edit")
@@ -18,12 +18,16 @@ from polyedit.cli.common import (device_option, dtype_option, hparams_option, me
 @click.option("--target-true", default=None)
 @click.option("--probe", "probes", multiple=True, metavar="LANG=PROMPT", help="extra prompt to ask, repeatable")
 @click.option("--max-new-tokens", type=int, default=8, show_default=True)
+@click.option("--save", "save_dir", type=click.Path(file_okay=False), default=None,
+              help="write the edited model here (safetensors, save_pretrained), or a peft adapter for adapter methods")
 @hparams_option
 @device_option
 @dtype_option
+@device_map_option
+@chat_template_option
 @remote_option
-def command(model, method, lang, prompt, subject, target_new, target_true, probes, max_new_tokens, hparams,
-            device, dtype, trust_remote_code):
+def command(model, method, lang, prompt, subject, target_new, target_true, probes, max_new_tokens, save_dir, hparams,
+            device, dtype, device_map, chat_template, trust_remote_code):
     """Apply one edit and show the greedy answers to the edit prompt and each probe, before and after."""
     from polyedit.data.cases import Edit
     from polyedit.data.languages import normalize_code
@@ -41,13 +45,15 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
         if not sep or not text.strip():
             raise PolyeditError(f"--probe {item!r}: expected LANG=PROMPT")
         asks.append((normalize_code(code), text))
+    if save_dir and get_method(method, hparams).edits_in_context:
+        raise PolyeditError(f"--save: {method} edits no weight (the edit lives in the prompt); nothing to save")
     get_method(method, hparams)  # fail on bad hyperparameters before loading the model
-    lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code)
     m = get_method(method, hparams, lm)
     from polyedit.models.context import check_fits
 
     check_fits(lm, [f"{prompt} {target_new}", *(p for _, p in asks)], "prompt", max_new_tokens)
-    backend = HFBackend(lm)
+    backend = HFBackend(lm, chat_template=chat_template)
     prompts = [p for _, p in asks]
     before = backend.generate(prompts, max_new_tokens)
     handle = m.apply(lm, [edit])
@@ -56,8 +62,11 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
 
         shown = [handle.transform_prompt(Probe("reliability", code, p, target_new)) for code, p in asks]
         after = backend.generate(shown, max_new_tokens, handle.stop_strings())
+        saved = handle.save(save_dir) if save_dir else None
     finally:
         handle.restore()
     click.echo(f"{method} edit ({edit.lang}): {prompt!r} -> {target_new!r}")
     for (code, p), b, a in zip(asks, before, after):
         click.echo(f"[{code}] {p}\n    before: {b.text.strip()!r}\n    after:  {a.text.strip()!r}")
+    if saved is not None:
+        click.echo(f"edited model saved to {saved}")

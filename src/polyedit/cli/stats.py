@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from polyedit.cli.common import device_option, dtype_option, model_option, remote_option
+from polyedit.cli.common import device_map_option, device_option, dtype_option, model_option, remote_option
 
 
 @click.command("stats")
@@ -17,8 +17,9 @@ from polyedit.cli.common import device_option, dtype_option, model_option, remot
 @click.option("--recompute", is_flag=True, default=False, help="ignore a cached C")
 @device_option
 @dtype_option
+@device_map_option
 @remote_option
-def command(model, corpus, layers, n_tokens, cache_dir, recompute, device, dtype, trust_remote_code):
+def command(model, corpus, layers, n_tokens, cache_dir, recompute, device, dtype, device_map, trust_remote_code):
     """Compute C for ROME/MEMIT from a text corpus (streamed) and cache it; later runs reuse it."""
     import logging
     import time
@@ -32,7 +33,7 @@ def command(model, corpus, layers, n_tokens, cache_dir, recompute, device, dtype
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if n_tokens is not None and n_tokens < 1:
         raise PolyeditError("--tokens must be positive")
-    lm = load_model(model, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code)
     if layers:
         try:
             chosen = sorted({int(x) for x in layers.replace(" ", ",").split(",") if x})

@@ -11,6 +11,7 @@ uninterrupted run (see `run_bench`). Everything is checked before anything is wr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -53,7 +54,8 @@ class BenchConfig:
     mode: str = "single"
     edits_per_step: int = 1
     limit: int | None = None
-    eval_batch_size: int = 32
+    eval_batch_size: int | str = 32  # or "auto": the size found is in summary.json's "evaluation"
+    chat_template: bool = False
     max_new_tokens: int | None = None
     log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
     judge_url: str | None = None  # an OpenAI-compatible endpoint that judges the generated answers
@@ -64,7 +66,8 @@ class BenchConfig:
         if self.mode not in MODES:
             raise PolyeditError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})")
         _whole(self.edits_per_step, "edits per step", 1)
-        _whole(self.eval_batch_size, "eval batch size", 1)
+        if self.eval_batch_size != "auto":
+            _whole(self.eval_batch_size, "eval batch size", 1)
         _whole(self.seed, "seed", 0, 2**62)  # torch seeds are 64-bit; each case adds its position
         if self.limit is not None:
             _whole(self.limit, "limit", 1)
@@ -191,13 +194,14 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
             "environment": environment(lm, backend)}
     store = RunStore(out_dir)
     with store.open(meta, resume):
-        backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size)
+        backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
         judge = make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl") if cfg.judge_url else None
         _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         return write_summary(store.out, store.results.records(),
-                             Dataset(dataset.name, [], dataset.skipped + too_long_skipped))
+                             dataclasses.replace(dataset, cases=[], skipped=dataset.skipped + too_long_skipped),
+                             getattr(backend, "describe", dict)())
 
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
@@ -282,9 +286,13 @@ def _jsonable(info: dict) -> dict:
     return json.loads(json.dumps(info, default=lambda o: float(o) if hasattr(o, "__float__") else str(o)))
 
 
-def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None) -> dict:
-    """summary.json beside the results (the Markdown table is written by the report layer)."""
+def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None, evaluation: dict | None = None
+                  ) -> dict:
+    """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
+    how the backend ran (device, dtype, batch size actually used, chat template)."""
     summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()))
+    if evaluation:
+        summary["evaluation"] = evaluation
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)

@@ -40,6 +40,7 @@ from polyedit.data.languages import join_target
 from polyedit.errors import PolyeditError
 from polyedit.methods.objectives import trainable
 from polyedit.models.generation import cache_argument
+from polyedit.models.device import index_at
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target, pad_right
@@ -143,7 +144,7 @@ def last_position_activations(lm: LoadedModel, seqs: list[tuple[int, ...]],
         with torch.no_grad(), trace(lm.model, names, detach=True) as t:
             lm.model(input_ids=ids, attention_mask=mask)
         r = torch.arange(len(rows), device=lm.device)
-        acts = torch.stack([t[n].output[r, last] for n in names], dim=1)  # (rows, L, d_ff)
+        acts = torch.stack([index_at(t[n].output, r, last).to(lm.device) for n in names], dim=1)  # (rows, L, d_ff)
         out[torch.tensor(rows, device=lm.device)] = acts.float()
     return out
 
@@ -231,7 +232,8 @@ def row_gradients(lm: LoadedModel, rows: list[GradientRow], max_tokens: int = DE
                 sel = by_layer.get(layer_of[name])
                 if sel is None:
                     return out
-                return out.index_put((sel, last[sel]), points[sel].to(out.dtype))
+                return out.index_put((sel.to(out.device), last[sel].to(out.device)),
+                                     points[sel].to(out.device, out.dtype))
 
             positions = last.unique()
             if keep:  # only the logits at the rows' last positions
@@ -240,10 +242,10 @@ def row_gradients(lm: LoadedModel, rows: list[GradientRow], max_tokens: int = DE
                 logits = lm.model(input_ids=ids, attention_mask=mask, **kwargs).logits
             col = torch.searchsorted(positions, last) if keep else last
             r = torch.arange(len(chunk), device=lm.device)
-            probs = torch.softmax(logits[r, col].float(), dim=-1)
-            target = torch.tensor([rows[i].x.target for i in chunk], device=lm.device)
-            p = probs[r, target]
-            (g,) = torch.autograd.grad(p.sum(), points)
+            probs = torch.softmax(index_at(logits, r, col).float(), dim=-1)
+            target = torch.tensor([rows[i].x.target for i in chunk], device=probs.device)
+            p = probs[r.to(probs.device), target]
+            (g,) = torch.autograd.grad(p.sum(), points)  # on `points`' device: lm.device
             grads[torch.tensor(chunk, device=lm.device)] = g
     return grads
 

@@ -207,6 +207,10 @@ class EditHandle:
         if _MADE:
             _MADE[-1].append(self)
 
+    def touched(self) -> list[str]:
+        """Names of the parameters this edit may have changed (those it backed up)."""
+        return list(self._backup)
+
     def restore(self) -> None:
         params = dict(self.lm.model.named_parameters()) if self._backup else {}
         with torch.no_grad():
@@ -221,6 +225,16 @@ class EditHandle:
     def __exit__(self, *exc) -> None:
         """`with method.apply(lm, edits) as handle:` restores the model however the block ends."""
         self.restore()
+    def save(self, path: str | Path) -> Path:
+        """Write the edited model where `from_pretrained` reads it: weights as safetensors (`save_pretrained`),
+        config and tokenizer. Adapter methods override this to write their adapter instead."""
+        if not self._backup:
+            raise PolyeditError("this edit changed no weight: there is no edited model to save")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        self.lm.model.save_pretrained(str(out), safe_serialization=True)
+        self.lm.tokenizer.save_pretrained(str(out))
+        return out
 
     def transform_prompt(self, probe: Probe) -> str:
         return probe.prompt
@@ -243,6 +257,14 @@ class EditMethod(ABC):
     def __init__(self, hparams: HParams | None = None) -> None:
         self.hparams = hparams if hparams is not None else self.hparams_class()
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Every `apply`/`apply_cases` a method defines hands back only finite weights: a non-finite one
+        (an update overflowing float16, a diverged optimiser) restores the model and raises."""
+        super().__init_subclass__(**kwargs)
+        for name in ("apply", "apply_cases"):
+            if name in vars(cls) and not getattr(vars(cls)[name], "_checks_finite", False):
+                setattr(cls, name, _finite_checked(vars(cls)[name]))
+
     def resolved(self, lm: LoadedModel) -> HParams:
         return self.hparams.resolve(lm)
 
@@ -255,6 +277,21 @@ class EditMethod(ABC):
         prompts in other languages to find language-independent neurons) override this; the edit-only
         default keeps `apply` the one thing most methods implement."""
         return self.apply(lm, [c.edit for c in cases])
+
+
+def _finite_checked(fn):
+    import functools
+
+    from polyedit.methods.precision import check_finite
+
+    @functools.wraps(fn)
+    def checked(self, lm, *args, **kwargs):
+        handle = fn(self, lm, *args, **kwargs)
+        check_finite(handle, self.name)
+        return handle
+
+    checked._checks_finite = True
+    return checked
 
 
 #: every method folder under polyedit/methods/ registers its class on import

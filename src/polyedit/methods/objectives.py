@@ -6,6 +6,7 @@ after a BOS token are found exactly as evaluation finds them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.data.languages import join_target
+from polyedit.methods.precision import Float32Masters
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target, pad_right
 
@@ -54,8 +56,8 @@ def edit_batch(lm: LoadedModel, edits: list[Edit], new: bool = True) -> TargetBa
 def target_logprobs(logits: torch.Tensor, batch: TargetBatch) -> torch.Tensor:
     """Per-token log p(target token) at target positions, zero elsewhere: shape (batch, width)."""
     logp = torch.log_softmax(logits.float(), dim=-1)
-    tok = logp.gather(2, batch.next_ids[..., None])[..., 0]
-    return tok * batch.target_mask
+    tok = logp.gather(2, batch.next_ids.to(logp.device)[..., None])[..., 0]
+    return tok * batch.target_mask.to(logp.device)  # the head may sit on another device than the inputs
 
 
 def mean_target_nll(logits: torch.Tensor, batch: TargetBatch) -> torch.Tensor:
@@ -88,20 +90,27 @@ def trainable(model: torch.nn.Module, params: list[torch.nn.Parameter]):
 
 def fit_adam(model: torch.nn.Module, params: list[torch.nn.Parameter], batch: TargetBatch,
              loss_fn: Callable[[torch.Tensor, TargetBatch], torch.Tensor], hp, info: dict,
-             after_step: Callable[[], None] | None = None) -> None:
+             after_step: Callable[[list[torch.Tensor]], None] | None = None) -> None:
     """Adam on `params` for up to `hp.steps` steps (`hp.lr`), stopping once the loss is below
-    `hp.early_stop_loss`; `after_step` runs after each update (FT-L's projection). The last loss and the
-    number of updates go into `info`."""
-    opt = torch.optim.Adam(params, lr=hp.lr)
+    `hp.early_stop_loss`; `after_step(trained)` runs after each update on the float32 tensors being trained
+    (FT-L's projection). Half-precision parameters are trained through float32 masters (`precision`); a
+    step with a non-finite gradient is skipped. The last loss, the number of updates and of skipped steps
+    go into `info`."""
+    masters = Float32Masters(params)
+    opt = torch.optim.Adam(masters.masters, lr=hp.lr)
     for step in range(hp.steps):
-        opt.zero_grad()
+        masters.zero_grad()
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         loss = loss_fn(logits, batch)
         info["loss"] = loss.item()
-        if loss.item() < hp.early_stop_loss:
+        if loss.item() < hp.early_stop_loss or not math.isfinite(loss.item()):
             break
         loss.backward()
+        if not masters.pull_grads():
+            info["skipped_steps"] = info.get("skipped_steps", 0) + 1
+            continue
         opt.step()
-        info["steps"] = step + 1
         if after_step is not None:
-            after_step()
+            after_step(masters.masters)
+        masters.push()
+        info["steps"] = step + 1

@@ -23,6 +23,7 @@ from polyedit.data.cases import Edit
 from polyedit.data.languages import join_target
 from polyedit.errors import PolyeditError
 from polyedit.methods.objectives import make_target_batch, target_logprobs, trainable
+from polyedit.models.device import index_at
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target, pad_right, subject_span
@@ -207,19 +208,19 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
     with trace(lm.model, module, detach=True) as t:  # v_init: the output at the bare prompt's lookup
         with torch.no_grad():
             lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        v_init = t[module].output[rows, lookup][first_row].float()
-    delta = torch.zeros(n, v_init.shape[-1], device=lm.device, requires_grad=True)
+        v_init = index_at(t[module].output, rows, lookup)[first_row.to(t[module].output.device)].float()
+    delta = torch.zeros(n, v_init.shape[-1], device=v_init.device, requires_grad=True)  # on the module's device
     opt = torch.optim.Adam([delta], lr=lr)
 
     def add_delta(where_rows, where_pos, facts):
         def edit(_name, out):
             add = torch.zeros_like(out)
-            add[where_rows, where_pos] = delta[facts].to(out.dtype)
+            add[where_rows.to(out.device), where_pos.to(out.device)] = delta[facts.to(delta.device)].to(out.device, out.dtype)
             return out + add
         return edit
 
     with torch.no_grad():
-        base = lm.model(input_ids=e_ids, attention_mask=e_mask).logits[e_rows, e_lookup]
+        base = index_at(lm.model(input_ids=e_ids, attention_mask=e_mask).logits, e_rows, e_lookup)
         kl_init = torch.log_softmax(base.float(), dim=-1)
     losses = torch.zeros(n)
     step = 0
@@ -230,15 +231,15 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
                 logits = lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
             lp = target_logprobs(logits, batch)
             nll_rows = -lp.sum(1) / batch.target_mask.sum(1)
-            nll = torch.zeros(n, device=lm.device).index_add(0, fact_of_row, nll_rows)
-            nll = nll / torch.bincount(fact_of_row, minlength=n)
+            nll = torch.zeros(n, device=nll_rows.device).index_add(0, fact_of_row.to(nll_rows.device), nll_rows)
+            nll = (nll / torch.bincount(fact_of_row, minlength=n).to(nll.device)).to(delta.device)
             if kl_factor:
                 with trace(lm.model, module, retain_output=False, edit_output=add_delta(e_rows, e_lookup, e_rows)):
-                    e_logits = lm.model(input_ids=e_ids, attention_mask=e_mask).logits[e_rows, e_lookup]
+                    e_logits = index_at(lm.model(input_ids=e_ids, attention_mask=e_mask).logits, e_rows, e_lookup)
                 kl_now = torch.log_softmax(e_logits.float(), dim=-1)
-                kl = (kl_now.exp() * (kl_now - kl_init)).sum(-1)
+                kl = (kl_now.exp() * (kl_now - kl_init)).sum(-1).to(delta.device)
             else:
-                kl = torch.zeros(n, device=lm.device)
+                kl = torch.zeros(n, device=delta.device)
             decay = delta.norm(dim=-1) / v_init.norm(dim=-1).clamp_min(1e-8) ** 2
             per_fact = nll + kl_factor * kl + weight_decay * decay
             losses = per_fact.detach().cpu()

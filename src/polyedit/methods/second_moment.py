@@ -82,6 +82,8 @@ def _world_texts(lm: LoadedModel | None) -> Iterator[str]:
 
 
 def _hf_texts(spec: str) -> Iterator[str]:
+    """`hf:NAME[:CONFIG]:SPLIT`, streamed. NAME is a hub dataset or a local folder of data files
+    (jsonl/parquet/txt, which `datasets` reads with the matching builder)."""
     parts = spec.split(":")[1:]
     if len(parts) not in (2, 3) or not all(parts):
         raise PolyeditError(f"corpus {spec!r}: expected hf:DATASET[:CONFIG]:SPLIT")
@@ -188,42 +190,91 @@ def _token_windows(lm: LoadedModel, texts: Iterator[str], width: int) -> Iterato
                 yield ids[s:s + width]
 
 
+def _save_partial(path: Path, sums: dict[int, torch.Tensor], count: int, windows: int) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_suffix(".tmp")
+    save_file({f"sum_{layer}": s.cpu().contiguous() for layer, s in sums.items()}, str(tmp),
+              metadata={"count": str(count), "windows": str(windows)})
+    os.replace(tmp, path)
+
+
+def _load_partial(path: Path | None, sums: dict[int, torch.Tensor]) -> tuple[int, int]:
+    """Add a checkpoint's partial sums into `sums`; (tokens, windows) already counted, (0, 0) without one."""
+    if path is None or not path.is_file():
+        return 0, 0
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        if set(f.keys()) != {f"sum_{layer}" for layer in sums}:
+            return 0, 0
+        for layer, s in sums.items():
+            s += f.get_tensor(f"sum_{layer}").to(s.device)
+    log.info("resuming second moment from %s (%s tokens)", path, meta["count"])
+    return int(meta["count"]), int(meta["windows"])
+
+
 @torch.no_grad()
 def collect_second_moment(lm: LoadedModel, layers: list[int], texts: Iterator[str], n_tokens: int,
-                          window: int = 256, batch_size: int = 8) -> tuple[dict[int, torch.Tensor], int]:
+                          window: int = 256, batch_size: int = 8, checkpoint: Path | None = None,
+                          checkpoint_every: int | None = None, progress: bool | None = None
+                          ) -> tuple[dict[int, torch.Tensor], int]:
     """C_l = (1/N) Σ k kᵀ over N corpus tokens, k the input of layer l's MLP output projection.
 
     Documents are cut into windows of `window` tokens and run `batch_size` at a time; the sum is kept in
-    float64. Returns ({layer: C (d_ff × d_ff, float32)}, tokens used)."""
+    float64. With `checkpoint`, the running sums are saved there every `checkpoint_every` tokens (default
+    N/10), and a later call with the same corpus resumes from them, skipping the windows already counted
+    (the corpus is read in the same order). A progress bar counts tokens (`progress=None`: on a terminal).
+    Returns ({layer: C (d_ff × d_ff, float32)}, tokens used)."""
+    from tqdm import tqdm
+
     names = {lm.arch.mlp_out[layer]: layer for layer in layers}
     d_ff = lm.arch.intermediate_size
     device = lm.device
-    sums = {layer: torch.zeros(d_ff, d_ff, dtype=torch.float64, device=device) for layer in layers}
+    weight_device = {layer: lm.model.get_submodule(lm.arch.mlp_out[layer]).weight.device for layer in layers}
+    sums = {layer: torch.zeros(d_ff, d_ff, dtype=torch.float64, device=weight_device[layer]) for layer in layers}
     max_pos = getattr(lm.model.config, "max_position_embeddings", None) or window
     window = min(window, max_pos)
-    count, batch = 0, []
+    count, skip = _load_partial(checkpoint, sums)
+    windows, batch = 0, []  # windows consumed from the stream (counted or skipped)
+    every = checkpoint_every or max(1, n_tokens // 10)
+    next_save = count + every
     pad = lm.tokenizer.pad_token_id
+    bar = tqdm(total=n_tokens, initial=min(count, n_tokens), unit="tok", desc="second moment C",
+               disable=(not progress) if progress is not None else None, dynamic_ncols=True)
 
     def flush(rows: list[list[int]]) -> int:
         ids, mask = pad_right(rows, pad)
         with trace(lm.model, list(names), retain_input=True, retain_output=False, detach=True) as t:
             lm.model(input_ids=ids.to(device), attention_mask=mask.to(device))
-        keep = mask.reshape(-1).bool().to(device)
+        keep = mask.reshape(-1).bool()
         for name, layer in names.items():
-            k = t[name].input.reshape(-1, d_ff)[keep].double()
+            k = t[name].input.reshape(-1, d_ff)[keep.to(weight_device[layer])].double()
             sums[layer] += k.T @ k
         return int(keep.sum())
 
     for row in _token_windows(lm, texts, window):
+        windows += 1
+        if windows <= skip:
+            continue
         row = row[:max(2, n_tokens - count - sum(len(r) for r in batch))]
         batch.append(row)
         if len(batch) == batch_size or count + sum(len(r) for r in batch) >= n_tokens:
-            count += flush(batch)
+            added = flush(batch)
+            count += added
+            bar.update(added)
             batch = []
+            if checkpoint is not None and count >= next_save and count < n_tokens:
+                _save_partial(checkpoint, sums, count, windows)
+                next_save = count + every
         if count >= n_tokens:
             break
     if batch and count < n_tokens:
-        count += flush(batch)
+        added = flush(batch)
+        count += added
+        bar.update(added)
+    bar.close()
     if count == 0:
         raise PolyeditError("the corpus gave no tokens")
     if count < n_tokens:
@@ -253,7 +304,11 @@ def second_moments(lm: LoadedModel, layers: list[int], corpus: str, n_tokens: in
     if missing:
         log.warning("computing second moment C for layers %s of %s from %r (%d tokens); cached for reuse",
                     missing, lm.name, corpus, n_tokens)
-        computed, count = collect_second_moment(lm, missing, corpus_texts(corpus, lm), n_tokens)
+        partial = cache_path(lm, missing[0], corpus, n_tokens, cache_dir).with_suffix(
+            f".layers{'-'.join(map(str, missing))}.partial")  # a killed run resumes from here
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        computed, count = collect_second_moment(lm, missing, corpus_texts(corpus, lm), n_tokens, checkpoint=partial)
+        partial.unlink(missing_ok=True)
         for layer, c in computed.items():
             path = cache_path(lm, layer, corpus, n_tokens, cache_dir)
             path.parent.mkdir(parents=True, exist_ok=True)

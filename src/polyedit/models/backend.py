@@ -13,8 +13,11 @@ from typing import Protocol
 
 import torch
 
+from polyedit.models.batching import BatchSize
+from polyedit.models.chat import chat_prompt, check_chat_template
 from polyedit.models.generation import GreedyDecoder, plan_batches
 from polyedit.models.load import LoadedModel
+from polyedit.models.scoring import answer_logprobs, full_logprobs, target_scores
 from polyedit.models.tokens import encode_with_target, pad_right
 
 
@@ -55,44 +58,99 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
 
 
 class HFBackend:
-    """A local transformers model. Requests are sorted by length and padded into batches of `batch_size`."""
+    """A local transformers model. Requests are sorted by length and padded into batches of `batch_size`
+    (an integer, or `auto`: the largest that fits, see `batching.BatchSize`). With `chat_template`, every
+    prompt, scored or generated, is first wrapped in the tokenizer's chat template (`chat.chat_prompt`).
+    `describe()` says how the model was run, for each metric's protocol record."""
 
     capabilities = frozenset({"score", "generate"})
 
-    def __init__(self, lm: LoadedModel, batch_size: int = 32) -> None:
+    def __init__(self, lm: LoadedModel, batch_size: int | str = 32, chat_template: bool = False,
+                 full_vocabulary: bool = False) -> None:
         self.lm = lm
-        self.batch_size = max(1, batch_size)
+        self.batching = BatchSize(max(1, batch_size) if isinstance(batch_size, int) else batch_size)
+        self.chat_template = bool(chat_template)
+        if self.chat_template:
+            check_chat_template(lm.tokenizer, lm.name)
+        # the old scoring path (log-softmax over every position), kept as the reference for tests/benchmarks
+        self._logprobs = full_logprobs if full_vocabulary else answer_logprobs
+
+    @property
+    def batch_size(self) -> int:
+        """The batch size in use (with `auto`: the largest that has fitted so far)."""
+        return self.batching.size
 
     @property
     def tok(self):
         return self.lm.tokenizer
 
+    def describe(self) -> dict:
+        """{chat_template, device, devices, dtype[, device_map], batch_size, batch_size_auto}."""
+        return {"chat_template": self.chat_template, **self.lm.placement(), **self.batching.describe()}
+
     def tokenize(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
-    @torch.no_grad()
+    def _prompt(self, text: str) -> tuple[str, bool]:
+        """(text the model reads, whether the tokenizer should add its special tokens)."""
+        return (chat_prompt(self.tok, text), False) if self.chat_template else (text, True)
+
     def score(self, requests: list[tuple[str, str]]) -> list[ScoreResult]:
-        encoded = [encode_with_target(self.tok, c, t) for c, t in requests]
+        wrap = (lambda c: chat_prompt(self.tok, c)) if self.chat_template else (lambda c: c)
+        encoded = [encode_with_target(self.tok, wrap(c), t, add_special_tokens=not self.chat_template)
+                   for c, t in requests]
+        return self.batching.run(lambda size: self._score(encoded, size))
+
+    @torch.no_grad()
+    def _score(self, encoded, batch_size: int) -> list[ScoreResult]:
+        """Only the positions that predict a target token reach the output head (`scoring.answer_logprobs`)."""
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
         out: list[ScoreResult | None] = [None] * len(encoded)
         model, device = self.lm.model, self.lm.device
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b:b + self.batch_size]
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
             ids, mask = pad_right([encoded[i].ids for i in idx], self.tok.pad_token_id)
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
-            for row, i in enumerate(idx):
+            # each position that predicts a target token, once: a position is its prefix of tokens, and the
+            # two answers of a probability comparison share their first one
+            where: dict[tuple[int, ...], int] = {}  # prefix -> its index among the distinct positions
+            pos, which = [], []  # (row, column) of each distinct position; the position of each target token
+            for r, i in enumerate(idx):
                 e = encoded[i]
-                pos = torch.arange(e.n_context - 1, len(e.ids) - 1, device=logp.device)
-                tgt = torch.tensor(e.target_ids, device=logp.device)
-                lp = logp[row, pos].gather(1, tgt[:, None])[:, 0]
-                out[i] = ScoreResult(e.target_ids, lp.tolist(), logp[row, pos].argmax(-1).tolist())
+                for p in range(e.n_context - 1, len(e.ids) - 1):
+                    key = tuple(e.ids[:p + 1])
+                    if key not in where:
+                        where[key] = len(pos)
+                        pos.append((r, p))
+                    which.append(where[key])
+            rows, cols = torch.tensor([r for r, _ in pos]), torch.tensor([c for _, c in pos])
+            logits = self._logprobs(model, ids.to(device), mask.to(device), rows, cols)  # (distinct positions, V)
+            tgt = torch.tensor([t for i in idx for t in encoded[i].target_ids])
+            lp, top = target_scores(logits, torch.tensor(which), tgt)
+            k = 0
+            for i in idx:
+                n = len(encoded[i].target_ids)
+                out[i] = ScoreResult(encoded[i].target_ids, lp[k:k + n], top[k:k + n])
+                k += n
         return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _rows_of(where: dict, idx: list[int], encoded) -> list[int]:
+        """The batch row each distinct prefix was first seen in (in `where`'s order)."""
+        first: dict[tuple[int, ...], int] = {}
+        for r, i in enumerate(idx):
+            e = encoded[i]
+            for p in range(e.n_context - 1, len(e.ids) - 1):
+                first.setdefault(tuple(e.ids[:p + 1]), r)
+        return [first[key] for key in where]
 
     def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[Generation]:
         """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched."""
         tok = self.tok
-        enc = [tok(p)["input_ids"] for p in prompts]
+        enc = [tok(text, add_special_tokens=special)["input_ids"] for text, special in map(self._prompt, prompts)]
+        return self.batching.run(lambda size: self._generate(enc, max_new_tokens, stop, size))
+
+    def _generate(self, enc, max_new_tokens: int, stop: tuple[str, ...], batch_size: int) -> list[Generation]:
+        tok = self.tok
         decoder = GreedyDecoder(self.lm.model, tok.pad_token_id, tok.eos_token_id)
 
         def is_stopped(ids: list[int]) -> bool:
@@ -100,7 +158,7 @@ class HFBackend:
             return any(s in text for s in stop)
 
         out: list[Generation | None] = [None] * len(enc)
-        for idx in plan_batches(enc, self.batch_size):
+        for idx in plan_batches(enc, batch_size):
             for i, d in zip(idx, decoder.decode([enc[i] for i in idx], max_new_tokens, is_stopped)):
                 text = tok.decode(d.token_ids, skip_special_tokens=True)
                 cut = cut_at_stop(text, stop)

@@ -150,7 +150,7 @@ class GreedyDecoder:
         """`is_stopped(token_ids)` says whether a row's new tokens already contain a stop string.
         `max_new_tokens` and `is_stopped` may also be lists, one per row (the server batches requests
         that ask for different lengths and stop strings)."""
-        device = next(self.model.parameters()).device
+        device = self.model.get_input_embeddings().weight.device  # with a device map: where inputs go
         n = len(rows)
         limits = list(max_new_tokens) if isinstance(max_new_tokens, (list, tuple)) else [max_new_tokens] * n
         stop_fns = list(is_stopped) if isinstance(is_stopped, (list, tuple)) else [is_stopped] * n

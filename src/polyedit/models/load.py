@@ -13,9 +13,7 @@ from pathlib import Path
 import torch
 
 from polyedit.errors import PolyeditError
-
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "auto": "auto"}
+from polyedit.models.device import check_device_map, checkpoint_dtype, placement, resolve_device, resolve_dtype
 
 
 @dataclass
@@ -29,7 +27,17 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where inputs go: the input embeddings' device (with a device map, later layers may sit elsewhere;
+        accelerate's hooks move activations between them, and editors follow each weight's own device)."""
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.get_input_embeddings().weight.dtype
+
+    def placement(self) -> dict:
+        """{device, devices, dtype[, device_map]}: what a run records about where the model ran."""
+        return placement(self.model, self.meta.get("device_map"))
 
     @cached_property
     def arch(self):
@@ -65,46 +73,53 @@ def resolve_model_path(spec: str) -> str:
 
 
 def pick_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise PolyeditError(f"unknown device {device!r}") from None
+    return resolve_device(device)
 
 
-def load_model(spec: str, *, dtype: str = "float32", device: str | None = "cpu",
+def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", device_map: str | dict | None = None,
                trust_remote_code: bool = False, revision: str | None = None) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
-    Weights come only from safetensors files (a pickled `pytorch_model.bin` is refused: unpickling can run
-    code), and remote code runs only when `trust_remote_code` is asked for.
+    `device`: cpu, cuda[:N], mps or auto (CUDA, then MPS, then CPU); `dtype`: float32, bfloat16, float16 or
+    auto (see `models.device.resolve_dtype`); `device_map`: accelerate's `auto` (or an explicit mapping)
+    spreads a model larger than one device over all of them. Weights come only from safetensors files (a
+    pickled `pytorch_model.bin` is refused: unpickling can run code), and remote code runs only when
+    `trust_remote_code` is asked for.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
 
-    if dtype not in DTYPES:
-        raise PolyeditError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
+    if dtype != "auto":
+        resolve_dtype(dtype, torch.device("cpu"), None)  # an unknown dtype fails before anything is read
     from safetensors import SafetensorError
 
+    check_device_map(device_map, device)
+    target = resolve_device(device)  # before anything is read: a missing GPU is one line
     path = resolve_model_path(spec)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype],
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+        torch_dtype = resolve_dtype(dtype, target, checkpoint_dtype(config))
+        placed = {"device_map": device_map} if device_map is not None else {}
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype,
                                                      trust_remote_code=trust_remote_code, revision=revision,
-                                                     use_safetensors=True)  # never unpickle weights
+                                                     use_safetensors=True, **placed)  # never unpickle weights
     except PolyeditError:
         raise
     except SafetensorError as e:
         raise PolyeditError(f"cannot load model {spec!r}: its safetensors weights are damaged ({_first_line(e)})") from None
     except (OSError, ValueError, EnvironmentError) as e:  # missing files, remote code refused, bad config
         raise PolyeditError(f"cannot load model {spec!r}: {_first_line(e)}") from None
-    model.to(pick_device(device)).eval()
+    if device_map is None:
+        model.to(target)
+    model.eval()
     prepare_tokenizer(tokenizer)
-    return LoadedModel(model, tokenizer, spec, {"path": path, "editing_hparams": editing_hparams(path),
-                                                "dataset": default_dataset(path)})
+    meta = {"path": path, "editing_hparams": editing_hparams(path), "dataset": default_dataset(path)}
+    if device_map is not None:
+        meta["device_map"] = device_map
+    return LoadedModel(model, tokenizer, spec, meta)
 
 
 def default_dataset(path: str) -> str | None:

@@ -36,15 +36,17 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
-def encode_with_target(tokenizer, context: str, continuation: str) -> Encoded:
+def encode_with_target(tokenizer, context: str, continuation: str, add_special_tokens: bool = True) -> Encoded:
     """Tokenise context + continuation together (as the model reads them) and find the continuation's tokens.
 
     A token that straddles the boundary counts as a target token, so the model is never given part of the
-    answer as context. Special tokens after the text (an appended EOS) are dropped.
+    answer as context. Special tokens after the text (an appended EOS) are dropped. `add_special_tokens=False`
+    for a context that already holds them (a chat-templated prompt).
     """
     full = context + continuation
     if getattr(tokenizer, "is_fast", False):
-        enc = tokenizer(full, return_offsets_mapping=True, return_special_tokens_mask=True)
+        enc = tokenizer(full, return_offsets_mapping=True, return_special_tokens_mask=True,
+                        add_special_tokens=add_special_tokens)
         ids, offsets, special = enc["input_ids"], enc["offset_mapping"], enc["special_tokens_mask"]
         keep = len(ids)
         while keep > 1 and special[keep - 1]:
@@ -53,8 +55,8 @@ def encode_with_target(tokenizer, context: str, continuation: str) -> Encoded:
         boundary = len(context)
         n_ctx = next((i for i, ((s, e), sp) in enumerate(zip(offsets, special)) if not sp and e > boundary), keep)
     else:  # slow tokenizer: the longest common prefix of the two tokenisations
-        ids = tokenizer(full)["input_ids"]
-        ctx = tokenizer(context)["input_ids"]
+        ids = tokenizer(full, add_special_tokens=add_special_tokens)["input_ids"]
+        ctx = tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
         n_ctx = 0
         while n_ctx < min(len(ids), len(ctx)) and ids[n_ctx] == ctx[n_ctx]:
             n_ctx += 1

@@ -40,10 +40,10 @@ class FTLHParams(HParams):
 def prompt_last_nll(logits: torch.Tensor, batch) -> torch.Tensor:
     """ROME's FT loss: -mean over target tokens of log p(token) at the last prompt position."""
     rows = torch.arange(logits.shape[0], device=logits.device)
-    logp = torch.log_softmax(logits[rows, batch.last_prompt].float(), dim=-1)  # (B, V)
+    logp = torch.log_softmax(logits[rows, batch.last_prompt.to(logits.device)].float(), dim=-1)  # (B, V)
     per_row = []
     for i in range(logits.shape[0]):
-        tgt = batch.next_ids[i][batch.target_mask[i]]
+        tgt = batch.next_ids[i][batch.target_mask[i]].to(logp.device)
         per_row.append(-logp[i, tgt].mean())
     return torch.stack(per_row).mean()
 
@@ -60,9 +60,9 @@ def constrained_finetune(lm: LoadedModel, edits: list[Edit], param_names: list[s
     batch = edit_batch(lm, edits)
 
     @torch.no_grad()
-    def project() -> None:  # back into the L-inf ball around the original weights
-        for n, p in zip(param_names, chosen):
-            orig = handle._backup[n]
+    def project(trained: list[torch.Tensor]) -> None:  # back into the L-inf ball around the original weights
+        for n, p in zip(param_names, trained):  # float32 (the masters of a half-precision model)
+            orig = handle._backup[n].to(p.dtype)
             p.copy_(torch.clamp(p, orig - hp.norm_constraint, orig + hp.norm_constraint))
 
     try:

@@ -27,6 +27,7 @@ from polyedit.data.cases import GENERALITY, Edit, EditCase
 from polyedit.data.languages import join_target
 from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, attribute, select_neurons
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
+from polyedit.methods.precision import add_to_weight
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target
@@ -70,7 +71,7 @@ def update_value_slots(lm: LoadedModel, neurons: set[tuple[int, int]], shift: to
     with torch.no_grad():
         for layer, i in sorted(neurons):
             w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
-            w[:, i] += shift.to(w.dtype)
+            add_to_weight(w[:, i], shift)
 
 
 @register_method

@@ -71,6 +71,10 @@ class LoRAHandle(EditHandle):
         save_file({k: v.contiguous() for k, v in self.adapter_state.items()}, str(out / "adapter_model.safetensors"))
         return out
 
+    def save(self, path: str | Path) -> Path:
+        """A LoRA edit is saved as its standard peft adapter (apply with `PeftModel.from_pretrained`)."""
+        return self.save_adapter(path)
+
 
 def train_adapter(lm: LoadedModel, edits: list[Edit], hp: LoRAHParams, handle: LoRAHandle) -> None:
     """Inject the adapter, train it with Adam on the target-token NLL, keep its weights, merge it, unload."""

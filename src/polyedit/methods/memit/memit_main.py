@@ -16,6 +16,7 @@ from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.memit.update import batch_update, spread_residual
+from polyedit.methods.precision import add_to_weight
 from polyedit.methods.rank_one import (FACT_TOKENS, context_prefixes, fact_contexts, language_info, optimise_values, read_at,
                                        subject_keys)
 from polyedit.methods.second_moment import resolve_corpus, second_moments
@@ -85,10 +86,9 @@ class MEMIT(EditMethod):
         z = value.v_init + value.delta
         for i, layer in enumerate(hp.layers):
             keys = subject_keys(lm, layer, contexts)
-            residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts), len(hp.layers) - i)
+            residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts).to(z.device), len(hp.layers) - i)
             w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
-            with torch.no_grad():
-                w.add_(batch_update(cs[layer], keys, residual, hp.mom2_update_weight).to(w.dtype))
+            add_to_weight(w, batch_update(cs[layer], keys.to(w.device), residual, hp.mom2_update_weight))
         handle.info.update({**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps})
         handle.targets = z  # z of each edit at the last layer of the range, for inspection and tests
         return handle

@@ -24,6 +24,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods.objectives import make_target_batch, target_logprobs, trainable
+from polyedit.methods.precision import add_to_weight
 from polyedit.models.arch import weight_out_in
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
@@ -74,10 +75,11 @@ def build_pairs(lm: LoadedModel, categories: list[dict[int, list[int]]], rank_pe
     d_ff, d = lm.arch.intermediate_size, lm.arch.hidden_size
     pairs: dict[int, list[MaskedLoRA]] = {}
     for layer in range(lm.arch.n_layers):
+        device = lm.model.get_submodule(lm.arch.mlp_out[layer]).weight.device  # with a device map: the layer's
         for cat in categories:
             if cat.get(layer):
                 pairs.setdefault(layer, []).append(
-                    MaskedLoRA.init(d_ff, d, cat[layer], rank_per_neuron, masked, gen, lm.device))
+                    MaskedLoRA.init(d_ff, d, cat[layer], rank_per_neuron, masked, gen, device))
     return pairs
 
 
@@ -136,4 +138,4 @@ def commit(lm: LoadedModel, pairs: dict[int, list[MaskedLoRA]], scale: float) ->
             module = lm.model.get_submodule(lm.arch.mlp_out[layer])
             delta = sum(pair.delta() for pair in layer_pairs)  # (d_ff, d) = (in, out)
             w = weight_out_in(module)  # (d, d_ff), a view for Conv1D
-            w.add_((scale * delta.T).to(w.dtype))
+            add_to_weight(w, scale * delta.T)

@@ -16,6 +16,7 @@ import torch
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers, layer_at
+from polyedit.methods.precision import add_to_weight
 from polyedit.methods.rank_one import (FACT_TOKENS, context_prefixes, fact_contexts, language_info, optimise_values,
                                        subject_keys)
 from polyedit.methods.rome.update import rank_one_update
@@ -61,8 +62,9 @@ def rome_edit(lm: LoadedModel, edit: Edit, hp: ROMEHParams, c: torch.Tensor) -> 
                             weight_decay=hp.v_weight_decay, clamp_norm_factor=hp.clamp_norm_factor)
     w = weight_out_in(lm.model.get_submodule(module))
     with torch.no_grad():
-        v_star = w.float() @ k_star + value.delta[0]  # v* = W k* + δ (bias unchanged: it is added to both)
-        w.add_(rank_one_update(w, c, k_star, v_star))
+        k_star = k_star.to(w.device)
+        v_star = w.float() @ k_star + value.delta[0].to(w.device)  # v* = W k* + δ (bias: added to both)
+        add_to_weight(w, rank_one_update(w, c, k_star, v_star))
     record = {**language_info(contexts), "v_loss": value.loss[0], "v_steps": value.steps,
               "delta_norm": value.delta[0].norm().item()}
     return record, k_star, v_star

@@ -21,7 +21,9 @@ def rank_one_update(w: torch.Tensor, c: torch.Tensor, k_star: torch.Tensor, v_st
         ΔW = (v* − W k*) (C⁻¹ k*)ᵀ / ((C⁻¹ k*)ᵀ k*)
 
     w: (d_out, d_ff) in out×in orientation; c: (d_ff, d_ff); k_star: (d_ff,); v_star: (d_out,).
-    Computed in float64, returned in w's dtype."""
+    Computed in float64 on w's device, returned in w's dtype, or float32 for a half-precision w (the caller
+    adds it in float32 and rounds once: `precision.add_to_weight`)."""
+    c, k_star, v_star = c.to(w.device), k_star.to(w.device), v_star.to(w.device)
     u = solve_c(c, k_star)  # C⁻¹ k*
     residual = v_star.double() - w.double() @ k_star.double()  # v* − W k*
-    return (torch.outer(residual, u) / (u @ k_star.double())).to(w.dtype)
+    return (torch.outer(residual, u) / (u @ k_star.double())).to(torch.promote_types(w.dtype, torch.float32))

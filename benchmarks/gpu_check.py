@@ -1,0 +1,177 @@
+"""One script for a GPU machine: a random 1B-parameter Llama-shaped model in bfloat16, batched scoring and
+generation throughput, model FLOP utilisation, and one ROME and one MEMIT edit (restored bit for bit).
+
+    python benchmarks/gpu_check.py                 # on a GPU: about 3-5 minutes, well under 8
+    python benchmarks/gpu_check.py --tiny          # the same steps on a tiny model on the CPU (tests run it)
+
+Model FLOP utilisation (MFU) = FLOPs the model needs (2 x parameters x tokens, the head only where it is
+read) / seconds / the device's peak. The peak is the measured bfloat16 matmul rate of this device (printed),
+or `--peak-tflops` (e.g. 989 for an H100/H200 SXM's dense bf16). With two or more GPUs the edits run again
+with the model spread over them (`device_map="auto"`), which checks that every editor follows each layer's
+device. Prints one Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+SHAPES = {  # TinyLlama-1.1B's shape: 1.10B parameters
+    "1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+               num_key_value_heads=4, vocab_size=32000),
+    "tiny": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=4000),
+}
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_tflops(device, dtype, n: int, seconds: float = 1.0) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
+    sync(device)
+    k, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        k += 1
+    sync(device)
+    return 2 * n ** 3 * k / (time.perf_counter() - t0) / 1e12
+
+
+def build(shape: str, device, dtype, tok):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from polyedit.models.load import LoadedModel
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    with torch.device(device):
+        model = LlamaForCausalLM(cfg).to(dtype).eval()
+    return LoadedModel(model, tok, f"random-llama-{shape}")
+
+
+def timed(device, fn):
+    sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - t0
+
+
+def edits(lm, cases, corpus: str, stats_dir: str, rows: list, device, label: str = "") -> None:
+    """One ROME and one MEMIT edit (C from `corpus`), time and memory, restored bit for bit."""
+    from polyedit.methods import get_method
+
+    for name in ("rome", "memit"):
+        params = dict(lm.model.named_parameters())
+        m = get_method(name, {"stats_corpus": corpus, "stats_dir": stats_dir, "prefixes": 2})
+        hp = m.resolved(lm)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        before = {n: params[n].detach().clone() for n in lm.arch.mlp_out_weights(
+            [hp.layer] if name == "rome" else hp.layers)}
+        # C first (cached), so the edit's own time is separate from the one-off statistics
+        from polyedit.methods.second_moment import second_moments
+
+        _, t_stats = timed(device, lambda: second_moments(lm, [hp.layer] if name == "rome" else hp.layers, corpus,
+                                                          hp.stats_tokens, stats_dir))
+        handle, t_edit = timed(device, lambda: m.apply_cases(lm, cases[:1]))
+        changed = any(not torch.equal(params[n], w) for n, w in before.items())
+        handle.restore()
+        restored = all(torch.equal(params[n], w) for n, w in before.items())
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+        rows.append((f"{name} edit{label}", f"{t_edit:.2f} s (C of {hp.stats_tokens:,} tokens: {t_stats:.1f} s)",
+                     f"peak {peak:.1f} GiB; changed {changed}, restored bit for bit {restored}"))
+        if not (changed and restored):
+            raise SystemExit(f"{name}{label}: changed={changed} restored={restored}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tiny", action="store_true", help="a tiny model on the CPU, float32 (a dry run)")
+    ap.add_argument("--cases", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--peak-tflops", type=float, default=None)
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    args = ap.parse_args()
+
+    from polyedit.data.registry import load_dataset
+    from polyedit.evaluation.engine import evaluate
+    from polyedit.models.backend import HFBackend
+    from polyedit.models.load import load_model
+    from polyedit.models.tokens import encode_with_target
+
+    if args.tiny:
+        device, dtype, shape, n_cases = torch.device("cpu"), torch.float32, "tiny", 1
+    else:
+        if not torch.cuda.is_available():
+            raise SystemExit("no CUDA device: run with --tiny for a CPU dry run")
+        device, dtype, shape, n_cases = torch.device("cuda"), torch.bfloat16, "1b", args.cases
+    tok = load_model("world:small").tokenizer
+    lm = build(shape, device, dtype, tok)
+    n_params = sum(p.numel() for p in lm.model.parameters())
+    d, vocab = SHAPES[shape]["hidden_size"], SHAPES[shape]["vocab_size"]
+    body = n_params - 2 * d * vocab
+    cases = load_dataset("world:small", limit=n_cases).cases
+    if args.tiny:
+        cases = [c.restrict(["en", "de"]) for c in cases]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    peak = args.peak_tflops or matmul_tflops(device, dtype, 8192 if device.type == "cuda" else 256)
+    rows = [("device", name, f"{torch.cuda.device_count() if device.type == 'cuda' else 0} GPU(s)"),
+            ("model", f"random Llama, {n_params / 1e6:,.1f}M parameters, {str(dtype).replace('torch.', '')}", ""),
+            ("peak used for MFU", f"{peak:.1f} TFLOP/s", "given" if args.peak_tflops else "measured matmul rate")]
+
+    # scoring: every probe of the cases, token accuracy and probability comparison
+    protocols = ["token_accuracy", "prob_compare"]
+    backend = HFBackend(lm, args.batch_size)
+    evaluate(backend, cases[:2], protocols)  # warm-up
+    reqs = {(p.prompt, a) for c in cases for p in c.probes for a in (p.answer, p.answer_true) if a}
+    enc = [encode_with_target(tok, *r) for r in reqs]
+    tokens, answers = sum(len(e.ids) for e in enc), sum(len(e.target_ids) for e in enc)
+    _, t_score = timed(device, lambda: evaluate(backend, cases, protocols))
+    flops = 2 * body * tokens + 2 * d * vocab * answers
+    rows.append(("batched scoring", f"{tokens / t_score:,.0f} tokens/s ({len(reqs):,} requests, {t_score:.2f} s)",
+                 f"MFU {flops / t_score / 1e12 / peak:.1%}"))
+
+    # generation: greedy, 16 new tokens for every probe prompt (a random model never stops early)
+    prompts = sorted({p.prompt for c in cases for p in c.probes})
+    backend.generate(prompts[:4], 4)
+    gens, t_gen = timed(device, lambda: backend.generate(prompts, 16))
+    new = sum(len(g.token_ids) for g in gens)
+    prompt_tokens = sum(len(tok(p)["input_ids"]) for p in prompts)
+    gflops = 2 * (body + d * vocab) * (new + len(prompts)) + 2 * body * prompt_tokens
+    rows.append(("batched generation", f"{new / t_gen:,.0f} new tokens/s ({len(prompts):,} prompts, {t_gen:.2f} s)",
+                 f"MFU {gflops / t_gen / 1e12 / peak:.1%}"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.txt"  # world sentences as the statistics corpus
+        texts = [p.prompt + " " + p.answer for c in load_dataset("world:small", limit=20 if args.tiny else 200).cases
+                 for p in c.probes]
+        corpus.write_text("\n\n".join(texts), "utf-8")
+        edits(lm, cases, str(corpus), tmp, rows, device)
+        if device.type == "cuda" and torch.cuda.device_count() >= 2:
+            from accelerate import dispatch_model, infer_auto_device_map
+
+            lm.model.cpu()
+            placement = infer_auto_device_map(lm.model, no_split_module_classes=["LlamaDecoderLayer"],
+                                              max_memory={i: "2GiB" for i in range(torch.cuda.device_count())})
+            dispatch_model(lm.model, placement)
+            edits(lm, cases, str(corpus), tmp, rows, device, f" over {len(set(placement.values()))} GPUs")
+    print("| what | figure | notes |\n|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1), "utf-8")
+
+
+if __name__ == "__main__":
+    main()

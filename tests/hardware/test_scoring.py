@@ -1,0 +1,81 @@
+"""Scoring reads the output head only at answer positions: identical results to the full-logits path,
+and the head never sees more rows than there are answer tokens."""
+
+import pytest
+import torch
+
+from polyedit.models.backend import HFBackend
+
+REQS = [("The capital of France is", " Paris."), ("巴黎是", "法国的首都。"), ("Berlin ist die", " Hauptstadt"),
+        ("Москва —", " столица России."), ("Paris", " is the capital of France.")]
+
+
+def test_answer_positions_equal_full_logits(tiny_lm):
+    new = HFBackend(tiny_lm, batch_size=3).score(REQS)
+    old = HFBackend(tiny_lm, batch_size=3, full_vocabulary=True).score(REQS)
+    for a, b in zip(new, old):
+        assert a.target_ids == b.target_ids and a.argmax_ids == b.argmax_ids
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+
+
+def test_head_sees_only_answer_tokens(tiny_model_dirs):
+    from polyedit.models.load import load_model
+
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    seen = []
+    lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    backend = HFBackend(lm, batch_size=8)
+    results = backend.score(REQS)
+    n_answer = sum(len(r.target_ids) for r in results)
+    assert seen == [(1, n_answer, lm.model.config.vocab_size)]
+
+
+def test_auto_batch_size_halves_on_out_of_memory(tiny_model_dirs):
+    from polyedit.models.load import load_model
+
+    lm = load_model(str(tiny_model_dirs["gpt2"]))
+    calls = []
+
+    def too_big(_module, args, kwargs):  # a device that holds at most 2 rows
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        calls.append(ids.shape[0])
+        if ids.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    lm.model.register_forward_pre_hook(too_big, with_kwargs=True)
+    backend = HFBackend(lm, batch_size="auto")
+    got = backend.score(REQS)
+    assert backend.batch_size == 2 and backend.describe()["batch_size_auto"] is True
+    assert calls == [5] * 6 + [4, 2, 2, 1]  # 256..8 each try all 5 rows, 4 fails too, 2 fits: 2+2+1
+    ref = HFBackend(lm, batch_size=1).score(REQS)
+    assert [r.argmax_ids for r in got] == [r.argmax_ids for r in ref]
+    assert HFBackend(lm, batch_size=2).score(REQS)[0].logprobs == pytest.approx(got[0].logprobs, abs=1e-6)
+
+
+def test_other_errors_are_not_swallowed(tiny_model_dirs):
+    from polyedit.models.load import load_model
+
+    lm = load_model(str(tiny_model_dirs["gpt2"]))
+
+    def broken(*_a, **_k):
+        raise RuntimeError("a bug, not memory")
+
+    lm.model.register_forward_pre_hook(broken, with_kwargs=True)
+    with pytest.raises(RuntimeError, match="a bug"):
+        HFBackend(lm, batch_size="auto").score(REQS)
+
+
+def test_a_shared_context_position_reaches_the_head_once(tiny_model_dirs):
+    from polyedit.models.load import load_model
+
+    lm = load_model(str(tiny_model_dirs["qwen2"]))
+    seen = []
+    lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    reqs = [("The capital of France is", " Paris"), ("The capital of France is", " Berlin")]  # new vs old answer
+    got = HFBackend(lm).score(reqs)
+    ref = HFBackend(lm, full_vocabulary=True).score(reqs)
+    n_answer = sum(len(r.target_ids) for r in got)
+    assert got[0].target_ids[0] != got[1].target_ids[0]  # so only the first position (the context's end) is shared
+    assert seen[0] == n_answer - 1  # (seen[1]: the full-logits reference, every position)
+    for a, b in zip(got, ref):
+        assert a.argmax_ids == b.argmax_ids and a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
