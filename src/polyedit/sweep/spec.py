@@ -55,6 +55,12 @@ class Cell:
                 "langs": list(self.langs) if self.langs else None, "hparams": self.hparams, "mode": self.mode,
                 "edits_per_step": self.edits_per_step, "limit": self.limit, "seed": self.seed}
 
+    def identity(self) -> dict:
+        """What makes two cells the same run: the hyperparameters' values, wherever their file lies."""
+        d = self.to_dict()
+        d["hparams"] = yaml.safe_load(Path(self.hparams).read_text("utf-8")) if self.hparams else None
+        return d
+
 
 @dataclass
 class Resources:
@@ -114,7 +120,8 @@ def _langs(v, where: str) -> tuple[str, ...] | None:
 def _keys(entry: dict, allowed: set[str], where: str) -> None:
     extra = sorted(set(entry) - allowed)
     if extra:
-        raise _fail(f"{where}.{extra[0]}", f"unknown key (known: {', '.join(sorted(allowed))})")
+        name = f"{where} {extra[0]}" if where.endswith(":") else f"{where}.{extra[0]}"
+        raise PolyeditError(f"{name}: unknown key (known: {', '.join(sorted(allowed))})")
 
 
 def _methods(doc: dict, where: str, base: Path) -> list[tuple[str, str | None]]:
@@ -201,7 +208,7 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
     """Validate a whole sweep document and expand it into its grid cells."""
     if not isinstance(doc, dict):
         raise _fail(where, "must be a mapping of keys (models, methods, datasets, ...)")
-    _keys(doc, TOP_KEYS, where)
+    _keys(doc, TOP_KEYS, f"{where}:")
     models = _list(doc, "models", where)
     for i, m in enumerate(models):
         if not isinstance(m, str) or not m:

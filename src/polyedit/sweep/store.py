@@ -61,11 +61,11 @@ def claim_cell(cell: Cell, cell_dir: Path) -> None:
     marker = cell_dir / "cell.json"
     if marker.exists():
         saved = json.loads(marker.read_text("utf-8"))
-        if saved != cell.to_dict():
+        if saved != cell.identity():
             raise PolyeditError(f"{cell_dir} holds a grid cell with a different configuration; choose a new --out")
         return
     cell_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(marker, json.dumps(cell.to_dict(), indent=2, ensure_ascii=False))
+    _atomic_write(marker, json.dumps(cell.identity(), indent=2, ensure_ascii=False))
 
 
 def run_shard(lm, shard: Shard, dataset) -> int:
