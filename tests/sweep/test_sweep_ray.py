@@ -67,3 +67,13 @@ def test_killed_worker_mid_shard_loses_and_doubles_nothing(cluster, local_sweep,
     assert got == numbers(local_sweep)
     for a in actors:
         ray.kill(a)
+
+
+def test_a_shard_failing_on_ray_is_one_polyedit_error(cluster, tmp_path):
+    from polyedit.errors import PolyeditError
+
+    (tmp_path / "rank0.yaml").write_text("rank: 0\n")  # valid fields; the model-dependent check fails in the worker
+    sweep = load_sweep(write_sweep(tmp_path, methods=[{"name": "lora", "hparams": "rank0.yaml"}],
+                                   datasets=["world:small"], limit=1, resources={"workers": 1}))
+    with pytest.raises(PolyeditError, match=r"^lora: rank must be at least 1$"):
+        run_ray(sweep, tmp_path / "out", progress=False)

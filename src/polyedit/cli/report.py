@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 
@@ -17,5 +20,6 @@ def command(paths, out, title, n_samples):
     from polyedit.reports.page import write_report
 
     runs = find_runs(list(paths), n_samples)
-    page, md = write_report(runs, out, title, n_samples)
+    root = Path(os.path.commonpath([str(Path(p).resolve()) for p in paths]))  # folders shown relative to it
+    page, md = write_report(runs, out, title, n_samples, root=root)
     click.echo(f"{len(runs)} runs: wrote {page} and {md}")

@@ -15,7 +15,7 @@ FONT = dict(family="system-ui, sans-serif", size=12)
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0), xaxis_title=x, yaxis_title=y, height=height, font=FONT,
                       margin=dict(l=70, r=30, t=50, b=60), template="plotly_white",
-                      legend=dict(title=dict(text="run")))
+                      legend=dict(title=dict(text="run")), showlegend=True)  # also for a single run
     return fig
 
 
@@ -30,7 +30,8 @@ def heatmap(title: str, matrix: dict[str, dict[str, float]], kind: str) -> go.Fi
                                colorbar=dict(title=dict(text=f"{kind}<br>(0–1)"))))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="bottom")
-    return _layout(fig, title, "probe language", "edit language", height=max(260, 140 + 28 * len(rows)))
+    fig = _layout(fig, title, "probe language", "edit language", height=max(240, 140 + 28 * len(rows)))
+    return fig.update_layout(showlegend=False)  # the colour bar is the legend
 
 
 def language_bars(title: str, runs: list[Run], kind: str) -> go.Figure | None:
@@ -67,6 +68,7 @@ def sequential_curves(title: str, runs: list[Run], kind: str) -> go.Figure | Non
     if not fig.data:
         return None
     fig.update_yaxes(range=[0, 1])
+    fig.update_xaxes(tick0=0, dtick=max(1, max(len(t.x) for t in fig.data) // 10))  # whole edits only
     return _layout(fig, title, "edits applied", f"{kind} of the edits so far")
 
 

@@ -51,7 +51,7 @@ def column_protocol(runs: list[Run], kind: str) -> tuple[str, str]:
     for r in runs:
         p = r.summary.get("mean", {}).get(kind, {}).get("protocol")
         protos.add(f"{p.get('name', NA)} ({p.get('kind', NA)})" if isinstance(p, dict) else NA)
-    return " / ".join(metrics), " / ".join(sorted(protos))
+    return " / ".join(metrics), "protocol " + " / ".join(sorted(protos))
 
 
 def leaderboard_rows(runs: list[Run], kinds: list[str]) -> list[list[str]]:
@@ -191,7 +191,7 @@ def heatmap_groups(runs: list[Run]) -> dict[str, dict]:
 
 def _rel(path: Path, root: Path | None) -> str:
     try:
-        return str(path.relative_to(root)) if root else str(path)
+        return str(path.resolve().relative_to(root.resolve())) if root else str(path)
     except ValueError:
         return str(path)
 

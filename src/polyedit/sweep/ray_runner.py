@@ -73,6 +73,10 @@ def run_ray(sweep: Sweep, out: str | Path, address: str | None = None, progress:
                     bar.update(ray.get(ready[0])[1])
                     free.append(actor)
                     finish(p)
+                except ray.exceptions.RayTaskError as e:  # the shard itself failed: bad input stays one line
+                    if isinstance(e.cause, PolyeditError):
+                        raise PolyeditError(str(e.cause)) from None
+                    raise
                 except ray.exceptions.RayActorError:  # the actor is gone for good: others take its shard
                     queue.appendleft(shard)
                     if not free and not running:
