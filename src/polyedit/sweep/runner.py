@@ -39,6 +39,8 @@ def plan(sweep: Sweep, out: str | Path) -> Plan:
     for cell in sweep.cells:  # every dataset is read before anything runs: bad data fails here
         if cell.data not in datasets:
             datasets[cell.data] = load_dataset(cell.data)
+    for cell in sweep.cells:  # a folder holding another grid is refused before any cell is written
+        claim_cell(cell, out / cell.name, write=False)
     cells = []
     for cell in sweep.cells:
         n = len(datasets[cell.data].cases) if cell.limit is None else min(cell.limit, len(datasets[cell.data].cases))

@@ -56,13 +56,15 @@ def plan_shards(cell: Cell, cell_dir: Path, n_cases: int, shard_size: int) -> li
             for i, start in enumerate(range(0, n_cases, max(size, 1)))]
 
 
-def claim_cell(cell: Cell, cell_dir: Path) -> None:
-    """Write (or check) the cell's identity, so a restarted sweep never mixes two configurations."""
+def claim_cell(cell: Cell, cell_dir: Path, write: bool = True) -> None:
+    """Check (and with `write`, record) the cell's identity, so a restarted sweep never mixes two configurations."""
     marker = cell_dir / "cell.json"
     if marker.exists():
         saved = json.loads(marker.read_text("utf-8"))
         if saved != cell.identity():
             raise PolyeditError(f"{cell_dir} holds a grid cell with a different configuration; choose a new --out")
+        return
+    if not write:
         return
     cell_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(marker, json.dumps(cell.identity(), indent=2, ensure_ascii=False))
