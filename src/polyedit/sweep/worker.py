@@ -23,6 +23,11 @@ class ShardWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def warm(self, model: str) -> int:
+        """Load `model` now (a driver timing the sweep itself, or pre-loading before handing out shards)."""
+        self._model(model)
+        return os.getpid()
+
     def _model(self, name: str):
         if name != self._model_name:
             from polyedit.models.load import load_model
