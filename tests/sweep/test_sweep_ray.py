@@ -78,3 +78,15 @@ def test_a_shard_failing_on_ray_is_one_polyedit_error(cluster, tmp_path):
                                    datasets=["world:small"], limit=1, resources={"workers": 1}))
     with pytest.raises(PolyeditError, match=r"^lora: rank must be at least 1$"):
         run_ray(sweep, tmp_path / "out", progress=False)
+
+
+def test_cli_sweep_on_the_running_cluster(cluster, local_sweep, tmp_path, capsys):
+    from polyedit.cli.main import main
+
+    path = write_sweep(tmp_path, methods=[{"name": "lora", "hparams": "lora.yaml"}], datasets=["world:small"],
+                       limit=2, resources={"workers": 2})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--ray"]) == 0
+    assert "1 of 1 grid cells finished" in capsys.readouterr().out
+    (got,) = numbers(tmp_path / "out").values()
+    ref = next(c for n, c in numbers(local_sweep).items() if "__lora__" in n and "edit_lang" not in n)
+    assert got["results"] == ref["results"][:2]  # case i is seeded alike whatever the cell's length
