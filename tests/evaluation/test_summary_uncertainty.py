@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from polyedit.evaluation.aggregate import paired_difference, summarize
@@ -97,7 +99,8 @@ def test_answer_language_table_reports_the_detector_ceiling():
 
 def test_reports_show_the_headline_protocol_with_intervals_and_diagnostics_apart():
     from polyedit.cli.demo import headline_note
-    from polyedit.reports.html import report_html
+    from polyedit.reports.collect import Run
+    from polyedit.reports.page import column_protocol
     from polyedit.reports.markdown import summary_markdown
 
     s = summarize(RECORDS)
@@ -106,6 +109,8 @@ def test_reports_show_the_headline_protocol_with_intervals_and_diagnostics_apart
     head, _, diag = md.partition("## Diagnostics")
     assert "| en | 100.0 [100.0–100.0] (0.0) |" in head and "token_accuracy" not in head.split("| language |")[1]
     assert "| reliability | `token_accuracy` | `token_accuracy` (teacher-forced) | 100.0 [100.0–100.0] (50.0) |" in diag
-    page = report_html("t", {"a": s, "b": summarize([dict(r, protocols={"token_accuracy": {}}) for r in RECORDS])})
-    assert "Diagnostics" in page and "[50.0–100.0]" in page
-    assert "(differs between runs)" in page  # two runs with different headline metrics are flagged, not mixed
+    other = summarize([dict(r, protocols={"token_accuracy": {}}) for r in RECORDS])
+    runs = [Run(Path("a"), {"method": "a"}, s), Run(Path("b"), {"method": "b"}, other)]
+    metric, protocol = column_protocol(runs, "reliability")
+    assert metric == "answer_em / token_accuracy"  # two runs with different headline metrics are flagged, not mixed
+    assert "answer (generated)" in protocol

@@ -36,7 +36,8 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
     from polyedit.errors import PolyeditError
     from polyedit.methods.base import METHODS, method_names
     from polyedit.models.load import load_model
-    from polyedit.reports.html import report_html
+    from polyedit.reports.collect import find_runs
+    from polyedit.reports.page import write_report
     from polyedit.reports.markdown import summary_markdown
 
     torch.manual_seed(0)
@@ -68,31 +69,21 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
         cells += "".join(f"{_fmt(other.get(k, {}).get('post')):>12}" for k in kinds if k != "locality")
         click.echo(f"{name:<10}{cells}")
 
-    heatmaps = []
+    runs = [out / name for name in names]
     weight_editors = [m for m in names if not METHODS.get(m).edits_in_context]
     matrix_method = matrix_method or max(weight_editors, default=None,
                                          key=lambda m: summaries[m]["mean"].get("reliability", {}).get("post") or 0)
     if matrix_method and matrix_cases > 0:
         click.echo(f"\n== {matrix_method}: {matrix_cases} edits made in each language, for the cross-lingual heatmap")
-        matrix: dict[str, dict[str, float]] = {}
         for lang in langs:
-            s = bench(lm, matrix_method, f"{data}:edit_lang={lang}", _fresh(out / "matrix" / matrix_method / lang),
-                      limit=matrix_cases, progress=False)
-            matrix.update(s["cross_lingual"].get("reliability", {}))
-        heatmaps.append((f"{matrix_method}: reliability by edit language (rows) and probe language (columns)",
-                         matrix, langs, langs))
-    for name, s in summaries.items():
-        rel = s["cross_lingual"].get("reliability", {})
-        if rel:
-            heatmaps.append((f"{name}: English edits, reliability per probe language", rel, sorted(rel), langs))
+            runs.append(_fresh(out / "matrix" / matrix_method / lang))
+            bench(lm, matrix_method, f"{data}:edit_lang={lang}", runs[-1], limit=matrix_cases, progress=False)
 
     md = "\n".join(summary_markdown(s, f"{name} on {data}") for name, s in summaries.items())
     (out / "summary.md").write_text(md, "utf-8")
     scripts = ", ".join(sorted({get_language(x).script for x in langs}))
-    page = report_html(f"polyedit demo: {model}", summaries, heatmaps,
-                       notes=[f"{n_cases} edits per method, made in English; probes in {len(langs)} languages "
-                              f"({', '.join(langs)}; scripts: {scripts})."])
-    (out / "report.html").write_text(page, "utf-8")
+    write_report(find_runs(runs), out, f"polyedit demo: {model}; {n_cases} edits per method, made in English; "
+                 f"probes in {len(langs)} languages (scripts: {scripts})", root=out)
     (out / "summaries.json").write_text(json.dumps(summaries, indent=1, ensure_ascii=False), "utf-8")
     click.echo(f"\nwrote {out}/summary.md and {out}/report.html in {time.perf_counter() - t_start:.0f} s")
 

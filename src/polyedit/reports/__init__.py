@@ -1,1 +1,2 @@
-"""Reports: Markdown tables and a self-contained HTML report from run summaries. Top layer besides the CLI."""
+"""Reports: Markdown tables of one run, and the multi-run report (HTML page and Markdown) of `polyedit report`.
+Top layer besides the CLI."""

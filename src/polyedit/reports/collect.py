@@ -1,0 +1,119 @@
+"""The runs a report covers, read from their folders (what `bench`, `sweep`, `demo` and `tune` write).
+
+A run folder holds run.json and summary.json; sequential.jsonl, samples.jsonl and pareto.json are read when
+present. Fields that older runs lack (protocol, ci95) stay None and are shown as "n/a". A folder given on
+the command line may be a run, or hold runs at any depth (a sweep, the demo); a run's own sub-folders
+(a sweep cell's shards) are never taken for runs of their own.
+
+`pareto.json` (written by a tuning search, or by hand) is one object:
+
+    {"objectives": ["locality", "reliability"],          # x, then y; both higher-is-better
+     "trials": [{"params": {"lr": 0.01}, "locality": 0.93, "reliability": 0.81, "pareto": true}, ...]}
+
+`pareto` marks the trials on the front; when it is absent the report computes the front itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from polyedit.data.registry import DatasetSpec
+from polyedit.errors import PolyeditError
+
+
+@dataclass
+class Run:
+    dir: Path
+    config: dict
+    summary: dict
+    sequential: list[dict] = field(default_factory=list)
+    samples: list[dict] = field(default_factory=list)
+    pareto: dict | None = None
+    extra: dict = field(default_factory=dict)  # the rest of run.json (a sweep cell's identity, hparams)
+
+    @property
+    def method(self) -> str:
+        return str(self.config.get("method", "?"))
+
+    @property
+    def data(self) -> str:
+        return str(self.config.get("data", "?"))
+
+    @property
+    def edit_lang(self) -> str | None:
+        try:
+            return DatasetSpec.parse(self.data).options.get("edit_lang")
+        except PolyeditError:
+            return None
+
+    @property
+    def family(self) -> str:
+        """The dataset with its edit language left out: runs differing only there share tables and heatmaps."""
+        try:
+            spec = DatasetSpec.parse(self.data)
+        except PolyeditError:
+            return self.data
+        opts = [f"{k}={v}" for k, v in spec.options.items() if k != "edit_lang"]
+        return ":".join([spec.name] + ([spec.arg] if spec.arg else []) + opts)
+
+    @property
+    def label(self) -> str:
+        """Method, then what tells this run apart from others of the method (hyperparameter file, mode)."""
+        parts = [self.method]
+        hp = ((self.extra.get("sweep") or {}).get("cell") or {}).get("hparams")
+        if hp:
+            parts.append(f"({Path(hp).stem})")
+        mode = self.config.get("mode", "single")
+        if mode != "single":
+            parts.append(f"{mode}×{self.config.get('edits_per_step', 1)}")
+        return " ".join(parts)
+
+
+def _read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    out = []
+    if not path.exists():
+        return out
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if limit is not None and len(out) >= limit:
+                break
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a torn last line of an unfinished run
+    return out
+
+
+def read_run(folder: Path, n_samples: int = 200) -> Run:
+    try:
+        run = json.loads((folder / "run.json").read_text("utf-8"))
+        summary = json.loads((folder / "summary.json").read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise PolyeditError(f"{folder}: not a finished run ({e})") from None
+    pareto = None
+    if (folder / "pareto.json").exists():
+        pareto = json.loads((folder / "pareto.json").read_text("utf-8"))
+        if not isinstance(pareto, dict) or len(pareto.get("objectives", [])) != 2 or not isinstance(pareto.get("trials"), list):
+            raise PolyeditError(f"{folder / 'pareto.json'}: needs 'objectives' (two names) and a 'trials' list")
+    samples = _read_jsonl(folder / "samples.jsonl", n_samples)
+    if not samples:  # runs from before the per-sample log: the probes of results.jsonl, without generated text
+        samples = [{"case_id": r["case_id"], **p, "gold": p.get("answer")}
+                   for r in _read_jsonl(folder / "results.jsonl", n_samples) for p in r.get("probes", [])][:n_samples]
+    return Run(folder, run.get("config", {}), summary, _read_jsonl(folder / "sequential.jsonl"), samples, pareto,
+               {k: v for k, v in run.items() if k != "config"})
+
+
+def find_runs(paths: list[str | Path], n_samples: int = 200) -> list[Run]:
+    """Every finished run at or under `paths`, in path order."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise PolyeditError(f"no such run or sweep folder {str(p)!r}")
+        candidates = sorted({q.parent for q in p.rglob("summary.json")} | ({p} if (p / "summary.json").exists() else set()))
+        runs = [c for c in candidates if (c / "run.json").exists()]
+        found += [r for r in runs if not any(o != r and o in r.parents for o in runs)]
+    if not found:
+        raise PolyeditError(f"no finished runs (run.json + summary.json) under {', '.join(map(str, paths))}")
+    return [read_run(f, n_samples) for f in dict.fromkeys(found)]

@@ -1,0 +1,96 @@
+"""The report's charts, as Plotly figures (drawn by plotly.js, inlined once into the page)."""
+
+from __future__ import annotations
+
+from statistics import mean
+
+import plotly.graph_objects as go
+
+from polyedit.reports.collect import Run
+
+SCALE = "Blues"
+FONT = dict(family="system-ui, sans-serif", size=12)
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0), xaxis_title=x, yaxis_title=y, height=height, font=FONT,
+                      margin=dict(l=70, r=30, t=50, b=60), template="plotly_white",
+                      legend=dict(title=dict(text="run")), showlegend=True)  # also for a single run
+    return fig
+
+
+def heatmap(title: str, matrix: dict[str, dict[str, float]], kind: str) -> go.Figure:
+    """matrix[edit language][probe language] in [0, 1]; missing cells stay empty."""
+    rows = sorted(matrix)
+    cols = sorted({c for r in matrix.values() for c in r})
+    z = [[matrix[r].get(c) for c in cols] for r in rows]
+    text = [["" if v is None else f"{100 * v:.0f}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, zmin=0, zmax=1, colorscale=SCALE, text=text,
+                               texttemplate="%{text}", hovertemplate="edit %{y} → probe %{x}: %{z:.3f}<extra></extra>",
+                               colorbar=dict(title=dict(text=f"{kind}<br>(0–1)"))))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category", side="bottom")
+    fig = _layout(fig, title, "probe language", "edit language", height=max(240, 140 + 28 * len(rows)))
+    return fig.update_layout(showlegend=False)  # the colour bar is the legend
+
+
+def language_bars(title: str, runs: list[Run], kind: str) -> go.Figure | None:
+    fig = go.Figure()
+    for run in runs:
+        metric = run.summary.get("headline", {}).get(kind)
+        per = run.summary.get("per_language", {})
+        langs = [lang for lang in per if metric in per[lang].get(kind, {})]
+        if not langs:
+            continue
+        fig.add_bar(name=run.label, x=langs, y=[per[lang][kind][metric]["post"] for lang in langs],
+                    hovertemplate="%{x}: %{y:.3f}<extra>" + run.label + "</extra>")
+    if not fig.data:
+        return None
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1])
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, "probe language", f"{kind}, post-edit")
+
+
+def sequential_curves(title: str, runs: list[Run], kind: str) -> go.Figure | None:
+    """Mean of the headline metric over every edited case's probes after each checkpoint (forgetting)."""
+    fig = go.Figure()
+    for run in runs:
+        metric = run.summary.get("headline", {}).get(kind)
+        points: dict[int, list[float]] = {}
+        for rec in run.sequential:
+            vals = [p["post"][metric] for p in rec.get("probes", [])
+                    if p.get("kind") == kind and p.get("post", {}).get(metric) is not None]
+            points.setdefault(int(rec["after_edits"]), []).extend(vals)
+        xs = sorted(k for k, v in points.items() if v)
+        if xs:
+            fig.add_scatter(name=run.label, x=xs, y=[mean(points[x]) for x in xs], mode="lines+markers")
+    if not fig.data:
+        return None
+    fig.update_yaxes(range=[0, 1])
+    fig.update_xaxes(tick0=0, dtick=max(1, max(len(t.x) for t in fig.data) // 10))  # whole edits only
+    return _layout(fig, title, "edits applied", f"{kind} of the edits so far")
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both objectives (higher is better)."""
+    return [i for i, (x, y) in enumerate(points)
+            if not any(a >= x and b >= y and (a, b) != (x, y) for a, b in points)]
+
+
+def pareto(title: str, run: Run) -> go.Figure:
+    ox, oy = run.pareto["objectives"]
+    trials = [t for t in run.pareto["trials"] if t.get(ox) is not None and t.get(oy) is not None]
+    pts = [(float(t[ox]), float(t[oy])) for t in trials]
+    front = ([i for i, t in enumerate(trials) if t.get("pareto")] if any("pareto" in t for t in trials)
+             else pareto_front(pts))
+    labels = [", ".join(f"{k}={v}" for k, v in (t.get("params") or {}).items()) for t in trials]
+    fig = go.Figure()
+    fig.add_scatter(name="trial", x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers", text=labels,
+                    marker=dict(color="#9ab", size=8), hovertemplate="%{text}<br>%{x:.3f}, %{y:.3f}<extra></extra>")
+    on = sorted(front, key=lambda i: pts[i][0])
+    fig.add_scatter(name="Pareto front", x=[pts[i][0] for i in on], y=[pts[i][1] for i in on],
+                    mode="lines+markers", text=[labels[i] for i in on], marker=dict(color="#1f4e9c", size=10),
+                    hovertemplate="%{text}<br>%{x:.3f}, %{y:.3f}<extra></extra>")
+    fig.update_layout(legend=dict(title=dict(text="")))
+    return _layout(fig, title, ox, oy)

@@ -1,0 +1,243 @@
+"""SWEEP.yaml: the grid of runs, validated as a whole before anything runs.
+
+    models: [world:small]
+    methods: [ft-m, {name: lora, hparams: lora_fast.yaml}]
+    datasets: [world:small, {spec: "bmike53:zsre", langs: [en, de]}]
+    langs: [en, de, fr]              # probe languages of every dataset that names none
+    modes: [single, {mode: batch, edits_per_step: 2}]
+    limit: 6                         # first N cases of each dataset
+    seed: 0
+    shard_size: 2                    # cases handed to a worker at a time
+    resources: {workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}
+
+Every combination of model x method x dataset x mode is one grid cell, one run folder, as `bench` writes it.
+A bad key or value is one line naming it: `SWEEP.yaml: methods[1].hparams: no such file 'x.yaml'`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from polyedit.errors import PolyeditError
+
+TOP_KEYS = {"models", "methods", "datasets", "langs", "modes", "limit", "seed", "shard_size", "resources", "out"}
+RESOURCE_KEYS = {"workers", "cpus_per_worker", "gpus_per_worker", "threads_per_worker"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: exactly the arguments of one `bench` run."""
+
+    model: str
+    method: str
+    data: str
+    langs: tuple[str, ...] | None
+    hparams: str | None  # a YAML path, or None for the defaults
+    mode: str
+    edits_per_step: int
+    limit: int | None
+    seed: int
+
+    @property
+    def name(self) -> str:
+        hp = f"__{Path(self.hparams).stem}" if self.hparams else ""
+        langs = f"__{'-'.join(self.langs)}" if self.langs else ""
+        mode = self.mode if self.mode == "single" else f"{self.mode}{self.edits_per_step}"
+        raw = f"{self.model}__{self.method}{hp}__{self.data}{langs}__{mode}"
+        return re.sub(r"[^A-Za-z0-9._=-]+", "_", raw)[:150]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "method": self.method, "data": self.data,
+                "langs": list(self.langs) if self.langs else None, "hparams": self.hparams, "mode": self.mode,
+                "edits_per_step": self.edits_per_step, "limit": self.limit, "seed": self.seed}
+
+    def identity(self) -> dict:
+        """What makes two cells the same run: the hyperparameters' values, wherever their file lies."""
+        d = self.to_dict()
+        d["hparams"] = yaml.safe_load(Path(self.hparams).read_text("utf-8")) if self.hparams else None
+        return d
+
+
+@dataclass
+class Resources:
+    workers: int = 1
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    threads_per_worker: int = 1  # torch threads per worker; the same locally, so numbers match bit for bit
+
+
+@dataclass
+class Sweep:
+    cells: list[Cell]
+    shard_size: int = 4
+    resources: Resources = field(default_factory=Resources)
+    out: str | None = None
+    source: str = ""
+
+
+def _fail(where: str, msg: str) -> PolyeditError:
+    return PolyeditError(f"{where}: {msg}")
+
+
+def _list(doc: dict, key: str, where: str, required: bool = True) -> list:
+    if key not in doc:
+        if required:
+            raise _fail(where, f"missing key {key!r}")
+        return []
+    v = doc[key]
+    if isinstance(v, (str, dict)):
+        v = [v]
+    if not isinstance(v, list) or not v:
+        raise _fail(f"{where}: {key}", "must be a non-empty list")
+    return v
+
+
+def _int(v, where: str, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise _fail(where, f"must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def _langs(v, where: str) -> tuple[str, ...] | None:
+    from polyedit.data.languages import normalize_code
+
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = [x for x in v.replace(" ", ",").split(",") if x]
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+        raise _fail(where, f"must be a list of language codes, got {v!r}")
+    try:
+        return tuple(normalize_code(x) for x in v)
+    except PolyeditError as e:
+        raise _fail(where, str(e)) from None
+
+
+def _keys(entry: dict, allowed: set[str], where: str) -> None:
+    extra = sorted(set(entry) - allowed)
+    if extra:
+        name = f"{where} {extra[0]}" if where.endswith(":") else f"{where}.{extra[0]}"
+        raise PolyeditError(f"{name}: unknown key (known: {', '.join(sorted(allowed))})")
+
+
+def _methods(doc: dict, where: str, base: Path) -> list[tuple[str, str | None]]:
+    from polyedit.methods.base import get_method, method_names
+
+    out = []
+    for i, m in enumerate(_list(doc, "methods", where)):
+        w = f"{where}: methods[{i}]"
+        if isinstance(m, str):
+            m = {"name": m}
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+            raise _fail(w, f"must be a method name or {{name: ..., hparams: FILE}}, got {m!r}")
+        _keys(m, {"name", "hparams"}, w)
+        if m["name"] not in method_names():
+            raise _fail(f"{w}.name", f"unknown method {m['name']!r} (known: {', '.join(method_names())})")
+        hp = m.get("hparams")
+        if hp is not None:
+            path = Path(hp) if Path(hp).is_absolute() else base / hp
+            if not path.is_file():
+                raise _fail(f"{w}.hparams", f"no such file {hp!r}")
+            hp = str(path)
+            try:
+                get_method(m["name"], hp)  # the method's own dataclass validates every field
+            except PolyeditError as e:
+                raise _fail(f"{w}.hparams", str(e)) from None
+        out.append((m["name"], hp))
+    return out
+
+
+def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str, ...] | None]]:
+    from polyedit.data.registry import DatasetSpec, dataset_names
+
+    out = []
+    for i, d in enumerate(_list(doc, "datasets", where)):
+        w = f"{where}: datasets[{i}]"
+        if isinstance(d, str):
+            d = {"spec": d}
+        if not isinstance(d, dict) or not isinstance(d.get("spec"), str):
+            raise _fail(w, f"must be a dataset spec or {{spec: ..., langs: [...]}}, got {d!r}")
+        _keys(d, {"spec", "langs"}, w)
+        try:
+            parsed = DatasetSpec.parse(d["spec"])
+        except PolyeditError as e:
+            raise _fail(f"{w}.spec", str(e)) from None
+        if parsed.name not in dataset_names():
+            raise _fail(f"{w}.spec", f"unknown dataset {parsed.name!r} (known: {', '.join(sorted(dataset_names()))})")
+        langs = _langs(d["langs"], f"{w}.langs") if "langs" in d else default_langs
+        out.append((d["spec"], langs))
+    return out
+
+
+def _modes(doc: dict, where: str) -> list[tuple[str, int]]:
+    from polyedit.evaluation.runner import MODES
+
+    out = []
+    for i, m in enumerate(_list(doc, "modes", where, required=False) or ["single"]):
+        w = f"{where}: modes[{i}]"
+        if isinstance(m, str):
+            m = {"mode": m}
+        if not isinstance(m, dict) or m.get("mode") not in MODES:
+            raise _fail(w, f"must be one of {', '.join(MODES)} or {{mode: ..., edits_per_step: k}}, got {m!r}")
+        _keys(m, {"mode", "edits_per_step"}, w)
+        out.append((m["mode"], _int(m.get("edits_per_step", 1), f"{w}.edits_per_step", 1)))
+    return out
+
+
+def _resources(doc: dict, where: str) -> Resources:
+    r = doc.get("resources") or {}
+    if not isinstance(r, dict):
+        raise _fail(f"{where}: resources", f"must be a mapping, got {r!r}")
+    _keys(r, RESOURCE_KEYS, f"{where}: resources")
+    res = Resources()
+    res.workers = _int(r.get("workers", 1), f"{where}: resources.workers", 1)
+    res.threads_per_worker = _int(r.get("threads_per_worker", 1), f"{where}: resources.threads_per_worker", 1)
+    for key in ("cpus_per_worker", "gpus_per_worker"):
+        v = r.get(key, getattr(res, key))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise _fail(f"{where}: resources.{key}", f"must be a number >= 0, got {v!r}")
+        setattr(res, key, float(v))
+    return res
+
+
+def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
+    """Validate a whole sweep document and expand it into its grid cells."""
+    if not isinstance(doc, dict):
+        raise _fail(where, "must be a mapping of keys (models, methods, datasets, ...)")
+    _keys(doc, TOP_KEYS, f"{where}:")
+    models = _list(doc, "models", where)
+    for i, m in enumerate(models):
+        if not isinstance(m, str) or not m:
+            raise _fail(f"{where}: models[{i}]", f"must be a model name or path, got {m!r}")
+    default_langs = _langs(doc.get("langs"), f"{where}: langs")
+    methods = _methods(doc, where, base)
+    datasets = _datasets(doc, where, default_langs)
+    modes = _modes(doc, where)
+    limit = None if doc.get("limit") is None else _int(doc["limit"], f"{where}: limit", 1)
+    seed = _int(doc.get("seed", 0), f"{where}: seed", 0)
+    shard_size = _int(doc.get("shard_size", 4), f"{where}: shard_size", 1)
+    out = doc.get("out")
+    if out is not None and not isinstance(out, str):
+        raise _fail(f"{where}: out", f"must be a folder path, got {out!r}")
+    cells = [Cell(model, method, data, langs, hp, mode, k, limit, seed)
+             for model in models for method, hp in methods for data, langs in datasets for mode, k in modes]
+    names = [c.name for c in cells]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise _fail(where, f"two grid cells would share the folder {dup!r} (a model, method or dataset listed twice?)")
+    return Sweep(cells, shard_size, _resources(doc, where), out, where)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    p = Path(path)
+    if not p.is_file():
+        raise PolyeditError(f"no such sweep file {str(p)!r}")
+    try:
+        doc = yaml.safe_load(p.read_text("utf-8"))
+    except yaml.YAMLError as e:
+        raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return parse_sweep(doc, str(p), p.parent)

@@ -1,0 +1,123 @@
+"""One grid cell's store, assembled from shards so that any worker may run any shard.
+
+A cell folder is what `bench` writes (run.json, results.jsonl, summary.json, summary.md, and samples.jsonl
+or sequential.jsonl when the runner writes them). Its cases are cut into shards; each shard is an ordinary
+resumable `bench` store under `CELL/shards/NNNN/`, seeded so that case i of the cell gets the seed a
+single `bench` gives it (cfg.seed + i). A shard is finished when its summary.json exists; a worker killed
+mid-shard leaves a partial results.jsonl that the retry resumes (a torn last line is dropped, finished
+cases are skipped), so no case is lost or doubled. When every shard is finished the cell's files are the
+shards' files concatenated in case order and summarised once: the same bytes whichever worker ran what.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from polyedit.errors import PolyeditError
+from polyedit.sweep.spec import Cell
+
+#: per-case files a run folder may hold; concatenated shard by shard (summary.json is recomputed)
+PART_FILES = ("results.jsonl", "samples.jsonl", "sequential.jsonl")
+
+
+@dataclass(frozen=True)
+class Shard:
+    cell: Cell
+    cell_dir: str
+    index: int
+    start: int  # first case, as an index into the cell's cases
+    stop: int
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.cell_dir) / "shards" / f"{self.index:04d}"
+
+    @property
+    def done(self) -> bool:
+        return (self.dir / "summary.json").exists()
+
+    @property
+    def n_cases(self) -> int:
+        return self.stop - self.start
+
+
+def plan_shards(cell: Cell, cell_dir: Path, n_cases: int, shard_size: int) -> list[Shard]:
+    """Sequential runs accumulate edits, so a cell is one shard; batch shards hold whole batches."""
+    if cell.mode == "sequential":
+        size = n_cases
+    elif cell.mode == "batch":
+        size = max(1, -(-shard_size // cell.edits_per_step)) * cell.edits_per_step
+    else:
+        size = shard_size
+    return [Shard(cell, str(cell_dir), i, start, min(start + size, n_cases))
+            for i, start in enumerate(range(0, n_cases, max(size, 1)))]
+
+
+def claim_cell(cell: Cell, cell_dir: Path, write: bool = True) -> None:
+    """Check (and with `write`, record) the cell's identity, so a restarted sweep never mixes two configurations."""
+    marker = cell_dir / "cell.json"
+    if marker.exists():
+        saved = json.loads(marker.read_text("utf-8"))
+        if saved != cell.identity():
+            raise PolyeditError(f"{cell_dir} holds a grid cell with a different configuration; choose a new --out")
+        return
+    if not write:
+        return
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(marker, json.dumps(cell.identity(), indent=2, ensure_ascii=False))
+
+
+def run_shard(lm, shard: Shard, dataset) -> int:
+    """Run (or resume) one shard on a loaded model through `bench`; returns the shard's case count."""
+    from polyedit.api import bench
+
+    cell = shard.cell
+    part = replace(dataset, cases=dataset.cases[shard.start:shard.stop])
+    bench(lm, cell.method, cell.data, shard.dir, langs=cell.langs, hparams=cell.hparams,
+          seed=cell.seed + shard.start, mode=cell.mode, edits_per_step=cell.edits_per_step, limit=None,
+          resume=True, progress=False, dataset=part)
+    return shard.n_cases
+
+
+def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> dict:
+    """The cell's run folder from its finished shards, in case order."""
+    from polyedit.evaluation.runner import write_summary
+    from polyedit.reports.markdown import summary_markdown
+
+    missing = [s.index for s in shards if not s.done]
+    if missing:
+        raise PolyeditError(f"{cell_dir}: shards {missing} are not finished")
+    for name in PART_FILES[1:]:  # results.jsonl below
+        parts = [s.dir / name for s in shards if (s.dir / name).exists()]
+        if parts:
+            _atomic_write(cell_dir / name, "".join(p.read_text("utf-8") for p in parts))
+    # a result's `chunk` counts the shard's own chunks: renumber it as one `bench` over the cell counts them
+    # (shards start at whole chunks: batch shards hold whole batches, sequential cells are one shard)
+    step = cell.edits_per_step if cell.mode != "single" else 1
+    lines = []
+    for s in shards:
+        for line in (s.dir / "results.jsonl").read_text("utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                if isinstance(rec.get("chunk"), int):
+                    rec["chunk"] += s.start // step
+                lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+    _atomic_write(cell_dir / "results.jsonl", "".join(lines))
+    run = json.loads((shards[0].dir / "run.json").read_text("utf-8"))
+    run["config"].update(seed=cell.seed, limit=cell.limit)  # what one `bench` over the whole cell records
+    run["sweep"] = {"cell": cell.to_dict(), "shards": [[s.start, s.stop] for s in shards]}
+    _atomic_write(cell_dir / "run.json", json.dumps(run, indent=2, ensure_ascii=False))
+    records = [json.loads(x) for x in (cell_dir / "results.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    shard_summary = json.loads((shards[0].dir / "summary.json").read_text("utf-8"))
+    summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"))
+    _atomic_write(cell_dir / "summary.md", summary_markdown(summary, f"{cell.method} on {cell.data}"))
+    return summary
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
