@@ -2,8 +2,11 @@
 
 1. For each fact, z = h_L + δ at the output of the last layer L of the range, δ optimised as ROME's v*
    (`rank_one.optimise_values` on the block's output), with prefixes and KL prompt in the edit's language.
-2. For each layer l of the range, bottom-up: keys K (subject last token, averaged over prefixes), the
-   residual still missing at L, a share R of it, and ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹ (`update.batch_update`).
+2. For each layer l of the range, bottom-up: keys K (at the lookup position, averaged over the contexts),
+   the residual still missing at L, a share R of it, and ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹ (`update.batch_update`).
+   The contexts are averaged as the reference's `compute_ks` does (`key_weighting: grouped`): the mean within
+   each template group ([bare prompt], [prefixes]), then across groups, so the bare prompt weighs 1/2 and
+   the prefixes share the other 1/2; `flat` weighs every context the same (ROME's averaging).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.memit.update import batch_update, spread_residual
-from polyedit.methods.rank_one import (context_prefixes, fact_contexts, language_info, optimise_values, read_at,
-                                       subject_keys)
+from polyedit.errors import PolyeditError
+from polyedit.methods.rank_one import (KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info, optimise_values,
+                                       read_at, subject_keys)
 from polyedit.methods.second_moment import resolve_corpus, second_moments
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
@@ -36,6 +40,7 @@ class MEMITHParams(HParams):
     prefixes: int = 5
     prefix_tokens: int = 10
     fact_token: str = "subject_last"  # or "prompt_last" (see rank_one.lookup_position)
+    key_weighting: str = "grouped"  # the reference's: bare prompt 1/2, prefixes 1/2; or "flat" (module docstring)
     v_lr: float = 0.5
     v_steps: int = 25
     kl_factor: float = 0.0625
@@ -45,6 +50,11 @@ class MEMITHParams(HParams):
     stats_corpus: str | None = None
     stats_tokens: int | None = None
     stats_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key_weighting not in KEY_WEIGHTINGS:
+            raise PolyeditError(f"memit: key_weighting {self.key_weighting!r}: expected one of "
+                                f"{', '.join(KEY_WEIGHTINGS)}")
 
     def resolve(self, lm: LoadedModel) -> MEMITHParams:
         layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)
@@ -83,7 +93,7 @@ class MEMIT(EditMethod):
                                 clamp_norm_factor=hp.clamp_norm_factor)
         z = value.v_init + value.delta
         for i, layer in enumerate(hp.layers):
-            keys = subject_keys(lm, layer, contexts)
+            keys = subject_keys(lm, layer, contexts, hp.key_weighting)
             residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts), len(hp.layers) - i)
             w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
             with torch.no_grad():
