@@ -21,7 +21,7 @@ def apply_edits(lm: LoadedModel, edits_file: str | Path, method: str, hparams=No
     cases = load_dataset(f"jsonl:{edits_file}").cases
     if not cases:
         raise PolyeditError(f"{edits_file}: no edits")
-    m = get_method(method, hparams)
+    m = get_method(method, hparams, lm)  # the model's editing.yaml fills what `hparams` leaves out
     batches = [cases] if m.supports_batch else [[c] for c in cases]
     for chunk in batches:
         handle = m.apply_cases(lm, chunk)
