@@ -29,7 +29,8 @@ def accuracy(lm, edit) -> float:
 
 
 def summary(values: list[float]) -> str:
-    return f"min {min(values):g}, median {statistics.median(values):g}, max {max(values):g}, mean {statistics.fmean(values):.1f}"
+    return (f"min {min(values):g}, median {statistics.median(values):g}, max {max(values):g}, "
+            f"mean {statistics.fmean(values):.1f}")
 
 
 def main() -> None:

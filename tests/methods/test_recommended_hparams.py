@@ -83,3 +83,13 @@ def test_served_edits_make_the_model_answer_the_new_fact(world, tmp_path):
     finally:
         lm.model.load_state_dict(saved)
     assert state_hash(lm.model) == before
+
+
+def test_in_context_methods_read_the_models_setting_at_apply_time(world):
+    lm, cases = world
+    assert lm.meta["editing_hparams"]["ike"]["setting"] == "zero_shot"
+    m = get_method("ike")  # the class default is BMIKE-53's 8-shot mixed setting
+    assert m.hparams.setting != "zero_shot"
+    handle = m.apply_cases(lm, [cases[0]])
+    assert handle.info["setting"] == "zero_shot" and handle.info["hparams"]["setting"] == "zero_shot"
+    assert get_method("ike", {"setting": "one_shot"}).apply_cases(lm, [cases[0]]).info["setting"] == "one_shot"

@@ -157,7 +157,9 @@ def test_without_old_answer_the_models_greedy_answer_is_attributed(lm_of):
     old_en, old_fr = greedy_answers(lm, [(no_true.edit.prompt, "Berlin", "en"), (probe.prompt, "Berlin", "fr")])
     handle = get_method("memla", FAST).apply_cases(lm, [no_true])
     edited = state_hash(lm.model)
-    assert handle.info["old_answers"] == [{"case_id": "c3", "edit_old_answer": old_en, "probes": {0: old_en, 1: old_fr}}]
+    # probe 0 is the edit prompt itself (make_case), probe 1 the French one
+    assert handle.info["old_answers"] == [{"case_id": "c3", "edit_old_answer": old_en,
+                                           "probes": {0: old_en, 1: old_fr}}]
     assert handle.info["layers"] and edited != h0
     handle.restore()
     given = make_case("c3", "en", "France", "The capital of France is", "Berlin", old_en,

@@ -144,11 +144,11 @@ class EditMethod(ABC):
     #: changes no weight (the edit lives in the prompt), so it also runs on remote endpoints
     edits_in_context: ClassVar[bool] = False
 
-    def __init__(self, hparams: HParams | None = None, given: dict[str, Any] | None = None) -> None:
+    def __init__(self, hparams: HParams | None = None) -> None:
         self.hparams = hparams if hparams is not None else self.hparams_class()
         #: the fields the caller set; the model's recommended hyperparameters fill the others at apply time.
         #: None: `hparams` was given as an object and is used exactly as it is.
-        self.given: dict[str, Any] | None = dict(given or {}) if hparams is None or given is not None else None
+        self.given: dict[str, Any] | None = {} if hparams is None else None
         self.last_resolved: HParams | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -246,6 +246,8 @@ def get_method(name: str, hparams: HParams | dict | str | Path | None = None,
         return cls(hparams)
     user = HParams.read_yaml(hparams) if isinstance(hparams, (str, Path)) else dict(hparams or {})
     where = str(hparams) if isinstance(hparams, (str, Path)) else f"{name} hyperparameters"
-    method = cls(cls.hparams_class.from_dict(user, where=where), given=user)  # the user's own mistakes, against their file
+    # from_dict reports the user's own mistakes against their file, before any recommendation is merged
+    method = cls(cls.hparams_class.from_dict(user, where=where))
+    method.given = user
     method.hparams = method.for_model(lm)
     return method
