@@ -198,3 +198,12 @@ def test_facts_are_optimised_independently(tiny_model_dirs):
     together = optimise_values(lm, contexts, lm.arch.block(1), chunk=16, **settings)
     alone = optimise_values(lm, contexts, lm.arch.block(1), chunk=1, **settings)
     assert torch.allclose(together.delta, alone.delta, atol=1e-4)
+
+
+@pytest.mark.parametrize("method,bad", [("rome", {"denominator_key": "mean"}), ("memit", {"key_weighting": "equal"})])
+def test_unknown_variant_names_are_refused_in_one_line(method, bad):
+    from polyedit.errors import PolyeditError
+
+    with pytest.raises(PolyeditError, match="expected one of") as e:
+        get_method(method, bad)
+    assert "\n" not in str(e.value)
