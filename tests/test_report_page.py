@@ -82,8 +82,14 @@ def test_console_errors_and_undrawn_charts_are_caught(tmp_path):
 
 
 def test_report_reads_old_and_new_summaries_and_samples(runs, tmp_path):
+    import shutil
+
     root, _ = runs
-    run = find_runs([root / "seq"])[0]
+    assert find_runs([root / "seq"])[0].samples[0]["post"]["generated"]  # runs write samples.jsonl now
+    old = tmp_path / "old"
+    shutil.copytree(root / "seq", old)
+    (old / "samples.jsonl").unlink()  # a run made before the per-sample log
+    run = find_runs([old])[0]
     assert run.pareto and run.sequential and run.samples  # samples from results.jsonl when no samples.jsonl
     assert sample_row(run, run.samples[0])[5] == "n/a"  # no generated text recorded
     new = {"case_id": "c1", "index": 0, "kind": "reliability", "lang": "de", "gold": "Oslo", "aliases": ["OSL"],

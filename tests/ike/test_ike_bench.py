@@ -22,7 +22,10 @@ def test_cli_bench_ike_on_bmike53(tiny_model_dirs, tmp_path, capsys):
                  "--protocols", "bmike_em,bmike_f1,token_f1,language_fidelity,ppl_compare"])
     assert code == 0, capsys.readouterr().err
     records = [json.loads(x) for x in (out / "results.jsonl").read_text("utf-8").splitlines()]
-    assert len(records) == 2 and records[0]["info"] == {"setting": "one_shot", "pool": "zsre"}
+    info = records[0]["info"]
+    assert len(records) == 2 and {k: v for k, v in info.items() if k != "hparams"} == {"setting": "one_shot",
+                                                                                        "pool": "zsre"}
+    assert info["hparams"]["setting"] == "one_shot" and info["hparams"]["pool_dir"] == str(ROOT)  # what it ran with
     kinds = {(p["kind"], p["lang"]) for p in records[0]["probes"]}
     assert ("reliability", "ru") in kinds and ("portability", "de") in kinds
     post = records[0]["probes"][0]["post"]

@@ -20,6 +20,11 @@ FAST = {
               "clamp_norm_factor": 50.0, "v_weight_decay": 0.0, "mom2_update_weight": 1.0},
 }
 METHODS = sorted(FAST)
+# for the direction of the move: on random tiny models the subject's token barely reaches the next-token
+# logits, so v* is written where the target is predicted (prompt_last), from the bare prompt alone, no KL
+TOWARD = {"rome": {"fact_token": "prompt_last", "prefixes": 0, "kl_factor": 0.0, "v_steps": 20},
+          "memit": {"fact_token": "prompt_last", "prefixes": 0, "kl_factor": 0.0, "v_steps": 20,
+                    "mom2_update_weight": 0.01}}
 
 EN = Edit("en", "Paris", "The capital of France is Paris and", "Berlin")
 ZH = Edit("zh", "巴黎", "巴黎是法国的", "首都")
@@ -39,8 +44,8 @@ def test_methods_are_registered():
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_edit_moves_target_and_restores_bit_identically(method, tiny_lm):
-    m = get_method(method, FAST[method])
+def test_edit_moves_target_toward_target_new_and_restores_bit_identically(method, tiny_lm):
+    m = get_method(method, FAST[method] | TOWARD.get(method, {}))
     edits = [EN, ZH] if m.supports_batch else [EN]
     before_hash = state_hash(tiny_lm.model)
     ids = tiny_lm.tokenizer("The capital", return_tensors="pt")["input_ids"]
@@ -49,10 +54,11 @@ def test_edit_moves_target_and_restores_bit_identically(method, tiny_lm):
     handle = m.apply(tiny_lm, edits)
     lp1 = target_logprob(tiny_lm, edits)
     assert state_hash(tiny_lm.model) != before_hash
-    if method in ("ft-m", "lora"):  # random tiny logits are too flat for v* to move them (see the world tests)
-        assert (lp1 > lp0).all(), (lp0, lp1)
+    if method == "memit":  # a batch: on random tiny GPT-2 one edit loses a little of what the other gains
+        # (EN −0.04, ZH +0.46); each edit's own move is tested on world:small (test_world_editing.py)
+        assert lp1.sum() > lp0.sum(), (lp0, lp1)
     else:
-        assert not torch.equal(lp0, lp1)
+        assert (lp1 > lp0).all(), (lp0, lp1)
     handle.restore()
     assert state_hash(tiny_lm.model) == before_hash
     assert torch.equal(tiny_lm.model(input_ids=ids).logits, base_logits)

@@ -72,13 +72,30 @@ def test_kn_runs_on_every_family_deterministically(tiny_lm, case):
     assert hashes[0] == hashes[1] != h0
 
 
-def test_kn_without_old_answer_changes_nothing(lm_of):
+def test_kn_without_old_answer_uses_the_models_greedy_answer(lm_of):
+    """No target_true (BMIKE-53 zsRE): the old answer is the model's own greedy answer, recorded, and the edit is
+    the one made with that answer given explicitly."""
+    from polyedit.methods.old_answers import greedy_answers
+
     lm = lm_of("qwen2")
     h0 = state_hash(lm.model)
     c = make_case("c", "en", "France", "The capital of France is", "Berlin")
+    old = greedy_answers(lm, [(c.edit.prompt, "Berlin", "en")])[0]
+    assert old
     handle = get_method("kn", FAST).apply_cases(lm, [c])
-    assert state_hash(lm.model) == h0 and "note" in handle.info
+    edited = state_hash(lm.model)
+    # make_case makes the edit prompt its reliability probe: that probe gets the same old answer
+    assert handle.info["old_answers"] == [{"case_id": "c", "edit_old_answer": old, "probes": {0: old}}]
+    assert handle.info["neurons"][0] > 0 and edited != h0
     handle.restore()
+    given = get_method("kn", FAST).apply_cases(lm, [make_case("c", "en", "France", "The capital of France is",
+                                                              "Berlin", old)])
+    assert state_hash(lm.model) == edited and "old_answers" not in given.info
+    given.restore()
+    handle = get_method("kn", FAST).apply(lm, [c.edit])  # an Edit alone too
+    assert handle.info["old_answers"][0]["old_answer"] == old and state_hash(lm.model) == edited
+    handle.restore()
+    assert state_hash(lm.model) == h0
 
 
 @pytest.fixture(scope="module")
@@ -104,4 +121,5 @@ def test_runner_modes(lm_of, cases_file, tmp_path, method, mode):
     s = run_bench(lm, get_method(method, hp), load_dataset(data), tmp_path, cfg, progress=False)
     assert s["n_cases"] == 3 and state_hash(lm.model) == h0
     rec = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[0])
-    assert rec["info"]["layers"] is not None
+    layers = rec["info"]["layers"]  # the blocks whose MLP output projection the edit changed
+    assert layers and layers == sorted(set(layers)) and all(0 <= x < lm.arch.n_layers for x in layers)

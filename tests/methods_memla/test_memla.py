@@ -102,18 +102,21 @@ def test_memla_is_deterministic(lm_of, case):
     assert hashes[0] == hashes[1] != h0 and losses[0] == losses[1]
 
 
-@pytest.mark.parametrize("ablation,kept", [({"use_specific": False}, "independent"),
-                                           ({"use_independent": False}, "specific")])
-def test_ablations_edit_one_category(lm_of, case, ablation, kept):
+@pytest.mark.parametrize("ablation,kept,dropped", [({"use_specific": False}, "independent", "specific"),
+                                                   ({"use_independent": False}, "specific", "independent")])
+def test_ablations_edit_one_category(lm_of, case, ablation, kept, dropped):
+    """Each switch leaves exactly one category's neurons edited. At threshold 0.1 the tiny Llama has neurons in
+    both categories (at 0.3 its en ∩ zh ∩ fr is empty, and the test would compare two empty sets)."""
     lm = lm_of("llama")
-    hp = MEMLAHParams(**FAST)
-    sets = find_neuron_sets(lm, case_prompts(case), "en", hp)
+    fast = {**FAST, "threshold": 0.1}
+    sets = find_neuron_sets(lm, case_prompts(case), "en", MEMLAHParams(**fast))
+    assert sets.independent and sets.specific
     before = _out_weights(lm)
-    handle = get_method("memla", {**FAST, **ablation}).apply_cases(lm, [case])
+    handle = get_method("memla", {**fast, **ablation}).apply_cases(lm, [case])
     after = _out_weights(lm)
     changed = {(l, i) for l in range(lm.arch.n_layers)
                for i in torch.nonzero((after[l] != before[l]).any(0)).flatten().tolist()}
-    assert changed <= getattr(sets, kept)
+    assert changed == getattr(sets, kept) and not changed & getattr(sets, dropped)
     handle.restore()
 
 
@@ -139,9 +142,30 @@ def test_missing_pivots_and_edit_only_fallback_never_crash(lm_of):
     handle = get_method("memla", FAST).apply(lm, [c.edit])  # an Edit alone: the edit language only
     assert any("only the edit" in n for n in handle.info["neurons"][0]["notes"])
     handle.restore()
-    no_true = make_case("c3", "en", "France", "The capital of France is", "Berlin")
-    handle = get_method("memla", FAST).apply_cases(lm, [no_true])  # nothing to attribute: no change
-    assert handle.info["layers"] == [] and state_hash(lm.model) == h0
+    assert state_hash(lm.model) == h0
+
+
+def test_without_old_answer_the_models_greedy_answer_is_attributed(lm_of):
+    """No target_true and no answer_true (BMIKE-53 zsRE): the model's greedy answers are the old answers, recorded
+    per case, and the edit is the one made with those answers given."""
+    from polyedit.methods.old_answers import greedy_answers
+
+    lm = lm_of("bloom")
+    h0 = state_hash(lm.model)
+    probe = Probe("reliability", "fr", "La capitale de la France est", "Berlin", None, "France")
+    no_true = make_case("c3", "en", "France", "The capital of France is", "Berlin", probes=[probe])
+    old_en, old_fr = greedy_answers(lm, [(no_true.edit.prompt, "Berlin", "en"), (probe.prompt, "Berlin", "fr")])
+    handle = get_method("memla", FAST).apply_cases(lm, [no_true])
+    edited = state_hash(lm.model)
+    # probe 0 is the edit prompt itself (make_case), probe 1 the French one
+    assert handle.info["old_answers"] == [{"case_id": "c3", "edit_old_answer": old_en,
+                                           "probes": {0: old_en, 1: old_fr}}]
+    assert handle.info["layers"] and edited != h0
+    handle.restore()
+    given = make_case("c3", "en", "France", "The capital of France is", "Berlin", old_en,
+                      [Probe("reliability", "fr", probe.prompt, "Berlin", old_fr, "France")])
+    handle = get_method("memla", FAST).apply_cases(lm, [given])
+    assert state_hash(lm.model) == edited and "old_answers" not in handle.info
     handle.restore()
     assert state_hash(lm.model) == h0
 

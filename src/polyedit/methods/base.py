@@ -256,17 +256,35 @@ class EditMethod(ABC):
 
     def __init__(self, hparams: HParams | None = None) -> None:
         self.hparams = hparams if hparams is not None else self.hparams_class()
+        #: the fields the caller set; the model's recommended hyperparameters fill the others at apply time.
+        #: None: `hparams` was given as an object and is used exactly as it is.
+        self.given: dict[str, Any] | None = {} if hparams is None else None
+        self.last_resolved: HParams | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
-        """Every `apply`/`apply_cases` a method defines hands back only finite weights: a non-finite one
-        (an update overflowing float16, a diverged optimiser) restores the model and raises."""
+        """Every `apply`/`apply_cases` a method defines hands back only finite weights (a non-finite one, an
+        update overflowing float16 or a diverged optimiser, restores the model and raises), and its handle
+        records the hyperparameters it ran with (`info["hparams"]`)."""
         super().__init_subclass__(**kwargs)
         for name in ("apply", "apply_cases"):
             if name in vars(cls) and not getattr(vars(cls)[name], "_checks_finite", False):
-                setattr(cls, name, _finite_checked(vars(cls)[name]))
+                setattr(cls, name, _finite_checked(_recording(vars(cls)[name])))
 
-    def resolved(self, lm: LoadedModel) -> HParams:
-        return self.hparams.resolve(lm)
+    def for_model(self, lm: LoadedModel | None) -> HParams:
+        """The hyperparameters as given, with the model's recommended ones (its `editing.yaml`, read into
+        `lm.meta["editing_hparams"]` at load) under every field the caller did not set."""
+        if self.given is None:
+            return self.hparams
+        fill = {k: v for k, v in recommended_hparams(lm, self.name).items() if k not in self.given}
+        if not fill:
+            return self.hparams
+        checked = self.hparams_class.from_dict(fill, where=f"{lm.name}'s editing.yaml ({self.name})")
+        return dataclasses.replace(self.hparams, **{k: getattr(checked, k) for k in fill})
+
+    def resolved(self, lm: LoadedModel | None) -> HParams:
+        """What the method runs with on `lm`: `for_model`, then the model-derived defaults (`resolve`)."""
+        self.last_resolved = self.for_model(lm).resolve(lm)
+        return self.last_resolved
 
     @abstractmethod
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
@@ -294,6 +312,24 @@ def _finite_checked(fn):
     return checked
 
 
+def _recording(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def apply(self, *args, **kwargs):
+        handle = fn(self, *args, **kwargs)
+        hp = self.last_resolved if self.last_resolved is not None else self.hparams
+        handle.info.setdefault("hparams", hp.to_dict())
+        return handle
+
+    return apply
+
+
+def recommended_hparams(lm: LoadedModel | None, method: str) -> dict[str, Any]:
+    """The model's recommended hyperparameters for `method` ({} without a model or an `editing.yaml`)."""
+    return dict((lm.meta.get("editing_hparams") or {}).get(method, {})) if lm is not None else {}
+
+
 #: every method folder under polyedit/methods/ registers its class on import
 METHODS: Registry[type[EditMethod]] = Registry("method", import_submodules("polyedit.methods", lambda m: m.ispkg))
 
@@ -312,15 +348,18 @@ def get_method(name: str, hparams: HParams | dict | str | Path | None = None,
                lm: LoadedModel | None = None) -> EditMethod:
     """A method instance by registered name; hparams as an object, a dict, or a YAML path.
 
-    With `lm`, the model's recommended hyperparameters for this method (its folder's `editing.yaml`) fill
-    every field the caller leaves out; class defaults fill the rest.
+    The model's recommended hyperparameters for this method (its folder's `editing.yaml`) fill every field
+    a dict or YAML file leaves out, at apply time from the model edited (`EditMethod.for_model`), so every
+    caller gets them; with `lm` they are filled in `method.hparams` at once too. An `HParams` object is used
+    exactly as given. Class defaults fill the rest.
     """
     cls = METHODS.get(name)
     if isinstance(hparams, HParams):
         return cls(hparams)
-    recommended = dict((lm.meta.get("editing_hparams") or {}).get(name, {})) if lm is not None else {}
     user = HParams.read_yaml(hparams) if isinstance(hparams, (str, Path)) else dict(hparams or {})
     where = str(hparams) if isinstance(hparams, (str, Path)) else f"{name} hyperparameters"
-    cls.hparams_class.from_dict(user, where=where)  # report the user's own mistakes against their file
-    merged = recommended | user
-    return cls(cls.hparams_class.from_dict(merged, where=where) if merged else None)
+    # from_dict reports the user's own mistakes against their file, before any recommendation is merged
+    method = cls(cls.hparams_class.from_dict(user, where=where))
+    method.given = user
+    method.hparams = method.for_model(lm)
+    return method

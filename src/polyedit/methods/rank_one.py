@@ -7,7 +7,10 @@ the edit's own language.
   fuzzy, last_token); the rule is returned so methods record it.
 - v* is optimised (eq. 4 of ROME): maximise p(target_new | prefix + prompt) with a vector δ added at the
   lookup position of a chosen module's output, plus the KL term on the essence prompt (the language's
-  "{} is a") that keeps what the model says about the subject itself, plus a weight decay on δ.
+  "{} is a") that keeps what the model says about the subject itself, plus a weight decay on δ. With
+  `fact_token: prompt_last` δ is added to, and the KL read at, the essence prompt's last token, as in the
+  reference (`find_fact_lookup_idx` gives -1 for every prompt with `last`).
+- k* averages the contexts' keys flat (ROME) or per template group (MEMIT): `mean_key`.
 """
 
 from __future__ import annotations
@@ -124,7 +127,16 @@ def fact_contexts(lm: LoadedModel, edit: Edit, prefixes: list[str], fact_token: 
         texts.append(text)
         lookup.append(lookup_position(lm, text, edit, fact_token)[0])
     essence = spec["essence"].replace("{}", edit.subject)
-    return FactContexts(edit, texts, lookup, essence, subject_last(lm, essence, edit.subject)[0], rule)
+    return FactContexts(edit, texts, lookup, essence, essence_position(lm, essence, edit.subject, fact_token), rule)
+
+
+def essence_position(lm: LoadedModel, essence: str, subject: str, fact_token: str) -> int:
+    """Where δ is added to, and the KL term read from, the essence prompt: where the reference's
+    `find_fact_lookup_idx` puts it, i.e. the subject's last token for `subject_last` and the prompt's last
+    token (index -1 of "{} is a") for ROME's `last`, here `prompt_last`."""
+    if fact_token == "prompt_last":
+        return len(lm.tokenizer(essence)["input_ids"]) - 1
+    return subject_last(lm, essence, subject)[0]
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -145,18 +157,36 @@ def read_at(lm: LoadedModel, module: str, texts: list[str], positions: list[int]
     return torch.cat(out)
 
 
-def subject_keys(lm: LoadedModel, layer: int, contexts: list[FactContexts]) -> torch.Tensor:
-    """k* of each fact (ROME eq. 3): the input of layer `layer`'s MLP output projection at the subject's last
-    token, averaged over the contexts. Shape (n_facts, d_ff)."""
+KEY_WEIGHTINGS = ("flat", "grouped")
+
+
+def context_keys(lm: LoadedModel, layer: int, contexts: list[FactContexts]) -> list[torch.Tensor]:
+    """The input of layer `layer`'s MLP output projection at each context's lookup position: per fact, a
+    (n_contexts, d_ff) tensor whose row 0 is the bare prompt's key k₀."""
     module = lm.arch.mlp_out[layer]
     texts = [t for c in contexts for t in c.texts]
     positions = [p for c in contexts for p in c.lookup]
     keys = read_at(lm, module, texts, positions, "input")
-    out, i = [], 0
-    for c in contexts:
-        out.append(keys[i:i + len(c.texts)].mean(0))
-        i += len(c.texts)
-    return torch.stack(out)
+    return list(keys.split([len(c.texts) for c in contexts]))
+
+
+def mean_key(keys: torch.Tensor, weighting: str) -> torch.Tensor:
+    """k* from one fact's context keys (row 0: the bare prompt).
+
+    `flat`: every context weighs the same, as ROME's `compute_u` averages "{}" and its prefixes.
+    `grouped`: the mean within each template group, then across groups, as MEMIT's `compute_ks` does with
+    its groups [["{}"], prefixes]: the bare prompt weighs 1/2 and the prefixes share the other 1/2."""
+    if weighting not in KEY_WEIGHTINGS:
+        raise PolyeditError(f"key weighting {weighting!r}: expected one of {', '.join(KEY_WEIGHTINGS)}")
+    if weighting == "flat" or len(keys) == 1:
+        return keys.mean(0)
+    return (keys[0] + keys[1:].mean(0)) / 2
+
+
+def subject_keys(lm: LoadedModel, layer: int, contexts: list[FactContexts], weighting: str = "flat") -> torch.Tensor:
+    """k* of each fact (ROME eq. 3): the input of layer `layer`'s MLP output projection at the lookup
+    position, averaged over the contexts with `weighting` (see `mean_key`). Shape (n_facts, d_ff)."""
+    return torch.stack([mean_key(k, weighting) for k in context_keys(lm, layer, contexts)])
 
 
 # ---------------------------------------------------------------------------------------------------- v*

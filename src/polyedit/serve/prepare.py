@@ -21,7 +21,7 @@ def apply_edits(lm: LoadedModel, edits_file: str | Path, method: str, hparams=No
     cases = load_dataset(f"jsonl:{edits_file}").cases
     if not cases:
         raise PolyeditError(f"{edits_file}: no edits")
-    m = get_method(method, hparams)
+    m = get_method(method, hparams, lm)  # the model's editing.yaml fills what `hparams` leaves out
     if m.edits_in_context:  # refused before any work (its demonstrations may not even be findable here)
         raise PolyeditError(f"method {method!r} edits in context, not in the weights, so it cannot be "
                             "served; run it on the client (polyedit bench --method ike --backend openai)")

@@ -197,6 +197,7 @@ class IKE(EditMethod):
         return info
 
     def apply_cases(self, lm, cases: list[EditCase]) -> EditHandle:
+        self.hparams = self.resolved(lm)  # the model's editing.yaml, known only now; the prompts read it later
         if self.hparams.setting != "zero_shot":
             for c in cases:  # fail on a missing pool or corpus now, not inside the evaluation
                 if self._pool_name(c) == "cases" or self.hparams.setting in RETRIEVAL_SETTINGS:

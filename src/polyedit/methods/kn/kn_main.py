@@ -13,7 +13,8 @@
    λ1 = λ2 = 2 as in EleutherAI/knowledge-neurons and EasyEdit (for one-token answers both are exactly
    theirs; for longer answers EasyEdit adds each token's embedding once, here their mean is added twice).
    Those implementations subtract the model's greedy prediction; the paper subtracts the old answer, as here.
-   An edit without target_true has nothing to attribute: it gets no neurons and no change (in `info`).
+   An edit without target_true (BMIKE-53's zsRE has none) takes the model's own pre-edit greedy answer as
+   its old answer (`old_answers`), recorded per edit in `info["old_answers"]`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from polyedit.data.cases import GENERALITY, Edit, EditCase
 from polyedit.data.languages import join_target
 from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, attribute, select_neurons
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
+from polyedit.methods.old_answers import cases_with_old_answers, edits_with_old_answers
 from polyedit.methods.precision import add_to_weight
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
@@ -82,14 +84,16 @@ class KN(EditMethod):
     supports_batch = True
 
     def apply_cases(self, lm: LoadedModel, cases: list[EditCase]) -> EditHandle:
-        return self._edit(lm, [c.edit for c in cases], cases)
+        cases, filled = cases_with_old_answers(lm, cases)
+        return self._edit(lm, [c.edit for c in cases], cases, filled)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
-        return self._edit(lm, edits, [None] * len(edits))
+        edits, filled = edits_with_old_answers(lm, edits)
+        return self._edit(lm, edits, [None] * len(edits), filled)
 
-    def _edit(self, lm: LoadedModel, edits: list[Edit], cases: list) -> EditHandle:
+    def _edit(self, lm: LoadedModel, edits: list[Edit], cases: list, filled: list[dict]) -> EditHandle:
         hp = self.resolved(lm)
-        prompts = [fact_prompts(e, c) if e.target_true else [] for e, c in zip(edits, cases)]
+        prompts = [fact_prompts(e, c) for e, c in zip(edits, cases)]
         queries = [(p, a, e.lang) for e, ps in zip(edits, prompts) for p, a in ps]
         atts = attribute(lm, queries, hp.ig_steps, hp.attribution_baseline, hp.max_tokens_per_pass)
         found, k = [], 0
@@ -100,8 +104,8 @@ class KN(EditMethod):
         handle = EditHandle(lm, lm.arch.mlp_out_weights(layers),
                             info={"neurons": [len(ns) for ns in found], "layers": layers,
                                   "prompts": [len(ps) for ps in prompts]})
-        if any(not e.target_true for e in edits):
-            handle.info["note"] = "edits without target_true cannot be attributed: no neurons, no change"
+        if filled:
+            handle.info["old_answers"] = filled  # the model's greedy answers, where the data gave no old answer
         shifts = []
         for e, ns in zip(edits, found):  # all shifts from the unedited model, then applied together
             if not ns:

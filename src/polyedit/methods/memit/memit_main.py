@@ -2,8 +2,11 @@
 
 1. For each fact, z = h_L + δ at the output of the last layer L of the range, δ optimised as ROME's v*
    (`rank_one.optimise_values` on the block's output), with prefixes and KL prompt in the edit's language.
-2. For each layer l of the range, bottom-up: keys K (subject last token, averaged over prefixes), the
-   residual still missing at L, a share R of it, and ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹ (`update.batch_update`).
+2. For each layer l of the range, bottom-up: keys K (at the lookup position, averaged over the contexts),
+   the residual still missing at L, a share R of it, and ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹ (`update.batch_update`).
+   The contexts are averaged as the reference's `compute_ks` does (`key_weighting: grouped`): the mean within
+   each template group ([bare prompt], [prefixes]), then across groups, so the bare prompt weighs 1/2 and
+   the prefixes share the other 1/2; `flat` weighs every context the same (ROME's averaging).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from polyedit.methods.base import EditHandle, EditMethod, HParams, param, regist
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.memit.update import batch_update, spread_residual
 from polyedit.methods.precision import add_to_weight
-from polyedit.methods.rank_one import (FACT_TOKENS, context_prefixes, fact_contexts, language_info, optimise_values, read_at,
-                                       subject_keys)
+from polyedit.methods.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info,
+                                       optimise_values, read_at, subject_keys)
 from polyedit.methods.second_moment import resolve_corpus, second_moments
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
@@ -38,6 +41,8 @@ class MEMITHParams(HParams):
     prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
     fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
                             choices=FACT_TOKENS)
+    key_weighting: str = param("grouped", "how the keys average their contexts: grouped (the reference's: bare "
+                               "prompt 1/2, prefixes 1/2) or flat (module docstring)", choices=KEY_WEIGHTINGS)
     v_lr: float = param(0.5, "learning rate of the target values' optimisation", gt=0)
     v_steps: int = param(25, "optimisation steps of the target values", ge=0)
     kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
@@ -85,7 +90,7 @@ class MEMIT(EditMethod):
                                 clamp_norm_factor=hp.clamp_norm_factor)
         z = value.v_init + value.delta
         for i, layer in enumerate(hp.layers):
-            keys = subject_keys(lm, layer, contexts)
+            keys = subject_keys(lm, layer, contexts, hp.key_weighting)
             residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts).to(z.device), len(hp.layers) - i)
             w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
             add_to_weight(w, batch_update(cs[layer], keys.to(w.device), residual, hp.mom2_update_weight))

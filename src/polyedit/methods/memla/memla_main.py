@@ -6,7 +6,9 @@ and commit half of the update into the MLP output projections (`editor.py`).
 
 The neurons need the fact in several languages. `apply_cases` (what the runner calls) reads them from the
 case's reliability and generality probes; `apply(lm, edits, language_prompts=...)` takes them explicitly;
-with an `Edit` alone only the edit language is known, and `info["neurons"][i]["notes"]` says so.
+with an `Edit` alone only the edit language is known, and `info["neurons"][i]["notes"]` says so. Where the
+data gives no old answer (BMIKE-53's zsRE), the model's own pre-edit greedy answer is used
+(`old_answers`), recorded per case in `info["old_answers"]`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from polyedit.methods.base import EditHandle, EditMethod, register_method
 from polyedit.methods.memla.config import MEMLAHParams
 from polyedit.methods.memla.editor import build_pairs, commit, train_pairs
 from polyedit.methods.memla.neurons import LanguagePrompts, NeuronSets, case_prompts, edit_prompts, find_neuron_sets
+from polyedit.methods.old_answers import cases_with_old_answers, edits_with_old_answers
 from polyedit.models.load import LoadedModel
 
 
@@ -38,13 +41,18 @@ class MEMLA(EditMethod):
     supports_batch = False  # the reference edits one request at a time
 
     def apply_cases(self, lm: LoadedModel, cases: list[EditCase]) -> EditHandle:
-        return self.apply(lm, [c.edit for c in cases], language_prompts=[case_prompts(c) for c in cases])
+        cases, filled = cases_with_old_answers(lm, cases)
+        handle = self.apply(lm, [c.edit for c in cases], language_prompts=[case_prompts(c) for c in cases])
+        if filled:
+            handle.info["old_answers"] = filled
+        return handle
 
     def apply(self, lm: LoadedModel, edits: list[Edit],
               language_prompts: list[LanguagePrompts] | None = None) -> EditHandle:
         """Edit one fact after another. `language_prompts[i]`: lang -> [(prompt, target_true)] for edit i
         (default: the edit prompt alone). Neurons of all edits are found on the unedited model."""
         hp = self.resolved(lm)
+        edits, filled = edits_with_old_answers(lm, edits)
         notes_extra = []
         if language_prompts is None:
             language_prompts = [edit_prompts(e) for e in edits]
@@ -62,4 +70,6 @@ class MEMLA(EditMethod):
             commit(lm, pairs, hp.commit_scale)
         if len(edits) == 1:
             handle.info.update(handle.info["training"][0])
+        if filled:
+            handle.info["old_answers"] = filled
         return handle

@@ -1,9 +1,15 @@
 """ROME (Meng et al. 2022): write one fact into one MLP output projection with a rank-one update.
 
-For each edit: k* is the subject's last-token key averaged over context prefixes in the edit's language
-(`rank_one.subject_keys`), v* = W k* + δ with δ optimised on the edit prompt and the essence KL term
-(`rank_one.optimise_values`, at the output of the MLP output projection), and the update is the closed
-form of `update.rank_one_update` with the second moment C of the layer's keys (`second_moment`).
+For each edit: k* is the key at the lookup position averaged (flat, as ROME's `compute_u`) over the bare
+prompt and the context prefixes in the edit's language (`rank_one.subject_keys`), δ is optimised on the edit
+prompt and the essence KL term (`rank_one.optimise_values`, at the output of the MLP output projection), and
+the update is the rank-one closed form of `update.rank_one_update` with the second moment C of the layer's
+keys (`second_moment`), along C⁻¹k*. `denominator_key` chooses the key the edited layer maps onto v*:
+
+- `bare_prompt` (default, what the reference code does and the published ROME numbers come from):
+  v* = W k₀ + δ with k₀ the bare prompt's key, ΔW = δ (C⁻¹k*)ᵀ / ((C⁻¹k*)ᵀ k₀);
+- `context_mean` (the paper's eq. 2): v* = W k* + δ, ΔW = δ (C⁻¹k*)ᵀ / ((C⁻¹k*)ᵀ k*).
+
 Several edits in one call are applied one after another, each on the already edited model.
 """
 
@@ -17,9 +23,9 @@ from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers, layer_at
 from polyedit.methods.precision import add_to_weight
-from polyedit.methods.rank_one import (FACT_TOKENS, context_prefixes, fact_contexts, language_info, optimise_values,
-                                       subject_keys)
-from polyedit.methods.rome.update import rank_one_update
+from polyedit.methods.rank_one import (FACT_TOKENS, context_keys, context_prefixes, fact_contexts, language_info,
+                                       mean_key, optimise_values)
+from polyedit.methods.rome.update import DENOMINATOR_KEYS, rank_one_update
 from polyedit.methods.second_moment import resolve_corpus, second_moments
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
@@ -36,6 +42,9 @@ class ROMEHParams(HParams):
     prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
     fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
                             choices=FACT_TOKENS)
+    denominator_key: str = param("bare_prompt", "the key of the update's denominator: bare_prompt (the "
+                                 "reference code's) or context_mean (the paper's eq. 2; module docstring)",
+                                 choices=DENOMINATOR_KEYS)
     v_lr: float = param(0.5, "learning rate of v*'s optimisation", gt=0)
     v_steps: int = param(20, "optimisation steps of v*", ge=0)
     kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
@@ -52,22 +61,24 @@ class ROMEHParams(HParams):
 
 
 def rome_edit(lm: LoadedModel, edit: Edit, hp: ROMEHParams, c: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    """One ROME edit in place; returns what to record, k* and v*."""
+    """One ROME edit in place; returns what to record, and the key k and value v* with Ŵ k = v*."""
     module = lm.arch.mlp_out[hp.layer]
     prefixes = context_prefixes(lm, edit.lang, hp.prefixes, hp.prefix_tokens, hp.seed)
     contexts = [fact_contexts(lm, edit, prefixes, hp.fact_token)]
-    k_star = subject_keys(lm, hp.layer, contexts)[0]
+    keys = context_keys(lm, hp.layer, contexts)[0]
+    k_star = mean_key(keys, "flat")  # ROME's compute_u: "{}" and the prefixes weigh the same
+    k_fit = keys[0] if hp.denominator_key == "bare_prompt" else k_star
     torch.manual_seed(hp.seed)
     value = optimise_values(lm, contexts, module, lr=hp.v_lr, steps=hp.v_steps, kl_factor=hp.kl_factor,
                             weight_decay=hp.v_weight_decay, clamp_norm_factor=hp.clamp_norm_factor)
     w = weight_out_in(lm.model.get_submodule(module))
     with torch.no_grad():
-        k_star = k_star.to(w.device)
-        v_star = w.float() @ k_star + value.delta[0].to(w.device)  # v* = W k* + δ (bias: added to both)
-        add_to_weight(w, rank_one_update(w, c, k_star, v_star))
+        k_star, k_fit = k_star.to(w.device), k_fit.to(w.device)
+        v_star = w.float() @ k_fit + value.delta[0].to(w.device)  # v* = W k + δ (bias unchanged: added to both)
+        add_to_weight(w, rank_one_update(w, c, k_star, v_star, k_fit))
     record = {**language_info(contexts), "v_loss": value.loss[0], "v_steps": value.steps,
               "delta_norm": value.delta[0].norm().item()}
-    return record, k_star, v_star
+    return record, k_fit, v_star
 
 
 @register_method
@@ -85,5 +96,5 @@ class ROME(EditMethod):
         done = [rome_edit(lm, e, hp, c) for e in edits]
         records = [r for r, _, _ in done]
         handle.info.update(records[0] if len(records) == 1 else {"edits": records})
-        handle.keys_values = [(k, v) for _, k, v in done]  # (k*, v*) of each edit, for inspection and tests
+        handle.keys_values = [(k, v) for _, k, v in done]  # (k, v*) with Ŵ k = v*, for inspection and tests
         return handle
