@@ -34,7 +34,7 @@ def _print_measured(measured: dict) -> None:
 
 
 @world.command("build")
-@click.option("--size", type=click.Choice(["tiny", "small", "base"]), default="small", show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium", "base"]), default="small", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="output folder [default: the built-in checkpoint folder of the size]")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the world, the corpus and the model")

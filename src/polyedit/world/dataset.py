@@ -1,8 +1,11 @@
 """The `world` dataset: edit cases of a built world model, regenerated from its `build.json`.
 
-Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:seed=S]`. NAME is a built-in checkpoint (`small`, the
-default); PATH a folder written by `polyedit world build --out`. The world is regenerated from the
-config stored with the model, so the cases ask exactly the facts that model was trained on.
+Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:split=dev|test][:seed=S]`. NAME is a built-in checkpoint
+(`small`, the default; `medium`); PATH a folder written by `polyedit world build --out`. The world is
+regenerated from the config stored with the model, so the cases ask exactly the facts that model was
+trained on. Without `n` every case the world gives; `n` larger than that is an error naming the maximum.
+`split` keeps the cases of the dev or test persons (`cases.subject_splits`, by subject: no person is in
+both); a case's `meta["split"]` says which it belongs to either way.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def _int(spec: DatasetSpec, key: str, default: int | None) -> int | None:
         raise PolyeditError(f"world dataset: {key} must be an integer, got {raw!r}") from None
 
 
-@register_dataset("world", "the knowledge world of a built-in model: world[:small|PATH][:n=N][:edit_lang=en]")
+@register_dataset("world", "the knowledge world of a built-in model: "
+                           "world[:small|medium|PATH][:n=N][:edit_lang=en][:split=dev|test]")
 def load(spec: DatasetSpec) -> Dataset:
     from polyedit.world.build import read_build
     from polyedit.world.cases import make_cases
@@ -44,6 +48,8 @@ def load(spec: DatasetSpec) -> Dataset:
     world = generate_world(BuildConfig.from_dict(meta["config"]).world)
     edit_lang = normalize_code(spec.options.get("edit_lang", "en"))
     n = _int(spec, "n", None)
-    cases = make_cases(world, n if n is not None else len(world.persons) * 2, seed=_int(spec, "seed", 0) or 0,
-                       edit_lang=edit_lang)
+    if n is not None and n < 0:
+        raise PolyeditError(f"world dataset: n must be at least 0, got {n}")
+    cases = make_cases(world, n, seed=_int(spec, "seed", 0) or 0, edit_lang=edit_lang,
+                       split=spec.options.get("split"))
     return Dataset(f"world:{spec.arg or 'small'}", cases, source=str(folder))
