@@ -127,3 +127,17 @@ def test_data_stats_shows_the_cases_and_the_split_sizes(medium, medium_folder, c
     assert f"cases: {total}\n" in out and f"edit languages: th ({total})" in out
     assert f"splits: dev {total - test}, test {test}" in out
     assert total >= MIN_CASES and test >= MIN_TEST
+
+
+def test_the_readme_table_of_case_counts_matches_the_worlds():
+    """The counts in polyedit/world/README.md are the worlds' (data, not measurements; held to the code)."""
+    from importlib import resources
+
+    text = resources.files("polyedit.world").joinpath("README.md").read_text("utf-8")
+    for size in ("small", "medium"):
+        world = generate_world(SIZES[size].world)
+        cands = candidates(world)
+        kinds = Counter(world.answer_kind(relations()[r].object) for _, r, _ in cands)
+        row = (f"| `world:{size}` | {len(world.persons)} | {len(cands):,} | {sum(1 for c in cands if c[2]):,} | "
+               f"{max_cases(world, 'dev'):,} | {max_cases(world, 'test'):,} | {kinds[SAME]:,} / {kinds[TRANSLATED]:,} |")
+        assert row in text, row
