@@ -141,3 +141,47 @@ def test_the_readme_table_of_case_counts_matches_the_worlds():
         row = (f"| `world:{size}` | {len(world.persons)} | {len(cands):,} | {sum(1 for c in cands if c[2]):,} | "
                f"{max_cases(world, 'dev'):,} | {max_cases(world, 'test'):,} | {kinds[SAME]:,} / {kinds[TRANSLATED]:,} |")
         assert row in text, row
+
+
+# ---- the committed checkpoint --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def medium_model():
+    from polyedit.models.load import world_checkpoint
+
+    try:
+        folder = world_checkpoint("medium")
+    except PolyeditError:
+        pytest.skip("world:medium is not built (polyedit world build --size medium)")
+    from polyedit.models import load_model
+    from polyedit.models.backend import HFBackend
+    from polyedit.world.build import read_build
+
+    return HFBackend(load_model("world:medium"), batch_size=64), read_build(folder), folder
+
+
+def test_medium_checkpoint_is_the_medium_config_and_small_enough(medium_model):
+    _, meta, folder = medium_model
+    assert meta["size"] == "medium" and meta["seed"] == 0
+    assert meta["command"].startswith("polyedit world build --size medium")
+    assert meta["config"] == json.loads(json.dumps(SIZES["medium"].to_dict()))  # the world regenerates exactly
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 25 * 2**20
+    m = meta["measured"]
+    assert set(m["recall"]) == set(LANGS)
+    assert set(m["transfer"]["answer_kind"]) == set(ANSWER_KINDS)
+
+
+def test_medium_recalls_what_its_build_measured(medium_model, medium):
+    """Loaded like a hub model, the committed model reproduces the recall its build recorded (loading,
+    tokenizer and world regeneration agree) on a fresh sample of 100 prompts per language."""
+    import random
+
+    from polyedit.world.corpus import fact_prompts
+
+    backend, meta, _ = medium_model
+    for lang in LANGS:
+        prompts = [p for f in medium.facts if lang in medium.languages_of(f) for p in fact_prompts(medium, f, lang)]
+        sample = random.Random(f"medium-{lang}").sample(prompts, 100)
+        results = backend.score([(p.context, p.continuation) for p in sample])
+        recall = sum(r.token_accuracy == 1.0 for r in results) / len(results)
+        assert abs(recall - meta["measured"]["recall"][lang]) <= 0.1, (lang, recall)
