@@ -24,8 +24,6 @@ subject is edited in both splits.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from functools import lru_cache
 
 from polyedit.data.cases import EditCase, Probe, make_case
 from polyedit.world.corpus import fact_prompts
@@ -105,8 +103,6 @@ def make_cases(world: World, n: int | None = None, *, seed: int = 0, edit_lang: 
     rng = random.Random(f"cases-{world.config.seed}-{seed}")
     splits = subject_splits(world)
     built: list[EditCase] = []
-    # The same facts recur across cases (locality probes, old answers): render each (fact, lang, object) once.
-    prompts = lru_cache(maxsize=None)(lambda fact, lang, obj=None: fact_prompts(world, fact, lang, obj))
     # Chained cases first, drawn with the same random stream as before the others existed.
     for with_chain in (True, False):
         stage = [c for c in candidates(world) if bool(c[2]) == with_chain]
@@ -114,7 +110,7 @@ def make_cases(world: World, n: int | None = None, *, seed: int = 0, edit_lang: 
         for subject, relation, chained in stage:
             if n is not None and len(built) >= n:
                 return built
-            case = _case(world, prompts, subject, relation, chained, rng, edit_lang, n_locality, langs,
+            case = _case(world, subject, relation, chained, rng, edit_lang, n_locality, langs,
                          f"world-{world.config.seed}-{subject}-{relation}")
             case.meta["split"] = splits[subject]
             if split is None or case.meta["split"] == split:
@@ -122,7 +118,7 @@ def make_cases(world: World, n: int | None = None, *, seed: int = 0, edit_lang: 
     return built
 
 
-def _case(world: World, prompts: Callable, subject: str, relation: str, chained: str | None, rng: random.Random, edit_lang: str,
+def _case(world: World, subject: str, relation: str, chained: str | None, rng: random.Random, edit_lang: str,
           n_locality: int, langs: tuple[str, ...], case_id: str) -> EditCase:
     old = world.object_of(subject, relation)
     old_chain = world.object_of(subject, chained) if chained else None
@@ -132,8 +128,8 @@ def _case(world: World, prompts: Callable, subject: str, relation: str, chained:
     new_chain = world.object_of(subject, chained, {(subject, relation): new}) if chained else None
     fact = Fact(subject, relation, old)
 
-    edit_prompt = prompts(fact, edit_lang)[0]
-    new_name = prompts(fact, edit_lang, new)[0].continuation.strip()
+    edit_prompt = fact_prompts(world, fact, edit_lang)[0]
+    new_name = fact_prompts(world, fact, edit_lang, new)[0].continuation.strip()
     case = make_case(case_id, edit_lang, world.name(subject, edit_lang), edit_prompt.context, new_name,
                      edit_prompt.continuation.strip())
 
@@ -149,8 +145,8 @@ def _case(world: World, prompts: Callable, subject: str, relation: str, chained:
 
     probes: list[Probe] = []
     for lang in langs:
-        new_prompts = prompts(fact, lang, new)
-        old_prompts = prompts(fact, lang)
+        new_prompts = fact_prompts(world, fact, lang, new)
+        old_prompts = fact_prompts(world, fact, lang)
         subj = world.name(subject, lang)
         for t in (0, *GENERALITY_TEMPLATES):
             if lang == edit_lang and t == 0:
@@ -162,14 +158,14 @@ def _case(world: World, prompts: Callable, subject: str, relation: str, chained:
         if chained:
             chain_fact = Fact(subject, chained, old_chain)
             t = rng.randrange(3)
-            port = prompts(chain_fact, lang, new_chain)[t]
-            port_old = prompts(chain_fact, lang)[t]
+            port = fact_prompts(world, chain_fact, lang, new_chain)[t]
+            port_old = fact_prompts(world, chain_fact, lang)[t]
             probes.append(Probe("portability", lang, port.context, port.continuation.strip(),
                                 port_old.continuation.strip(), subj))
         for lf in local:
             if not _known(world, lf, lang):
                 continue
-            p = prompts(lf, lang)[rng.randrange(3)]
+            p = fact_prompts(world, lf, lang)[rng.randrange(3)]
             probes.append(Probe("locality", lang, p.context, p.continuation.strip(), None,
                                 world.name(lf.subject, lang)))
     case.probes.extend(probes)

@@ -4,8 +4,8 @@ Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:split=dev|test][:seed=S]`. NAME i
 (`small`, the default; `medium`); PATH a folder written by `polyedit world build --out`. The world is
 regenerated from the config stored with the model, so the cases ask exactly the facts that model was
 trained on. `edit_lang` is one language, a comma-separated list or `all` (the cases of each, one after
-the other; `n` counts per edit language). Without `n` every case the world gives; `n` larger than that is an error naming the maximum.
-`split` keeps the cases of the dev or test persons (`cases.subject_splits`, by subject: no person is in
+the other; `n` counts per edit language). Without `n` every case the world gives; `n` larger than that
+is an error naming the maximum. `split` keeps the cases of the dev or test persons (`cases.subject_splits`, by subject: no person is in
 both); a case's `meta["split"]` says which it belongs to either way.
 """
 
