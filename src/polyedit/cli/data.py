@@ -95,6 +95,9 @@ def stats(spec: str) -> None:
     click.echo(f"protocols: {', '.join(ds.protocols) if ds.protocols else 'polyedit defaults'}")
     click.echo(f"cases: {len(ds.cases)}")
     click.echo(f"edit languages: {', '.join(f'{k} ({v})' for k, v in sorted(edit_langs.items()))}")
+    splits = Counter(c.meta["split"] for c in ds.cases if "split" in c.meta)
+    if splits:
+        click.echo(f"splits: {', '.join(f'{k} {v}' for k, v in sorted(splits.items()))}")
     click.echo(f"probe languages: {len(per_lang)}: {' '.join(sorted(per_lang))}")
     lacking = sum(not c.edit.subject_in_prompt for c in ds.cases)
     click.echo(f"edits whose prompt lacks its subject: {lacking} (kept; located by a fallback rule)")

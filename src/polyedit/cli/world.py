@@ -31,10 +31,14 @@ def _print_measured(measured: dict) -> None:
     click.echo(f"held-out facts stated only in {','.join(tr['source'])}: shared Latin names "
                f"{tr['shared']['mean']:.3f}, transliterated names {tr['native']['mean']:.3f} "
                f"(majority baseline {tr['majority_baseline']:.3f})")
+    kinds = tr.get("answer_kind", {})  # builds before answer kinds were measured lack it
+    if kinds:
+        click.echo("  by answer kind: " + ", ".join(f"{k} {v['mean']:.3f} ({v['n_facts']} facts)"
+                                                 for k, v in kinds.items()))
 
 
 @world.command("build")
-@click.option("--size", type=click.Choice(["tiny", "small", "base"]), default="small", show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium", "base"]), default="small", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="output folder [default: the built-in checkpoint folder of the size]")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the world, the corpus and the model")
@@ -79,6 +83,8 @@ def _markdown(meta: dict) -> str:
         row("in-context negatives kept", [pct(icl["negative"]["per_lang"].get(x)) for x in langs]),
         row("transfer from en, shared Latin names", [pct(tr["shared"]["per_lang"].get(x)) for x in langs]),
         row("transfer from en, transliterated names", [pct(tr["native"]["per_lang"].get(x)) for x in langs]),
+        *(row(f"transfer from en, answers {kind}", [pct(v["per_lang"].get(x)) for x in langs])
+          for kind, v in tr.get("answer_kind", {}).items()),
         "",
         f"In-context update accuracy {pct(icl['update_accuracy'])}% (negatives kept {pct(icl['negative_accuracy'])}%, "
         f"never-seen persons {pct(icl['ghost']['accuracy'])}%). Transfer of {tr['n_facts']} facts stated only in "

@@ -4,7 +4,8 @@ A case's side is decided by a hash of its grouping key, never by its position or
 loaded, so the split is the same whatever the `langs`, `limit`, file order or edit language, and no
 subject is ever on both sides. The key is `case.meta["subject_key"]` when the loader supplies one (MzsRE
 and Bi-ZsRE give the English subject, so one fact edited from different languages stays on one side;
-MLaKE the English fact), else the edit's subject, casefolded with its whitespace collapsed.
+MLaKE the English fact), else the edit's subject, casefolded with its whitespace collapsed. A loader may
+assign the side itself (`meta["split"]`), as the knowledge world does for its persons.
 
 `dev` is for tuning hyperparameters (`polyedit tune`), `test` for reporting; `all` (the default) is no
 split. About `DEV_SHARE` of the subjects are dev.
@@ -23,6 +24,13 @@ DEV_SHARE = 0.5
 SALT = "polyedit-split-v1"
 
 
+def side_of(case: EditCase) -> str:
+    """The case's side: the one its loader assigned (`meta["split"]`: the knowledge world splits its persons
+    with its own seed), else the hash of its grouping key."""
+    given = case.meta.get("split")
+    return given if given in ("dev", "test") else side(subject_key(case))
+
+
 def subject_key(case: EditCase) -> str:
     """What a case is grouped by: the loader's `subject_key`, else the edit's subject."""
     key = case.meta.get("subject_key")
@@ -37,11 +45,17 @@ def side(key: str, dev_share: float = DEV_SHARE) -> str:
     return "dev" if int.from_bytes(digest[:8], "big") / 2**64 < dev_share else "test"
 
 
-def select(cases: list[EditCase], split: str | None) -> list[EditCase]:
-    """The cases of one side (`dev`, `test`), or all of them (`all`, None)."""
+def check_split(split: str | None) -> str:
+    """`dev`, `test` or `all` (None is `all`); anything else is one line naming the choices."""
     name = (split or "all").strip().lower()
     if name not in SPLITS:
         raise PolyeditError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+    return name
+
+
+def select(cases: list[EditCase], split: str | None) -> list[EditCase]:
+    """The cases of one side (`dev`, `test`), or all of them (`all`, None)."""
+    name = check_split(split)
     if name == "all":
         return cases
-    return [c for c in cases if side(subject_key(c)) == name]
+    return [c for c in cases if side_of(c) == name]

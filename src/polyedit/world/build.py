@@ -88,6 +88,15 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
                   on_epoch if watch else None)
     train_s = time.time() - t_train
 
+    # Saved before measuring: an hour of training is not lost to a failure in the measurements.
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    _write_editing_hparams(size, out)
+    # the model names its own dataset (models.load reads it): the built-in name, or this folder
+    (out / "dataset.txt").write_text(f"world:{size if out == default_out(size) else out.resolve()}\n", "utf-8")
+    log.info("trained in %.0f s; measuring", train_s)
+
     per_lang = eval_per_lang if eval_per_lang is not None else (24 if size == "tiny" else 400)
     measured = {
         "recall": evaluate.recall(backend, world, per_lang, seed),
@@ -95,13 +104,6 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
         "transfer": evaluate.transfer(backend, world),
     }
     measured["recall_min"] = min(measured["recall"].values())
-
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    _write_editing_hparams(size, out)
-    # the model names its own dataset (models.load reads it): the built-in name, or this folder
-    (out / "dataset.txt").write_text(f"world:{size if out == default_out(size) else out.resolve()}\n", "utf-8")
     meta = {
         "command": command or f"polyedit world build --size {size} --seed {seed}",
         "size": size, "seed": seed, "config": cfg.to_dict(),

@@ -67,6 +67,15 @@ SIZES = {
     "small": BuildConfig("small", WorldConfig(n_persons=40, transfer_fraction=0.12), ModelSpec(),
                          TrainSpec(epochs=36.0, icl_ratio=0.5, demo_share=0.1,
                                    icl_mix={"ghost": 0.35, "counterfact": 0.25, "negative": 0.4})),
+    # The world to measure editing on (issue 17): with every base fact of a person an edit case, 360
+    # persons give 1,335 cases per edit language (395 in the test split of 30% of the persons). A bigger
+    # world needs fewer epochs: one epoch is 8.6x world:small's steps (1,763). The same model and the same
+    # in-context mix as world:small; 512 positions so that IKE's 8-shot prompts (265-507 tokens) fit.
+    "medium": BuildConfig("medium", WorldConfig(n_persons=360, transfer_fraction=0.05),
+                          ModelSpec(128, 4, 4, 352, 4000, 512),
+                          TrainSpec(epochs=5.0, icl_ratio=0.5, demo_share=0.1,
+                                    icl_mix={"ghost": 0.35, "counterfact": 0.25, "negative": 0.4}),
+                          n_ghosts=1200, icl_eval_pairs=96),
     # A larger world and model, for a GPU.
     "base": BuildConfig("base", WorldConfig(n_persons=400), ModelSpec(256, 6, 8, 704, 6000, 320),
                         TrainSpec(epochs=20.0, batch_size=128, lr=2e-3, icl_ratio=1.0), n_ghosts=1500,

@@ -1,8 +1,12 @@
 """The `world` dataset: edit cases of a built world model, regenerated from its `build.json`.
 
-Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:seed=S]`. NAME is a built-in checkpoint (`small`, the
-default); PATH a folder written by `polyedit world build --out`. The world is regenerated from the
-config stored with the model, so the cases ask exactly the facts that model was trained on.
+Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:split=dev|test][:seed=S]`. NAME is a built-in checkpoint
+(`small`, the default; `medium`); PATH a folder written by `polyedit world build --out`. The world is
+regenerated from the config stored with the model, so the cases ask exactly the facts that model was
+trained on. `edit_lang` is one language, a comma-separated list or `all` (the cases of each, one after
+the other; `n` counts per edit language). Without `n` every case the world gives; `n` larger than that
+is an error naming the maximum. `split` keeps the cases of the dev or test persons (`cases.subject_splits`, by subject: no person is in
+both); a case's `meta["split"]` says which it belongs to either way.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyedit.data.languages import normalize_code
+from polyedit.data.splits import check_split
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -39,7 +44,8 @@ def _int(spec: DatasetSpec, key: str, default: int | None, minimum: int) -> int 
     return value
 
 
-@register_dataset("world", "the knowledge world of a built-in model: world[:small|PATH][:n=N][:edit_lang=en]")
+@register_dataset("world", "the knowledge world of a built-in model: "
+                           "world[:small|medium|PATH][:n=N][:edit_lang=en|LANG,LANG|all][:split=dev|test]")
 def load(spec: DatasetSpec) -> Dataset:
     from polyedit.world.build import read_build
     from polyedit.world.cases import make_cases
@@ -49,10 +55,20 @@ def load(spec: DatasetSpec) -> Dataset:
     folder = checkpoint_dir(spec.arg)
     meta = read_build(folder)
     world = generate_world(BuildConfig.from_dict(meta["config"]).world)
-    edit_lang = normalize_code(spec.options.get("edit_lang", "en"))
+    raw_langs = spec.options.get("edit_lang", "en")
+    edit_langs = (list(world.config.langs) if raw_langs == "all"
+                  else [normalize_code(x) for x in raw_langs.split(",") if x.strip()])
     n = _int(spec, "n", None, 1)
-    cases = make_cases(world, n if n is not None else len(world.persons) * 2, seed=_int(spec, "seed", 0, 0) or 0,
-                       edit_lang=edit_lang)
+    # the split is the world's own, seeded by person (`meta["split"]`, which data/splits.py keeps), applied
+    # here as well so that `n=` counts the cases of the split
+    split = check_split(spec.options.get("split"))
+    split = None if split == "all" else split
+    cases = [c for lang in edit_langs
+             for c in make_cases(world, n, seed=_int(spec, "seed", 0, 0) or 0, edit_lang=lang,
+                                 split=split)]
+    if len(edit_langs) > 1:  # the same fact edited in several languages: one case each, told apart by id
+        for c in cases:
+            c.case_id = f"{c.case_id}-{c.edit.lang}"
     name = f"world:{spec.arg or 'small'}"
     for c in cases:  # in-context editing builds its demonstrations from this world's own edits
         c.meta["demo_corpus"] = name

@@ -1,8 +1,9 @@
 """What a world model knows, measured through polyedit's own backend (the path every method is scored on).
 
 - recall: exact (every target token is the greedy choice) over training facts, per language;
-- transfer: the same on facts stated only in the transfer source language(s), per target language and
-  per name style (shared Latin spelling vs transliterated), against the majority-object baseline;
+- transfer: the same on facts stated only in the transfer source language(s), per target language, per
+  name style (shared Latin spelling vs transliterated) and per answer kind (an object written the same in
+  every language vs translated), against the majority-object baseline;
 - in-context update accuracy: greedy generation on the MIKE prompt, cut at `"`, exact match, on held-out
   (person, relation) pairs the in-context training never used, per query language.
 """
@@ -16,7 +17,8 @@ from polyedit.models.backend import HFBackend
 from polyedit.world import incontext as ic
 from polyedit.world.corpus import COUNTERFACT, NEGATIVE, IncontextSplit, UpdateSampler, fact_prompts
 from polyedit.world.names import NAME_STYLES
-from polyedit.world.world import World
+from polyedit.world.schema import relations
+from polyedit.world.world import ANSWER_KINDS, World
 
 
 def _rate(hits: list[bool]) -> float:
@@ -44,6 +46,7 @@ def transfer(backend: HFBackend, world: World) -> dict:
     """Native cross-lingual transfer of held-out facts, by name style and target language."""
     source = world.config.transfer_source
     by: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    by_kind: dict[tuple[str, str], list[bool]] = defaultdict(list)
     baseline: dict[str, list[bool]] = defaultdict(list)
     majority = {r: Counter(f.object for f in world.facts if f.relation == r).most_common(1)[0][0]
                 for r in {f.relation for f in world.facts}}
@@ -54,12 +57,20 @@ def transfer(backend: HFBackend, world: World) -> dict:
         for f in held:
             prompts = fact_prompts(world, f, lang)
             style = world.persons[f.subject].style
-            by[(style, lang)] += _exact(backend, prompts)
+            hits = _exact(backend, prompts)
+            by[(style, lang)] += hits
+            by_kind[(world.answer_kind(relations()[f.relation].object), lang)] += hits
             baseline[lang] += [f.object == majority[f.relation]] * len(prompts)
     out = {"source": list(source), "n_facts": len(held)}
     for style in NAME_STYLES:
         per = {lang: _rate(by[(style, lang)]) for lang in world.config.langs if by[(style, lang)]}
         out[style] = {"mean": _rate([h for lang in per for h in by[(style, lang)]]), "per_lang": per}
+    out["answer_kind"] = {}
+    for kind in ANSWER_KINDS:
+        per = {lang: _rate(by_kind[(kind, lang)]) for lang in world.config.langs if by_kind[(kind, lang)]}
+        out["answer_kind"][kind] = {"mean": _rate([h for lang in per for h in by_kind[(kind, lang)]]),
+                                    "n_facts": sum(world.answer_kind(relations()[f.relation].object) == kind
+                                                   for f in held), "per_lang": per}
     out["majority_baseline"] = _rate([h for v in baseline.values() for h in v])
     return out
 

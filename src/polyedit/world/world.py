@@ -16,6 +16,8 @@ from polyedit.errors import PolyeditError
 from polyedit.world import names as N
 from polyedit.world.schema import LANGS, language, relations, world_schema
 
+SAME, TRANSLATED = "same", "translated"  # answer kinds: one spelling everywhere, or one per language
+ANSWER_KINDS = (SAME, TRANSLATED)
 # Object kind -> the world.json list (or dict) of its ids.
 _OBJECT_IDS = {"country": "countries", "city": "cities", "occupation": "occupations", "language": "languages",
                "organisation": "organisations"}
@@ -75,6 +77,20 @@ class World:
         if kind == "organisation":
             return obj  # brand names are written in Latin in every language
         return language(lang).objects[kind][obj]
+
+    @cached_property
+    def answer_kinds(self) -> dict[str, str]:
+        """Object kind -> `same` if its objects are written alike in every language of the world (brand
+        names), else `translated` (translated or transliterated per language); read from the names."""
+        out = {}
+        for kind in _OBJECT_IDS:
+            spellings = {tuple(self.object_name(kind, o, lang) for o in self.object_ids(kind))
+                         for lang in self.config.langs}
+            out[kind] = SAME if len(spellings) == 1 else TRANSLATED
+        return out
+
+    def answer_kind(self, kind: str) -> str:
+        return self.answer_kinds[kind]
 
     def subject_kind(self, subject: str) -> str:
         if subject in self.persons:
