@@ -35,7 +35,31 @@ def test_mlake_1072_facts_edited_in_every_language(mlake, lang):
     assert not any(k.endswith("new multi-hop questions joining no fact") for k in ds.skipped)
     assert per[("en", "locality")] == 0  # MLaKE has no locality questions
     assert all(c.edit.subject_in_prompt and c.meta["subject_derived"] for c in ds.cases)
-    assert ds.protocols == ["generation", "token_f1"]
+    assert ds.protocols == ["answer", "generation", "token_f1"]
+
+
+def test_an_answer_matching_only_an_alias_is_scored_correct(mlake):
+    """The issue's check: a generated answer equal to an alias (BBC) but not the main answer (英国放送協会)
+    counts under the headline protocol; the strict main-answer exact match does not count it."""
+    from polyedit.evaluation.engine import evaluate
+    from polyedit.models.backend import Generation
+
+    case = mlake["en"].cases[0].restrict(["ja"])
+    probe = case.probes_for("ja", "reliability")[0]
+    assert probe.answer != "BBC" and "BBC" in probe.aliases
+
+    class Answers:  # a model that answers the Japanese question "BBC。" and nothing else
+        capabilities = frozenset({"generate"})
+
+        def tokenize(self, text):
+            return list(text)
+
+        def generate(self, prompts, n, stop=()):
+            return [Generation("BBC。" if p == probe.prompt else "", []) for p in prompts]
+
+    ev = evaluate(Answers(), [case], mlake["en"].protocols)
+    (got,) = [r.metrics for r in ev.results if r.probe is probe]
+    assert got["answer_em"] == 1.0 and got["exact_match"] == 0.0
 
 
 def test_mlake_aliases_are_in_the_probes(mlake):

@@ -51,8 +51,9 @@ from polyedit.errors import PolyeditError
 
 MLAKE_LANGUAGES = ("en", "de", "fr", "ja", "zh")
 WHERE = "the dataset/ folder of github.com/Hi-archers/MLaKE"
-#: MLaKE's authors score generated answers against the answer and its aliases
-PROTOCOLS = ["generation", "token_f1"]
+#: MLaKE scores free-form answers against the answer and its aliases: the generated-answer headline (which
+#: matches any alias), then the strict exact match and token F1 against the main answer alone
+PROTOCOLS = ["answer", "generation", "token_f1"]
 _EDGE = " \t\n.,;:!?¿¡\"'“”‘’«»„()[]「」『』《》、。，？！：；"
 
 
