@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from requires import importable
 
 from polyedit.methods import second_moment as sm
 
@@ -19,7 +20,7 @@ def lm(tiny_model_dirs):
 
 
 def test_hf_corpus_from_a_local_dataset_folder(lm, tmp_path):
-    pytest.importorskip("datasets")
+    importable("datasets")  # a declared test dependency: missing, it fails under CI=true
     folder = tmp_path / "corpus"
     folder.mkdir()
     (folder / "train.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in DOCS), "utf-8")

@@ -148,12 +148,9 @@ def test_the_readme_table_of_case_counts_matches_the_worlds():
 
 @pytest.fixture(scope="module")
 def medium_model():
-    from polyedit.models.load import world_checkpoint
+    from requires import world_checkpoint
 
-    try:
-        folder = world_checkpoint("medium")
-    except PolyeditError:
-        pytest.skip("world:medium is not built (polyedit world build --size medium)")
+    folder = world_checkpoint("medium")  # committed: missing, it fails under CI=true
     from polyedit.models import load_model
     from polyedit.models.backend import HFBackend
     from polyedit.world.build import read_build
