@@ -145,7 +145,7 @@ class RunStore:
         if not os.access(self.out, os.W_OK):
             raise PolyeditError(f"output folder {self.out} is not writable")
         owner = self.out / OWNER_NAME
-        lock = FileLock(str(self.out / LOCK_NAME), is_singleton=False)
+        lock = FileLock(str(self.out / LOCK_NAME))
         try:
             lock.acquire(timeout=0)
         except Timeout:
