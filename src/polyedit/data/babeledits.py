@@ -50,7 +50,8 @@ from typing import Any
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.mkeb import json_files
-from polyedit.data.problems import RecordReader, Report, flag_missing_subject, read_json, register_format, require_path
+from polyedit.data.problems import (RecordReader, Report, flag_missing_subject, load_path_dataset, read_json,
+                                    register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -201,15 +202,10 @@ def load_babeledits(path: Path, edit_lang: str, langs: list[str] | None, variant
 @register_dataset("babeledits", "BabelEdits: babeledits:PATH[:edit_lang=en][:langs=...][:variant=mt_marked|mt|gloss]; "
                                 "data from the authors of github.com/umanlp/babeledits")
 def load(spec: DatasetSpec) -> Dataset:
-    if not spec.arg:
-        raise PolyeditError(f"babeledits dataset needs a path: babeledits:PATH; {WHERE}")
-    require_path(Path(spec.arg), "babeledits", WHERE)
-    report = Report()
-    cases = load_babeledits(Path(spec.arg), normalize_code(spec.options.get("edit_lang", "en")), spec.langs(),
-                            spec.options.get("variant", "mt_marked"), report)
-    if not cases and report.problems:
-        raise PolyeditError(f"babeledits:{spec.arg}: no usable record; first problem: {report.problems[0]}")
-    return Dataset(f"babeledits:{spec.arg}", cases, report.skipped, spec.arg, list(PROTOCOLS))
+    def loader(path: Path, edit_lang: str, langs, report: Report) -> list:
+        return load_babeledits(path, edit_lang, langs, spec.options.get("variant", "mt_marked"), report)
+
+    return load_path_dataset(spec, "babeledits", loader, PROTOCOLS, where=WHERE)
 
 
 def check(path: Path) -> Report:
