@@ -45,3 +45,32 @@ def test_bad_size_is_one_line_error(capsys):
     assert main(["world", "build", "--size", "huge"]) != 0
     assert main(["world", "info", "--model", "/nonexistent/folder"]) == 2
     assert "polyedit: error:" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_second_stage_continues_the_earlier_model_and_records_both(tmp_path):
+    from safetensors.torch import load_file
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    base = ["world", "build", "--size", "tiny", "--no-watch", "--threads", "1", "--epochs", "0.5"]
+    assert main([*base, "--out", str(first)]) == 0
+    assert main([*base, "--out", str(second), "--lr", "1e-3", "--init-from", str(first)]) == 0
+    one, two = (json.loads((d / "build.json").read_text("utf-8")) for d in (first, second))
+    assert [s["init_from"] for s in two["stages"]] == [None, str(first)]
+    assert two["stages"][0]["training"] == one["training"] and two["stages"][1]["train"]["lr"] == 1e-3
+    assert two["train_seconds_all_stages"] == pytest.approx(one["train_seconds"] + two["train_seconds"], abs=0.2)
+    # the same vocabulary under the trained embeddings, and training went on from the first stage's weights
+    assert (first / "tokenizer.json").read_text("utf-8") == (second / "tokenizer.json").read_text("utf-8")
+    w1, w2 = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert two["training"]["final_loss"] < one["training"]["final_loss"]
+    assert any(not (w1[k] == w2[k]).all() for k in w1)
+
+
+def test_a_second_stage_refuses_another_size(tmp_path, capsys):
+    first = tmp_path / "first"
+    assert main(["world", "build", "--size", "tiny", "--no-watch", "--threads", "1", "--epochs", "0.2",
+                 "--out", str(first)]) == 0
+    capsys.readouterr()
+    assert main(["world", "build", "--size", "small", "--out", str(tmp_path / "x"), "--init-from", str(first)]) == 2
+    err = capsys.readouterr().err
+    assert "built from another world or model" in err and len(err.strip().splitlines()) == 1

@@ -45,10 +45,13 @@ def _print_measured(measured: dict) -> None:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, or auto")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch [default: torch's]")
 @click.option("--epochs", type=float, default=None, help="override the size's training epochs")
+@click.option("--lr", type=float, default=None, help="override the size's peak learning rate")
 @click.option("--watch/--no-watch", default=True, show_default=True,
               help="measure recall and in-context accuracy after every epoch")
+@click.option("--init-from", type=click.Path(file_okay=False, exists=True), default=None,
+              help="train further from this earlier build of the same size and seed (a second stage)")
 def build_cmd(size: str, out: str | None, seed: int, device: str, threads: int | None, epochs: float | None,
-              watch: bool) -> None:
+              lr: float | None, watch: bool, init_from: str | None) -> None:
     """Generate the world, train a tokenizer and a model on it, measure it and save it."""
     from polyedit.world.build import build
 
@@ -56,10 +59,12 @@ def build_cmd(size: str, out: str | None, seed: int, device: str, threads: int |
         raise PolyeditError("--threads must be at least 1")
     if epochs is not None and epochs <= 0:
         raise PolyeditError("--epochs must be positive")
+    if lr is not None and not 0 < lr < 1:
+        raise PolyeditError("--lr must be in (0, 1)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = "polyedit " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["world"] else ""
     meta = build(size, out, seed=seed, device=device, threads=threads, command=command, watch=watch,
-                 epochs=epochs)
+                 epochs=epochs, lr=lr, init_from=init_from)
     click.echo(f"built world:{size} ({meta['parameters']:,} parameters) in {meta['train_seconds']:.0f} s "
                f"of training, {meta['total_seconds']:.0f} s in all")
     _print_measured(meta["measured"])

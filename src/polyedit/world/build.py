@@ -12,6 +12,7 @@ import logging
 import platform
 import random
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -42,7 +43,7 @@ def read_build(path: str | Path) -> dict:
 
 def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: str = "cpu",
           threads: int | None = None, command: str = "", progress: bool = True, eval_per_lang: int | None = None,
-          watch: bool = False, **train_overrides) -> dict:
+          watch: bool = False, init_from: str | Path | None = None, **train_overrides) -> dict:
     from polyedit.models.backend import HFBackend
     from polyedit.models.load import LoadedModel, pick_device, prepare_tokenizer
     from polyedit.world import evaluate
@@ -66,12 +67,15 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
         rng = random.Random(f"{seed}-epoch-{epoch}")
         return [sampler.sample(rng, mix, demo).doc() for _ in range(n)]
 
-    tokenizer_text = [d.text for d in docs] + [d.text for d in icl_epoch(-1, min(4000, len(docs)))]
-    tokenizer = train_tokenizer(tokenizer_text, cfg.model.vocab_size)
-    prepare_tokenizer(tokenizer)
+    previous = None
+    if init_from is not None:  # a further training stage of an earlier build of the same world and model
+        model, tokenizer, previous = _continue_from(Path(init_from), cfg)
+    else:
+        tokenizer_text = [d.text for d in docs] + [d.text for d in icl_epoch(-1, min(4000, len(docs)))]
+        tokenizer = train_tokenizer(tokenizer_text, cfg.model.vocab_size)
+        prepare_tokenizer(tokenizer)
+        model = make_model(cfg.model, tokenizer, seed)
     log.info("world: %d facts, %d fact documents, vocabulary %d", len(world.facts), len(docs), len(tokenizer))
-
-    model = make_model(cfg.model, tokenizer, seed)
     n_params = sum(p.numel() for p in model.parameters())
     facts = encode(tokenizer, docs, cfg.model.max_positions)
     backend = HFBackend(LoadedModel(model, tokenizer, f"world:{size}"), batch_size=64)
@@ -84,8 +88,10 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
                 f"ghosts {icl['ghost']['accuracy']:.2f}")
 
     t_train = time.time()
-    stats = train(model, tokenizer, facts, icl_epoch, cfg.train, seed, dev, cfg.model.max_positions, progress,
-                  on_epoch if watch else None)
+    # a later stage draws other in-context documents and another batch order than the stage before it
+    stage_seed = seed if previous is None else seed + 1000 * len(previous["stages"])
+    stats = train(model, tokenizer, facts, icl_epoch, cfg.train, stage_seed, dev, cfg.model.max_positions,
+                  progress, on_epoch if watch else None)
     train_s = time.time() - t_train
 
     # Saved before measuring: an hour of training is not lost to a failure in the measurements.
@@ -110,12 +116,43 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
         "parameters": n_params, "device": str(dev), "threads": torch.get_num_threads(),
         "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t0, 1),
         "training": stats, "measured": measured,
+        # every training stage, first to last: the commands that rebuild this checkpoint, in order
+        "stages": [*(previous["stages"] if previous else []),
+                   {"command": command or f"polyedit world build --size {size} --seed {seed}",
+                    "train": asdict(cfg.train), "training": stats, "train_seconds": round(train_s, 1),
+                    "threads": torch.get_num_threads(), "init_from": str(init_from) if init_from else None}],
         "versions": {"torch": torch.__version__, "transformers": _version("transformers"),
                      "tokenizers": _version("tokenizers"), "python": platform.python_version()},
     }
+    meta["train_seconds_all_stages"] = round(sum(st["train_seconds"] for st in meta["stages"]), 1)
     (out / BUILD_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")
     log.info("saved %s", out)
     return meta
+
+
+def _continue_from(folder: Path, cfg: BuildConfig):
+    """The model and tokenizer of an earlier build, checked to be of the same world and architecture.
+
+    The tokenizer is the earlier build's (a new one would renumber the vocabulary under the trained
+    embeddings); the earlier stages are carried into the new `build.json`.
+    """
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from polyedit.errors import PolyeditError
+    from polyedit.models.load import prepare_tokenizer
+
+    before = read_build(folder)
+    old = BuildConfig.from_dict(before["config"])
+    if old.world != cfg.world or old.model != cfg.model or old.n_ghosts != cfg.n_ghosts \
+            or old.icl_eval_pairs != cfg.icl_eval_pairs:
+        raise PolyeditError(f"{folder}: built from another world or model than --size {cfg.size} (see its {BUILD_FILE})")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    prepare_tokenizer(tokenizer)
+    model = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    stages = before.get("stages") or [{  # a build from before stages were recorded: its one stage
+        "command": before["command"], "train": before["config"]["train"], "training": before["training"],
+        "train_seconds": before["train_seconds"], "threads": before["threads"], "init_from": None}]
+    return model, tokenizer, {"stages": stages}
 
 
 def _write_editing_hparams(size: str, out: Path) -> None:
