@@ -22,7 +22,7 @@ FAST = "lr: 0.02\nsteps: 10\n"
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("report_runs")
     (root / "fast.yaml").write_text(FAST)
-    assert main(["demo", "--cases", "2", "--methods", "ft-m,lora", "--matrix-method", "ft-m", "--matrix-cases", "1",
+    assert main(["demo", "--model", "world:small", "--cases", "2", "--methods", "ft-m,lora", "--matrix-method", "ft-m", "--matrix-cases", "1",
                  "--out", str(root / "demo")]) == 0
     assert main(["bench", "--model", "world:small", "--method", "ft-m", "--data", "world:small", "--langs", "en,de,ja",
                  "--mode", "sequential", "--limit", "3", "--hparams", str(root / "fast.yaml"),

@@ -60,7 +60,8 @@ def test_a_second_stage_continues_the_earlier_model_and_records_both(tmp_path):
     assert two["stages"][0]["training"] == one["training"] and two["stages"][1]["train"]["lr"] == 1e-3
     assert two["train_seconds_all_stages"] == pytest.approx(one["train_seconds"] + two["train_seconds"], abs=0.2)
     # the same vocabulary under the trained embeddings, and training went on from the first stage's weights
-    assert (first / "tokenizer.json").read_text("utf-8") == (second / "tokenizer.json").read_text("utf-8")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        assert (first / name).read_text("utf-8") == (second / name).read_text("utf-8"), name
     w1, w2 = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
     assert two["training"]["final_loss"] < one["training"]["final_loss"]
     assert any(not (w1[k] == w2[k]).all() for k in w1)

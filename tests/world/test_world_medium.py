@@ -162,7 +162,14 @@ def test_medium_checkpoint_is_the_medium_config_and_small_enough(medium_model):
     _, meta, folder = medium_model
     assert meta["size"] == "medium" and meta["seed"] == 0
     assert meta["command"].startswith("polyedit world build --size medium")
-    assert meta["config"] == json.loads(json.dumps(SIZES["medium"].to_dict()))  # the world regenerates exactly
+    recipe = json.loads(json.dumps(SIZES["medium"].to_dict()))
+    # the world and the model regenerate exactly; the training went in stages, the first at the size's recipe
+    assert {k: v for k, v in meta["config"].items() if k != "train"} == {k: v for k, v in recipe.items() if k != "train"}
+    stages = meta["stages"]
+    assert stages[0]["train"] == recipe["train"] and stages[0]["init_from"] is None
+    assert all(s["command"].startswith("polyedit world build --size medium") for s in stages)
+    assert all(s["init_from"] for s in stages[1:]) and stages[-1]["train"] == meta["config"]["train"]
+    assert meta["train_seconds_all_stages"] == pytest.approx(sum(s["train_seconds"] for s in stages), abs=0.5)
     assert sum(f.stat().st_size for f in folder.iterdir()) <= 25 * 2**20
     m = meta["measured"]
     assert set(m["recall"]) == set(LANGS)

@@ -17,8 +17,9 @@ def _fmt(x) -> str:
 
 
 @click.command("demo")
-@click.option("--model", default="world:small", show_default=True)
-@click.option("--data", default=None, help="dataset spec (default: the one the model names in its dataset.txt)")
+@click.option("--model", default="world:medium", show_default=True)
+@click.option("--data", default=None, help="dataset spec (default: the test split of the dataset the model names in "
+              "its dataset.txt: the demo reports held-out cases, never the ones settings are tuned on)")
 @click.option("--cases", "n_cases", type=int, default=30, show_default=True, help="edits per method (made in English)")
 @click.option("--methods", default=None, help="comma-separated methods (default: every registered method)")
 @click.option("--matrix-method", default=None, help="method for the language x language heatmap (default: the "
@@ -47,9 +48,11 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
         raise PolyeditError(f"unknown method(s) {', '.join(unknown)} (known: {', '.join(method_names())})")
     out = Path(out)
     lm = load_model(model, device=device)
-    data = data or lm.meta.get("dataset")
     if not data:
-        raise PolyeditError(f"model {model!r} names no dataset (no dataset.txt in its folder); pass --data SPEC")
+        named = lm.meta.get("dataset")
+        if not named:
+            raise PolyeditError(f"model {model!r} names no dataset (no dataset.txt in its folder); pass --data SPEC")
+        data = f"{named}:split=test"
     dataset = load_dataset(data)  # one load for every method's run
     langs = dataset.cases[0].languages
     summaries, t_start = {}, time.perf_counter()

@@ -147,6 +147,8 @@ def _continue_from(folder: Path, cfg: BuildConfig):
             or old.icl_eval_pairs != cfg.icl_eval_pairs:
         raise PolyeditError(f"{folder}: built from another world or model than --size {cfg.size} (see its {BUILD_FILE})")
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    for loading_only in ("is_local", "local_files_only"):  # how it was read, not what it is: not saved again
+        tokenizer.init_kwargs.pop(loading_only, None)
     prepare_tokenizer(tokenizer)
     model = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32)
     stages = before.get("stages") or [{  # a build from before stages were recorded: its one stage
