@@ -75,12 +75,20 @@ def _markdown(meta: dict) -> str:
     m = meta["measured"]
     langs = list(m["recall"])
     row = lambda name, values: f"| {name} | " + " | ".join(values) + " |"  # noqa: E731
-    pct = lambda v: "-" if v is None or v != v else f"{100 * v:.0f}"  # noqa: E731
+    pct = lambda v: "-" if v is None or v != v else f"{100 * v:.1f}".removesuffix(".0")  # noqa: E731
     icl, tr = m["incontext"], m["transfer"]
+    stages = meta.get("stages") or []
+    if len(stages) > 1:  # a build trained further with --init-from: every stage, in order
+        head = [f"{meta['parameters']:,} parameters, trained in {len(stages)} stages, "
+                f"{meta['train_seconds_all_stages'] / 60:.1f} min of training in all on {meta['device']}:", ""]
+        head += [f"{i}. `{st['command']}`: {st['training']['steps']} steps, {st['train_seconds'] / 60:.1f} min, "
+                 f"{st['threads']} thread(s)" for i, st in enumerate(stages, 1)]
+    else:
+        head = [f"`{meta['command']}`: {meta['parameters']:,} parameters, {meta['training']['steps']} steps, "
+                f"{meta['train_seconds'] / 60:.1f} min of training ({meta['total_seconds'] / 60:.1f} min in all) on "
+                f"{meta['device']} with {meta['threads']} thread(s)."]
     lines = [
-        f"`{meta['command']}`: {meta['parameters']:,} parameters, {meta['training']['steps']} steps, "
-        f"{meta['train_seconds'] / 60:.1f} min of training ({meta['total_seconds'] / 60:.1f} min in all) on "
-        f"{meta['device']} with {meta['threads']} thread(s).",
+        *head,
         "",
         row("%", langs), "| --- " * (len(langs) + 1) + "|",
         row("exact recall of training facts", [pct(m["recall"][x]) for x in langs]),
