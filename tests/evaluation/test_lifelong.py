@@ -111,3 +111,20 @@ def test_a_run_that_edits_every_case_is_refused_before_writing(tiny_model_dirs, 
     with pytest.raises(PolyeditError, match="pass --limit below 6"):
         run_bench(lm, get_method("ft-l", FAST), load_dataset(data), tmp_path / "x", cfg, progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_report_plots_each_measure_with_its_interval(tmp_path):
+    from polyedit.reports import figures
+    from polyedit.reports.collect import Run
+
+    point = lambda n, m: {"after_edits": n, "retention": {"metric": "answer_em", "protocol": "answer", "mean": m,
+                                                          "ci95": [m - 0.1, m + 0.05]}}
+    run = Run(tmp_path, {"method": "grace", "data": "world:small"},
+              {"lifelong": {"checkpoints": [point(2, 0.9), point(4, 0.7)]}})
+    fig = figures.lifelong_curves("t", [run], "retention")
+    trace = fig.data[0]
+    assert list(trace.x) == [2, 4] and list(trace.y) == [0.9, 0.7]
+    assert list(trace.error_y.array) == pytest.approx([0.05, 0.05])
+    assert list(trace.error_y.arrayminus) == pytest.approx([0.1, 0.1])
+    assert "answer_em (answer)" in fig.layout.yaxis.title.text
+    assert figures.lifelong_curves("t", [run], "recall") is None  # a measure the run lacks: no chart
