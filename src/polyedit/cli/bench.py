@@ -21,6 +21,13 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @click.option("--edits-per-step", type=int, default=1, show_default=True,
               help="batch size (batch mode) or re-scoring interval (sequential mode)")
 @click.option("--limit", type=int, default=None, help="first N cases only")
+@click.option("--checkpoints", default=None, help="sequential mode: edit counts, e.g. 100,500,1000, at which "
+              "retention of earlier edits, recall of untouched facts and locality drift are measured "
+              "(checkpoints.jsonl; replaces the re-scoring of every case after every step)")
+@click.option("--retention-sample", type=int, default=None,
+              help="with --checkpoints: re-score this many of the edits so far (seeded sample; default all)")
+@click.option("--recall-sample", type=int, default=50, show_default=True,
+              help="with --checkpoints: cases the run does not edit whose facts measure recall and locality")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="skip cases already in OUT/results.jsonl")
 @click.option("--judge-url", default=None, help="an OpenAI-compatible endpoint that judges each generated answer "
@@ -41,7 +48,8 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @batch_size_option
 @chat_template_option
 @remote_option
-def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, seed, resume,
+def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, checkpoints,
+            retention_sample, recall_sample, seed, resume,
             judge_url, judge_model, log_samples,
             backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, device_map, batch_size,
             chat_template, trust_remote_code):
@@ -58,9 +66,11 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
     langs = split_langs(langs)
     protocols = [p for p in protocols.split(",") if p] if protocols is not None else None
+    checkpoints = _counts(checkpoints) if checkpoints is not None else None
+    lifelong = dict(checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                judge_model=judge_model)  # and on bad flags
+                judge_model=judge_model, **lifelong)  # and on bad flags
     dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
     backend = None
     if backend_kind == "openai":
@@ -77,8 +87,18 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
                     log_samples=log_samples, judge_url=judge_url, judge_model=judge_model,
-                    batch_size=batch_size, chat_template=chat_template)
+                    batch_size=batch_size, chat_template=chat_template, **lifelong)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing
         click.echo(f"note: {note}", err=True)
+
+
+def _counts(text: str) -> list[int]:
+    from polyedit.errors import PolyeditError
+
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise PolyeditError(f"--checkpoints: expected comma-separated edit counts such as 100,500,1000, "
+                            f"got {text!r}") from None

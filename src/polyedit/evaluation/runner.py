@@ -6,7 +6,9 @@ uninterrupted run (see `run_bench`). Everything is checked before anything is wr
 - `single`: every edit on the unedited model, restored after each;
 - `batch`: groups of `edits_per_step` edits applied together, evaluated, restored;
 - `sequential`: edits accumulate; after every `edits_per_step` edits all earlier cases are re-scored
-  (written to `sequential.jsonl`), so drift and forgetting show.
+  (written to `sequential.jsonl`), so drift and forgetting show. With `checkpoints` (lifelong editing,
+  `lifelong.py`) that full re-scoring is replaced by cheap measurements at the chosen edit counts
+  (`checkpoints.jsonl`: retention of earlier edits, recall of untouched facts, locality drift).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
+from polyedit.evaluation import lifelong
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
@@ -60,6 +63,9 @@ class BenchConfig:
     log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
     judge_url: str | None = None  # an OpenAI-compatible endpoint that judges the generated answers
     judge_model: str | None = None
+    checkpoints: list[int] | None = None  # sequential mode: edit counts at which lifelong.py measures
+    retention_sample: int | None = None  # edits so far re-scored for retention at a checkpoint (None: all)
+    recall_sample: int = 50  # untouched cases whose facts measure recall and locality drift
 
     def __post_init__(self) -> None:
         """Every setting is checked here, before a run writes anything."""
@@ -73,6 +79,15 @@ class BenchConfig:
             _whole(self.limit, "limit", 1)
         if self.max_new_tokens is not None:
             _whole(self.max_new_tokens, "max new tokens", 1)
+        if self.checkpoints is not None:
+            if self.mode != "sequential":
+                raise PolyeditError("--checkpoints needs --mode sequential (edits must accumulate)")
+            if not self.checkpoints:
+                raise PolyeditError("--checkpoints names no edit count")
+            self.checkpoints = lifelong.check_checkpoints(self.checkpoints, self.edits_per_step, 2**62)
+        if self.retention_sample is not None:
+            _whole(self.retention_sample, "retention sample", 1)
+        _whole(self.recall_sample, "recall sample", 1)
         if self.langs is not None:
             if not self.langs:
                 raise PolyeditError("--langs names no language")
@@ -188,24 +203,39 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     cases, too_long_skipped = prepare_cases(lm, dataset, cfg)
     step = cfg.edits_per_step if cfg.mode != "single" else 1
     chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
+    untouched = None
+    if cfg.checkpoints:  # checked against the run's cases before anything is written
+        lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
+        untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
     meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict(), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
                         "rule": "cases longer than the context are skipped", "skipped": dict(too_long_skipped)},
             "environment": environment(lm, backend)}
+    if untouched is not None:
+        meta["lifelong"] = _lifelong_settings(cfg, untouched)
     store = RunStore(out_dir)
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
         judge = make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl") if cfg.judge_url else None
-        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge)
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
+        life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"])
+                if untouched is not None else None)
         return write_summary(store.out, store.results.records(),
                              dataclasses.replace(dataset, cases=[], skipped=dataset.skipped + too_long_skipped),
-                             getattr(backend, "describe", dict)())
+                             getattr(backend, "describe", dict)(), life)
+
+
+def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
+    return {"checkpoints": cfg.checkpoints, "retention_sample": cfg.retention_sample,
+            "recall_sample": cfg.recall_sample, "untouched_cases": len(untouched),
+            "untouched_probes": sum(len(c.probes) for c in untouched),
+            "untouched_ids": [c.case_id for c in untouched]}
 
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
-                judge=None) -> None:
+                judge=None, untouched: list[EditCase] | None = None) -> None:
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
     done_ids = {r.get("case_id") for r in store.results.records()}
@@ -220,15 +250,19 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     sequential = cfg.mode == "sequential"
     if sequential:  # checkpoints of an unfinished chunk (written before its results) are redone
         store.sequential.keep(lambda r: isinstance(r.get("after_edits"), int) and r["after_edits"] <= edits_done)
+        store.checkpoints.keep(lambda r: isinstance(r.get("after_edits"), int) and r["after_edits"] <= edits_done)
     bar = tqdm(total=len(cases), initial=edits_done, disable=not progress, desc=f"{cfg.method}",
                unit="case", dynamic_ncols=True)
     seq_handles: list[EditHandle] = []  # in the order applied, for restoring
     seq_map: dict[str, EditHandle] = {}  # case -> its handle, for re-scoring earlier cases
     seq_cases: list[EditCase] = []
     seq_pre: Evaluation | None = None
+    untouched_pre: Evaluation | None = None
     try:
         if sequential:
             seq_pre = _evaluate_with(backend, cases, cfg, None)
+            if untouched is not None:  # the locality reference: the unedited model's answers
+                untouched_pre = lifelong.evaluate_untouched(backend, untouched, None, None, cfg.max_new_tokens)
             for chunk in chunks[:n_done]:  # resuming: replay the finished edits as they were applied
                 torch.manual_seed(cfg.seed + position[chunk[0].case_id])
                 hmap, hs = _apply(method, lm, chunk)
@@ -258,7 +292,11 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 if sequential:
                     seq_map.update(handles)
                     seq_cases += chunk
-                    _sequential_checkpoint(backend, cfg, seq_cases, seq_map, seq_pre, store)
+                    if untouched is None:
+                        _sequential_checkpoint(backend, cfg, seq_cases, seq_map, seq_pre, store)
+                    elif len(seq_cases) in cfg.checkpoints:
+                        _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, seq_handles[-1], untouched,
+                                             untouched_pre, store)
             finally:
                 if not sequential:
                     _restore(applied)
@@ -282,12 +320,24 @@ def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, store: RunStor
     store.sequential.append(list(by_case.values()))
 
 
+def _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, last, untouched, untouched_pre, store: RunStore) -> None:
+    """Retention of the edits so far and recall/locality of the untouched facts (`lifelong.py`)."""
+    kept = lifelong.retention_cases(seq_cases, cfg.retention_sample, cfg.seed)
+    retention = _evaluate_with(backend, kept, replace_protocols(cfg, ["answer"]), seq_map)
+    after = lifelong.evaluate_untouched(backend, untouched, last, untouched_pre, cfg.max_new_tokens)
+    store.checkpoints.append([lifelong.checkpoint_record(len(seq_cases), retention, after)])
+
+
+def replace_protocols(cfg: BenchConfig, protocols: list[str]) -> BenchConfig:
+    return dataclasses.replace(cfg, protocols=protocols, checkpoints=None)
+
+
 def _jsonable(info: dict) -> dict:
     return json.loads(json.dumps(info, default=lambda o: float(o) if hasattr(o, "__float__") else str(o)))
 
 
-def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None, evaluation: dict | None = None
-                  ) -> dict:
+def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None, evaluation: dict | None = None,
+                  lifelong_summary: dict | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
     how the backend ran (device, dtype, batch size actually used, chat template)."""
     summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()))
@@ -296,6 +346,8 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
     summary["seconds_per_edit"] = (sum(r["seconds_per_edit"] for r in records) / len(records)) if records else None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)
+    if lifelong_summary is not None:
+        summary["lifelong"] = lifelong_summary
     summary["notes"] = run_notes(records)  # fallbacks taken, edits that changed nothing: said, not buried
     write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False))
     return summary

@@ -131,6 +131,7 @@ class RunStore:
         self.run_file = self.out / "run.json"
         self.results = JsonLines(self.out / "results.jsonl")
         self.sequential = JsonLines(self.out / "sequential.jsonl")
+        self.checkpoints = JsonLines(self.out / "checkpoints.jsonl")  # lifelong checkpoints (lifelong.py)
         self.samples = JsonLines(self.out / "samples.jsonl")  # the per-sample log (evaluation/samples.py)
 
     @contextmanager
@@ -204,7 +205,7 @@ class RunStore:
         return False
 
     def _discard(self, created: bool) -> None:
-        for p in (self.run_file, self.results.path, self.sequential.path):
+        for p in (self.run_file, self.results.path, self.sequential.path, self.checkpoints.path):
             p.unlink(missing_ok=True)
         if created:
             for p in self.out.iterdir():

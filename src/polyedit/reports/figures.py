@@ -72,6 +72,29 @@ def sequential_curves(title: str, runs: list[Run], kind: str) -> go.Figure | Non
     return _layout(fig, title, "edits applied", f"{kind} of the edits so far")
 
 
+def lifelong_curves(title: str, runs: list[Run], measure: str) -> go.Figure | None:
+    """One lifelong measure (summary.json's `lifelong`: retention, recall or locality) at each checkpoint,
+    with its 95% interval as error bars; the y axis names the metric and the protocol that scored it."""
+    fig = go.Figure()
+    label = None
+    for run in runs:
+        points = [p for p in (run.summary.get("lifelong") or {}).get("checkpoints", []) if measure in p]
+        if not points:
+            continue
+        m = points[0][measure]
+        label = f"{measure}: {m['metric']} ({m['protocol']})"
+        ys = [p[measure]["mean"] for p in points]
+        fig.add_scatter(name=run.label, x=[p["after_edits"] for p in points], y=ys, mode="lines+markers",
+                        error_y=dict(type="data", symmetric=False,
+                                     array=[p[measure]["ci95"][1] - y for p, y in zip(points, ys)],
+                                     arrayminus=[y - p[measure]["ci95"][0] for p, y in zip(points, ys)]),
+                        hovertemplate="%{x} edits: %{y:.3f}<extra>" + run.label + "</extra>")
+    if not fig.data:
+        return None
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, title, "edits applied", label)
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats on both objectives (higher is better)."""
     return [i for i, (x, y) in enumerate(points)

@@ -161,6 +161,16 @@ def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = 
         page.h("Sequential editing")
         for k in kinds_of(seq):
             page.chart(figures.sequential_curves(f"{k} of all edits so far, as edits accumulate", seq, k))
+    life = [r for r in runs if (r.summary.get("lifelong") or {}).get("checkpoints")]
+    if life:
+        page.h("Lifelong editing")
+        page.p("At each checkpoint of a sequential run (--checkpoints): retention of the edits made so far, "
+               "recall of facts no edit touches (every language) and whether their answers are unchanged "
+               "(locality; drift is its fall), mean over languages with 95% intervals.")
+        for measure, what in (("retention", "reliability of the edits so far"),
+                              ("recall", "recall of untouched facts"),
+                              ("locality", "untouched facts' answers unchanged")):
+            page.chart(figures.lifelong_curves(f"{what}, as edits accumulate", life, measure))
     tuned = [r for r in runs if r.pareto]
     if tuned:
         page.h("Pareto fronts (tuning)")

@@ -1,11 +1,13 @@
 """The `world` dataset: edit cases of a built world model, regenerated from its `build.json`.
 
-Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:split=dev|test][:seed=S]`. NAME is a built-in checkpoint
+Spec: `world[:NAME|PATH][:n=N][:edit_lang=en][:mix=cycle][:split=dev|test][:seed=S]`. NAME is a built-in checkpoint
 (`small`, the default; `medium`); PATH a folder written by `polyedit world build --out`. The world is
 regenerated from the config stored with the model, so the cases ask exactly the facts that model was
 trained on. `edit_lang` is one language, a comma-separated list or `all` (the cases of each, one after
 the other; `n` counts per edit language). Without `n` every case the world gives; `n` larger than that
-is an error naming the maximum. `split` keeps the cases of the dev or test persons (`cases.subject_splits`, by subject: no person is in
+is an error naming the maximum. `mix=cycle` (with several edit languages) makes each fact one case,
+its edit language taking the listed languages in turn (fact 1 in the first, fact 2 in the second, ...):
+distinct edits in every language, for sequential (lifelong) runs; `n` then counts cases in all. `split` keeps the cases of the dev or test persons (`cases.subject_splits`, by subject: no person is in
 both); a case's `meta["split"]` says which it belongs to either way.
 """
 
@@ -45,7 +47,7 @@ def _int(spec: DatasetSpec, key: str, default: int | None, minimum: int) -> int 
 
 
 @register_dataset("world", "the knowledge world of a built-in model: "
-                           "world[:small|medium|PATH][:n=N][:edit_lang=en|LANG,LANG|all][:split=dev|test]")
+                           "world[:small|medium|PATH][:n=N][:edit_lang=en|LANG,LANG|all][:mix=cycle][:split=dev|test]")
 def load(spec: DatasetSpec) -> Dataset:
     from polyedit.world.build import read_build
     from polyedit.world.cases import make_cases
@@ -63,10 +65,16 @@ def load(spec: DatasetSpec) -> Dataset:
     # here as well so that `n=` counts the cases of the split
     split = check_split(spec.options.get("split"))
     split = None if split == "all" else split
-    cases = [c for lang in edit_langs
-             for c in make_cases(world, n, seed=_int(spec, "seed", 0, 0) or 0, edit_lang=lang,
-                                 split=split)]
-    if len(edit_langs) > 1:  # the same fact edited in several languages: one case each, told apart by id
+    mix = spec.options.get("mix", "concat")
+    if mix not in ("concat", "cycle"):
+        raise PolyeditError(f"world dataset: mix must be concat or cycle, got {mix!r}")
+    seed = _int(spec, "seed", 0, 0) or 0
+    if mix == "cycle":
+        per_lang = [make_cases(world, n, seed=seed, edit_lang=lang, split=split) for lang in edit_langs]
+        cases = [per_lang[i % len(edit_langs)][i] for i in range(len(per_lang[0]))]
+    else:
+        cases = [c for lang in edit_langs for c in make_cases(world, n, seed=seed, edit_lang=lang, split=split)]
+    if len(edit_langs) > 1 and mix != "cycle":  # the same fact edited in several languages: one case each, told apart by id
         for c in cases:
             c.case_id = f"{c.case_id}-{c.edit.lang}"
     name = f"world:{spec.arg or 'small'}"

@@ -1,0 +1,118 @@
+"""Lifelong (sequential) editing checkpoints: `polyedit bench --mode sequential --checkpoints 100,500,1000`.
+
+At each checkpoint, with every edit so far in place, three cheap measurements go to `checkpoints.jsonl`
+(one line per checkpoint, written before the chunk's results, so a resumed run redoes an unfinished one):
+
+- retention: the reliability probes (every language) of the edits made so far, or of a fixed-seed sample
+  of `retention_sample` of them, scored by the headline `answer` protocol (answer_em against the new
+  answer): do earlier edits survive later ones;
+- recall: the model's answers to facts no edit of the run touches, in every language, against their
+  true answers (`answer` protocol, answer_em): the reliability prompts of `recall_sample` cases of the
+  dataset that the run does not edit (those after `--limit`), asked with their original answers;
+- locality: on the same untouched prompts, whether the generated answer is the one the unedited model
+  gave (`answer_locality` protocol, answer_unchanged); its fall from 1 is the drift.
+
+The untouched probes are drawn once per run (seeded by the run's seed), scored on the unedited model at
+the start (the locality reference) and again at every checkpoint, so every checkpoint asks the same
+questions. A dataset's cases are distinct facts (the world's are distinct (person, relation) pairs), so a
+case the run never edits asks a fact no edit rewrote. In-context methods answer them through the last
+edit's handle (whose memory holds every edit so far).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from polyedit.data.cases import LOCALITY, RELIABILITY, EditCase, Probe
+from polyedit.errors import PolyeditError
+from polyedit.evaluation import uncertainty
+from polyedit.evaluation.engine import Evaluation, evaluate
+
+RETENTION = ("retention", "answer", "answer_em")
+RECALL = ("recall", "answer", "answer_em")
+LOCALITY_DRIFT = ("locality", "answer_locality", "answer_unchanged")
+MEASURES = (RETENTION, RECALL, LOCALITY_DRIFT)
+
+
+def check_checkpoints(checkpoints: list[int], step: int, n_cases: int) -> list[int]:
+    """Sorted, distinct edit counts, each a whole number of steps and at most the run's edits."""
+    out = sorted(set(checkpoints))
+    for c in out:
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise PolyeditError(f"--checkpoints: {c!r} is not a positive whole number of edits")
+        if c % step:
+            raise PolyeditError(f"--checkpoints: {c} is not a multiple of --edits-per-step {step}")
+        if c > n_cases:
+            raise PolyeditError(f"--checkpoints: {c} is more edits than the run makes ({n_cases} cases)")
+    return out
+
+
+def untouched_cases(all_cases: list[EditCase], edited: list[EditCase], n: int, seed: int,
+                    langs: list[str] | None) -> list[EditCase]:
+    """`n` cases the run does not edit (fixed by `seed`), each reduced to its reliability prompts asked with
+    their true answers (kind locality, so `answer_locality` scores them too)."""
+    ids = {c.case_id for c in edited}
+    pool = [c for c in all_cases if c.case_id not in ids]
+    if not pool:
+        raise PolyeditError(f"--checkpoints: recall and locality are measured on cases the run does not edit, "
+                            f"and it edits all {len(all_cases)}; pass --limit below {len(all_cases)}")
+    chosen = sorted(random.Random(f"lifelong-{seed}").sample(range(len(pool)), min(n, len(pool))))
+    out = []
+    for i in chosen:
+        case = pool[i].restrict(langs) if langs else pool[i]
+        probes = [Probe(LOCALITY, p.lang, p.prompt, p.answer_true, None, p.subject)
+                  for p in case.probes if p.kind == RELIABILITY and p.answer_true]
+        if probes:
+            out.append(EditCase(f"untouched:{case.case_id}", case.edit, probes, dict(case.meta)))
+    return out
+
+
+def retention_cases(edited: list[EditCase], sample: int | None, seed: int) -> list[EditCase]:
+    """The edits so far (or a seeded sample of them), reliability probes only."""
+    chosen = edited
+    if sample is not None and sample < len(edited):
+        idx = sorted(random.Random(f"retention-{seed}-{len(edited)}").sample(range(len(edited)), sample))
+        chosen = [edited[i] for i in idx]
+    return [replace(c, probes=[p for p in c.probes if p.kind == RELIABILITY]) for c in chosen]
+
+
+def evaluate_untouched(backend, cases: list[EditCase], handle, reference: Evaluation | None, max_new_tokens):
+    return evaluate(backend, cases, ["answer", "answer_locality"], handle, reference, max_new_tokens)
+
+
+def rows_of(ev: Evaluation, metric: str) -> list[list]:
+    return [[r.case_id, r.probe.lang, r.metrics[metric]] for r in ev.results if metric in r.metrics]
+
+
+def checkpoint_record(after_edits: int, retention: Evaluation, untouched: Evaluation) -> dict:
+    """One line of checkpoints.jsonl: (case, language, value) rows of each measure, with their protocols."""
+    return {"after_edits": after_edits,
+            "retention": rows_of(retention, "answer_em"), "recall": rows_of(untouched, "answer_em"),
+            "locality": rows_of(untouched, "answer_unchanged"),
+            "protocols": {**retention.protocols, **untouched.protocols}}
+
+
+def summarize_checkpoints(records: list[dict], settings: dict) -> dict:
+    """summary.json's `lifelong`: per checkpoint and measure, the mean over languages of the per-language
+    means, its 95% interval (bootstrap over cases) and the per-language means."""
+    out = []
+    for rec in sorted(records, key=lambda r: r["after_edits"]):
+        point = {"after_edits": rec["after_edits"]}
+        for name, protocol, metric in MEASURES:
+            rows = [tuple(r) for r in rec.get(name, [])]
+            if not rows:
+                continue
+            per_lang: dict[str, list[float]] = {}
+            for _, lang, v in rows:
+                per_lang.setdefault(lang, []).append(v)
+            point[name] = {"metric": metric, "protocol": protocol, "mean": uncertainty.macro_mean(rows),
+                           "ci95": uncertainty.bootstrap_ci(rows), "n": len(rows),
+                           "n_cases": len({r[0] for r in rows}),
+                           "per_language": {k: sum(v) / len(v) for k, v in sorted(per_lang.items())}}
+        out.append(point)
+    return {"settings": settings, "ci": uncertainty.CI_METHOD, "checkpoints": out,
+            "measures": {"retention": "reliability (answer_em, every language) of the edits made so far",
+                         "recall": "answer_em against the true answer of facts no edit touches, every language",
+                         "locality": "answer_unchanged of those untouched facts vs the unedited model "
+                                     "(drift = 1 - locality)"}}

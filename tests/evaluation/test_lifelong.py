@@ -1,0 +1,130 @@
+"""Lifelong checkpoints of a sequential run: what each measures, on which probes, its summary with
+intervals, bad settings refused before anything is written, and kill/resume = uninterrupted."""
+
+import json
+
+import pytest
+
+from polyedit.data.cases import Probe, make_case
+from polyedit.data.registry import load_dataset
+from polyedit.errors import PolyeditError
+from polyedit.evaluation import lifelong
+from polyedit.evaluation.runner import BenchConfig, run_bench
+from polyedit.methods import get_method
+from polyedit.models import load_model
+from test_model_access import state_hash
+
+FAST = {"lr": 5e-2, "steps": 4, "norm_constraint": None}
+FACTS = [("Paris", "Spain"), ("Berlin", "Italy"), ("Moscow", "Japan"), ("Rome", "Korea"), ("Oslo", "Chile"),
+         ("Lima", "Peru")]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "cases.jsonl"
+    cases = [make_case(f"c{i}", "en", s, f"{s} is the capital of", t, f"Old{i}",
+                       [Probe("reliability", "de", f"{s} ist die Hauptstadt von", t, f"Alt{i}"),
+                        Probe("locality", "zh", "巴黎是", "法国")])
+             for i, (s, t) in enumerate(FACTS)]
+    path.write_text("\n".join(json.dumps(c.to_dict(), ensure_ascii=False) for c in cases) + "\n", "utf-8")
+    return f"jsonl:{path}"
+
+
+def test_checkpoint_counts_are_checked():
+    assert lifelong.check_checkpoints([4, 2, 4], 2, 6) == [2, 4]
+    for bad, message in [([3], "not a multiple"), ([8], "more edits than"), ([0], "positive")]:
+        with pytest.raises(PolyeditError, match=message):
+            lifelong.check_checkpoints(bad, 2, 6)
+    with pytest.raises(PolyeditError, match="needs --mode sequential"):
+        BenchConfig(model="m", method="ft-l", data="d", checkpoints=[2])
+
+
+def test_untouched_probes_are_the_unedited_cases_facts_with_their_true_answers(data):
+    cases = load_dataset(data).cases
+    untouched = lifelong.untouched_cases(cases, cases[:4], 10, 0, None)
+    assert [c.case_id for c in untouched] == ["untouched:c4", "untouched:c5"]  # never an edited case
+    probes = untouched[0].probes
+    assert [(p.kind, p.lang, p.answer) for p in probes] == [("locality", "en", "Old4"), ("locality", "de", "Alt4")]
+    assert len(lifelong.untouched_cases(cases, cases[:4], 1, 0, None)) == 1
+    with pytest.raises(PolyeditError, match="pass --limit below 6"):
+        lifelong.untouched_cases(cases, cases, 10, 0, None)
+    kept = lifelong.retention_cases(cases[:4], 2, 0)
+    assert kept == lifelong.retention_cases(cases[:4], 2, 0) and len(kept) == 2  # a fixed sample
+    assert all(p.kind == "reliability" for c in kept for p in c.probes)
+
+
+def test_summary_is_the_mean_over_languages_with_an_interval():
+    rec = {"after_edits": 2, "retention": [["a", "en", 1.0], ["a", "de", 0.0], ["b", "en", 1.0]],
+           "recall": [["x", "en", 1.0]], "locality": []}
+    point = lifelong.summarize_checkpoints([rec], {})["checkpoints"][0]
+    assert point["retention"]["mean"] == pytest.approx((1.0 + 0.0) / 2)  # en 1.0, de 0.0
+    assert point["retention"]["per_language"] == {"de": 0.0, "en": 1.0}
+    assert point["retention"]["n_cases"] == 2 and len(point["retention"]["ci95"]) == 2
+    assert point["retention"]["protocol"] == "answer" and "locality" not in point
+
+
+def _run(lm, data, out, resume=False):
+    cfg = BenchConfig(model="tiny", method="ft-l", data=data, hparams=FAST, mode="sequential", edits_per_step=2,
+                      limit=4, checkpoints=[2, 4], recall_sample=2)
+    return run_bench(lm, get_method("ft-l", FAST), load_dataset(data), out, cfg, progress=False, resume=resume)
+
+
+def _lines(path):
+    return [json.loads(x) for x in path.read_text("utf-8").splitlines()]
+
+
+def test_checkpoints_are_written_summarised_and_resume_as_uninterrupted(tiny_model_dirs, data, tmp_path):
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    before = state_hash(lm.model)
+    s = _run(lm, data, tmp_path / "a")
+    assert state_hash(lm.model) == before
+    points = _lines(tmp_path / "a" / "checkpoints.jsonl")
+    assert [p["after_edits"] for p in points] == [2, 4]
+    assert {r[0] for r in points[1]["retention"]} == {"c0", "c1", "c2", "c3"}
+    assert {r[0] for r in points[0]["recall"]} == {"untouched:c4", "untouched:c5"}
+    assert not (tmp_path / "a" / "sequential.jsonl").exists()  # the per-step re-scoring is replaced
+    life = s["lifelong"]
+    assert [p["after_edits"] for p in life["checkpoints"]] == [2, 4]
+    assert life["settings"]["untouched_ids"] == ["untouched:c4", "untouched:c5"]
+    assert {"retention", "recall", "locality"} <= set(life["checkpoints"][0])
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert run["config"]["checkpoints"] == [2, 4] and run["lifelong"]["recall_sample"] == 2
+
+    # killed in the second chunk: its checkpoint written, its results not (and a torn line)
+    c = tmp_path / "c"
+    c.mkdir()
+    results = (tmp_path / "a" / "results.jsonl").read_text("utf-8").splitlines()
+    cps = (tmp_path / "a" / "checkpoints.jsonl").read_text("utf-8").splitlines()
+    (c / "run.json").write_text((tmp_path / "a" / "run.json").read_text())
+    (c / "results.jsonl").write_text("\n".join(results[:2]) + "\n" + results[2][:30], "utf-8")
+    (c / "checkpoints.jsonl").write_text("\n".join(cps) + "\n", "utf-8")
+    _run(lm, data, c, resume=True)
+    assert _lines(c / "checkpoints.jsonl") == points
+    strip = lambda p: [{k: v for k, v in r.items() if k != "seconds_per_edit"} for r in _lines(p)]
+    assert strip(c / "results.jsonl") == strip(tmp_path / "a" / "results.jsonl")
+    assert state_hash(lm.model) == before
+
+
+def test_a_run_that_edits_every_case_is_refused_before_writing(tiny_model_dirs, data, tmp_path):
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    cfg = BenchConfig(model="tiny", method="ft-l", data=data, hparams=FAST, mode="sequential", checkpoints=[2])
+    with pytest.raises(PolyeditError, match="pass --limit below 6"):
+        run_bench(lm, get_method("ft-l", FAST), load_dataset(data), tmp_path / "x", cfg, progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_report_plots_each_measure_with_its_interval(tmp_path):
+    from polyedit.reports import figures
+    from polyedit.reports.collect import Run
+
+    point = lambda n, m: {"after_edits": n, "retention": {"metric": "answer_em", "protocol": "answer", "mean": m,
+                                                          "ci95": [m - 0.1, m + 0.05]}}
+    run = Run(tmp_path, {"method": "grace", "data": "world:small"},
+              {"lifelong": {"checkpoints": [point(2, 0.9), point(4, 0.7)]}})
+    fig = figures.lifelong_curves("t", [run], "retention")
+    trace = fig.data[0]
+    assert list(trace.x) == [2, 4] and list(trace.y) == [0.9, 0.7]
+    assert list(trace.error_y.array) == pytest.approx([0.05, 0.05])
+    assert list(trace.error_y.arrayminus) == pytest.approx([0.1, 0.1])
+    assert "answer_em (answer)" in fig.layout.yaxis.title.text
+    assert figures.lifelong_curves("t", [run], "recall") is None  # a measure the run lacks: no chart
