@@ -39,17 +39,18 @@ def null_space_projector(c: torch.Tensor, threshold: float, fraction: float | No
     else:
         dims = int((eigenvalues < threshold).sum())
     u = vectors[:, :dims]
-    info = {"null_space_dims": dims, "of_dims": len(eigenvalues),
+    info = {"null_space_dims": dims, "of_dims": len(eigenvalues), "min_eigenvalue": float(eigenvalues[0]),
             "max_eigenvalue_kept": float(eigenvalues[dims - 1]) if dims else None,
             "trace_share_kept": float(eigenvalues[:dims].clamp_min(0).sum() / eigenvalues.clamp_min(0).sum().clamp_min(1e-30))}
     return u @ u.T, info
 
 
-def require_null_space(info: dict, method: str, layer: int, threshold: float, smallest: float) -> None:
+def require_null_space(info: dict, method: str, layer: int, threshold: float) -> None:
     """An empty null space would make every update zero: a clear error, never a silent no-op."""
     if info["null_space_dims"] == 0:
         raise PolyeditError(f"{method}: layer {layer} has no null space at nullspace_threshold {threshold:g} (C's "
-                            f"smallest eigenvalue is {smallest:.3g}); raise nullspace_threshold or set nullspace_fraction")
+                            f"smallest eigenvalue is {info['min_eigenvalue']:.3g}); raise nullspace_threshold or "
+                            f"set nullspace_fraction")
 
 
 def null_space_update(keys: torch.Tensor, residual: torch.Tensor, p: torch.Tensor, kp_kpt: torch.Tensor | None,
