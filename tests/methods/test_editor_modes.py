@@ -27,7 +27,9 @@ def cases_file(tmp_path_factory):
 
 @pytest.mark.parametrize("method,mode", [("ft-m", "sequential"), ("lora", "batch"), ("rome", "sequential"),
                                          ("memit", "batch"), ("memit", "sequential"), ("grace", "batch"),
-                                         ("grace", "sequential")])
+                                         ("grace", "sequential"), ("alphaedit", "batch"),
+                                         ("alphaedit", "sequential"), ("langedit", "sequential"), ("emmet", "batch"),
+                                         ("emmet", "sequential")])
 def test_modes(method, mode, tiny_model_dirs, cases_file, tmp_path):
     from polyedit.models import load_model
 

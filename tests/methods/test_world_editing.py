@@ -89,3 +89,19 @@ def test_world_models_default_to_their_own_corpus(world):
     assert resolve_corpus(lm, None) == "world"
     docs = [d for _, d in zip(range(200), corpus_texts("world", lm))]
     assert len(docs) == 200 and len({d.split()[0] for d in docs}) > 5  # shuffled: many subjects, not one
+
+
+@pytest.mark.parametrize("method", ["alphaedit", "langedit", "emmet"])
+def test_null_space_and_equality_editors_move_reliability_with_the_recommended_settings(world, method):
+    """The settings world/editing.yaml recommends for these editors (the committed checkpoints predate them, so
+    they are read from the package's file, as the next `world build` copies them)."""
+    from importlib import resources
+
+    import yaml
+
+    lm, cases = world
+    size = MODEL.removeprefix("world:") if MODEL.startswith("world:") else "small"
+    recommended = yaml.safe_load(resources.files("polyedit.world").joinpath("editing.yaml").read_text("utf-8"))
+    moved, tried = moved_to_passing(lm, cases, get_method(method, recommended[size][method], lm))
+    assert tried >= N_CASES // 2
+    assert moved >= 0.8 * tried, f"{method}: {moved}/{tried}"

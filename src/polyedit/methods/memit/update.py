@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from polyedit.methods.mass_edit import spread_residual
 
-def spread_residual(z: torch.Tensor, z_now: torch.Tensor, layers_left: int) -> torch.Tensor:
-    """R = (z − h_L) / (number of layers still to edit): the share of the remaining residual this layer
-    writes (MEMIT Alg. 1, line 10). Shapes (n_facts, d_model)."""
-    return (z - z_now) / layers_left
+__all__ = ["batch_update", "spread_residual"]
 
 
 def batch_update(c: torch.Tensor, keys: torch.Tensor, residual: torch.Tensor, weight: float) -> torch.Tensor:

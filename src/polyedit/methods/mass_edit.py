@@ -1,0 +1,106 @@
+"""The pipeline MEMIT's family shares (MEMIT, AlphaEdit, LangEdit-style, EMMET): what differs between them is only
+the update each layer gets from its keys and residual.
+
+1. For each fact, z = h_L + δ at the output of the last layer L of the range, δ optimised as ROME's v*
+   (`rank_one.optimise_values` on the block's output), with prefixes and KL prompt in the edit's language.
+2. For each layer l of the range, bottom-up: keys K (at the lookup position, averaged over the contexts with
+   `key_weighting`), the residual still missing at L, a share R of it (MEMIT Alg. 1, line 10), and the update
+   ΔW = `write(layer, K, R, W)` of the method (MEMIT: eq. 14; AlphaEdit: eq. 11 with its projection; EMMET:
+   the equality-constrained closed form).
+
+The keys of layer l are the input of its MLP output projection, so they depend on the layers below it (already
+edited when they are read) but not on l itself or the layers above: the keys returned are also the edited
+model's keys, which is what the sequential editors remember (AlphaEdit's K_p).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from polyedit.data.cases import Edit
+from polyedit.methods.base import HParams, param
+from polyedit.methods.layer_choice import check_layers
+from polyedit.methods.precision import add_to_weight
+from polyedit.methods.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info,
+                                       optimise_values, read_at, subject_keys)
+from polyedit.models.arch import weight_out_in
+from polyedit.models.load import LoadedModel
+
+
+def default_layers(n_layers: int) -> list[int]:
+    """Five consecutive layers ending a third of the way up (MEMIT: 3-8 of 28 in GPT-J), fewer in small models."""
+    width = max(1, min(5, n_layers // 3))
+    last = max(width - 1, n_layers // 3)
+    return list(range(last - width + 1, last + 1))
+
+
+@dataclass
+class MassEditHParams(HParams):
+    """The fields every editor of the family has (its own fields follow in its subclass)."""
+
+    layers: list[int] | None = param(None, "the layer range the update is spread over (default: default_layers)")
+    prefixes: int = param(5, "context prefixes generated in the edit's language", ge=0)
+    prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
+    fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
+                            choices=FACT_TOKENS)
+    key_weighting: str = param("grouped", "how the keys average their contexts: grouped (the reference's: bare "
+                               "prompt 1/2, prefixes 1/2) or flat (every context the same)", choices=KEY_WEIGHTINGS)
+    v_lr: float = param(0.5, "learning rate of the target values' optimisation", gt=0)
+    v_steps: int = param(25, "optimisation steps of the target values", ge=0)
+    kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
+    v_weight_decay: float = param(0.5, "weight decay on the value change", ge=0)
+    clamp_norm_factor: float = param(0.75, "the value change is clamped to this times |h|", gt=0)
+    stats_corpus: str | None = param(None, "corpus of C (see `polyedit stats`)")
+    stats_tokens: int | None = param(None, "tokens streamed for C (default: 10 x MLP width)", ge=1)
+    stats_dir: str | None = param(None, "cache of C (default: $POLYEDIT_STATS_DIR or ~/.cache/polyedit/stats)")
+
+    def resolve_range(self, lm: LoadedModel, method: str):
+        """The layers (default or checked, sorted) and the token count of C, for the model."""
+        layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)
+        layers = sorted(set(check_layers(layers, lm.arch.n_layers, method)))
+        return replace(self, layers=layers, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size)
+
+
+def bare_prompt_outputs(lm: LoadedModel, layer: int, contexts) -> torch.Tensor:
+    """h_L: the output of block `layer` at the subject's last token of each bare edit prompt."""
+    return read_at(lm, lm.arch.block(layer), [c.texts[0] for c in contexts], [c.lookup[0] for c in contexts], "output")
+
+
+def spread_residual(z: torch.Tensor, z_now: torch.Tensor, layers_left: int) -> torch.Tensor:
+    """R = (z − h_L) / (number of layers still to edit): the share of the remaining residual this layer
+    writes (MEMIT Alg. 1, line 10). Shapes (n_facts, d_model)."""
+    return (z - z_now) / layers_left
+
+
+#: write(layer, keys K (n, d_ff), residual R (n, d_out), weight W (d_out, d_ff)) -> ΔW (d_out, d_ff)
+LayerWrite = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Spread:
+    info: dict  # what to record: language handling, v* loss and steps
+    z: torch.Tensor  # (n_facts, d_model): the target of each fact at the last layer of the range
+    keys: dict[int, torch.Tensor]  # layer -> the keys written there, (n_facts, d_ff)
+
+
+def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write: LayerWrite) -> Spread:
+    """Steps 1-2 of the module docstring, in place; `hp` resolved (`resolve_range`)."""
+    contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
+                              hp.fact_token) for e in edits]
+    z_layer = hp.layers[-1]
+    torch.manual_seed(hp.seed)
+    value = optimise_values(lm, contexts, lm.arch.block(z_layer), lr=hp.v_lr, steps=hp.v_steps,
+                            kl_factor=hp.kl_factor, weight_decay=hp.v_weight_decay,
+                            clamp_norm_factor=hp.clamp_norm_factor)
+    z = value.v_init + value.delta
+    written = {}
+    for i, layer in enumerate(hp.layers):
+        keys = subject_keys(lm, layer, contexts, hp.key_weighting)
+        residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts).to(z.device), len(hp.layers) - i)
+        w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
+        add_to_weight(w, write(layer, keys.to(w.device), residual.to(w.device), w))
+        written[layer] = keys
+    return Spread({**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps}, z, written)
