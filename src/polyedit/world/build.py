@@ -164,7 +164,8 @@ def _write_editing_hparams(size: str, out: Path) -> None:
 
     recommended = yaml.safe_load(resources.files("polyedit.world").joinpath("editing.yaml").read_text("utf-8"))
     if recommended.get(size):
-        text = yaml.safe_dump(recommended[size], sort_keys=True, allow_unicode=True)
+        # a copy through JSON: entries shared by YAML anchors in the source are written out in full
+        text = yaml.safe_dump(json.loads(json.dumps(recommended[size])), sort_keys=True, allow_unicode=True)
         (out / EDITING_FILE).write_text(f"# recommended editing hyperparameters for world:{size}\n{text}", "utf-8")
 
 
