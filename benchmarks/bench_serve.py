@@ -2,8 +2,9 @@
 
 Starts `polyedit serve MODEL --port 0` as its own process (the real command), then for each N in
 `--clients` (default 1, 8, 64) runs N clients at once, each on its own keep-alive connection sending
-`--requests` completion requests one after another (at least `--min-requests` in all; greedy,
-`--max-tokens` tokens, the knowledge world's prompts); the levels run interleaved `--rounds` times, so a
+`--requests` completion requests one after another (at least `--min-requests` in all; greedy, or with
+`--temperature` above 0 sampled, each request with its own seed; `--max-tokens` tokens, the knowledge
+world's prompts); the levels run interleaved `--rounds` times, so a
 change in the machine's load hits all alike. It prints requests/s, p50/p99 latency, connection errors,
 5xx and other non-200 answers, and each N's requests/s as a multiple of one client's. The figures compare
 within the run; the machine's load moves them all. Done when (issue 13): at 64 clients 0 connection errors, 0 5xx, and at least 3x the
@@ -56,7 +57,8 @@ def prompts(model: str, n: int) -> list[str]:
     return [f"Question {i}: the capital of the country is" for i in range(n)]
 
 
-def run_clients(host: str, port: int, n: int, per_client: int, texts: list[str], max_tokens: int) -> dict:
+def run_clients(host: str, port: int, n: int, per_client: int, texts: list[str], max_tokens: int,
+                temperature: float = 0.0) -> dict:
     latencies: list[float] = []
     counts = {"ok": 0, "conn_errors": 0, "5xx": 0, "other": 0}
     lock = threading.Lock()
@@ -66,8 +68,9 @@ def run_clients(host: str, port: int, n: int, per_client: int, texts: list[str],
         conn = http.client.HTTPConnection(host, port, timeout=120)
         barrier.wait()
         for r in range(per_client):
-            body = json.dumps({"model": "bench", "prompt": texts[(c * per_client + r) % len(texts)],
-                               "max_tokens": max_tokens, "temperature": 0}).encode()
+            k = c * per_client + r
+            body = json.dumps({"model": "bench", "prompt": texts[k % len(texts)], "max_tokens": max_tokens,
+                               "temperature": temperature, **({"seed": k} if temperature > 0 else {})}).encode()
             t0 = time.perf_counter()
             try:
                 conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
@@ -119,6 +122,7 @@ def main() -> int:
     ap.add_argument("--min-requests", type=int, default=64, help="requests per level and round, at least")
     ap.add_argument("--rounds", type=int, default=3, help="the levels run interleaved this many times")
     ap.add_argument("--max-tokens", type=int, default=8)
+    ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy; above 0: seeded sampling")
     ap.add_argument("--server-threads", type=int, default=1,
                     help="the server's torch threads (0: torch's default; on a shared machine 1 is fastest)")
     ap.add_argument("--server-arg", action="append", default=[], help="extra `polyedit serve` option (repeat)")
@@ -138,7 +142,8 @@ def main() -> int:
         parts: dict[int, list[dict]] = {n: [] for n in levels}
         for _ in range(args.rounds):  # interleaved, so a change in the machine's load hits every level alike
             for n in levels:
-                parts[n].append(run_clients(host, int(port), n, per_client[n], texts, args.max_tokens))
+                parts[n].append(run_clients(host, int(port), n, per_client[n], texts, args.max_tokens,
+                                            args.temperature))
         rows = [merge(parts[n]) for n in levels]
     finally:
         proc.terminate()
@@ -149,7 +154,9 @@ def main() -> int:
 
     base = next((r["rps"] for r in rows if r["clients"] == 1), rows[0]["rps"])
     print(f"polyedit serve {args.model} {' '.join(extra)}: {args.rounds} interleaved rounds, requests per client "
-          f"{per_client}, max_tokens {args.max_tokens}, greedy, {os.cpu_count()} CPUs")
+          f"{per_client}, max_tokens {args.max_tokens}, "
+          f"{'greedy' if args.temperature == 0 else f'sampling at temperature {args.temperature:g}'}, "
+          f"{os.cpu_count()} CPUs")
     print(f"{'clients':>7} {'requests':>8} {'req/s':>8} {'x 1 client':>10} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'conn err':>8} {'5xx':>4} {'other':>5}")
     for r in rows:

@@ -142,7 +142,6 @@ BAD_BODIES = {
     "prompt_too_many": ({**OK, "prompt": ["x"] * 65}, "prompt"),
     "n_two": ({**OK, "n": 2}, "n"),
     "stream": ({**OK, "stream": True}, "stream"),
-    "sampling_temperature": ({**OK, "temperature": 0.7}, "temperature"),
     "temperature_out_of_range": ({**OK, "temperature": 9}, "temperature"),
     "penalty": ({**OK, "presence_penalty": 1.0}, "presence_penalty"),
     "unknown_field": ({**OK, "temprature": 0}, "temprature"),
@@ -303,13 +302,74 @@ def test_rows_with_their_own_limits_and_stops_equal_one_at_a_time():
     assert len(together[0].token_ids) == 2 and len(together[2].token_ids) == 4
 
 
-def test_temperature_left_out_is_answered_greedily_and_says_so(served):
+def test_temperature_left_out_samples_at_openai_default_and_states_it(served):
     _, port = served
-    body = {"prompt": "The capital of", "max_tokens": 4}
+    body = {"prompt": "The capital of", "max_tokens": 6}
     status, payload, _ = post(port, "/v1/completions", body)
-    assert status == 200 and payload["decoding"].startswith("greedy") and "default" in payload["decoding"]
+    d = payload["decoding"]
+    assert status == 200 and d["method"] == "sampling" and d["temperature"] == 1.0 and d["top_p"] == 1.0
+    assert d["temperature_from"] == "OpenAI's default" and d["seed_from"] == "server" and isinstance(d["seed"], int)
+    # the seed the server drew reproduces the answer
+    status, again, _ = post(port, "/v1/completions", {**body, "seed": d["seed"]})
+    assert again["choices"][0]["text"] == payload["choices"][0]["text"] and again["decoding"]["seed_from"] == "request"
     status, greedy, _ = post(port, "/v1/completions", {**body, "temperature": 0})
-    assert greedy["decoding"] == "greedy" and greedy["choices"][0]["text"] == payload["choices"][0]["text"]
+    assert greedy["decoding"] == {"method": "greedy", "temperature": 0.0}
+    messages = [{"role": "user", "content": "Capital of France?"}]
+    status, chat, _ = post(port, "/v1/chat/completions", {"messages": messages, "max_tokens": 4, "seed": 3})
+    assert status == 200 and chat["decoding"]["method"] == "sampling" and chat["decoding"]["seed"] == 3
+
+
+def test_top_p_zero_keeps_only_the_most_likely_token(served):
+    """Nucleus sampling keeps the smallest set of tokens whose mass reaches top_p: at 0, the best one alone."""
+    _, port = served
+    body = {"prompt": "The capital of", "max_tokens": 8}
+    _, greedy, _ = post(port, "/v1/completions", {**body, "temperature": 0})
+    for seed in (1, 2):
+        _, nucleus, _ = post(port, "/v1/completions", {**body, "temperature": 1.3, "top_p": 0.0, "seed": seed})
+        assert nucleus["choices"][0]["text"] == greedy["choices"][0]["text"]
+
+
+def test_seeded_sampling_is_reproducible_alone_and_batched(served):
+    """Each request has its own generator: the same seed gives the same text alone and batched with 23 others,
+    and different seeds give different texts (it does sample)."""
+    model, port = served
+    body = {"prompt": "The capital of", "max_tokens": 8, "temperature": 1.5}
+    alone = {seed: post(port, "/v1/completions", {**body, "seed": seed})[1]["choices"][0]["text"] for seed in range(6)}
+    assert len(set(alone.values())) >= 3, alone
+    worker = model.worker
+    batches, rows = worker.batches, worker.rows_served
+    seeds = [i % 6 for i in range(24)]
+    with ThreadPoolExecutor(24) as pool:
+        texts = list(pool.map(lambda sd: post(port, "/v1/completions", {**body, "seed": sd})[1]["choices"][0]["text"],
+                              seeds))
+    assert (worker.rows_served - rows) / (worker.batches - batches) > 1, "the requests were not batched"
+    assert texts == [alone[sd] for sd in seeds]
+    # a list of prompts: each prompt samples as it would alone with that seed
+    _, both, _ = post(port, "/v1/completions", {**body, "prompt": ["Paris is", "The capital of"], "seed": 4})
+    assert both["choices"][1]["text"] == alone[4]
+
+
+def test_row_sampler_known_answers():
+    import torch
+
+    from polyedit.models.generation import RowSampler, Sampling
+
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0])
+    # softmax = .644 .237 .087 .032; top_p .8 keeps tokens whose preceding mass is below .8: the first two
+    s = RowSampler(Sampling(1.0, 0.8, seed=0))
+    draws = [s(logits) for _ in range(3000)]
+    share = draws.count(1) / len(draws)
+    assert set(draws) == {0, 1} and abs(share - 0.237 / (0.644 + 0.237)) < 0.03
+    assert {RowSampler(Sampling(1e-300, 1.0, seed=k))(logits) for k in range(20)} == {0}  # no overflow: argmax
+    # a generator of its own: another sampler drawing in between changes nothing
+    a, b, other = RowSampler(Sampling(1.0, 1.0, 9)), RowSampler(Sampling(1.0, 1.0, 9)), RowSampler(Sampling(1.0, 1.0, 5))
+    seq_a = [a(logits) for _ in range(50)]
+    seq_b = []
+    for _ in range(50):
+        other(logits)
+        torch.rand(3)  # nor does the global generator
+        seq_b.append(b(logits))
+    assert seq_a == seq_b
 
 
 def test_chat_completions_with_the_plain_fallback(served):

@@ -51,7 +51,7 @@ from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, 
 from polyedit.data.hub import bmike53_root, describe_bmike53_source, find_task_dir
 from polyedit.data.languages import get_language, normalize_code
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_json_array,
-                                    register_format)
+                                    read_records, register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError, shorten
 
@@ -157,17 +157,19 @@ class _Builder:
                 continue
         return None, None
 
+    def edit_fields(self, r: RecordReader, block: dict, key: str) -> tuple[str | None, str | None, str | None]:
+        """(subject, src, alt) of the edit-language block, each problem recorded."""
+        reason = f"cases without a usable {get_language(self.edit_lang).name} edit"
+        return tuple(r.text(block, f, f"{key}.{f}", reason) for f in ("subject", "src", "alt"))
+
     def case(self, r: RecordReader, cid: str, en: dict, key: str, english: dict | None = None) -> EditCase | None:
         """The case of `cid`, created from the edit-language block `en` (the English block by default)."""
         if cid in self.dead:
             return None
         if cid in self.cases:
             return self.cases[cid]
-        name = get_language(self.edit_lang).name
-        reason = f"cases without a usable {name} edit"
-        subject = r.text(en, "subject", f"{key}.subject", reason)
-        src = r.text(en, "src", f"{key}.src", reason)
-        alt = r.text(en, "alt", f"{key}.alt", reason)
+        reason = f"cases without a usable {get_language(self.edit_lang).name} edit"
+        subject, src, alt = self.edit_fields(r, en, key)
         if subject is None or src is None or alt is None:
             self.dead.add(cid)
             return None
@@ -195,16 +197,22 @@ class _Builder:
         return case
 
     def add_record(self, r: RecordReader, rec: Any, lang: str, english_file: bool) -> None:
+        """Add the record's probes to its case. A problem that spoils the record (no English block, no
+        case_id, no target-language block, a duplicate) ends it; on an exhaustive report (`validate`) the
+        record's other fields are still checked, so every problem of it is listed."""
         if not isinstance(rec, dict):
             r.problem(None, f"expected an object, got {type(rec).__name__}", f"{lang}: malformed records")
             return
+        go_on = self.report.exhaustive
         en = r.obj(rec, "en", "en", f"{lang}: records without an English block")
-        if en is None:
-            return
-        cid = case_key(en.get("case_id"))
-        if cid is None:
-            r.problem("en.case_id", f"expected an int or string id, got {en.get('case_id')!r:.40}",
-                      f"{lang}: records without a case_id")
+        cid = None
+        if en is not None:
+            cid = case_key(en.get("case_id"))
+            if cid is None:
+                r.problem("en.case_id", f"expected an int or string id, got {shorten(en.get('case_id'), 40)}",
+                          f"{lang}: records without a case_id")
+        usable = cid is not None
+        if not usable and not go_on:
             return
         if english_file:
             block_key, block = "en", en
@@ -213,17 +221,23 @@ class _Builder:
             if block is None:
                 r.problem(lang, "no target-language block (skipped, as the authors' scorer does)",
                           f"{lang}: records without the target-language block")
-                return
-            if not isinstance(block, dict):
+                usable = False
+            elif not isinstance(block, dict):
                 r.problem(block_key, f"expected an object, got {type(block).__name__}", f"{lang}: malformed records")
-                return
-            other = case_key(block.get("case_id"))
-            if other is not None and other != cid:
-                r.problem(f"{block_key}.case_id", f"{other} differs from the English block's {cid}",
-                          f"{lang}: records whose blocks disagree on case_id")
-                return
-        if (cid, lang) in self.seen:
-            r.problem("en.case_id", f"case_id {cid} appears twice in this language", f"{lang}: duplicate records")
+                block, usable = None, False
+            elif usable:
+                other = case_key(block.get("case_id"))
+                if other is not None and other != cid:
+                    r.problem(f"{block_key}.case_id", f"{shorten(other, 40)} differs from the English block's "
+                              f"{shorten(cid, 40)}", f"{lang}: records whose blocks disagree on case_id")
+                    usable = False
+        if usable and (cid, lang) in self.seen:
+            r.problem("en.case_id", f"case_id {shorten(cid, 40)} appears twice in this language",
+                      f"{lang}: duplicate records")
+            usable = False
+        if not usable:
+            if go_on:  # the record is spoilt: list the problems of its other fields all the same
+                self.check_only(r, en, block, block_key, lang)
             return
         if self.edit_lang == SOURCE_LANGUAGE:
             case = self.case(r, cid, en, "en")
@@ -232,30 +246,47 @@ class _Builder:
         else:
             case = self.cases.get(cid)
             if case is None and cid not in self.dead:
-                r.problem(lang, f"case {cid} has no {self.edit_lang} edit", f"{lang}: records of cases without "
-                          f"the edit language ({self.edit_lang})")
+                r.problem(lang, f"case {shorten(cid, 40)} has no {self.edit_lang} edit", f"{lang}: records of cases "
+                          f"without the edit language ({self.edit_lang})")
         if case is None:
+            if go_on:
+                self.check_only(r, None, block, block_key, lang)
             return
         self.seen.add((cid, lang))
         if english_file and self.edit_lang == SOURCE_LANGUAGE and case.edit.prompt != en.get("src"):
             # The edit came from a per-language file whose English block differs (WikiFactDiff 1761).
-            r.problem("en.src", f"differs from the per-language files' English src {case.edit.prompt!r}; "
+            r.problem("en.src", f"differs from the per-language files' English src {shorten(case.edit.prompt)}; "
                       "the edit keeps the per-language files' version",
                       "en: English blocks that differ from the per-language files'")
-        for name in sorted(set(block) - BLOCK_FIELDS):
-            r.problem(f"{block_key}.{name}", "unknown field ignored", f"{lang}: unknown fields ignored")
-        self.add_probes(r, case, block, block_key, lang, lang == self.edit_lang)
-
-    def add_probes(self, r: RecordReader, case: EditCase, block: dict, key: str, lang: str, own: bool) -> None:
-        old = r.text(block, "old", f"{key}.old", f"{lang}: empty old answers ignored", required=False)
-        alt = r.text(block, "alt", f"{key}.alt", f"{lang}: reliability/generality probes without alt")
-        subject = r.text(block, "subject", f"{key}.subject", f"{lang}: blocks without a subject", required=False)
+        self.unknown_fields(r, block, block_key, lang)
         loc_ans = block.get("loc_ans")
         if isinstance(loc_ans, str):  # kept as published, empty too: the authors' ppl_compare competes with it
             case.meta.setdefault("loc_ans", {})[lang] = loc_ans
+        case.probes.extend(self.probes(r, block, block_key, lang, lang == self.edit_lang))
+
+    def check_only(self, r: RecordReader, en: dict | None, block: dict | None, key: str | None, lang: str) -> None:
+        """Record the problems of a spoilt record's fields (its English edit, its probes), building nothing."""
+        if isinstance(en, dict) and self.edit_lang == SOURCE_LANGUAGE:
+            self.edit_fields(r, en, "en")
+        if isinstance(block, dict):
+            if block is not en and lang == self.edit_lang:
+                self.edit_fields(r, block, key)
+            self.unknown_fields(r, block, key, lang)
+            self.probes(r, block, key, lang, lang == self.edit_lang)
+
+    def unknown_fields(self, r: RecordReader, block: dict, key: str, lang: str) -> None:
+        for name in sorted(set(block) - BLOCK_FIELDS, key=str):
+            r.problem(f"{key}.{name}", "unknown field ignored", f"{lang}: unknown fields ignored")
+
+    def probes(self, r: RecordReader, block: dict, key: str, lang: str, own: bool) -> list[Probe]:
+        """The block's probes (`own`: the edit language's, whose reliability probe is the edit itself)."""
+        old = r.text(block, "old", f"{key}.old", f"{lang}: empty old answers ignored", required=False)
+        alt = r.text(block, "alt", f"{key}.alt", f"{lang}: reliability/generality probes without alt")
+        subject = r.text(block, "subject", f"{key}.subject", f"{lang}: blocks without a subject", required=False)
         spec = [(GENERALITY, "rephrase", alt, old), (LOCALITY, "loc", None, None), (PORTABILITY, "port", None, None)]
         if not own:  # the edit language's reliability probe is the edit itself (added by make_case)
             spec.insert(0, (RELIABILITY, "src", alt, old))
+        out = []
         for kind, field, answer, answer_true in spec:
             prompt = r.text(block, field, f"{key}.{field}", f"{lang}: {kind} probes without a prompt")
             if kind in (LOCALITY, PORTABILITY):
@@ -264,7 +295,8 @@ class _Builder:
             if prompt is None or answer is None:
                 continue
             # A locality question is about another entity: the edited subject is not its subject.
-            case.probes.append(Probe(kind, lang, prompt, answer, answer_true, None if kind == LOCALITY else subject))
+            out.append(Probe(kind, lang, prompt, answer, answer_true, None if kind == LOCALITY else subject))
+        return out
 
 
 def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Report,
@@ -296,7 +328,7 @@ def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Re
     order = first + rest + (["en"] if "en" in wanted else [])
     for lang in order:
         path = files.english if lang == "en" else files.targets[lang]
-        for i, rec in enumerate(read_json_array(path)):
+        for i, rec in enumerate(read_records(path, report)):
             builder.add_record(RecordReader(report, path, i), rec, lang, english_file=lang == "en")
     order = sorted(builder.cases, key=builder.position.__getitem__)
     cases = [builder.cases[cid] for cid in order if len(builder.cases[cid].probes) > 1 or edit_lang in wanted]
@@ -324,8 +356,11 @@ load.describe_source = describe_bmike53_source  # for `polyedit data list`
 
 
 def check_file(path: Path, report: Report | None = None) -> Report:
-    """Validate one BMIKE-53 test file, or every test file of a task folder or of a BMIKE-53 root."""
-    report = report or Report()
+    """Validate one BMIKE-53 test file, or every test file of a task folder or of a BMIKE-53 root (an
+    unreadable file is its own problem; the others are still checked). Every problem of every record is
+    listed. A file's language is the one its records' blocks hold besides `en` (the file name only breaks
+    a tie or names the language of records that hold none); a name that says otherwise is a problem."""
+    report = report or Report(exhaustive=True)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*_test*.json"))
         if not files:
@@ -333,48 +368,63 @@ def check_file(path: Path, report: Report | None = None) -> Report:
         for p in files:
             try:
                 check_file(p, report)
-            except PolyeditError as e:  # one unreadable file is its own problem; the others are still checked
-                text = str(e)
-                loc, _, message = text[len(str(p)):].partition(": ") if text.startswith(str(p)) else ("", "", text)
-                report.add(f"{p}{loc}", None, None, message, "unreadable files")
+            except PolyeditError as e:
+                report.unreadable(p, e)
         return report
     stem = path.name[:-len(".json")] if path.name.endswith(".json") else path.name
     prefix, _, code = stem.partition("_test")
-    code = code.lstrip("_")
-    task = next((t for t in TASKS.values() if prefix in t.prefixes), TASKS["zsre"])
-    if not code:
-        lang = "en"
-    elif code.lower() == "en":
-        lang = "de"  # the German pairs
-    else:
-        try:
-            lang = normalize_code(code)
-        except PolyeditError:
-            lang = None
+    task = next((t for t in TASKS.values() if prefix in t.prefixes), None) or _folder_task(path)
     records = read_json_array(path)
-    if lang is None:
-        lang = _record_language(records)  # a renamed file: the records' own language blocks say which
-        if lang is None:
-            report.add(path, None, None, f"neither the file name ({code!r}) nor its records name one target "
-                                         f"language", "files ignored")
-            return report
+    lang = file_language(path, code.lstrip("_"), records, report)
     builder = _Builder(task, report)
     for i, rec in enumerate(records):
         builder.add_record(RecordReader(report, path, i), rec, lang, english_file=lang == "en")
     return report
 
 
-def _record_language(records: list) -> str | None:
-    """The one target language whose block the records hold besides `en`, or None if they hold none or several."""
-    found = set()
-    for rec in records[:50]:
+def _folder_task(path: Path) -> Task:
+    """The task a file's folder names (`zsRE/`, `CounterFact/`, ...); zsRE when it names none."""
+    for folder in (path.parent.name, path.parent.parent.name):
+        found = next((t for t in TASKS.values() if folder in t.folders), None)
+        if found is not None:
+            return found
+    return TASKS["zsre"]
+
+
+def file_language(path: Path, code: str, records: list, report: Report) -> str:
+    """The target language of a test file, from its records: the language whose blocks they hold besides
+    `en` (the most common, if several; the file name's where it is among them). Records holding only `en`
+    blocks: the name's language (`<prefix>_test.json` and unknown names: English). The published `_en`
+    files hold German pairs and are read as German."""
+    if not code:
+        named = "en"
+    elif code.lower() == "en":
+        named = "de"
+    else:
+        try:
+            named = normalize_code(code)
+        except PolyeditError:
+            named = None
+    held: dict[str, int] = {}
+    for rec in records:
         for key in rec if isinstance(rec, dict) else ():
-            if key != "en" and isinstance(key, str):
-                try:
-                    found.add(normalize_code(key))
-                except PolyeditError:
-                    continue
-    return found.pop() if len(found) == 1 else None
+            try:
+                lang = normalize_code(key) if isinstance(key, str) else None
+            except PolyeditError:
+                continue
+            if lang is not None and lang != "en":
+                held[lang] = held.get(lang, 0) + 1
+    if not held:
+        return named or "en"
+    lang = named if named in held else max(sorted(held), key=held.__getitem__)
+    if len(held) > 1:
+        counts = ", ".join(f"{x} ({n})" for x, n in sorted(held.items(), key=lambda kv: -kv[1]))
+        report.add(path, None, None, f"records hold blocks of several target languages: {counts}; read as {lang}",
+                   "files mixing target languages")
+    elif named is not None and named != lang:
+        report.add(path, None, None, f"the file name says {named} but its records hold {lang} blocks; read as {lang}",
+                   "files whose name and records disagree on the language")
+    return lang
 
 
 register_format("bmike53", "BMIKE-53 test file(s): <prefix>_test[_<lang>].json, or a folder of them")(check_file)

@@ -31,7 +31,8 @@ from polyedit.data.bmike53 import recover_subject
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.mzsre import strip_nq
-from polyedit.data.problems import RecordReader, Report, flag_missing_subject, read_json_array, register_format
+from polyedit.data.mkeb import json_files
+from polyedit.data.problems import RecordReader, Report, flag_missing_subject, read_records, register_format
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -56,6 +57,8 @@ def _first(r: RecordReader, rec: dict, field: str, reason: str, required: bool =
 
 
 def convert_record(r: RecordReader, rec: Any, fmt: str, lang: str, index: int) -> EditCase | None:
+    """The record's case, or None when its edit is unusable. On an exhaustive report (`validate`) the
+    probes of such a record are still read, so every problem of the record is listed."""
     if not isinstance(rec, dict):
         r.problem(None, f"expected an object, got {type(rec).__name__}", "malformed records")
         return None
@@ -65,22 +68,32 @@ def convert_record(r: RecordReader, rec: Any, fmt: str, lang: str, index: int) -
     prompt = r.text(rec, f["prompt"], f["prompt"], reason)
     new = _first(r, rec, f["target_new"], reason)
     true = _first(r, rec, f["target_true"], "empty ground truths ignored", required=False)
-    if subject is None or prompt is None or new is None:
+    usable = subject is not None and prompt is not None and new is not None
+    if not usable and not r.report.exhaustive:
+        return None
+    probes = _probes(r, rec, fmt, lang, new or "?", true, subject)
+    if not usable:
         return None
     # BMIKE-53's rule for a subject written differently in the prompt (whitespace, case)
     case = make_case(f"easyedit-{fmt}-{index}", lang, recover_subject(subject, prompt) or subject, prompt, new, true)
     flag_missing_subject(r, case.edit, f["prompt"])
     case.meta.update({"benchmark": f"easyedit-{fmt}", "index": index})
-    for p in r.texts(rec, f["rephrase"], f["rephrase"], "generality probes dropped", required=False) or []:
-        case.probes.append(Probe(GENERALITY, lang, p, new, true, subject))
+    case.probes.extend(probes)
+    return case
+
+
+def _probes(r: RecordReader, rec: dict, fmt: str, lang: str, new: str, true: str | None,
+            subject: str | None) -> list[Probe]:
+    """Generality, locality and portability probes of a record, each malformed field recorded."""
+    f = FIELDS[fmt]
+    out = [Probe(GENERALITY, lang, p, new, true, subject)
+           for p in r.texts(rec, f["rephrase"], f["rephrase"], "generality probes dropped", required=False) or []]
     locs = r.texts(rec, f["loc"], f["loc"], "locality probes dropped", required=False)
     loc_ans = _first(r, rec, f["loc_ans"], "locality probes with an empty or missing answer", required=locs is not None)
     if locs and loc_ans is not None:
-        case.probes.extend(Probe(LOCALITY, lang, strip_nq(q), loc_ans)
-                           for q in locs if strip_nq(q).strip())
-    for q, a in portability(r, rec):
-        case.probes.append(Probe(PORTABILITY, lang, q, a, None, subject))
-    return case
+        out.extend(Probe(LOCALITY, lang, strip_nq(q), loc_ans) for q in locs if strip_nq(q).strip())
+    out.extend(Probe(PORTABILITY, lang, q, a, None, subject) for q, a in portability(r, rec))
+    return out
 
 
 def portability(r: RecordReader, rec: dict) -> list[tuple[str, str]]:
@@ -105,7 +118,7 @@ def load_easyedit(path: Path, fmt: str, lang: str, report: Report) -> list[EditC
     if not path.is_file():
         raise PolyeditError(f"easyedit-{fmt}: no file at {path}")
     cases = []
-    for i, rec in enumerate(read_json_array(path)):
+    for i, rec in enumerate(read_records(path, report)):
         case = convert_record(RecordReader(report, path, i), rec, fmt, lang, i)
         if case is not None:
             cases.append(case)
@@ -128,8 +141,10 @@ def _loader(fmt: str):
 
 def _checker(fmt: str):
     def check(path: Path) -> Report:
-        report = Report()
-        load_easyedit(path, fmt, "en", report)
+        """Every problem of a file, or of every `.json` file of a folder (an unreadable one is its problem)."""
+        report = Report(exhaustive=True)
+        for file in json_files(path, f"easyedit-{fmt}"):
+            load_easyedit(file, fmt, "en", report)
         return report
 
     return check

@@ -39,7 +39,7 @@ from typing import Any
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, load_path_dataset,
-                                    read_json_array, register_format)
+                                    read_records, register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -169,7 +169,7 @@ def load_mkeb(path: Path, edit_lang: str, langs: list[str] | None, report: Repor
     wanted = {normalize_code(x) for x in langs} if langs else None
     cases = []
     for file in json_files(path, "mkeb"):
-        for i, rec in enumerate(read_json_array(file)):
+        for i, rec in enumerate(read_records(file, report)):
             case = convert_record(RecordReader(report, file, i), rec, edit_lang, wanted)
             if case is not None:
                 cases.append(case)
@@ -182,7 +182,7 @@ def load(spec: DatasetSpec) -> Dataset:
 
 
 def check(path: Path) -> Report:
-    report = Report()
+    report = Report(exhaustive=True)
     load_mkeb(path, "en", None, report)
     return report
 

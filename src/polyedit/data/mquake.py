@@ -36,7 +36,7 @@ from typing import Any
 from polyedit.data.cases import GENERALITY, PORTABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.mkeb import fill, json_files
-from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_json_array,
+from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_records,
                                     register_format, require_path)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
@@ -108,7 +108,7 @@ def convert_record(r: RecordReader, rec: Any, lang: str) -> list[EditCase]:
 def load_mquake(path: Path, lang: str, report: Report) -> list[EditCase]:
     cases = []
     for file in json_files(path, "mquake"):
-        for i, rec in enumerate(read_json_array(file)):
+        for i, rec in enumerate(read_records(file, report)):
             cases += convert_record(RecordReader(report, file, i), rec, lang)
     return cases
 
@@ -127,7 +127,7 @@ def load(spec: DatasetSpec) -> Dataset:
 
 
 def check(path: Path) -> Report:
-    report = Report()
+    report = Report(exhaustive=True)
     load_mquake(path, "en", report)
     return report
 

@@ -51,9 +51,9 @@ from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, 
 from polyedit.data.languages import normalize_code
 from polyedit.data.mkeb import json_files
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, load_path_dataset,
-                                    read_json_array, register_format)
+                                    read_records, register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, shorten
 
 WHERE = "the mzsre_test_duplicate_en<X>.json files are in github.com/weixuan-wang123/ReMaKE data/MzsRE/"
 
@@ -124,6 +124,9 @@ class _Joiner:
     def __init__(self, report: Report) -> None:
         self.report = report
         self.items: dict[str, _Item] = {}
+        #: blocks of records that join no fact (their blocks disagree on case_id): on an exhaustive report
+        #: (`validate`) their fields are still checked (file, index, key, lang, block)
+        self.loose: list[tuple[Path | str, int, str, str, dict]] = []
 
     def add(self, r: RecordReader, rec: Any, expected: tuple[str, ...] = ()) -> None:
         if not isinstance(rec, dict):
@@ -139,7 +142,9 @@ class _Joiner:
                 r.problem(lang, "no block in this language", f"{lang}: records without the language's block")
         ids = {case_key(b.get("case_id")) for _, b in blocks.values() if isinstance(b, dict)} - {None}
         if len(ids) > 1:
-            r.problem(None, f"blocks disagree on case_id ({', '.join(sorted(ids))})", "records whose blocks disagree")
+            r.problem(None, f"blocks disagree on case_id ({', '.join(shorten(x, 30) for x in sorted(ids))})",
+                      "records whose blocks disagree")
+            self.loose += [(r.file, r.index, key, lang, b) for lang, (key, b) in blocks.items() if isinstance(b, dict)]
             return
         cid = ids.pop() if ids else f"#{r.index}"
         item = self.items.setdefault(cid, _Item(len(self.items)))
@@ -205,12 +210,20 @@ class _Builder:
             out.append(Probe(PORTABILITY, lang, port_q, port_a, None, subject))
         return out
 
+    def check_only(self, item: _Item) -> None:
+        """Record the problems of every block of a fact that makes no case (exhaustive reports only)."""
+        if not self.report.exhaustive:
+            return
+        for lang, (file, index, key, block) in item.blocks.items():
+            self.probes(RecordReader(self.report, file, index), block, key, lang, own=lang == self.edit_lang)
+
     def case(self, item: _Item, index: int) -> EditCase | None:
         if self.edit_lang not in item.blocks:
             first = next(iter(item.blocks.values()), None)
             if first is not None:
                 RecordReader(self.report, first[0], first[1]).problem(
                     self.edit_lang, "no block in the edit language", "records without the edit-language block")
+            self.check_only(item)
             return None
         en = item.blocks.get("en")
         en_src = en[3].get("src") if en else None
@@ -221,6 +234,7 @@ class _Builder:
         src, alt = r.text(eblock, "src", f"{ekey}.src", reason), r.text(eblock, "alt", f"{ekey}.alt", reason)
         subject = r.text(eblock, "subject", f"{ekey}.subject", reason)
         if src is None or alt is None or subject is None:
+            self.check_only(item)
             return None
         from polyedit.data.bmike53 import recover_subject  # BMIKE-53's rule: a subject spaced or cased differently
 
@@ -260,7 +274,7 @@ def join_files(files: list[Path], need: set[str] | None, report: Report) -> _Joi
                 report.add(file, None, None, f"holds only {pair[0]} and {pair[1]}, already read",
                            "files adding no language (not read)")
                 continue
-        records = read_json_array(file)
+        records = read_records(file, report)
         mapped = sorted({str(k) for rec in records if isinstance(rec, dict) for k in rec
                          if isinstance(k, str) and _is_alias(k)})
         for raw in mapped:
@@ -276,6 +290,9 @@ def convert(joiner: _Joiner, benchmark: str, edit_lang: str, wanted: set[str] | 
             fixes: tuple[dict, ...] = ()) -> list[EditCase]:
     """Cases of `edit_lang` from joined facts, probing the `wanted` languages (None: all)."""
     builder = _Builder(benchmark, edit_lang, wanted, fixes, report)
+    if report.exhaustive:
+        for file, index, key, lang, block in joiner.loose:
+            builder.probes(RecordReader(report, file, index), block, key, lang, own=lang == edit_lang)
     cases = []
     for item in sorted(joiner.items.values(), key=lambda it: it.position):
         case = builder.case(item, item.position)  # a fact keeps its id whatever the edit language
@@ -311,7 +328,7 @@ def load(spec: DatasetSpec) -> Dataset:
 
 
 def check(path: Path) -> Report:
-    report = Report()
+    report = Report(exhaustive=True)
     load_mzsre(path, "en", None, report)
     return report
 

@@ -5,7 +5,9 @@ Every loader reads its records through one `Report`. A record-level problem (a w
 field, an unknown language code, a published defect such as a missing target-language block) is
 recorded as a `Problem` and counted under a short reason; the loader then drops only what the problem
 spoils (a probe, a language of a case, or the record) and goes on. `validate` runs the same conversion
-and prints the problems, so what it reports is exactly what a run would skip.
+on an exhaustive report (`Report(exhaustive=True)`): every problem a run would skip, and also the
+problems of fields in records a run drops for another reason (a record without a usable edit still has
+its probes checked), and an unreadable file of a folder is one problem rather than the end of the check.
 
 Pickles are never opened anywhere in polyedit: loaders read only the `.json` files they name.
 """
@@ -38,8 +40,8 @@ class Problem:
         where = self.file
         if self.index is not None:
             where += f" record {self.index}"
-        if self.field:  # a field name is the file's own text: shown escaped, so an error stays one line
-            field = self.field if self.field.isprintable() else shorten(self.field)
+        if self.field:  # a field name is the file's own text: shown escaped and cut, so an error stays one line
+            field = self.field if self.field.isprintable() and len(self.field) <= 120 else shorten(self.field, 120)
             where += f" field {field}"
         message = self.message  # a value echoed in full would make a 100 KB line: keep its head and tail
         if len(message) > 240:
@@ -49,14 +51,33 @@ class Problem:
 
 @dataclass
 class Report:
-    """Problems found while converting files, and the count of dropped items per reason."""
+    """Problems found while converting files, and the count of dropped items per reason.
+
+    `exhaustive` (what `validate` uses): converters go on checking a record's other fields after one
+    spoils it, and an unreadable file of a folder is recorded instead of raised (`read_records`). A
+    problem already recorded (the same file, record, field and message) is not recorded or counted again,
+    so a field read on two paths is one problem."""
 
     problems: list[Problem] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
+    exhaustive: bool = False
+    _seen: set = field(default_factory=set, repr=False)
 
     def add(self, file: Path | str, index: int | None, field_: str | None, message: str, reason: str) -> None:
-        self.problems.append(Problem(str(file), index, field_, message))
+        problem = Problem(str(file), index, field_, message)
+        if problem in self._seen:
+            return
+        self._seen.add(problem)
+        self.problems.append(problem)
         self.skipped[reason] += 1
+
+    def unreadable(self, path: Path, error: PolyeditError) -> None:
+        """A file that cannot be read as a whole, as its one problem (`path:line` kept where the error has it)."""
+        text = str(error)
+        loc, message = "", text
+        if text.startswith(str(path)):
+            loc, _, message = text[len(str(path)):].partition(": ")
+        self.add(f"{path}{loc}", None, None, message, "unreadable files")
 
 
 def read_json(path: Path) -> Any:
@@ -70,6 +91,18 @@ def read_json_array(path: Path) -> list[Any]:
     if not isinstance(data, list):
         raise PolyeditError(f"{path}: expected a JSON array of records, got {_kind(data)}")
     return data
+
+
+def read_records(path: Path, report: Report) -> list[Any]:
+    """`read_json_array(path)`; on an exhaustive report an unreadable file is recorded and reads as no
+    records, so the check goes on to the folder's other files (a run still stops with its one line)."""
+    if not report.exhaustive:
+        return read_json_array(path)
+    try:
+        return read_json_array(path)
+    except PolyeditError as e:
+        report.unreadable(path, e)
+        return []
 
 
 def _kind(value: Any) -> str:
@@ -131,13 +164,16 @@ class RecordReader:
         if not isinstance(value, list):
             self.problem(path, f"expected a list of strings, got {_kind(value)}", reason)
             return None
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip() or jsonio.has_lone_surrogate(item):
-                self.problem(f"{path}[{i}]", f"expected a non-empty string, got {item!r:.60}", reason)
-                return None
+        out, bad = [], False
+        for i, item in enumerate(value):  # every bad item is named; one spoils the list
+            if not isinstance(item, str) or not item.strip():
+                self.problem(f"{path}[{i}]", f"expected a non-empty string, got {shorten(item)}", reason)
+                bad = True
+            elif jsonio.has_lone_surrogate(item):
+                self.problem(f"{path}[{i}]", "holds a lone surrogate (an unpaired \\ud800-\\udfff escape)", reason)
+                bad = True
             out.append(item)
-        return out
+        return None if bad else out
 
     def language(self, code: Any, path: str, reason: str, aliases: dict[str, str] | None = None) -> str | None:
         """A language code normalised by the language table (`zh-cn` -> `zh`), after the format's own
@@ -198,7 +234,7 @@ def format_names() -> dict[str, str]:
 
 def validate_path(path: Path | str, fmt: str) -> list[Problem]:
     """Every problem of the file or folder `path` read as format `fmt` (empty: the input is clean)."""
-    check = FORMATS.get(fmt)
+    check = FORMATS.get(fmt)  # each check reads through an exhaustive Report
     path = Path(path)
     if not path.exists():
         raise PolyeditError(f"{path}: no such file or directory")

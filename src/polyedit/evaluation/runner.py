@@ -38,7 +38,8 @@ from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
 from polyedit.models.backend import HFBackend
-from polyedit.models.context import context_limit, too_long
+from polyedit.models.context import RULE as CONTEXT_RULE
+from polyedit.models.context import context_limit, edit_text, probe_text, too_long
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import subject_span
 
@@ -155,10 +156,11 @@ def _subject_rule(lm: LoadedModel, case: EditCase) -> str | None:
         return None
 
 
-def prepare_cases(lm: LoadedModel | None, dataset: Dataset, cfg: BenchConfig) -> tuple[list[EditCase], Counter]:
+def prepare_cases(lm: LoadedModel | None, dataset: Dataset, cfg: BenchConfig,
+                  method: EditMethod | None = None) -> tuple[list[EditCase], Counter]:
     """The cases a run edits, checked before anything is written: unique ids, the asked languages present,
-    and each case within the model's context (`polyedit.models.context`: longer ones are dropped and
-    counted, never truncated)."""
+    and each case within the model's context (`polyedit.models.context`: a case with a text longer than
+    the context, as `method` makes the model read it, is dropped and counted, never truncated)."""
     cases = dataset.cases if cfg.limit is None else dataset.cases[:cfg.limit]
     check_unique_ids(cases, cfg.data)
     if cfg.langs:
@@ -171,7 +173,8 @@ def prepare_cases(lm: LoadedModel | None, dataset: Dataset, cfg: BenchConfig) ->
     skipped: Counter = Counter()
     limit = context_limit(lm) if lm is not None else None
     if limit is not None:
-        fitting = [c for c in cases if too_long(lm, _texts(c), cfg.max_new_tokens or 0) is None]
+        texts = method.texts_read if method is not None else _texts
+        fitting = [c for c in cases if too_long(lm, texts(lm, c), cfg.max_new_tokens or 0) is None]
         if len(fitting) < len(cases):
             skipped[f"longer than the model's context ({limit} tokens)"] = len(cases) - len(fitting)
         cases = fitting
@@ -183,12 +186,9 @@ def prepare_cases(lm: LoadedModel | None, dataset: Dataset, cfg: BenchConfig) ->
     return cases, skipped
 
 
-def _texts(case: EditCase) -> list[str]:
-    """Every prompt with its longest answer, as the model will read it."""
-    e = case.edit
-    out = [e.prompt + " " + e.target_new + " " + (e.target_true or "")]
-    out += [p.prompt + " " + max((p.answer, p.answer_true or "", *p.aliases), key=len) for p in case.probes]
-    return out
+def _texts(lm, case: EditCase) -> list[str]:
+    """Every prompt with its longest answer, as the model reads it without a method's rewrite."""
+    return [edit_text(case.edit)] + [probe_text(p.prompt, p) for p in case.probes]
 
 
 def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: str | Path, cfg: BenchConfig,
@@ -200,7 +200,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     chunk with their seeds, before the run goes on."""
     if cfg.protocols is None:
         cfg.protocols = list(dataset.protocols or DEFAULT_PROTOCOLS)
-    cases, too_long_skipped = prepare_cases(lm, dataset, cfg)
+    cases, too_long_skipped = prepare_cases(lm, dataset, cfg, method)
     step = cfg.edits_per_step if cfg.mode != "single" else 1
     chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
     untouched = None
@@ -209,7 +209,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
     meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict(), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
-                        "rule": "cases longer than the context are skipped", "skipped": dict(too_long_skipped)},
+                        "rule": CONTEXT_RULE, "skipped": dict(too_long_skipped)},
             "environment": environment(lm, backend)}
     if untouched is not None:
         meta["lifelong"] = _lifelong_settings(cfg, untouched)

@@ -19,6 +19,7 @@ import torch
 
 from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.errors import PolyeditError
+from polyedit.models.context import check_fits, edit_text, probe_text
 from polyedit.models.load import LoadedModel
 from polyedit.registry import Registry, import_submodules
 
@@ -262,9 +263,10 @@ class EditMethod(ABC):
         self.last_resolved: HParams | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
-        """Every `apply`/`apply_cases` a method defines hands back only finite weights (a non-finite one, an
-        update overflowing float16 or a diverged optimiser, restores the model and raises), and its handle
-        records the hyperparameters it ran with (`info["hparams"]`)."""
+        """Every `apply`/`apply_cases` a method defines refuses an edit longer than the model's context
+        (one line, before anything changes: `polyedit.models.context`'s rule), hands back only finite
+        weights (a non-finite one, an update overflowing float16 or a diverged optimiser, restores the model
+        and raises), and its handle records the hyperparameters it ran with (`info["hparams"]`)."""
         super().__init_subclass__(**kwargs)
         for name in ("apply", "apply_cases"):
             if name in vars(cls) and not getattr(vars(cls)[name], "_checks_finite", False):
@@ -296,6 +298,12 @@ class EditMethod(ABC):
         default keeps `apply` the one thing most methods implement."""
         return self.apply(lm, [c.edit for c in cases])
 
+    def texts_read(self, lm: LoadedModel | None, case: EditCase) -> list[str]:
+        """Every text the model reads for `case` under this method, each prompt with its longest answer:
+        what the context rule (`polyedit.models.context`) measures. Weight methods leave prompts as they
+        are; a method that rewrites them (in-context editing) returns the rewritten ones."""
+        return [edit_text(case.edit)] + [probe_text(p.prompt, p) for p in case.probes]
+
 
 def _finite_checked(fn):
     import functools
@@ -303,8 +311,10 @@ def _finite_checked(fn):
     from polyedit.methods.precision import check_finite
 
     @functools.wraps(fn)
-    def checked(self, lm, *args, **kwargs):
-        handle = fn(self, lm, *args, **kwargs)
+    def checked(self, lm, edits, *args, **kwargs):
+        if lm is not None:  # the context rule, for callers that skip the runner (which drops such cases first)
+            check_fits(lm, [edit_text(e if isinstance(e, Edit) else e.edit) for e in edits], "edit")
+        handle = fn(self, lm, edits, *args, **kwargs)
         check_finite(handle, self.name)
         return handle
 

@@ -1,11 +1,14 @@
 """How long a text the model can read, and the rule for texts that are longer.
 
-The rule: an edit or probe whose prompt plus answer (plus the generation budget) does not fit in the
-model's position table is not run. Truncating would score a different question, and running it anyway
-is undefined (learned position tables index out of range; rotary ones extrapolate) and slow (a
-2,285-token edit on a 256-position model took 84 s). The runner drops such cases before it writes
-anything, counts them in the summary's `skipped` and lists them in `run.json`; a single edit
-(`polyedit edit`, `EditMethod.apply`) is refused with one line.
+The rule (`RULE`): an edit or probe whose prompt, as the model reads it, plus its longest answer (plus
+the generation budget) does not fit in the model's position table is not run. "As the model reads it":
+after the method's rewrite, so an in-context (IKE) prompt is measured with its demonstrations and new
+fact. Truncating would score a different question, and running it anyway is undefined (learned position
+tables index out of range; rotary ones extrapolate) and slow (a 2,285-token edit on a 256-position model
+took 84 s). The runner drops such cases before it writes anything (`EditMethod.texts_read` says what a
+method makes the model read), counts them in the summary's `skipped` and records the rule and the count
+in `run.json`; a single edit (`polyedit edit`, `EditMethod.apply` / `apply_cases` from Python) and a
+single rewritten prompt (an in-context handle's `transform_prompt`) are refused with one line.
 """
 
 from __future__ import annotations
@@ -14,6 +17,20 @@ from polyedit.errors import PolyeditError, shorten
 
 #: config fields that name the size of the position table, across families (GPT-2, Llama/Qwen2/NeoX, ...)
 _POSITION_FIELDS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length")
+
+#: the rule as `run.json` records it
+RULE = ("a case is skipped when a prompt as the model reads it (after the method's rewrite, e.g. IKE's "
+        "demonstrations) with its longest answer and the generation budget exceeds the model's positions")
+
+
+def probe_text(prompt: str, probe) -> str:
+    """`prompt` (a probe's, possibly rewritten by a method) with the probe's longest answer."""
+    return prompt + " " + max((probe.answer, probe.answer_true or "", *probe.aliases), key=len)
+
+
+def edit_text(edit) -> str:
+    """An edit's prompt with both its answers (methods read the prompt with each)."""
+    return edit.prompt + " " + edit.target_new + " " + (edit.target_true or "")
 
 
 def context_limit(lm) -> int | None:

@@ -1,4 +1,4 @@
-"""Batched greedy decoding with a shared-prefix cache and early stopping.
+"""Batched greedy decoding (or, row by row, seeded sampling) with a shared-prefix cache and early stopping.
 
 In-context editing prompts are long (eight demonstrations before the query) and their answers short (a
 name, cut at the first `"`), so on a CPU the cost is the prefill, and `model.generate` spends most of a
@@ -21,6 +21,10 @@ cache object (GPT-2 before transformers 4.47 took tuples) is decoded by `model.g
 left-padded batch instead. Both fallbacks are tested against the main path.
 
 Greedy, so the answers are those of one prompt at a time; `tests/ike/test_ike_batching.py` checks it.
+A row may instead sample (`Sampling`: temperature, top-p, seed; the server's requests with a temperature
+above 0): its `RowSampler` draws from that row's logits with the row's own `torch.Generator`, one draw per
+step, so a row's text depends on its prompt, its settings and its seed only, not on the rows batched
+with it (nor on the global RNG).
 """
 
 from __future__ import annotations
@@ -44,6 +48,37 @@ class Decoded:
     token_ids: list[int]  # up to, not including, EOS; may run past the stop string by part of a token
     stopped: bool  # the text contains a stop string
     eos: bool = False  # the model ended the row with EOS
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How one row samples: logits divided by `temperature` (> 0); with `top_p` < 1 only the smallest set of
+    most likely tokens whose probability reaches `top_p` is kept (nucleus sampling, Holtzman et al. 2020,
+    "The Curious Case of Neural Text Degeneration"); `seed` seeds the row's own generator."""
+
+    temperature: float
+    top_p: float = 1.0
+    seed: int = 0
+
+
+class RowSampler:
+    """Draws one row's next token from its logits, with a generator of its own (seeded by `Sampling.seed`)."""
+
+    def __init__(self, sampling: Sampling) -> None:
+        self.sampling = sampling
+        self.generator = torch.Generator().manual_seed(sampling.seed)
+
+    def __call__(self, logits: torch.Tensor) -> int:
+        # on the CPU in float64, the maximum subtracted before scaling: the same draw whatever device ran
+        # the model, and no overflow at a tiny temperature (every token but the best then has probability 0)
+        x = logits.detach().double().cpu()
+        probs = torch.softmax((x - x.max()) / self.sampling.temperature, dim=-1)
+        if self.sampling.top_p >= 1.0:
+            return int(torch.multinomial(probs, 1, generator=self.generator))
+        ranked, order = probs.sort(descending=True, stable=True)
+        keep = (ranked.cumsum(0) - ranked) < self.sampling.top_p  # the mass before a token is under top_p
+        keep[0] = True  # the most likely token always stays (top_p 0: greedy)
+        return int(order[torch.multinomial(ranked * keep, 1, generator=self.generator)])
 
 
 def plan_batches(enc: list[list[int]], batch_size: int) -> list[list[int]]:
@@ -146,14 +181,17 @@ class GreedyDecoder:
         return out.logits[:, -1].float()
 
     @torch.no_grad()
-    def decode(self, rows: list[list[int]], max_new_tokens, is_stopped) -> list[Decoded]:
+    def decode(self, rows: list[list[int]], max_new_tokens, is_stopped,
+               samplers: list[RowSampler | None] | None = None) -> list[Decoded]:
         """`is_stopped(token_ids)` says whether a row's new tokens already contain a stop string.
         `max_new_tokens` and `is_stopped` may also be lists, one per row (the server batches requests
-        that ask for different lengths and stop strings)."""
+        that ask for different lengths and stop strings). `samplers`: per row, None (greedy) or the
+        `RowSampler` that picks its tokens."""
         device = self.model.get_input_embeddings().weight.device  # with a device map: where inputs go
         n = len(rows)
         limits = list(max_new_tokens) if isinstance(max_new_tokens, (list, tuple)) else [max_new_tokens] * n
         stop_fns = list(is_stopped) if isinstance(is_stopped, (list, tuple)) else [is_stopped] * n
+        samplers = list(samplers) if samplers is not None else [None] * n
         if max(limits, default=0) <= 0:
             return [Decoded([], False) for _ in rows]
         p = 0  # the batch's shared prefix, leaving every row at least one token of its own
@@ -161,7 +199,7 @@ class GreedyDecoder:
         while n > 1 and p < shortest - 1 and all(r[p] == rows[0][p] for r in rows):
             p += 1
         if not self.takes_cache:
-            return self._generate(rows, limits, stop_fns, device)
+            return self._generate(rows, limits, stop_fns, device, samplers)
         cache = new_cache(self.model.config)
         if p >= MIN_SHARED_PREFIX:
             prefix = torch.tensor([rows[0][:p]], device=device)
@@ -188,6 +226,9 @@ class GreedyDecoder:
         last = max(limits) - 1
         for step in range(last + 1):
             nxt = logits.argmax(-1).tolist()
+            for j, row in enumerate(active):
+                if samplers[row] is not None and limits[row] > 0:
+                    nxt[j] = samplers[row](logits[j])
             keep = []
             for j, row in enumerate(active):
                 if limits[row] <= 0:
@@ -214,9 +255,22 @@ class GreedyDecoder:
             logits = self._forward(torch.tensor(nxt, device=device)[:, None], mask, positions, cache)
         return [Decoded(t, s, e) for t, s, e in zip(new, stopped, eos)]
 
-    def _generate(self, rows, limits, stop_fns, device) -> list[Decoded]:
+    def _generate(self, rows, limits, stop_fns, device, samplers=None) -> list[Decoded]:
         """The same greedy answers from `model.generate` on the left-padded batch, cut where `decode` stops
-        (each row at its own limit and stop strings)."""
+        (each row at its own limit and stop strings); rows that sample are decoded one at a time without a
+        cache (`_sample_uncached`)."""
+        samplers = samplers or [None] * len(rows)
+        if any(s is not None for s in samplers):
+            greedy = [i for i, s in enumerate(samplers) if s is None]
+            out: list[Decoded | None] = [None] * len(rows)
+            if greedy:
+                for i, d in zip(greedy, self._generate([rows[i] for i in greedy], [limits[i] for i in greedy],
+                                                       [stop_fns[i] for i in greedy], device)):
+                    out[i] = d
+            for i, s in enumerate(samplers):
+                if s is not None:
+                    out[i] = self._sample_uncached(rows[i], limits[i], stop_fns[i], s, device)
+            return out
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -239,3 +293,17 @@ class GreedyDecoder:
                     break
             decoded.append(Decoded(tokens, stopped, eos))
         return decoded
+
+    def _sample_uncached(self, row, limit, is_stopped, sampler, device) -> Decoded:
+        """One sampling row for a model that takes no cache object: the whole sequence at every step."""
+        ids, tokens = list(row), []
+        for _ in range(max(limit, 0)):
+            logits = self.model(input_ids=torch.tensor([ids], device=device)).logits[0, -1]
+            t = sampler(logits)
+            if t == self.eos_id:
+                return Decoded(tokens, False, True)
+            tokens.append(t)
+            ids.append(t)
+            if is_stopped(tokens):
+                return Decoded(tokens, True)
+        return Decoded(tokens, False)

@@ -3,8 +3,10 @@
 Requests arrive from the event loop as jobs (already tokenised and checked against the model's context).
 The worker takes the first waiting job, then keeps gathering while more arrive within `window` seconds of
 each other (at most `max_wait` in all, at most `max_rows` prompts), and decodes every prompt of the
-gathered jobs together with the batched greedy decoder (`models/generation.py`: padded batches, a shared
-prefix run once, finished rows dropped), each row with its own `max_tokens` and stop strings. A job is
+gathered jobs together with the batched decoder (`models/generation.py`: padded batches, a shared
+prefix run once, finished rows dropped), each row with its own `max_tokens`, stop strings and decoding:
+greedy, or sampled with its own seeded generator (`RowSampler`, made when the row is served), so a
+sampled row's text is the same whichever rows it is batched with. A job is
 answered as soon as its own rows are done, not when the whole gathering is. Under load the queue fills
 while a batch runs, so the next batch is large without any waiting; alone, a request waits one `window`.
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from polyedit.models.backend import cut_at_stop
-from polyedit.models.generation import GreedyDecoder, plan_batches
+from polyedit.models.generation import GreedyDecoder, RowSampler, Sampling, plan_batches
 from polyedit.models.load import LoadedModel
 from polyedit.serve.schema import finite
 
@@ -42,6 +44,7 @@ class Row:
     offsets: list[int] | None = None  # where each prompt token starts in `prompt` (for logprobs)
     logprobs: int | None = None
     echo: bool = False
+    sampling: Sampling | None = None  # None: greedy
 
 
 @dataclass
@@ -150,7 +153,8 @@ class ModelWorker:
         for idx in plan_batches([x[2].ids for x in decode], self.batch_size):
             chunk = [decode[k] for k in idx]
             outs = decoder.decode([r.ids for _, _, r in chunk], [r.max_tokens for _, _, r in chunk],
-                                  [self._stop_test(r.stop) for _, _, r in chunk])
+                                  [self._stop_test(r.stop) for _, _, r in chunk],
+                                  [RowSampler(r.sampling) if r.sampling else None for _, _, r in chunk])
             for (job, i, row), d in zip(chunk, outs):
                 text = self.tok.decode(d.token_ids, skip_special_tokens=True)
                 cut = cut_at_stop(text, row.stop)

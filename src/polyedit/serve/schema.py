@@ -4,16 +4,23 @@ The body is parsed here, not by the framework, so that every way a body can be w
 line naming what is wrong: bytes that are not UTF-8, JSON that is not valid (NaN and Infinity included),
 integers too long to parse, nesting too deep, a value of the wrong type or out of range, a field OpenAI's
 API does not have (OpenAI refuses those too), or a parameter this server cannot honour (streaming,
-sampling, n > 1, penalties). Types are strict: `"max_tokens": "5"` and `"echo": 1` are refused, not coerced.
+n > 1, penalties, best_of > 1). Types are strict: `"max_tokens": "5"` and `"echo": 1` are refused, not coerced.
+
+Decoding (`_Common.plan`): `temperature` 0 is greedy; above 0, or left out (OpenAI's default is 1), the
+model samples at that temperature with `top_p` (default 1), seeded by `seed`, or, when the request
+gives none, by a seed the server draws and reports, so any answer can be reproduced by sending it back.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import secrets
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from polyedit.models.generation import Sampling
 
 MAX_TOP_LOGPROBS = 5
 MAX_PROMPTS = 64  # prompts in one completions request (a list); each is a row of the batch
@@ -109,9 +116,12 @@ Stop = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
 Temperature = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
 
 
+OPENAI_DEFAULT_TEMPERATURE = 1.0
+
+
 class _Common(BaseModel):
-    """Fields the two endpoints share. Decoding is greedy: `temperature` 0, or left out (OpenAI's default
-    is 1, sampling; the response's `decoding` field says this server decoded greedily)."""
+    """Fields the two endpoints share. Decoding: greedy at `temperature` 0; otherwise sampling at the
+    temperature (OpenAI's default, 1, when left out) with `top_p` and `seed` (see `plan`)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
@@ -124,7 +134,7 @@ class _Common(BaseModel):
     stop: Stop | Annotated[list[Stop], Field(max_length=MAX_STOP)] | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0, allow_inf_nan=False)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0, allow_inf_nan=False)] | None = None
-    seed: int | None = Field(default=None, ge=-(2 ** 63), le=2 ** 64 - 1)  # greedy: nothing to seed
+    seed: int | None = Field(default=None, ge=-(2 ** 63), le=2 ** 64 - 1)  # torch.Generator's seed range
     user: Annotated[str, Field(max_length=256)] | None = None
 
     @field_validator("stop")
@@ -141,21 +151,25 @@ class _Common(BaseModel):
         """A parameter this server cannot honour, as the error to send."""
         if self.stream:
             return BadRequest(400, "'stream' is not supported: leave it out or set it to false", "stream")
-        if self.temperature is not None and self.temperature != 0.0:
-            return BadRequest(400, f"'temperature' {self.temperature} asks for sampling; this server decodes "
-                              "greedily: set it to 0 or leave it out", "temperature")
-        if self.top_p is not None and self.top_p != 1.0 and self.temperature != 0.0:
-            return BadRequest(400, "'top_p' below 1 asks for sampling; this server decodes greedily", "top_p")
         if (self.n or 1) != 1:
-            return BadRequest(400, "'n' must be 1 (greedy decoding gives one answer)", "n")
+            return BadRequest(400, "'n' must be 1 (this server returns one choice per prompt)", "n")
         for name in ("presence_penalty", "frequency_penalty"):
             if getattr(self, name) not in (None, 0.0):
                 return BadRequest(400, f"'{name}' is not supported: leave it out or set it to 0", name)
         return None
 
-    @property
-    def decoding(self) -> str:
-        return "greedy" if self.temperature == 0.0 else "greedy (temperature not set; OpenAI's default would sample)"
+    def plan(self) -> tuple[Sampling | None, dict]:
+        """(how to decode: None for greedy, the `decoding` object the response states). Greedy at
+        temperature 0; otherwise sampling, seeded by `seed` or by one drawn here (and reported)."""
+        temperature = OPENAI_DEFAULT_TEMPERATURE if self.temperature is None else self.temperature
+        if temperature == 0.0:
+            return None, {"method": "greedy", "temperature": 0.0}
+        top_p = 1.0 if self.top_p is None else self.top_p
+        seed = self.seed if self.seed is not None else secrets.randbits(63)
+        stated = {"method": "sampling", "temperature": temperature, "top_p": top_p, "seed": seed,
+                  "seed_from": "request" if self.seed is not None else "server",
+                  "temperature_from": "request" if self.temperature is not None else "OpenAI's default"}
+        return Sampling(temperature, top_p, seed), stated
 
 
 class CompletionRequest(_Common):

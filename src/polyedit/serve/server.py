@@ -2,9 +2,12 @@
 
 Routes: `POST /v1/completions` (`prompt` a string or a list of up to 64, `max_tokens`, `stop`, `echo`,
 `logprobs` 0..5), `POST /v1/chat/completions` (`messages`; the tokenizer's chat template when it has one,
-otherwise the plain fallback of `chat_prompt`), `GET /v1/models`. Decoding is greedy: `temperature` 0, or
-left out, in which case the response's `decoding` field says so (OpenAI's default, 1, would sample); a
-temperature above 0, `n` > 1, `stream` and penalties are refused with 400. `finish_reason` is "stop" when
+otherwise the plain fallback of `chat_prompt`), `GET /v1/models`. Decoding: greedy at `temperature` 0;
+above 0, or left out (OpenAI's default, 1), sampling at that temperature with `top_p`, seeded by `seed`
+(or by a seed the server draws): each prompt has its own generator, so the same request with the same
+seed gets the same text however it is batched. Every response states how it was decoded in its
+`decoding` object (`method`, `temperature`, and for sampling `top_p`, `seed`, `seed_from`); `n` > 1,
+`stream` and penalties are refused with 400. `finish_reason` is "stop" when
 the model ended (EOS) or a stop string was hit, "length" when `max_tokens` or the model's context ran out.
 
 Every bad request gets a 4xx with an OpenAI-shaped JSON error naming what is wrong (`schema.py`); a failure
@@ -87,7 +90,7 @@ class CompletionModel:
     # -- turning a request into rows (a long prompt on a thread of the pool, not on the event loop) -----------
 
     def _row(self, prompt: str, max_tokens: int, stop: tuple[str, ...], *, special: bool = True,
-             logprobs: int | None = None, echo: bool = False, param: str = "prompt") -> Row:
+             logprobs: int | None = None, echo: bool = False, param: str = "prompt", sampling=None) -> Row:
         if self.max_prompt_chars is not None and len(prompt) > self.max_prompt_chars:
             raise BadRequest(400, f"the prompt is {len(prompt)} characters, more than fit in this model's context "
                              f"of {self.context} tokens", param, "context_length_exceeded")
@@ -110,15 +113,17 @@ class CompletionModel:
                 offsets = [s for s, _ in enc["offset_mapping"]]
             else:
                 offsets = [len(self.tok.decode(ids[:i], skip_special_tokens=True)) for i in range(len(ids))]
-        return Row(prompt, ids, room, stop, offsets, logprobs, echo)
+        return Row(prompt, ids, room, stop, offsets, logprobs, echo, sampling)
 
-    def completion_rows(self, req: CompletionRequest, max_tokens: int) -> list[Row]:
+    def completion_rows(self, req: CompletionRequest, max_tokens: int, sampling=None) -> list[Row]:
+        """One row per prompt; each sampling row gets its own generator from the same seed, so a prompt's
+        text does not depend on the other prompts of the list."""
         return [self._row(p, max_tokens, req.stop_strings(), logprobs=req.logprobs, echo=bool(req.echo),
-                          param="prompt") for p in req.prompts()]
+                          param="prompt", sampling=sampling) for p in req.prompts()]
 
-    def chat_row(self, req: ChatCompletionRequest, max_tokens: int) -> Row:
+    def chat_row(self, req: ChatCompletionRequest, max_tokens: int, sampling=None) -> Row:
         text, special, stop = chat_prompt(self.tok, req)
-        return self._row(text, max_tokens, stop, special=special, param="messages")
+        return self._row(text, max_tokens, stop, special=special, param="messages", sampling=sampling)
 
 
 def chat_prompt(tok, req: ChatCompletionRequest) -> tuple[str, bool, tuple[str, ...]]:
@@ -241,11 +246,11 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
             raise BadRequest(500, "the model failed on this request (the server log has the details)",
                              kind="server_error") from None
 
-    async def tokenized(build, req, max_tokens: int, chars: int):
+    async def tokenized(build, req, max_tokens: int, chars: int, sampling):
         # a short prompt is tokenised at once (a thread hop costs more); a long one on a worker thread
         if chars <= INLINE_TOKENIZE_CHARS:
-            return build(req, max_tokens)
-        return await anyio.to_thread.run_sync(build, req, max_tokens)
+            return build(req, max_tokens, sampling)
+        return await anyio.to_thread.run_sync(build, req, max_tokens, sampling)
 
     def usage(rows: list[Row], results) -> dict:
         prompt = sum(len(r.ids) for r in rows)
@@ -257,14 +262,15 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
     async def completions(request: Request):
         req = await parse(request, CompletionRequest)
         max_tokens = limit(req.max_tokens, DEFAULT_MAX_TOKENS, "max_tokens")
-        rows = await tokenized(model.completion_rows, req, max_tokens, sum(map(len, req.prompts())))
+        sampling, decoding = req.plan()
+        rows = await tokenized(model.completion_rows, req, max_tokens, sum(map(len, req.prompts())), sampling)
         results = await run(rows)
         choices = [{"index": i, "text": (row.prompt if row.echo else "") + res.text,
                     "finish_reason": res.finish_reason, "logprobs": res.logprobs}
                    for i, (row, res) in enumerate(zip(rows, results))]
         return JSONResponse({"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion",
                              "created": int(time.time()), "model": model.model_name, "choices": choices,
-                             "usage": usage(rows, results), "decoding": req.decoding})
+                             "usage": usage(rows, results), "decoding": decoding})
 
     @app.post("/v1/chat/completions")
     @app.post("/chat/completions", include_in_schema=False)
@@ -272,13 +278,14 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
         req = await parse(request, ChatCompletionRequest)
         param = "max_completion_tokens" if req.max_completion_tokens is not None else "max_tokens"
         max_tokens = limit(req.limit(), model.max_tokens, param)
-        row = await tokenized(model.chat_row, req, max_tokens, sum(len(m.text()) for m in req.messages))
+        sampling, decoding = req.plan()
+        row = await tokenized(model.chat_row, req, max_tokens, sum(len(m.text()) for m in req.messages), sampling)
         (res,) = await run([row])
         choice = {"index": 0, "message": {"role": "assistant", "content": res.text},
                   "finish_reason": res.finish_reason, "logprobs": None}
         return JSONResponse({"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
                              "created": int(time.time()), "model": model.model_name, "choices": [choice],
-                             "usage": usage([row], [res]), "decoding": req.decoding})
+                             "usage": usage([row], [res]), "decoding": decoding})
 
     @app.get("/v1/models")
     @app.get("/models", include_in_schema=False)

@@ -14,6 +14,7 @@ from typing import Any
 from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.errors import PolyeditError
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
+from polyedit.models.context import check_fits, probe_text
 from polyedit.methods.ike.demos import CasePool, Demo, bmike_pool, demo_from_case, pool_task
 from polyedit.methods.ike.prompts import ANSWER_STOP, in_context_prompt
 from polyedit.methods.ike.retrieval import DEFAULT_ST_MODEL, NearestEdits, make_embedder
@@ -66,11 +67,21 @@ class IKEHandle(EditHandle):
     def demos_for(self, probe: Probe) -> list[Demo]:
         return self.method.demos_for(self._case_for(probe), probe.kind, probe.lang)
 
-    def transform_prompt(self, probe: Probe) -> str:
+    def in_context_prompt(self, probe: Probe) -> str:
+        """The probe rewritten: demonstrations, the new fact, the question (`prompts.py`)."""
         case = self._case_for(probe)
         demos = self.method.demos_for(case, probe.kind, probe.lang)
         return in_context_prompt([d.parts() for d in demos], case.edit.prompt, case.edit.target_new, probe.prompt,
                                  case.edit.lang)
+
+    def transform_prompt(self, probe: Probe) -> str:
+        """`in_context_prompt`, refused with one line when it, with the probe's longest answer, is longer
+        than a local model's context (`polyedit.models.context`'s rule; the runner drops such cases
+        before it starts, through `IKE.texts_read`, so only a direct caller meets the refusal)."""
+        prompt = self.in_context_prompt(probe)
+        if self.lm is not None:
+            check_fits(self.lm, [probe_text(prompt, probe)], f"in-context prompt of the {probe.kind} probe ({probe.lang})")
+        return prompt
 
     def stop_strings(self) -> tuple[str, ...]:
         return (ANSWER_STOP,)
@@ -206,3 +217,10 @@ class IKE(EditMethod):
 
     def apply(self, lm, edits: list[Edit]) -> EditHandle:
         return self.apply_cases(lm, [EditCase(f"edit-{i}", e) for i, e in enumerate(edits)])
+
+    def texts_read(self, lm, case: EditCase) -> list[str]:
+        """The in-context prompts the model reads for the case's probes (demonstrations included), each
+        with its longest answer: what the context rule measures for IKE. The edit is never read alone."""
+        self.hparams = self.resolved(lm)  # as apply_cases sets them: the prompts depend on them
+        handle = IKEHandle(lm, [case], self, {})
+        return [probe_text(handle.in_context_prompt(p), p) for p in case.probes]

@@ -1,0 +1,125 @@
+"""`polyedit data validate` lists every problem of every record (each bad list item with its index), each
+line short, naming file, record and field; it reads past an unreadable file to the rest of a folder, takes
+a BMIKE-53 file's language from its records, and exits 1 when it found anything."""
+
+import json
+
+from polyedit.cli.main import main
+from polyedit.data.problems import RecordReader, Report
+
+BIG = "k" * 100_000
+
+
+def _validate(capsys, path, fmt):
+    code = main(["data", "validate", str(path), "--format", fmt])
+    out = capsys.readouterr().out.splitlines()
+    assert all(len(line) < 500 for line in out), max(map(len, out))
+    return code, out
+
+
+def _has(out, *parts):
+    return any(all(p in line for p in parts) for line in out)
+
+
+def _de_block(**changes):
+    block = {"case_id": 1, "subject": "Ana", "src": "Ana wurde geboren in", "alt": "Oslo", "rephrase": "Ana kam aus",
+             "loc": "Wer schrieb Faust?", "loc_ans": "Goethe", "port": "Wo lebt Ana?", "port_ans": "Norwegen"}
+    block.update(changes)
+    return {k: v for k, v in block.items() if v is not None}
+
+
+EN = {"case_id": 1, "subject": "Ana", "src": "Ana was born in", "alt": "Oslo"}
+
+
+def test_every_problem_of_a_spoilt_bmike_record_is_listed(tmp_path, capsys):
+    recs = [
+        # spoilt twice (a list for a case_id), and three problems in its German block besides
+        {"en": {**EN, "case_id": [1]}, "de": _de_block(src=None, loc_ans=7, **{BIG: "x"})},
+        # no English block: its German block is still checked
+        {"de": _de_block(rephrase="")},
+        {"en": {**EN, "case_id": 3}, "de": _de_block(case_id=3)},  # clean
+    ]
+    path = tmp_path / "zsre_test_de.json"
+    path.write_text(json.dumps(recs))
+    code, out = _validate(capsys, path, "bmike53")
+    assert code == 1
+    assert _has(out, "record 0 field en.case_id", "expected an int or string id")
+    assert _has(out, "record 0 field de.src: missing")
+    assert _has(out, "record 0 field de.loc_ans: expected a string, got a number")
+    assert _has(out, "record 0 field 'de.kkkk", "chars)", "unknown field ignored")  # a 100 KB key, shortened
+    assert _has(out, "record 1 field en: missing") and _has(out, "record 1 field de.rephrase: empty string")
+    assert not _has(out, "record 2")
+    assert len(out) == 6
+
+
+def test_bmike_language_comes_from_the_records_not_the_name(tmp_path, capsys):
+    path = tmp_path / "zsre_test_fr.json"  # named French, holds German pairs
+    path.write_text(json.dumps([{"en": EN, "de": _de_block()}, {"en": {**EN, "case_id": 2}, "de": _de_block(case_id=2)}]))
+    code, out = _validate(capsys, path, "bmike53")
+    assert code == 1 and out == [f"{path}: the file name says fr but its records hold de blocks; read as de"]
+    path.rename(tmp_path / "zsre_test_de.json")
+    code, out = _validate(capsys, tmp_path / "zsre_test_de.json", "bmike53")
+    assert code == 0
+
+
+def test_a_bad_item_of_a_list_field_is_named_with_its_index():
+    report = Report(exhaustive=True)
+    r = RecordReader(report, "f.json", 4)
+    assert r.texts({"p": ["ok", "", 3, "fine", None]}, "p", "p", "dropped") is None
+    assert [(p.field, p.message.split(",")[0]) for p in report.problems] == [
+        ("p[1]", "expected a non-empty string"), ("p[2]", "expected a non-empty string"),
+        ("p[4]", "expected a non-empty string")]
+    assert report.skipped["dropped"] == 3
+
+
+def test_easyedit_lists_every_problem_and_reads_past_an_unreadable_file(tmp_path, capsys):
+    good = {"subject": "Ana", "src": "Ana was born in", "alt": "Oslo", "answers": ["Lima"],
+            "rephrase": "Ana came from", "loc": "nq question: who wrote faust", "loc_ans": "Goethe"}
+    bad = {**good, "subject": None, "alt": ["Oslo", "", 5], "rephrase": ["Ana came from", "", "x" * 100_000 + "\ud800"],
+           "loc_ans": None}
+    folder = tmp_path / "easyedit"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps([good, bad]))
+    (folder / "b.json").write_bytes(b"[{\"subject\": \"\xff\"}]")
+    (folder / "c.json").write_text(json.dumps([{**good, "src": 3}]))
+    code, out = _validate(capsys, folder, "easyedit-zsre")
+    assert code == 1
+    a, b, c = (str(folder / n) for n in ("a.json", "b.json", "c.json"))
+    assert _has(out, f"{a} record 1 field subject: missing")
+    assert _has(out, f"{a} record 1 field alt[1]") and _has(out, f"{a} record 1 field alt[2]")
+    assert _has(out, f"{a} record 1 field rephrase[1]") and _has(out, f"{a} record 1 field rephrase[2]", "surrogate")
+    assert _has(out, f"{a} record 1 field loc_ans: missing")
+    assert _has(out, f"{b}:1: not UTF-8")
+    assert _has(out, f"{c} record 0 field src: expected a string")
+    assert not _has(out, "record 0 field", a)
+    assert len(out) == 8
+
+
+def test_mzsre_lists_the_probes_of_a_record_without_an_edit_and_reads_past_bad_files(tmp_path, capsys):
+    def block(**changes):
+        b = {"src": "Q?", "alt": "A", "rephrase": "Q2?", "subject": "S", "loc": "nq question: L?", "loc_ans": "LA",
+             "portability": {"New Question": "P?", "New Answer": "PA"}}
+        b.update(changes)
+        return {k: v for k, v in b.items() if v is not None}
+
+    (tmp_path / "mzsre_test_duplicate_ende.json").write_text(json.dumps(
+        [{"en": block(src=None), "de": block(rephrase=5, loc_ans="")}, {"en": block(), "de": block()}]))
+    (tmp_path / "mzsre_test_duplicate_enfr.json").write_text("[{\"en\": ")
+    code, out = _validate(capsys, tmp_path, "mzsre")
+    ende, enfr = (str(tmp_path / f"mzsre_test_duplicate_{x}.json") for x in ("ende", "enfr"))
+    assert code == 1
+    assert _has(out, f"{ende} record 0 field en.src: missing")
+    assert _has(out, f"{ende} record 0 field de.rephrase: expected a string")
+    assert _has(out, f"{ende} record 0 field de.loc_ans: empty string")
+    assert _has(out, enfr, "not JSON")
+
+
+def test_real_bmike_files_still_validate_clean(real_bmike53, capsys):
+    """The published English and German files (the `_en` file holds the German pairs) read as the language
+    their records hold, which their names agree with: nothing to report."""
+    for name in ("zsre_test.json", "zsre_test_de.json", "zsre_test_en.json"):
+        path = real_bmike53 / "zsRE" / name
+        if name == "zsre_test_en.json" and not path.exists():
+            continue
+        code, out = _validate(capsys, path, "bmike53")
+        assert code == 0 and out == [f"{path}: no problems (bmike53)"], out[:3]
