@@ -2,5 +2,6 @@
 
 from polyedit.methods.memla.config import MEMLAHParams
 from polyedit.methods.memla.memla_main import MEMLA
+from polyedit.methods.memla import controls  # noqa: F401  (registers memla-random, -lora, -specific, -independent)
 
 __all__ = ["MEMLA", "MEMLAHParams"]
