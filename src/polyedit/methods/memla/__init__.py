@@ -2,6 +2,6 @@
 
 from polyedit.methods.memla.config import MEMLAHParams
 from polyedit.methods.memla.memla_main import MEMLA
-from polyedit.methods.memla import controls  # noqa: F401  (registers memla-random, -lora, -specific, -independent)
+from polyedit.methods.memla.controls import MEMLAIndependent, MEMLALoRA, MEMLARandom, MEMLASpecific
 
-__all__ = ["MEMLA", "MEMLAHParams"]
+__all__ = ["MEMLA", "MEMLAHParams", "MEMLARandom", "MEMLALoRA", "MEMLASpecific", "MEMLAIndependent"]
