@@ -27,6 +27,7 @@ def outcome(out):
     return rows, json.loads((out / "pareto.json").read_text()), body
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
 def test_resumed_after_two_kills_equals_uninterrupted(tiny_data, fake_bench, tmp_path, sampler):
     c = cfg(tiny_data, sampler=sampler)
@@ -129,3 +130,42 @@ def test_the_split_is_dev_and_bad_input_is_one_line(tiny_data, fake_bench, tmp_p
     (tmp_path / "z" / "something").write_text("x")
     with pytest.raises(PolyeditError, match="not empty"):
         run_tune(cfg(tiny_data, trials=2), tmp_path / "z", lm=FAKE_LM, progress=False)
+
+
+KILLED = """
+import importlib.util, os, signal
+from polyedit.tune import study
+from polyedit.tune.config import TuneConfig
+spec = importlib.util.spec_from_file_location("tune_conftest", {conftest!r})
+conftest = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(conftest)
+calls = 0
+def bench(lm, cfg, hp, folder, dataset):
+    global calls
+    calls += 1
+    folder.mkdir(parents=True, exist_ok=True)
+    if calls == 4:
+        os.kill(os.getpid(), signal.SIGKILL)  # no finally, no atexit: as a killed process
+    return conftest.fake_summary(hp)
+study._bench = bench
+study.run_tune(TuneConfig(model="fake", method="ft-l", data={data!r}, trials=6, cases=2), {out!r},
+               lm=conftest.FAKE_LM, progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_inside_a_trial_then_resume_equals_uninterrupted(tiny_data, fake_bench, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run_tune(cfg(tiny_data), tmp_path / "a", lm=FAKE_LM, progress=False)
+    script = KILLED.format(conftest=str(Path(__file__).with_name("conftest.py")), data=tiny_data,
+                           out=str(tmp_path / "k"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert len(json.loads((tmp_path / "k" / "trials.json").read_text())) == 3  # trial 3 was cut inside its run
+    run_tune(cfg(tiny_data), tmp_path / "k", lm=FAKE_LM, progress=False)
+    assert outcome(tmp_path / "k") == outcome(tmp_path / "a")

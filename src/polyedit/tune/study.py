@@ -144,6 +144,8 @@ def run_tune(cfg: TuneConfig, out: str | Path, command: str | None = None, progr
         session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": 0.0, "trials": 0}
         record["sessions"].append(session)
         t_session = time.perf_counter()
+        save = lambda: write_atomic(out / TUNE_FILE, json.dumps(record, indent=2, ensure_ascii=False))  # noqa: E731
+        save()  # before the first trial: a search killed at once (SIGKILL runs no `finally`) is still resumable
 
         def score(number: int, params: dict) -> None:
             folder = out / TRIALS_DIR / f"{number:04d}"
@@ -164,6 +166,7 @@ def run_tune(cfg: TuneConfig, out: str | Path, command: str | None = None, progr
                 study.tell(number, [result["transfer"], result["locality"]])
             session["trials"] += 1
             session["seconds"] = time.perf_counter() - t_session
+            save()
             write_outputs(out, study, record, cfg)
             bar.update(1)
             bar.set_postfix_str(_postfix(result), refresh=True)
@@ -182,7 +185,7 @@ def run_tune(cfg: TuneConfig, out: str | Path, command: str | None = None, progr
         finally:
             bar.close()
             session["seconds"] = time.perf_counter() - t_session
-            write_atomic(out / TUNE_FILE, json.dumps(record, indent=2, ensure_ascii=False))
+            save()
         return write_outputs(out, study, record, cfg)
 
 
