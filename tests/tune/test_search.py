@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from conftest import FAKE_LM
+from tune_fakes import FAKE_LM
 from polyedit.errors import PolyeditError
 from polyedit.methods import get_method
 from polyedit.tune.config import TuneConfig, split_spec
@@ -27,7 +27,6 @@ def outcome(out):
     return rows, json.loads((out / "pareto.json").read_text()), body
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
 def test_resumed_after_two_kills_equals_uninterrupted(tiny_data, fake_bench, tmp_path, sampler):
     c = cfg(tiny_data, sampler=sampler)
@@ -136,9 +135,9 @@ KILLED = """
 import importlib.util, os, signal
 from polyedit.tune import study
 from polyedit.tune.config import TuneConfig
-spec = importlib.util.spec_from_file_location("tune_conftest", {conftest!r})
-conftest = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(conftest)
+spec = importlib.util.spec_from_file_location("tune_fakes", {fakes!r})
+fakes = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fakes)
 calls = 0
 def bench(lm, cfg, hp, folder, dataset):
     global calls
@@ -146,14 +145,13 @@ def bench(lm, cfg, hp, folder, dataset):
     folder.mkdir(parents=True, exist_ok=True)
     if calls == 4:
         os.kill(os.getpid(), signal.SIGKILL)  # no finally, no atexit: as a killed process
-    return conftest.fake_summary(hp)
+    return fakes.fake_summary(hp)
 study._bench = bench
 study.run_tune(TuneConfig(model="fake", method="ft-l", data={data!r}, trials=6, cases=2), {out!r},
-               lm=conftest.FAKE_LM, progress=False)
+               lm=fakes.FAKE_LM, progress=False)
 """
 
 
-@pytest.mark.slow
 def test_sigkill_inside_a_trial_then_resume_equals_uninterrupted(tiny_data, fake_bench, tmp_path):
     import os
     import subprocess
@@ -161,7 +159,7 @@ def test_sigkill_inside_a_trial_then_resume_equals_uninterrupted(tiny_data, fake
     from pathlib import Path
 
     run_tune(cfg(tiny_data), tmp_path / "a", lm=FAKE_LM, progress=False)
-    script = KILLED.format(conftest=str(Path(__file__).with_name("conftest.py")), data=tiny_data,
+    script = KILLED.format(fakes=str(Path(__file__).with_name("tune_fakes.py")), data=tiny_data,
                            out=str(tmp_path / "k"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)

@@ -15,6 +15,7 @@ weights); it is recorded with its error, counts against the budget, and the sear
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -116,15 +117,25 @@ def run_tune(cfg: TuneConfig, out: str | Path, command: str | None = None, progr
              lm=None, device: str = "auto", after_trial=None) -> dict:
     """Run (or continue) the search into `out`; returns the record with the chosen trial. `lm`: a loaded
     model to use instead of loading `cfg.model`; `after_trial(number)`: called after each trial is told."""
+    method = METHODS.get(cfg.method)
+    trial_hparams(method, cfg.base_hparams, {})  # a bad --hparams file fails before anything loads
+    out = Path(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(cfg, out, command, progress, lm, device, after_trial, method)
+    except BaseException:
+        if created and all(p.name == LOCK_NAME for p in out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)  # refused before anything was written: leave nothing behind
+        raise
+
+
+def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial, method) -> dict:
     import optuna
 
     from polyedit.data.registry import load_dataset
     from polyedit.models.load import load_model
 
-    method = METHODS.get(cfg.method)
-    trial_hparams(method, cfg.base_hparams, {})  # a bad --hparams file fails before anything loads
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         record = _open_record(out, cfg, command)
         dataset = load_dataset(cfg.dev_data)  # bad data fails before the model loads
