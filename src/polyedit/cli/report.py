@@ -15,11 +15,15 @@ import click
 @click.option("--samples", "n_samples", type=int, default=50, show_default=True,
               help="probes of each run's per-sample log shown in the searchable table")
 def command(paths, out, title, n_samples):
-    """Leaderboard, cross-lingual heatmaps, per-language bars, sequential curves, Pareto fronts, samples."""
+    """Leaderboard, cross-lingual heatmaps, per-language bars, sequential curves, Pareto fronts, samples; for
+    `polyedit tune` folders, every method's front, chosen point and the paired test-split differences."""
     from polyedit.reports.collect import find_runs
     from polyedit.reports.page import write_report
+    from polyedit.reports.tuning import find_tunings
 
-    runs = find_runs(list(paths), n_samples)
+    tunings = find_tunings(list(paths))  # `polyedit tune` folders: fronts, chosen points, test comparison
+    runs = find_runs(list(paths), n_samples, allow_none=bool(tunings))
     root = Path(os.path.commonpath([str(Path(p).resolve()) for p in paths]))  # folders shown relative to it
-    page, md = write_report(runs, out, title, n_samples, root=root)
-    click.echo(f"{len(runs)} runs: wrote {page} and {md}")
+    page, md = write_report(runs, out, title, n_samples, root=root, tunings=tunings)
+    searches = f", {len(tunings)} tuning searches" if tunings else ""
+    click.echo(f"{len(runs)} runs{searches}: wrote {page} and {md}")

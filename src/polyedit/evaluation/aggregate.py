@@ -178,11 +178,13 @@ def cross_lingual_matrix(table: list[dict], headline: dict[str, str]) -> dict:
 
 
 def paired_difference(records_a: list[dict], records_b: list[dict], kind: str, metric: str,
-                      stage: str = "post") -> dict:
+                      stage: str = "post", other_languages: bool = False) -> dict:
     """Method A minus method B on the cases both runs scored (mean over languages of `metric` on `kind`
-    probes), with a paired bootstrap interval (`uncertainty.paired_bootstrap`)."""
+    probes), with a paired bootstrap interval (`uncertainty.paired_bootstrap`). `other_languages`: only the
+    probes in a language other than their case's edit language (cross-lingual transfer)."""
     def pick(records):
         return [(r["case_id"], r["lang"], float(r[stage])) for r in rows(records)
-                if r["kind"] == kind and r["metric"] == metric and r[stage] is not None]
-    return {"kind": kind, "metric": metric, "stage": stage,
+                if r["kind"] == kind and r["metric"] == metric and r[stage] is not None
+                and not (other_languages and r["lang"] == r["edit_lang"])]
+    return {"kind": kind, "metric": metric, "stage": stage, "other_languages": other_languages,
             **uncertainty.paired_bootstrap(pick(records_a), pick(records_b))}

@@ -19,17 +19,22 @@ import torch
 
 from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.errors import PolyeditError
+from polyedit.methods.search import Choice, Layers, Range, Search
 from polyedit.models.context import check_fits, edit_text, probe_text
 from polyedit.models.load import LoadedModel
 from polyedit.registry import Registry, import_submodules
 
 
 def param(default: Any, help: str, *, gt: float | None = None, ge: float | None = None,
-          lt: float | None = None, le: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+          lt: float | None = None, le: float | None = None, choices: tuple[str, ...] | None = None,
+          search: Search | None = None) -> Any:
     """A hyperparameter field with its help text and limits (as peft's configs carry `metadata["help"]`).
     `gt`/`ge`/`lt`/`le` bound a number (each element of a list), `choices` a string. `HParams.validate` reads
-    them: the one place hyperparameters are checked (layer indices need the model: `layer_choice`)."""
-    meta = {"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices}
+    them: the one place hyperparameters are checked (layer indices need the model: `layer_choice`).
+    `search`: the range `polyedit tune` searches (`polyedit.methods.search`); fields without one stay fixed."""
+    if search is not None and not isinstance(search, (Range, Choice, Layers)):
+        raise TypeError(f"search must be a Range, Choice or Layers declaration, got {search!r}")
+    meta = {"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices, "search": search}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -63,7 +68,14 @@ class HParams:
             if m.get("choices"):
                 limits.append("one of " + ", ".join(m["choices"]))
             out[f.name] = m.get("help", "") + (f" ({'; '.join(limits)})" if limits else "")
+            if m.get("search") is not None:
+                out[f.name] += f" [tuned: {m['search'].describe()}]"
         return out
+
+    @classmethod
+    def search_space(cls) -> dict[str, Search]:
+        """Field name -> its declared search range (`param(..., search=...)`): what `polyedit tune` varies."""
+        return {f.name: f.metadata["search"] for f in dataclasses.fields(cls) if f.metadata.get("search") is not None}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "hyperparameters") -> HParams:
@@ -254,6 +266,8 @@ class EditMethod(ABC):
     supports_batch: ClassVar[bool] = False
     #: changes no weight (the edit lives in the prompt), so it also runs on remote endpoints
     edits_in_context: ClassVar[bool] = False
+    #: a control of another method (MEMLA with random neurons, ...): that method's name; reports put it beside
+    control_of: ClassVar[str | None] = None
 
     def __init__(self, hparams: HParams | None = None) -> None:
         self.hparams = hparams if hparams is not None else self.hparams_class()

@@ -24,6 +24,7 @@ from polyedit.data.cases import Edit
 from polyedit.methods.base import HParams, param
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.precision import add_to_weight
+from polyedit.methods.search import choice, int_range, layer_sets, log_range
 from polyedit.methods.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info,
                                        optimise_values, read_at, subject_keys)
 from polyedit.models.arch import weight_out_in
@@ -41,18 +42,20 @@ def default_layers(n_layers: int) -> list[int]:
 class MassEditHParams(HParams):
     """The fields every editor of the family has (its own fields follow in its subclass)."""
 
-    layers: list[int] | None = param(None, "the layer range the update is spread over (default: default_layers)")
+    layers: list[int] | None = param(None, "the layer range the update is spread over (default: default_layers)",
+                                     search=layer_sets())
     prefixes: int = param(5, "context prefixes generated in the edit's language", ge=0)
     prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
     fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
-                            choices=FACT_TOKENS)
+                            choices=FACT_TOKENS, search=choice(*FACT_TOKENS))
     key_weighting: str = param("grouped", "how the keys average their contexts: grouped (the reference's: bare "
                                "prompt 1/2, prefixes 1/2) or flat (every context the same)", choices=KEY_WEIGHTINGS)
-    v_lr: float = param(0.5, "learning rate of the target values' optimisation", gt=0)
-    v_steps: int = param(25, "optimisation steps of the target values", ge=0)
+    v_lr: float = param(0.5, "learning rate of the target values' optimisation", gt=0, search=log_range(0.05, 2.0))
+    v_steps: int = param(25, "optimisation steps of the target values", ge=0, search=int_range(5, 40))
     kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
     v_weight_decay: float = param(0.5, "weight decay on the value change", ge=0)
-    clamp_norm_factor: float = param(0.75, "the value change is clamped to this times |h|", gt=0)
+    clamp_norm_factor: float = param(0.75, "the value change is clamped to this times |h|", gt=0,
+                                     search=log_range(0.5, 100.0))
     stats_corpus: str | None = param(None, "corpus of C (see `polyedit stats`)")
     stats_tokens: int | None = param(None, "tokens streamed for C (default: 10 x MLP width)", ge=1)
     stats_dir: str | None = param(None, "cache of C (default: $POLYEDIT_STATS_DIR or ~/.cache/polyedit/stats)")

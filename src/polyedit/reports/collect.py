@@ -105,15 +105,19 @@ def read_run(folder: Path, n_samples: int = 200) -> Run:
                {k: v for k, v in run.items() if k != "config"})
 
 
-def find_runs(paths: list[str | Path], n_samples: int = 200) -> list[Run]:
-    """Every finished run at or under `paths`, in path order."""
+def find_runs(paths: list[str | Path], n_samples: int = 200, allow_none: bool = False) -> list[Run]:
+    """Every finished run at or under `paths`, in path order. The trial runs of a tuning search
+    (`reports.tuning`) are left out: its Pareto front stands for them. `allow_none`: finding none is no error
+    (the paths hold tuning searches only)."""
+    from polyedit.reports.tuning import inside_trials
+
     found: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise PolyeditError(f"no such run or sweep folder {str(p)!r}")
         candidates = sorted({q.parent for q in p.rglob("summary.json")} | ({p} if (p / "summary.json").exists() else set()))
-        runs = [c for c in candidates if (c / "run.json").exists()]
+        runs = [c for c in candidates if (c / "run.json").exists() and not inside_trials(c)]
         found += [r for r in runs if not any(o != r and o in r.parents for o in runs)]
-    if not found:
+    if not found and not allow_none:
         raise PolyeditError(f"no finished runs (run.json + summary.json) under {', '.join(map(str, paths))}")
     return [read_run(f, n_samples) for f in dict.fromkeys(found)]

@@ -117,3 +117,50 @@ def pareto(title: str, run: Run) -> go.Figure:
                     hovertemplate="%{text}<br>%{x:.3f}, %{y:.3f}<extra></extra>")
     fig.update_layout(legend=dict(title=dict(text="")))
     return _layout(fig, title, ox, oy)
+
+
+PALETTE = ["#1f4e9c", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b", "#2c3e50",
+           "#e84393", "#6d214f", "#0984e3"]
+
+
+def tuning_fronts(title: str, series: list[dict], floor: float | None) -> go.Figure:
+    """Every search's trials (faint), its Pareto front (line) and its chosen point (star), transfer against
+    locality on the dev split; the locality floor as a vertical line. `series`: {label, pareto (the
+    pareto.json object), chosen (trial number or None)}."""
+    fig = go.Figure()
+    for k, s in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        trials = [t for t in s["pareto"].get("trials", []) if t.get("locality") is not None and t.get("transfer") is not None]
+        if not trials:
+            continue
+        text = [f"trial {t.get('number')}: " + ", ".join(f"{a}={_short(v)}" for a, v in (t.get("params") or {}).items())
+                for t in trials]
+        fig.add_scatter(name=f"{s['label']}: trials", x=[t["locality"] for t in trials], y=[t["transfer"] for t in trials],
+                        mode="markers", text=text, marker=dict(color=colour, size=6, opacity=0.35),
+                        legendgroup=s["label"], showlegend=False,
+                        hovertemplate="%{text}<br>locality %{x:.3f}, transfer %{y:.3f}<extra>" + s["label"] + "</extra>")
+        pts = [(t["locality"], t["transfer"]) for t in trials]
+        front = [i for i, t in enumerate(trials) if t.get("pareto")] if any("pareto" in t for t in trials) else pareto_front(pts)
+        on = sorted(front, key=lambda i: pts[i][0])
+        fig.add_scatter(name=s["label"], x=[pts[i][0] for i in on], y=[pts[i][1] for i in on], mode="lines+markers",
+                        text=[text[i] for i in on], line=dict(color=colour, shape="vh"), marker=dict(color=colour, size=8),
+                        legendgroup=s["label"],
+                        hovertemplate="%{text}<br>locality %{x:.3f}, transfer %{y:.3f}<extra>" + s["label"] + "</extra>")
+        chosen = [t for t in trials if t.get("number") == s.get("chosen")]
+        if chosen:
+            fig.add_scatter(name=f"{s['label']}: chosen", x=[chosen[0]["locality"]], y=[chosen[0]["transfer"]],
+                            mode="markers", marker=dict(color=colour, size=16, symbol="star", line=dict(width=1, color="#000")),
+                            legendgroup=s["label"], showlegend=False,
+                            hovertemplate=f"chosen: trial {s['chosen']}<br>locality %{{x:.3f}}, transfer %{{y:.3f}}<extra>"
+                                          + s["label"] + "</extra>")
+    if floor is not None:
+        fig.add_vline(x=floor, line=dict(color="#888", dash="dash"), annotation_text=f"locality floor {floor:g}")
+    fig.update_xaxes(range=[None, 1.01])
+    fig.update_yaxes(range=[-0.02, 1.02])
+    fig = _layout(fig, title, "locality (answer_locality: answer_unchanged), dev split",
+                  "transfer (answer: answer_em, other languages), dev split", height=480)
+    return fig.update_layout(legend=dict(title=dict(text="method (★ chosen)")))
+
+
+def _short(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)

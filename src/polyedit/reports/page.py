@@ -129,8 +129,33 @@ SAMPLE_HEADER = ["run", "case", "kind", "language", "prompt (post-edit)", "gener
                  "metrics (post-edit)"]
 
 
-def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = None) -> str:
+def tuning_section(page: Page, tunings: list) -> None:
+    """Equal-budget searches: fronts on dev, chosen points, their test results and paired differences."""
+    from polyedit.reports import tuning
+
+    page.h("Tuning: Pareto fronts, chosen configurations, test-split comparison")
+    floors = {t.floor for t in tunings}
+    page.p("Each search (`polyedit tune`) scored its trials on the first dev cases: transfer = the edit's "
+           "reliability (or generality) in the languages other than the edit language, protocol answer "
+           "(answer_em); locality = answer_locality (answer_unchanged). The chosen point is the best transfer "
+           "with dev locality at or above the floor; it was then run on the test split (95% bootstrap intervals "
+           "over cases). Differences are paired over the shared test cases.")
+    series = [{"label": tuning.label(t, tunings), "pareto": t.pareto, "chosen": t.pareto.get("chosen")} for t in tunings]
+    page.chart(figures.tuning_fronts("Transfer against locality on the dev split: every trial, each method's "
+                                     "Pareto front and chosen point", series,
+                                     next(iter(floors)) if len(floors) == 1 else None))
+    page.table(tuning.CHOSEN_HEADER, tuning.chosen_rows(tunings), "leaderboard")
+    diffs = tuning.differences(tunings)
+    if diffs:
+        page.h("Differences at matched locality (test split)", 3)
+        page.table(tuning.DIFF_HEADER, tuning.difference_rows(diffs), "leaderboard")
+
+
+def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = None,
+               tunings: list | None = None) -> str:
     page = Page(title)
+    if tunings:
+        tuning_section(page, tunings)
     page.h("Runs")
     page.table(["run", "folder", "model", "method", "data", "mode", "cases"],
                [[row_label(r), _rel(r.dir, root), str(r.config.get("model", NA)), r.method, r.data,
@@ -206,9 +231,28 @@ def _rel(path: Path, root: Path | None) -> str:
         return str(path)
 
 
-def build_markdown(runs: list[Run], title: str) -> str:
+def tuning_markdown(tunings: list) -> list[str]:
+    from polyedit.reports import tuning
+
+    def table(header, rows):
+        return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+    lines = ["## Tuning (dev split) and the chosen configurations on the test split", "",
+             "transfer: answer_em in the languages other than the edit language (protocol answer); locality: "
+             "answer_unchanged (protocol answer_locality); in %, [95% bootstrap interval over cases].", ""]
+    lines += table(tuning.CHOSEN_HEADER, tuning.chosen_rows(tunings)) + [""]
+    diffs = tuning.differences(tunings)
+    if diffs:
+        lines += ["Differences at matched locality (paired bootstrap over shared test cases):", ""]
+        lines += table(tuning.DIFF_HEADER, tuning.difference_rows(diffs)) + [""]
+    return lines
+
+
+def build_markdown(runs: list[Run], title: str, tunings: list | None = None) -> str:
     lines = [f"# {title}", "", f"{len(runs)} runs. Post-edit headline metric in %, mean over probe languages, "
              "[95% interval], (pre-edit).", ""]
+    if tunings:
+        lines += tuning_markdown(tunings)
     for fam, rs in families(runs).items():
         kinds = kinds_of(rs)
         lines += [f"## {fam}", "", "| run | cases | " + " | ".join(
@@ -225,11 +269,17 @@ def build_markdown(runs: list[Run], title: str) -> str:
 
 
 def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report", n_samples: int = 50,
-                 root: Path | None = None) -> tuple[Path, Path]:
+                 root: Path | None = None, tunings: list | None = None) -> tuple[Path, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     page, md = out / "report.html", out / "report.md"
-    page.write_text(build_page(runs, title, n_samples, root), "utf-8")
-    md.write_text(build_markdown(runs, title), "utf-8")
-    (out / "report.json").write_text(json.dumps({"runs": [str(r.dir) for r in runs]}, indent=1), "utf-8")
+    page.write_text(build_page(runs, title, n_samples, root, tunings), "utf-8")
+    md.write_text(build_markdown(runs, title, tunings), "utf-8")
+    index = {"runs": [str(r.dir) for r in runs]}
+    if tunings:
+        from polyedit.reports.tuning import differences
+
+        index["tunings"] = [str(t.dir) for t in tunings]
+        index["differences"] = differences(tunings)
+    (out / "report.json").write_text(json.dumps(index, indent=1), "utf-8")
     return page, md

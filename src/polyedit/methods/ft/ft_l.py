@@ -16,16 +16,18 @@ from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.objectives import edit_batch, fit_adam, mean_target_nll, trainable
+from polyedit.methods.search import int_range, log_range, single_layer
 from polyedit.models.load import LoadedModel
 
 
 @dataclass
 class FTLHParams(HParams):
     layers: list[int] | None = param(None, "layers whose MLP output projection is tuned (default: the layer a "
-                                           "third of the way up)")
-    lr: float = param(5e-4, "Adam learning rate", gt=0)
-    steps: int = param(25, "at most this many Adam steps", ge=0)
-    norm_constraint: float | None = param(5e-4, "L-inf radius around the original weights; null = none", gt=0)
+                                           "third of the way up)", search=single_layer())
+    lr: float = param(5e-4, "Adam learning rate", gt=0, search=log_range(1e-4, 1e-1))
+    steps: int = param(25, "at most this many Adam steps", ge=0, search=int_range(5, 100, log=True))
+    norm_constraint: float | None = param(5e-4, "L-inf radius around the original weights; null = none", gt=0,
+                                          search=log_range(1e-4, 1e-1))
     objective: str = param("prompt_last", "prompt_last: every target token at the prompt's last position "
                            "(ROME's FT); target_tokens: teacher forced", choices=("prompt_last", "target_tokens"))
     early_stop_loss: float = param(1e-2, "stop once the loss is below this", ge=0)

@@ -21,6 +21,7 @@ from polyedit.methods.base import EditHandle, EditMethod, HParams, param, regist
 from polyedit.methods.layer_choice import check_layers, layer_at
 from polyedit.methods.ft.ft_l import constrained_finetune
 from polyedit.methods.objectives import mean_target_nll
+from polyedit.methods.search import int_range, log_range, single_layer
 from polyedit.models.load import LoadedModel
 
 
@@ -30,11 +31,12 @@ FTM_DEPTH = 0.66  # EasyEdit's FT-M: layer 21 of 32
 @dataclass
 class FTMHParams(HParams):
     layers: list[int] | None = param(None, "layers whose MLP output projection is tuned (default: the layer "
-                                           "two thirds of the way up)")
-    lr: float = param(2e-3, "Adam learning rate", gt=0)
-    steps: int = param(40, "at most this many Adam steps", ge=0)
+                                           "two thirds of the way up)", search=single_layer())
+    lr: float = param(2e-3, "Adam learning rate", gt=0, search=log_range(1e-4, 5e-2))
+    steps: int = param(40, "at most this many Adam steps", ge=0, search=int_range(5, 100, log=True))
     norm_constraint: float | None = param(None, "L-inf radius around the original weights; null = none", gt=0)
-    early_stop_loss: float = param(0.5, "stop once the target's mean token NLL is below this (locality)", ge=0)
+    early_stop_loss: float = param(0.5, "stop once the target's mean token NLL is below this (locality)", ge=0,
+                                   search=log_range(1e-2, 1.0))
 
     def resolve(self, lm: LoadedModel) -> FTMHParams:
         layers = self.layers if self.layers is not None else [layer_at(lm.arch.n_layers, FTM_DEPTH)]

@@ -20,6 +20,7 @@ from polyedit.methods.ike.prompts import ANSWER_STOP, in_context_prompt
 from polyedit.methods.ike.retrieval import DEFAULT_ST_MODEL, NearestEdits, make_embedder
 from polyedit.methods.ike.select import (AUTHORS_ONE_SHOT_ID, RETRIEVAL_SETTINGS, SETTINGS, manual_demos,
                                          portability_tail, roles)
+from polyedit.methods.search import choice
 
 #: `pool` values that build the demonstrations from the edits of `corpus` ("world" is the older name)
 CASE_POOLS = ("cases", "world")
@@ -27,7 +28,8 @@ CASE_POOLS = ("cases", "world")
 
 @dataclass
 class IKEHParams(HParams):
-    setting: str = param("mixed_8", "which demonstrations go into the prompt", choices=tuple(SETTINGS))
+    setting: str = param("mixed_8", "which demonstrations go into the prompt", choices=tuple(SETTINGS),
+                         search=choice("zero_shot", "one_shot", "mixed_8"))
     pool: str = param("auto", "demonstration pool: auto (what the case's dataset declares: its published pool, "
                       "else one built from its own edits), a BMIKE-53 task (zsre, counterfact, wikifactdiff), "
                       "or cases (built from `corpus`'s edits)")

@@ -30,6 +30,7 @@ from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, att
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.old_answers import cases_with_old_answers, edits_with_old_answers
 from polyedit.methods.precision import add_to_weight
+from polyedit.methods.search import log_range, real_range
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target
@@ -39,10 +40,14 @@ from polyedit.models.tokens import encode_with_target
 class KNHParams(HParams):
     ig_steps: int = param(20, "integrated-gradient steps m", ge=1)
     attribution_baseline: str = param("zero", "zero: Dai et al.; eos: MEMLA's reference baseline", choices=BASELINES)
-    threshold: float = param(0.2, "coarse neurons: Attr > threshold x max Attr", ge=0, lt=1)
-    p: float = param(0.5, "refined neurons: found for more than p x (number of prompts)", ge=0, lt=1)
-    lambda_true: float = param(2.0, "λ1: how far the old answer's embedding is subtracted", ge=0)
-    lambda_new: float = param(2.0, "λ2: how far the new answer's embedding is added", ge=0)
+    threshold: float = param(0.2, "coarse neurons: Attr > threshold x max Attr", ge=0, lt=1,
+                             search=real_range(0.05, 0.6))
+    p: float = param(0.5, "refined neurons: found for more than p x (number of prompts)", ge=0, lt=1,
+                     search=real_range(0.1, 0.9))
+    lambda_true: float = param(2.0, "λ1: how far the old answer's embedding is subtracted", ge=0,
+                               search=real_range(0.0, 8.0))
+    lambda_new: float = param(2.0, "λ2: how far the new answer's embedding is added", ge=0,
+                              search=log_range(0.25, 32.0))
     max_tokens_per_pass: int = param(DEFAULT_TOKENS_PER_PASS, "memory budget of an attribution pass (tokens)", ge=1)
 
 

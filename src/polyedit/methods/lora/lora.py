@@ -23,6 +23,7 @@ from polyedit.errors import PolyeditError
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.objectives import edit_batch, fit_adam, mean_target_nll
+from polyedit.methods.search import int_range, layer_sets, log_range
 from polyedit.models.arch import is_transposed
 from polyedit.models.load import LoadedModel
 
@@ -31,13 +32,14 @@ from polyedit.models.load import LoadedModel
 class LoRAHParams(HParams):
     target_modules: list[str] | None = param(None, "full module names; default: the MLP output projections "
                                                    "of `layers`")
-    layers: list[int] | None = param(None, "layers to adapt (default: the upper half)")
-    rank: int = param(8, "LoRA rank r", ge=1)
+    layers: list[int] | None = param(None, "layers to adapt (default: the upper half)", search=layer_sets())
+    rank: int = param(8, "LoRA rank r", ge=1, search=int_range(1, 32, log=True))
     alpha: float = param(32.0, "LoRA scaling alpha (the update is scaled by alpha / r)", gt=0)
     dropout: float = param(0.0, "LoRA dropout", ge=0, le=1)
-    lr: float = param(1e-3, "Adam learning rate", gt=0)
-    steps: int = param(40, "at most this many Adam steps", ge=0)
-    early_stop_loss: float = param(0.5, "stop once the target's mean token NLL is below this (locality)", ge=0)
+    lr: float = param(1e-3, "Adam learning rate", gt=0, search=log_range(1e-4, 5e-2))
+    steps: int = param(40, "at most this many Adam steps", ge=0, search=int_range(5, 100, log=True))
+    early_stop_loss: float = param(0.5, "stop once the target's mean token NLL is below this (locality)", ge=0,
+                                   search=log_range(1e-2, 1.0))
     adapter_dir: str | None = param(None, "also save the edit here as a peft adapter")
 
     def resolve(self, lm: LoadedModel) -> LoRAHParams:

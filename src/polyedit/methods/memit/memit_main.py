@@ -16,6 +16,7 @@ from polyedit.methods.base import EditHandle, EditMethod, param, register_method
 from polyedit.methods.mass_edit import MassEditHParams, bare_prompt_outputs, default_layers, spread_edits
 from polyedit.methods.memit.update import batch_update
 from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
 __all__ = ["MEMIT", "MEMITHParams", "bare_prompt_outputs", "default_layers"]
@@ -23,7 +24,8 @@ __all__ = ["MEMIT", "MEMITHParams", "bare_prompt_outputs", "default_layers"]
 
 @dataclass
 class MEMITHParams(MassEditHParams):
-    mom2_update_weight: float | None = param(None, "λ of eq. 14 for C = E[kkᵀ] (default: the MLP width)", gt=0)
+    mom2_update_weight: float | None = param(None, "λ of eq. 14 for C = E[kkᵀ] (default: the MLP width)", gt=0,
+                                             search=log_range(1.0, 1e5))
 
     def resolve(self, lm: LoadedModel) -> MEMITHParams:
         hp = self.resolve_range(lm, "memit")

@@ -2,5 +2,6 @@
 
 from polyedit.methods.memla.config import MEMLAHParams
 from polyedit.methods.memla.memla_main import MEMLA
+from polyedit.methods.memla.controls import MEMLAIndependent, MEMLALoRA, MEMLARandom, MEMLASpecific
 
-__all__ = ["MEMLA", "MEMLAHParams"]
+__all__ = ["MEMLA", "MEMLAHParams", "MEMLARandom", "MEMLALoRA", "MEMLASpecific", "MEMLAIndependent"]

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from polyedit.errors import PolyeditError
 from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS
 from polyedit.methods.base import HParams, param
+from polyedit.methods.search import int_range, log_range, real_range
+
+
+NEURON_SELECTIONS = ("attributed", "random")
 
 
 @dataclass
@@ -15,23 +19,29 @@ class MEMLAHParams(HParams):
     ig_steps: int = param(20, "m, integrated-gradient steps", ge=1)
     attribution_baseline: str = param("eos", "eos: mean of EOS-replaced activations (the reference); zero",
                                       choices=BASELINES)
-    threshold: float = param(0.3, "keep Attr > threshold x max Attr, per prompt", ge=0, lt=1)
+    threshold: float = param(0.3, "keep Attr > threshold x max Attr, per prompt", ge=0, lt=1,
+                             search=real_range(0.05, 0.6))
     pivot_langs: list[str] = param(["en", "zh", "fr"], "pivot languages whose neuron sets are intersected into "
                                    "the language-independent set; [all]: every language the case has")
     max_tokens_per_pass: int = param(DEFAULT_TOKENS_PER_PASS, "memory budget of an attribution pass (tokens)", ge=1)
     # -- the editor (memla/editor.py)
-    rank_per_neuron: int = param(4, "r = rank_per_neuron x |neurons of the block|", ge=1)
-    lr: float = param(1e-3, "Adam learning rate", gt=0)
-    max_steps: int = param(60, "at most this many Adam steps", ge=0)
+    rank_per_neuron: int = param(4, "r = rank_per_neuron x |neurons of the block|", ge=1,
+                                 search=int_range(1, 16, log=True))
+    lr: float = param(1e-3, "Adam learning rate", gt=0, search=log_range(1e-4, 1e-1))
+    max_steps: int = param(60, "at most this many Adam steps", ge=0, search=int_range(10, 300, log=True))
     nll_weight: float = param(2.5, "loss = nll_weight NLL(target_new) + true_prob_weight P(target_true)", ge=0)
     true_prob_weight: float = param(2.0, "weight of P(target_true) in the loss", ge=0)
     early_stop_loss: float = param(1e-2, "stop once the loss is below this", ge=0)
     early_stop_prob: float = param(0.96, "stop once P(target_new) exceeds this", ge=0, le=1)
-    commit_scale: float = param(0.5, "W += scale x (B A ⊙ M)^T: the reference's fixed scale", gt=0)
+    commit_scale: float = param(0.5, "W += scale x (B A ⊙ M)^T: the reference's fixed scale", gt=0,
+                                search=log_range(0.25, 8.0))
     # -- ablations (Xie et al. §5.3)
     use_specific: bool = param(True, "the language-specific editor")
     use_independent: bool = param(True, "the language-independent editor")
     use_masks: bool = param(True, "false: the same LoRA pairs on the whole projection, unmasked")
+    neuron_selection: str = param("attributed", "attributed: the knowledge neurons; random: as many neurons per "
+                                  "block and category, drawn from those attribution did not select (a control)",
+                                  choices=NEURON_SELECTIONS)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -17,19 +17,36 @@ from polyedit.data.cases import Edit, EditCase
 from polyedit.methods.base import EditHandle, EditMethod, register_method
 from polyedit.methods.memla.config import MEMLAHParams
 from polyedit.methods.memla.editor import build_pairs, commit, train_pairs
-from polyedit.methods.memla.neurons import LanguagePrompts, NeuronSets, case_prompts, edit_prompts, find_neuron_sets
+from polyedit.methods.memla.neurons import (LanguagePrompts, NeuronSets, case_prompts, edit_prompts,
+                                           find_neuron_sets, random_like)
 from polyedit.methods.old_answers import cases_with_old_answers, edits_with_old_answers
 from polyedit.models.load import LoadedModel
 
 
-def editor_categories(sets: NeuronSets, hp: MEMLAHParams) -> list[dict[int, list[int]]]:
-    """The neuron categories that get a LoRA pair, after the ablation switches."""
+def editor_categories(sets: NeuronSets, hp: MEMLAHParams) -> list[tuple[str, dict[int, list[int]]]]:
+    """The neuron categories that get a LoRA pair, after the ablation switches: (name, {layer: neurons})."""
     cats = []
     if hp.use_specific:
-        cats.append(NeuronSets.by_layer(sets.specific))
+        cats.append(("language_specific", NeuronSets.by_layer(sets.specific)))
     if hp.use_independent:
-        cats.append(NeuronSets.by_layer(sets.independent))
+        cats.append(("language_independent", NeuronSets.by_layer(sets.independent)))
     return cats
+
+
+def editor_layout(cats: list[tuple[str, dict[int, list[int]]]], hp: MEMLAHParams) -> dict:
+    """What one edit's editor is: its categories' neurons per block, whether they are masked, the rank.
+    Recorded per edit (`info["editor"]`), so that a control can be checked to differ from MEMLA."""
+    return {"neuron_selection": hp.neuron_selection, "masked": hp.use_masks, "rank_per_neuron": hp.rank_per_neuron,
+            "categories": {name: {str(layer): idx for layer, idx in cat.items()} for name, cat in cats}}
+
+
+def chosen_neurons(cats, sets: NeuronSets, hp: MEMLAHParams, lm: LoadedModel, seed: int):
+    """The categories as attributed, or (`neuron_selection: random`) random neurons of the same count per block."""
+    if hp.neuron_selection != "random":
+        return cats
+    attributed = set().union(*sets.per_language.values()) if sets.per_language else set()
+    drawn = random_like([cat for _, cat in cats], lm.arch.intermediate_size, attributed, seed)
+    return [(name, cat) for (name, _), cat in zip(cats, drawn)]
 
 
 @register_method
@@ -60,12 +77,13 @@ class MEMLA(EditMethod):
         all_sets = [find_neuron_sets(lm, prompts, e.lang, hp) for e, prompts in zip(edits, language_prompts)]
         for s in all_sets:
             s.notes[:0] = notes_extra
-        cats = [editor_categories(s, hp) for s in all_sets]
-        layers = sorted({layer for c in cats for cat in c for layer in cat})
+        cats = [chosen_neurons(editor_categories(s, hp), s, hp, lm, hp.seed + i) for i, s in enumerate(all_sets)]
+        layers = sorted({layer for c in cats for _, cat in c for layer in cat})
         handle = EditHandle(lm, lm.arch.mlp_out_weights(layers),
-                            info={"neurons": [s.summary() for s in all_sets], "layers": layers, "training": []})
+                            info={"neurons": [s.summary() for s in all_sets], "layers": layers, "training": [],
+                                  "editor": [editor_layout(c, hp) for c in cats]})
         for i, (edit, edit_cats) in enumerate(zip(edits, cats)):
-            pairs = build_pairs(lm, edit_cats, hp.rank_per_neuron, hp.use_masks, hp.seed + i)
+            pairs = build_pairs(lm, [cat for _, cat in edit_cats], hp.rank_per_neuron, hp.use_masks, hp.seed + i)
             handle.info["training"].append(train_pairs(lm, edit, pairs, hp))
             commit(lm, pairs, hp.commit_scale)
         if len(edits) == 1:

@@ -144,3 +144,27 @@ def find_neuron_sets(lm: LoadedModel, prompts: LanguagePrompts, edit_lang: str, 
         per_lang[att.lang].append(att.scores)
     per_language = {lang: language_neurons(per_lang[lang], hp.threshold) for lang in langs if lang in per_lang}
     return NeuronSets(edit_lang, per_language, pivots, missing, notes)
+
+
+def random_like(categories: list[dict[int, list[int]]], d_ff: int, exclude: set[Neuron],
+                seed: int) -> list[dict[int, list[int]]]:
+    """The random-neuron control: per category and block, as many neurons as `categories` has there, drawn
+    uniformly without replacement from the block's neurons outside `exclude` (the attributed ones), and
+    never one neuron in two categories. Where too few are left, the attributed ones are drawn from too."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    taken: set[Neuron] = set()
+    out = []
+    for cat in categories:
+        drawn: dict[int, list[int]] = {}
+        for layer in sorted(cat):
+            count = len(cat[layer])
+            pool = [i for i in range(d_ff) if (layer, i) not in exclude and (layer, i) not in taken]
+            if len(pool) < count:
+                pool = [i for i in range(d_ff) if (layer, i) not in taken]
+            order = torch.randperm(len(pool), generator=gen)[:count].tolist()
+            drawn[layer] = sorted(pool[k] for k in order)
+            taken |= {(layer, i) for i in drawn[layer]}
+        out.append(drawn)
+    return out

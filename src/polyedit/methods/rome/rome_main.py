@@ -27,6 +27,7 @@ from polyedit.methods.rank_one import (FACT_TOKENS, context_keys, context_prefix
                                        mean_key, optimise_values)
 from polyedit.methods.rome.update import DENOMINATOR_KEYS, rank_one_update
 from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.search import choice, int_range, log_range, one_layer
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
 
@@ -36,20 +37,21 @@ ROME_DEPTH = 0.18
 
 @dataclass
 class ROMEHParams(HParams):
-    layer: int | None = param(None, "the edited layer (default: 18% of the way up; ROME: 5 of 28 in GPT-J)")
+    layer: int | None = param(None, "the edited layer (default: 18% of the way up; ROME: 5 of 28 in GPT-J)",
+                              search=one_layer())
     prefixes: int = param(5, "context prefixes generated in the edit's language (k* and v* average over them)",
                           ge=0)
     prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
     fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
-                            choices=FACT_TOKENS)
+                            choices=FACT_TOKENS, search=choice(*FACT_TOKENS))
     denominator_key: str = param("bare_prompt", "the key of the update's denominator: bare_prompt (the "
                                  "reference code's) or context_mean (the paper's eq. 2; module docstring)",
                                  choices=DENOMINATOR_KEYS)
-    v_lr: float = param(0.5, "learning rate of v*'s optimisation", gt=0)
-    v_steps: int = param(20, "optimisation steps of v*", ge=0)
+    v_lr: float = param(0.5, "learning rate of v*'s optimisation", gt=0, search=log_range(0.05, 2.0))
+    v_steps: int = param(20, "optimisation steps of v*", ge=0, search=int_range(5, 40))
     kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
     v_weight_decay: float = param(0.5, "weight decay on δ = v* - W k*", ge=0)
-    clamp_norm_factor: float = param(4.0, "|δ| is clamped to this times |W k*|", gt=0)
+    clamp_norm_factor: float = param(4.0, "|δ| is clamped to this times |W k*|", gt=0, search=log_range(1.0, 200.0))
     stats_corpus: str | None = param(None, "corpus of C (see `polyedit stats`); default: world corpus or identity")
     stats_tokens: int | None = param(None, "tokens streamed for C (default: 10 x MLP width)", ge=1)
     stats_dir: str | None = param(None, "cache of C (default: $POLYEDIT_STATS_DIR or ~/.cache/polyedit/stats)")

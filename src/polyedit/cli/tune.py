@@ -1,0 +1,95 @@
+"""`polyedit tune`: equal-budget multi-objective hyperparameter search on the dev split (Optuna), then,
+optionally, the chosen configuration on the test split and into world/editing.yaml."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from polyedit.cli.common import device_option, hparams_option, method_option, model_option, split_langs
+
+
+def canonical_command(**kw) -> str:
+    """The command with every setting spelt out (defaults included), as recorded in the outputs."""
+    parts = ["polyedit", "tune", "--model", kw["model"], "--method", kw["method"], "--data", kw["data"],
+             "--trials", str(kw["trials"]), "--cases", str(kw["cases"]), "--locality-floor", f"{kw['floor']:g}",
+             "--seed", str(kw["seed"]), "--sampler", kw["sampler"], "--transfer", kw["transfer"]]
+    if kw["langs"]:
+        parts += ["--langs", ",".join(kw["langs"])]
+    if kw["hparams"]:
+        parts += ["--hparams", kw["hparams"]]
+    return shlex.join(parts + ["--out", kw["out"]])
+
+
+@click.command("tune")
+@model_option
+@method_option
+@click.option("--data", required=True, help="dataset spec; the search reads its dev split (split=dev is added)")
+@click.option("--trials", type=int, required=True, help="the budget: trials finished, complete or failed")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="the search's folder (study.db, trials/, pareto.json, chosen.yaml); rerun to continue it")
+@click.option("--cases", type=int, default=20, show_default=True, help="the first N dev cases, the same in every trial")
+@click.option("--locality-floor", "floor", type=float, default=0.95, show_default=True,
+              help="chosen: the best transfer among trials with at least this locality")
+@click.option("--seed", type=int, default=0, show_default=True, help="the sampler's seed (and every trial's run seed)")
+@click.option("--sampler", type=click.Choice(["tpe", "nsga2"]), default="tpe", show_default=True,
+              help="Optuna's multi-objective TPE, or NSGA-II")
+@click.option("--transfer", type=click.Choice(["reliability", "generality"]), default="reliability",
+              show_default=True, help="the transfer objective: this probe kind in the languages other than the edit's")
+@click.option("--langs", default=None, help="probe languages, comma-separated (default: all in the data)")
+@hparams_option
+@click.option("--evaluate-test", is_flag=True, help="then run the chosen configuration on the test split (OUT/test)")
+@click.option("--test-cases", type=int, default=None, help="with --evaluate-test: the first N test cases (default: all)")
+@click.option("--write-editing-yaml", "editing_size", default=None, metavar="SIZE",
+              help="then write the chosen settings as world:SIZE's entry for the method in world/editing.yaml")
+@click.option("--editing-yaml", "editing_path", default=None, type=click.Path(dir_okay=False),
+              help="the editing.yaml to write (default: the one polyedit ships, src/polyedit/world/editing.yaml)")
+@device_option
+def command(model, method, data, trials, out, cases, floor, seed, sampler, transfer, langs, hparams,
+            evaluate_test, test_cases, editing_size, editing_path, device):
+    """Search METHOD's declared hyperparameter space for the best trade-off of other-language transfer and
+    locality on DATA's dev split; write the Pareto front and the configuration chosen at the locality floor."""
+    from polyedit.errors import PolyeditError
+    from polyedit.methods.base import HParams, METHODS
+    from polyedit.tune.config import TuneConfig
+    from polyedit.tune.study import run_tune
+
+    METHODS.get(method)
+    langs = split_langs(langs)
+    base = HParams.read_yaml(hparams) if hparams else {}
+    if test_cases is not None and not evaluate_test:
+        raise PolyeditError("--test-cases needs --evaluate-test")
+    if editing_path and not editing_size:
+        raise PolyeditError("--editing-yaml needs --write-editing-yaml SIZE")
+    cfg = TuneConfig(model=model, method=method, data=data, trials=trials, cases=cases, locality_floor=floor,
+                     seed=seed, sampler=sampler, transfer=transfer, langs=langs, base_hparams=base,
+                     test_cases=test_cases)
+    cmd = canonical_command(model=model, method=method, data=data, trials=trials, cases=cases, floor=floor,
+                            seed=seed, sampler=sampler, transfer=transfer, langs=langs, hparams=hparams, out=out)
+    record = run_tune(cfg, out, command=cmd, device=device)
+    res = record["result"]
+    click.echo(f"{res['finished']} of {res['budget']} trials ({res['complete']} complete, {res['failed']} failed) "
+               f"in {out}; {res['wall_seconds']:.0f} s in trials")
+    c = res["chosen"]
+    if c is None:
+        raise PolyeditError("no trial completed: nothing to choose (see trials.json for the errors)")
+    floor_note = "" if c["meets_floor"] else f" (NO trial reached locality {floor:g}: highest locality shown)"
+    click.echo(f"chosen trial {c['number']}{floor_note}: dev {transfer} in the other languages "
+               f"{100 * c['transfer']:.1f}% (protocol answer, answer_em), locality {100 * c['locality']:.1f}% "
+               f"(protocol answer_locality, answer_unchanged); {out}/chosen.yaml")
+    if evaluate_test:
+        from polyedit.tune.evaluate import evaluate_test as run_test
+
+        t = run_test(cfg, out, device=device)
+        lo, hi = t["transfer_ci95"]
+        llo, lhi = t["locality_ci95"]
+        click.echo(f"test split ({t['n_cases']} cases): {transfer} in the other languages {100 * t['transfer']:.1f}% "
+                   f"[{100 * lo:.1f}, {100 * hi:.1f}] (answer), locality {100 * t['locality']:.1f}% "
+                   f"[{100 * llo:.1f}, {100 * lhi:.1f}] (answer_locality); 95% bootstrap intervals; {out}/test")
+    if editing_size:
+        from polyedit.tune.editing import write_editing_entry
+
+        path = write_editing_entry(cfg, out, editing_size, editing_path)
+        click.echo(f"wrote world:{editing_size}'s {method} entry in {path}")
+    click.echo(f"report: polyedit report {out} --out {out}/report")

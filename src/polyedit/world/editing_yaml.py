@@ -1,0 +1,89 @@
+"""Write one method's entry of world/editing.yaml (the built-in worlds' recommended hyperparameters) in
+place, keeping every other entry and comment as it is.
+
+The file is a mapping size -> method -> fields, each entry preceded by the comment that says how it was
+found. `set_entry` replaces the entry of one (size, method), comment included, or adds it at the end of the
+size's block (or a new block), then reads the result back and checks that exactly that entry changed
+before writing it (atomically). The checkpoint folders hold copies, written by `polyedit world build`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from polyedit.errors import PolyeditError
+
+_SIZE = re.compile(r"^([A-Za-z0-9_.-]+):\s*$")
+_METHOD = re.compile(r"^  ([A-Za-z0-9_.-]+):\s*$")
+
+
+def shipped_path() -> Path:
+    """The source file (world/editing.yaml) a checkout ships."""
+    return Path(str(resources.files("polyedit.world").joinpath("editing.yaml")))
+
+
+def _starts(lines: list[str], pattern: re.Pattern, comment: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(first line, key line) of every block in lines[lo:hi] whose key matches `pattern`: a block begins
+    with the comment lines (prefix `comment`) right above its key."""
+    out = []
+    for i in range(lo, hi):
+        if pattern.match(lines[i]):
+            j = i
+            while j > lo and lines[j - 1].startswith(comment):
+                j -= 1
+            out.append((j, i))
+    return out
+
+
+def _span(blocks: list[tuple[int, int]], key_line: int, hi: int) -> tuple[int, int]:
+    """[first, end) of the block whose key is at `key_line`: up to where the next block begins."""
+    k = [b[1] for b in blocks].index(key_line)
+    return blocks[k][0], blocks[k + 1][0] if k + 1 < len(blocks) else hi
+
+
+def _entry_text(method: str, values: dict, comment: list[str]) -> list[str]:
+    """The entry: its comment, then the method's mapping in block style, indented under the size."""
+    body = yaml.safe_dump({method: values}, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    return [f"  # {c}" for c in comment] + ["  " + line for line in body.splitlines()]
+
+
+def set_entry(path: str | Path, size: str, method: str, values: dict, comment: list[str]) -> Path:
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+        before = yaml.safe_load(text) or {}
+    except OSError as e:
+        raise PolyeditError(f"cannot read {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise PolyeditError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(before, dict):
+        raise PolyeditError(f"{path}: expected a mapping of world size to methods")
+    lines = text.splitlines()
+    new = _entry_text(method, values, comment)
+    sizes = _starts(lines, _SIZE, "#", 0, len(lines))
+    at = next((key for _, key in sizes if _SIZE.match(lines[key]).group(1) == size), None)
+    if at is None:
+        lines = lines + [f"{size}:"] + new
+    else:
+        _, size_end = _span(sizes, at, len(lines))
+        entries = _starts(lines, _METHOD, "  #", at + 1, size_end)
+        mine = next((key for _, key in entries if _METHOD.match(lines[key]).group(1) == method), None)
+        if mine is None:
+            lines = lines[:size_end] + new + lines[size_end:]
+        else:
+            first, end = _span(entries, mine, size_end)
+            lines = lines[:first] + new + lines[end:]
+    result = "\n".join(lines) + "\n"
+    expected = {**before, size: {**(before.get(size) or {}), method: values}}
+    if yaml.safe_load(result) != expected:
+        raise PolyeditError(f"{path}: could not place the {size}/{method} entry without changing another one; "
+                            f"edit the file by hand")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(result, "utf-8")
+    os.replace(tmp, path)
+    return path
