@@ -28,6 +28,7 @@ from polyedit.methods.base import EditMethod, param, register_method
 from polyedit.methods.mass_edit import MassEditHParams, spread_edits
 from polyedit.methods.null_space import MemoryHandle, null_space_projector, null_space_update, require_null_space
 from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.search import log_range, real_range
 from polyedit.models.load import LoadedModel
 
 
@@ -36,8 +37,9 @@ class AlphaEditHParams(MassEditHParams):
     nullspace_threshold: float = param(2e-2, "eigenvalues of C below this span the null space P projects on (the "
                                        "reference's configs: 2e-2)", gt=0)
     nullspace_fraction: float | None = param(None, "instead of the threshold: this share of C's eigenvectors, "
-                                             "those of the smallest eigenvalues (module docstring)", gt=0, le=1)
-    l2: float = param(10.0, "α of eq. 11, the ridge on ‖ΔP‖ (the reference's L2)", gt=0)
+                                             "those of the smallest eigenvalues (module docstring)", gt=0, le=1,
+                                             search=real_range(0.1, 0.9))
+    l2: float = param(10.0, "α of eq. 11, the ridge on ‖ΔP‖ (the reference's L2)", gt=0, search=log_range(0.1, 100.0))
     remember_edits: bool = param(True, "add each edit's keys to K_p, the keys later edits keep in place "
                                  "(false: every edit fits with K_p empty)")
 

@@ -16,6 +16,7 @@ from polyedit.methods.base import EditHandle, EditMethod, param, register_method
 from polyedit.methods.emmet.update import emmet_update
 from polyedit.methods.mass_edit import MassEditHParams, spread_edits
 from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
 
@@ -23,7 +24,8 @@ from polyedit.models.load import LoadedModel
 class EMMETHParams(MassEditHParams):
     mom2_update_weight: float | None = param(None, "λ of C = λ E[kkᵀ] (default: the MLP width, as MEMIT's); it "
                                              "matters only through emmet_lambda", gt=0)
-    emmet_lambda: float = param(0.1, "ε added to the diagonal of K₁ᵀC⁻¹K₁ (the reference's 0.1; 0: exact)", ge=0)
+    emmet_lambda: float = param(0.1, "ε added to the diagonal of K₁ᵀC⁻¹K₁ (the reference's 0.1; 0: exact)", ge=0,
+                                 search=log_range(1e-3, 1.0))
     update_norm_lambda: float = param(0.0, "μ added to the diagonal of C (the reference's, default 0)", ge=0)
 
     def resolve(self, lm: LoadedModel) -> EMMETHParams:

@@ -35,6 +35,7 @@ from polyedit.methods.base import EditHandle, EditMethod, HParams, param, regist
 from polyedit.methods.grace.codebook import Codebook
 from polyedit.methods.layer_choice import check_layers, layer_at
 from polyedit.methods.objectives import edit_batch, mean_target_nll, trainable
+from polyedit.methods.search import int_range, log_range, one_layer
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
 
@@ -44,11 +45,13 @@ GRACE_DEPTH = 0.8  # EasyEdit's GRACE settings edit layer 27 of 32 (Llama-2) and
 @dataclass
 class GraceHParams(HParams):
     layer: int | None = param(None, "layer whose MLP output projection gets the adaptor (default: 80% of the "
-                                    "way up)")
+                                    "way up)", search=one_layer())
     eps_init: float = param(1.0, "ε_init: the deferral radius of a new codebook entry (Euclidean, in the "
-                                 "projection's input space)", gt=0)
-    lr: float = param(1.0, "Adam learning rate of the value (EasyEdit's GRACE: 1.0)", gt=0)
-    steps: int = param(100, "at most this many Adam steps per edit (EasyEdit's n_iter: 50)", ge=0)
+                                 "projection's input space)", gt=0, search=log_range(0.5, 200.0))
+    lr: float = param(1.0, "Adam learning rate of the value (EasyEdit's GRACE: 1.0)", gt=0,
+                      search=log_range(0.05, 2.0))
+    steps: int = param(100, "at most this many Adam steps per edit (EasyEdit's n_iter: 50)", ge=0,
+                     search=int_range(10, 200, log=True))
     early_stop_loss: float = param(0.05, "stop once the target's mean token NLL is below this", ge=0)
     val_init: str = param("warm", "a new value starts as the layer's own output at the key (warm) or "
                                   "uniform noise in [0, 1) (cold)", choices=("warm", "cold"))

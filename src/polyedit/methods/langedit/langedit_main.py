@@ -32,6 +32,7 @@ from polyedit.methods.mass_edit import spread_edits
 from polyedit.methods.null_space import (KeyMemory, MemoryHandle, null_space_projector, null_space_update,
                                          require_null_space)
 from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
 PRESERVE_EDITS = ("other_languages", "all")
@@ -42,7 +43,8 @@ class LangEditHParams(AlphaEditHParams):
     preserve_edits: str = param("other_languages", "which earlier keys join the projected-out set of an edit in "
                                 "language ℓ: those of the other languages, or all (the authors' code)",
                                 choices=PRESERVE_EDITS)
-    edited_key_weight: float = param(1.0, "w: how many corpus tokens of C one written key counts as", gt=0)
+    edited_key_weight: float = param(1.0, "w: how many corpus tokens of C one written key counts as", gt=0,
+                                     search=log_range(0.1, 100.0))
 
     def resolve(self, lm: LoadedModel) -> LangEditHParams:
         return self.resolve_range(lm, "langedit")
