@@ -21,7 +21,8 @@ def _fmt(x) -> str:
 @click.option("--data", default=None, help="dataset spec (default: the test split of the dataset the model names in "
               "its dataset.txt: the demo reports held-out cases, never the ones settings are tuned on)")
 @click.option("--cases", "n_cases", type=int, default=30, show_default=True, help="edits per method (made in English)")
-@click.option("--methods", default=None, help="comma-separated methods (default: every registered method)")
+@click.option("--methods", default=None, help="comma-separated methods (default: every registered method but the "
+              "controls of another method)")
 @click.option("--matrix-method", default=None, help="method for the language x language heatmap (default: the "
               "weight-editing method with the highest mean reliability on the English edits)")
 @click.option("--matrix-cases", type=int, default=3, show_default=True, help="edits per edit language for the heatmap")
@@ -42,7 +43,9 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
     from polyedit.reports.markdown import summary_markdown
 
     torch.manual_seed(0)
-    names = [m for m in methods.split(",") if m] if methods else method_names()
+    # by default every registered method but the controls (MEMLA's ablations: `polyedit tune`'s report has them)
+    names = ([m for m in methods.split(",") if m] if methods
+             else [m for m in method_names() if not METHODS.get(m).control_of])
     unknown = sorted(set(names) - set(method_names()))
     if unknown:
         raise PolyeditError(f"unknown method(s) {', '.join(unknown)} (known: {', '.join(method_names())})")
