@@ -19,7 +19,7 @@ from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.memit.update import batch_update, spread_residual
-from polyedit.methods.precision import add_to_weight
+from polyedit.methods.precision import add_to_weight, commit_note
 from polyedit.methods.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info,
                                        optimise_values, read_at, subject_keys)
 from polyedit.methods.second_moment import resolve_corpus, second_moments
@@ -89,11 +89,14 @@ class MEMIT(EditMethod):
                                 kl_factor=hp.kl_factor, weight_decay=hp.v_weight_decay,
                                 clamp_norm_factor=hp.clamp_norm_factor)
         z = value.v_init + value.delta
+        losses = {}
         for i, layer in enumerate(hp.layers):
             keys = subject_keys(lm, layer, contexts, hp.key_weighting)
             residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts).to(z.device), len(hp.layers) - i)
             w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
-            add_to_weight(w, batch_update(cs[layer], keys.to(w.device), residual, hp.mom2_update_weight))
+            losses[f"layer {layer}"] = add_to_weight(w, batch_update(cs[layer], keys.to(w.device), residual,
+                                                                     hp.mom2_update_weight))
         handle.info.update({**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps})
+        commit_note(self.name, losses, w.dtype, handle.info)
         handle.targets = z  # z of each edit at the last layer of the range, for inspection and tests
         return handle
