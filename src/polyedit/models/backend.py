@@ -17,7 +17,7 @@ from polyedit.models.batching import BatchSize
 from polyedit.models.chat import chat_prompt, chat_scope, check_chat_template, templated
 from polyedit.models.generation import GreedyDecoder, plan_batches
 from polyedit.models.load import LoadedModel
-from polyedit.models.scoring import answer_logprobs, full_logprobs, target_scores
+from polyedit.models.scoring import answer_logits, full_logprobs, target_scores
 from polyedit.models.tokens import encode_with_target, pad_right
 
 
@@ -74,7 +74,7 @@ class HFBackend:
         if self.chat_template:
             check_chat_template(lm.tokenizer, lm.name)
         # the old scoring path (log-softmax over every position), kept as the reference for tests/benchmarks
-        self._logprobs = full_logprobs if full_vocabulary else answer_logprobs
+        self._logits = (lambda *a: [full_logprobs(*a)]) if full_vocabulary else answer_logits
 
     @property
     def batch_size(self) -> int:
@@ -108,7 +108,7 @@ class HFBackend:
 
     @torch.no_grad()
     def _score(self, encoded, batch_size: int) -> list[ScoreResult]:
-        """Only the positions that predict a target token reach the output head (`scoring.answer_logprobs`)."""
+        """Only the positions that predict a target token reach the output head (`scoring.answer_logits`)."""
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
         out: list[ScoreResult | None] = [None] * len(encoded)
         model, device = self.lm.model, self.lm.device
@@ -128,25 +128,16 @@ class HFBackend:
                         pos.append((r, p))
                     which.append(where[key])
             rows, cols = torch.tensor([r for r, _ in pos]), torch.tensor([c for _, c in pos])
-            logits = self._logprobs(model, ids.to(device), mask.to(device), rows, cols)  # (distinct positions, V)
+            # the distinct positions' logits, (n, V) in chunks of rows
+            chunks = self._logits(model, ids.to(device), mask.to(device), rows, cols)
             tgt = torch.tensor([t for i in idx for t in encoded[i].target_ids])
-            lp, top = target_scores(logits, torch.tensor(which), tgt)
+            lp, top = target_scores(chunks, torch.tensor(which), tgt)
             k = 0
             for i in idx:
                 n = len(encoded[i].target_ids)
                 out[i] = ScoreResult(encoded[i].target_ids, lp[k:k + n], top[k:k + n])
                 k += n
         return out  # type: ignore[return-value]
-
-    @staticmethod
-    def _rows_of(where: dict, idx: list[int], encoded) -> list[int]:
-        """The batch row each distinct prefix was first seen in (in `where`'s order)."""
-        first: dict[tuple[int, ...], int] = {}
-        for r, i in enumerate(idx):
-            e = encoded[i]
-            for p in range(e.n_context - 1, len(e.ids) - 1):
-                first.setdefault(tuple(e.ids[:p + 1]), r)
-        return [first[key] for key in where]
 
     def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[Generation]:
         """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched."""
