@@ -84,3 +84,35 @@ def test_no_template_is_one_line(tiny_model_dirs):
 
     with pytest.raises(PolyeditError, match="has no chat template"):
         HFBackend(load_model(str(tiny_model_dirs["gpt2"])), chat_template=True)
+
+
+@pytest.mark.parametrize("flag, scored", [(["--chat-template"], False), (["--chat-template", "all"], True)])
+def test_bench_cli_records_the_template_per_protocol(tiny_model_dirs, tmp_path, flag, scored):
+    import json
+    import shutil
+
+    from polyedit.cli.main import main
+    from polyedit.data.cases import Probe, make_case
+    from polyedit.models.load import load_model
+
+    model = tmp_path / "chat-llama"
+    shutil.copytree(tiny_model_dirs["llama"], model)
+    tok = load_model(str(model)).tokenizer
+    tok.chat_template = TEMPLATE
+    tok.save_pretrained(str(model))
+    cases = tmp_path / "cases.jsonl"
+    case = make_case("c0", "en", "Paris", "Paris is the capital of", "Spain", "France",
+                     [Probe("locality", "en", "Berlin is the capital of", "Germany")])
+    cases.write_text(json.dumps(case.to_dict()) + "\n", "utf-8")
+    hp = tmp_path / "hp.yaml"
+    hp.write_text("lr: 0.05\nsteps: 1\nnorm_constraint: null\n")
+    out = tmp_path / "run"
+    assert main(["bench", "--model", str(model), "--method", "ft-l", "--data", f"jsonl:{cases}", "--out", str(out),
+                 "--hparams", str(hp), *flag, "--batch-size", "4"]) == 0  # the flag alone, then another option
+    rec = json.loads((out / "results.jsonl").read_text("utf-8").splitlines()[0])
+    kinds = {d["kind"] for d in rec["protocols"].values()}
+    assert kinds == {"generated", "teacher-forced"}
+    for d in rec["protocols"].values():
+        assert d["chat_template"] is (True if d["kind"] == "generated" else scored)
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["evaluation"]["chat_template"] == ("all" if scored else True)
