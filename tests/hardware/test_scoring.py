@@ -81,14 +81,13 @@ def test_a_shared_context_position_reaches_the_head_once(tiny_model_dirs):
         assert a.argmax_ids == b.argmax_ids and a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
 
 
-def test_answer_positions_reach_the_head_a_chunk_at_a_time(tiny_model_dirs):
+def test_answer_positions_reach_the_head_a_chunk_at_a_time(tiny_lm):
     """More answer positions than a chunk: the head sees chunks of at most `chunk` rows, each position once,
-    and the scores are those of the full log-softmax."""
-    from polyedit.models.load import load_model
+    and the scores are those of the full log-softmax (every family: the later chunks' one-token passes)."""
     from polyedit.models.scoring import answer_logits, full_logprobs, target_scores
     from polyedit.models.tokens import pad_right
 
-    lm = load_model(str(tiny_model_dirs["llama"]))
+    lm = tiny_lm
     tok = lm.tokenizer
     ids, mask = pad_right([tok(c + t)["input_ids"] for c, t in REQS], tok.pad_token_id)
     rows, cols = mask.nonzero(as_tuple=True)  # every real position of every row: 30-odd
