@@ -6,9 +6,11 @@ generation throughput, model FLOP utilisation, and one ROME and one MEMIT edit (
 
 Model FLOP utilisation (MFU) = FLOPs the model needs (2 x parameters x tokens, the head only where it is
 read) / seconds / the device's peak. The peak is the measured bfloat16 matmul rate of this device (printed),
-or `--peak-tflops` (e.g. 989 for an H100/H200 SXM's dense bf16). With two or more GPUs the edits run again
-with the model spread over them (`device_map="auto"`), which checks that every editor follows each layer's
-device. Prints one Markdown table for the README.
+or `--peak-tflops` (e.g. 989 for an H100/H200 SXM's dense bf16). With two or more GPUs the ROME and MEMIT
+edits run again with the layers split over two of them (`split_map`: alternate layers, ROME's layer and half
+of MEMIT's on the second GPU, the inputs on the first), which checks that the editors follow each layer's
+device; with one GPU that row says it was skipped (`--tiny` runs the same section with both halves on the
+CPU, a dry run of the code only). Prints one Markdown table for the README.
 """
 
 from __future__ import annotations
@@ -67,6 +69,35 @@ def timed(device, fn):
     return out, time.perf_counter() - t0
 
 
+def split_map(model, n_layers: int, devices: list) -> dict:
+    """A device map of this script's Llama: embeddings (where the inputs go) on devices[0], layer i on
+    devices[(i + 1) % 2] (so ROME's layer 4 of 22, and MEMIT's 3-7, alternate), the head on devices[1]."""
+    placement = {f"model.{name}": devices[0] for name, _ in model.model.named_children() if name != "layers"}
+    placement.update({f"model.layers.{i}": devices[(i + 1) % 2] for i in range(n_layers)})
+    placement.update({name: devices[1] for name, _ in model.named_children() if name != "model"})
+    return placement
+
+
+def split_edits(lm, cases, corpus: str, stats_dir: str, rows: list, device, tiny: bool) -> None:
+    """ROME and MEMIT with the model's layers split over two devices, where there are two."""
+    if tiny:
+        devices, label = ["cpu", "cpu"], " split (dry run: both halves on the CPU)"
+    elif device.type == "cuda" and torch.cuda.device_count() >= 2:
+        devices, label = [0, 1], " split over cuda:0 and cuda:1"
+    else:
+        n = torch.cuda.device_count() if device.type == "cuda" else 0
+        rows.append(("rome, memit over 2 GPUs", "skipped", f"{n} GPU(s) here; the split needs at least 2"))
+        return
+    from accelerate import dispatch_model
+
+    lm.model.cpu()
+    dispatch_model(lm.model, split_map(lm.model, lm.arch.n_layers, devices))
+    lm.meta.pop("second_moment", None)  # C read again from the cache, onto each layer's own device
+    where = {str(lm.model.get_submodule(m).weight.device) for m in lm.arch.mlp_out}
+    rows.append(("layer placement" + label, f"inputs on {lm.device}, MLP outputs on {', '.join(sorted(where))}", ""))
+    edits(lm, cases, corpus, stats_dir, rows, device, label)
+
+
 def edits(lm, cases, corpus: str, stats_dir: str, rows: list, device, label: str = "") -> None:
     """One ROME and one MEMIT edit (C from `corpus`), time and memory, restored bit for bit."""
     from polyedit.methods import get_method
@@ -75,8 +106,9 @@ def edits(lm, cases, corpus: str, stats_dir: str, rows: list, device, label: str
         params = dict(lm.model.named_parameters())
         m = get_method(name, {"stats_corpus": corpus, "stats_dir": stats_dir, "prefixes": 2})
         hp = m.resolved(lm)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
+        gpus = range(torch.cuda.device_count()) if device.type == "cuda" else range(0)
+        for i in gpus:
+            torch.cuda.reset_peak_memory_stats(i)
         before = {n: params[n].detach().clone() for n in lm.arch.mlp_out_weights(
             [hp.layer] if name == "rome" else hp.layers)}
         # C first (cached), so the edit's own time is separate from the one-off statistics
@@ -88,9 +120,9 @@ def edits(lm, cases, corpus: str, stats_dir: str, rows: list, device, label: str
         changed = any(not torch.equal(params[n], w) for n, w in before.items())
         handle.restore()
         restored = all(torch.equal(params[n], w) for n, w in before.items())
-        peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+        peak = sum(torch.cuda.max_memory_allocated(i) for i in gpus) / 2**30 if gpus else float("nan")
         rows.append((f"{name} edit{label}", f"{t_edit:.2f} s (C of {hp.stats_tokens:,} tokens: {t_stats:.1f} s)",
-                     f"peak {peak:.1f} GiB; changed {changed}, restored bit for bit {restored}"))
+                     f"peak {peak:.1f} GiB (all GPUs); changed {changed}, restored bit for bit {restored}"))
         if not (changed and restored):
             raise SystemExit(f"{name}{label}: changed={changed} restored={restored}")
 
@@ -158,14 +190,7 @@ def main() -> None:
                  for p in c.probes]
         corpus.write_text("\n\n".join(texts), "utf-8")
         edits(lm, cases, str(corpus), tmp, rows, device)
-        if device.type == "cuda" and torch.cuda.device_count() >= 2:
-            from accelerate import dispatch_model, infer_auto_device_map
-
-            lm.model.cpu()
-            placement = infer_auto_device_map(lm.model, no_split_module_classes=["LlamaDecoderLayer"],
-                                              max_memory={i: "2GiB" for i in range(torch.cuda.device_count())})
-            dispatch_model(lm.model, placement)
-            edits(lm, cases, str(corpus), tmp, rows, device, f" over {len(set(placement.values()))} GPUs")
+        split_edits(lm, cases, str(corpus), tmp, rows, device, args.tiny)
     print("| what | figure | notes |\n|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")

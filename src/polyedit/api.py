@@ -31,9 +31,10 @@ from polyedit.models.load import LoadedModel, load_model
 
 def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS, handle=None,
              reference: Evaluation | None = None, batch_size: int | str = 32,
-             chat_template: bool = False) -> Evaluation:
+             chat_template: bool | str = False) -> Evaluation:
     """Score every probe of `cases` on `lm` (with `handle`'s prompt rewriting, if any). `batch_size`: an
-    integer or "auto"; `chat_template`: wrap prompts in the tokenizer's chat template."""
+    integer or "auto"; `chat_template`: True wraps the prompts of generation protocols in the tokenizer's
+    chat template, "all" teacher-forced prompts too (`models.chat`); each protocol's record says which."""
     return _evaluate(HFBackend(lm, batch_size, chat_template), cases, list(protocols), handle, reference)
 
 
@@ -42,11 +43,11 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None,
           log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None,
           device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
-          batch_size: int | str = 32, chat_template: bool = False, checkpoints: list[int] | None = None,
+          batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
           retention_sample: int | None = None, recall_sample: int = 50) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
-    evaluation batch size or "auto"; `chat_template`: wrap prompts in the tokenizer's chat template.
+    evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
     `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
     `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice).
     `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).

@@ -46,6 +46,8 @@ def test_bench_labels_every_metric_and_logs_every_sample(tiny_model_dirs, cases_
             assert set(p["pre"]) | set(p["post"]) <= set(p["protocol"])  # no unlabelled number
             for label in p["protocol"].values():
                 assert label["name"] in rec["protocols"] and label["kind"] in ("generated", "teacher-forced")
+                assert label["chat_template"] is False  # and said so (the tiny tokenizer has no template)
+        assert all(d["chat_template"] is False for d in rec["protocols"].values())
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     assert summary["headline"] == {"reliability": "answer_em", "generality": "answer_em",
                                    "locality": "answer_unchanged", "portability": "answer_em"}
@@ -53,6 +55,7 @@ def test_bench_labels_every_metric_and_logs_every_sample(tiny_model_dirs, cases_
     means += [e for per in summary["per_language"].values() for kind in per.values() for e in kind.values()]
     means += [e for groups in summary["groups"].values() for g in groups.values() for e in g.values()]
     assert means and all(len(e["ci95"]) == 2 and e["protocol"]["name"] for e in means)
+    assert all(e["protocol"]["chat_template"] is False for e in means)
     assert "answer_kind" not in summary["groups"]  # jsonl declares no case-level groups (world declares its own)
     samples = [json.loads(x) for x in (out / "samples.jsonl").read_text("utf-8").splitlines()]
     assert len(samples) == n_probes

@@ -161,6 +161,7 @@ def test_judge_against_polyedit_serve_on_loopback(served_world, tmp_path, tiny_m
                  "--out", str(run), "--hparams", str(hp), "--judge-url", served_world, "--judge-model", "world:small"]) == 0
     rec = json.loads((run / "results.jsonl").read_text("utf-8").splitlines()[0])
     assert rec["protocols"]["judge"]["judge_model"] == "world:small" and rec["protocols"]["judge"]["kind"] == "judged"
+    assert rec["protocols"]["judge"]["chat_template"] is False  # the judged answers' prompts: no template
     sample = json.loads((run / "samples.jsonl").read_text("utf-8").splitlines()[0])
     assert isinstance(sample["post"]["generated"]["judge"][0], str)
     assert ("judge_correct" in sample["post"]["metrics"]) == (parse_verdict(sample["post"]["generated"]["judge"][0]) is not None)

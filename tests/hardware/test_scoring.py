@@ -79,3 +79,29 @@ def test_a_shared_context_position_reaches_the_head_once(tiny_model_dirs):
     assert seen[0] == n_answer - 1  # (seen[1]: the full-logits reference, every position)
     for a, b in zip(got, ref):
         assert a.argmax_ids == b.argmax_ids and a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+
+
+def test_answer_positions_reach_the_head_a_chunk_at_a_time(tiny_lm):
+    """More answer positions than a chunk: the head sees chunks of at most `chunk` rows, each position once,
+    and the scores are those of the full log-softmax (every family: the later chunks' one-token passes)."""
+    from polyedit.models.scoring import answer_logits, full_logprobs, target_scores
+    from polyedit.models.tokens import pad_right
+
+    lm = tiny_lm
+    tok = lm.tokenizer
+    ids, mask = pad_right([tok(c + t)["input_ids"] for c, t in REQS], tok.pad_token_id)
+    rows, cols = mask.nonzero(as_tuple=True)  # every real position of every row: 30-odd
+    seen = []
+    lm.model.get_output_embeddings().register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    with torch.no_grad():
+        chunks = list(answer_logits(lm.model, ids, mask, rows, cols, chunk=4))
+        ref = full_logprobs(lm.model, ids, mask, rows, cols)
+    assert seen[:-1] == [4] * (len(rows) // 4) + ([len(rows) % 4] if len(rows) % 4 else [])
+    assert torch.allclose(torch.log_softmax(torch.cat(chunks), -1), ref, atol=1e-5)
+    which = torch.tensor([0, 5, 5, len(rows) - 1])  # positions read twice and across chunks
+    targets = torch.tensor([3, 7, 9, 11])
+    lp, top = target_scores([c.clone() for c in chunks], which, targets)
+    assert lp == pytest.approx(ref[which, targets].tolist(), abs=1e-5)
+    assert top == ref.argmax(-1)[which].tolist()
+    lp1, top1 = target_scores([torch.cat(chunks)], which, targets)  # one chunk or many: the same numbers
+    assert lp1 == pytest.approx(lp, abs=1e-6) and top1 == top

@@ -16,8 +16,10 @@ device_map_option = click.option("--device-map", "device_map", default=None,
                                  help="auto: spread a model too large for one device over all of them (accelerate)")
 batch_size_option = click.option("--batch-size", "batch_size", default="32", show_default=True,
                                  help="evaluation batch size, or auto: the largest that fits (halved on out-of-memory)")
-chat_template_option = click.option("--chat-template", is_flag=True, default=False,
-                                    help="wrap generation prompts in the tokenizer's chat template (instruction-tuned models)")
+chat_template_option = click.option(
+    "--chat-template", "chat_template", type=click.Choice(["generated", "all"]), is_flag=False, flag_value="generated",
+    default=None, help="wrap prompts in the tokenizer's chat template (instruction-tuned models): alone or `generated`, "
+    "the prompts of generation protocols (in-context edits included); `all`, teacher-forced prompts too")
 remote_option = click.option("--trust-remote-code", is_flag=True, default=False,
                              help="allow the model's own code from the hub (off by default)")
 

@@ -96,9 +96,10 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
 
 
 def describe(proto, backend) -> dict:
-    """The protocol's descriptor plus what the backend adds to it (a chat template it applied, its model)."""
+    """The protocol's descriptor plus what the backend adds to it: whether this protocol's prompts went
+    through a chat template (False for a backend that applies none)."""
     extra = getattr(backend, "protocol_info", None)
-    return {**proto.describe(), **(extra() if callable(extra) else {})}
+    return {**proto.describe(), "chat_template": False, **(extra(proto) if callable(extra) else {})}
 
 
 def _adds_bos(backend) -> bool:

@@ -121,7 +121,9 @@ def judge_evaluation(ev: Evaluation, judge: Judge, source: str = "answer") -> No
         if verdict is not None:
             r.metrics["judge_correct"] = verdict
             r.protocol_of["judge_correct"] = "judge"
-    ev.protocols["judge"] = judge.describe()
+    # the judged answers are `source`'s: whether their prompts went through the chat template is its
+    ev.protocols["judge"] = {**judge.describe(),
+                             "chat_template": bool(ev.protocols.get(source, {}).get("chat_template", False))}
 
 
 def make_judge(base_url: str, model_name: str | None, cache: Path | None = None,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 
 def protocol_labels(protocol_of: dict[str, str], descriptors: dict[str, dict]) -> dict[str, dict]:
-    """metric -> {name, kind, version} of the protocol that produced it (the full descriptor is in the
-    case record's `protocols`), so no number in results.jsonl is unlabelled."""
+    """metric -> {name, kind, version, chat_template} of the protocol that produced it (the full descriptor
+    is in the case record's `protocols`), so no number in results.jsonl is unlabelled, and each says
+    whether its prompts went through the model's chat template."""
     out = {}
     for metric, name in protocol_of.items():
         d = descriptors.get(name, {})
-        out[metric] = {"name": name, "kind": d.get("kind"), "version": d.get("version")}
+        out[metric] = {"name": name, "kind": d.get("kind"), "version": d.get("version"),
+                       "chat_template": bool(d.get("chat_template", False))}
     return out

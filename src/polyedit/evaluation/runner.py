@@ -38,6 +38,7 @@ from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
 from polyedit.models.backend import HFBackend
+from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
 from polyedit.models.context import context_limit, edit_text, probe_text, too_long
 from polyedit.models.load import LoadedModel
@@ -59,7 +60,7 @@ class BenchConfig:
     edits_per_step: int = 1
     limit: int | None = None
     eval_batch_size: int | str = 32  # or "auto": the size found is in summary.json's "evaluation"
-    chat_template: bool = False
+    chat_template: bool | str = False  # True: generation prompts; "all": teacher-forced ones too (models.chat)
     max_new_tokens: int | None = None
     log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
     judge_url: str | None = None  # an OpenAI-compatible endpoint that judges the generated answers
@@ -73,6 +74,7 @@ class BenchConfig:
         if self.mode not in MODES:
             raise PolyeditError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})")
         _whole(self.edits_per_step, "edits per step", 1)
+        self.chat_template = chat_scope(self.chat_template)
         if self.eval_batch_size != "auto":
             _whole(self.eval_batch_size, "eval batch size", 1)
         _whole(self.seed, "seed", 0, 2**62)  # torch seeds are 64-bit; each case adds its position

@@ -23,7 +23,7 @@ import torch
 from polyedit.data.cases import Edit
 from polyedit.methods.base import HParams, param
 from polyedit.methods.layer_choice import check_layers
-from polyedit.methods.precision import add_to_weight
+from polyedit.methods.precision import add_to_weight, commit_note
 from polyedit.methods.search import choice, int_range, layer_sets, log_range
 from polyedit.methods.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info,
                                        optimise_values, read_at, subject_keys)
@@ -89,8 +89,10 @@ class Spread:
     keys: dict[int, torch.Tensor]  # layer -> the keys written there, (n_facts, d_ff)
 
 
-def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write: LayerWrite) -> Spread:
-    """Steps 1-2 of the module docstring, in place; `hp` resolved (`resolve_range`)."""
+def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write: LayerWrite,
+                 method: str = "memit") -> Spread:
+    """Steps 1-2 of the module docstring, in place; `hp` resolved (`resolve_range`). What each layer's commit
+    in the model's dtype lost of its update is recorded (`precision.commit_note`, under `method`'s name)."""
     contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
                               hp.fact_token) for e in edits]
     z_layer = hp.layers[-1]
@@ -99,11 +101,13 @@ def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write:
                             kl_factor=hp.kl_factor, weight_decay=hp.v_weight_decay,
                             clamp_norm_factor=hp.clamp_norm_factor)
     z = value.v_init + value.delta
-    written = {}
+    written, losses = {}, {}
     for i, layer in enumerate(hp.layers):
         keys = subject_keys(lm, layer, contexts, hp.key_weighting)
         residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts).to(z.device), len(hp.layers) - i)
         w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
-        add_to_weight(w, write(layer, keys.to(w.device), residual.to(w.device), w))
+        losses[f"layer {layer}"] = add_to_weight(w, write(layer, keys.to(w.device), residual.to(w.device), w))
         written[layer] = keys
-    return Spread({**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps}, z, written)
+    info = {**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps}
+    commit_note(method, losses, w.dtype, info)
+    return Spread(info, z, written)

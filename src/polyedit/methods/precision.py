@@ -11,13 +11,27 @@ finite (float16 overflow) is skipped, as `torch.amp.GradScaler` skips it.
 
 `check_finite` is what every edit passes before it is handed back: a non-finite weight in any touched
 tensor restores the model (bit for bit) and raises.
+
+A closed-form update (ROME, MEMIT, MEMLA's commit, KN's shift) is computed in float32 or float64 but lands in
+the model's dtype: a bfloat16 weight keeps 8 significant bits, so an entry of ΔW smaller than half the
+spacing of representable values around W's entry rounds back to W. `add_to_weight` measures what was lost,
+the commit loss ‖ΔW_committed − ΔW‖ / ‖ΔW‖ (0: committed exactly, 1: nothing committed), for the edit's
+record; `commit_note` says so, in the run's notes and once in the log, when most of an update was lost.
 """
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from polyedit.errors import PolyeditError
+
+log = logging.getLogger("polyedit.precision")
+
+#: a commit loss above this means most of the update was rounded away
+MOST_LOST = 0.5
+_warned: set[tuple[str, str]] = set()  # (method, dtype) already warned about
 
 
 class Float32Masters:
@@ -65,8 +79,33 @@ def check_finite(handle, method: str) -> None:
 
 
 @torch.no_grad()
-def add_to_weight(w: torch.Tensor, delta: torch.Tensor) -> None:
+def add_to_weight(w: torch.Tensor, delta: torch.Tensor) -> float:
     """w += delta, summed in float32 (at least) on w's device and rounded once to w's dtype: a half-precision
-    weight gets the nearest representable value of the exact sum, not a rounded delta rounded again."""
+    weight gets the nearest representable value of the exact sum, not a rounded delta rounded again.
+    Returns the commit loss ‖(w_after − w_before) − delta‖ / ‖delta‖ (0.0 for a zero delta)."""
     wide = torch.promote_types(w.dtype, torch.float32)
-    w.copy_((w.to(wide) + delta.to(w.device, wide)).to(w.dtype))
+    before = w.to(wide, copy=True)
+    d = delta.to(w.device, wide)
+    after = (before + d).to(w.dtype)
+    w.copy_(after)
+    norm = float(d.norm())
+    if norm == 0.0:
+        return 0.0
+    return float(after.to(wide).sub_(before).sub_(d).norm()) / norm
+
+
+def commit_note(method: str, losses: dict, dtype: torch.dtype, info: dict) -> None:
+    """Record `losses` ({where: commit loss}) in `info["commit_loss"]`; where most of an update was lost,
+    add a note to `info["notes"]` (the run's summary shows it) and warn once per method and dtype."""
+    info["commit_loss"] = {str(k): round(v, 6) for k, v in losses.items()}
+    lost = {k: v for k, v in losses.items() if v > MOST_LOST}
+    if not lost:
+        return
+    name = str(dtype).replace("torch.", "")
+    note = (f"{method}: most of the update was rounded away when committed in {name} (commit loss > {MOST_LOST}; "
+            f"info.commit_loss); --dtype float32 keeps it")
+    info.setdefault("notes", []).append(note)
+    if (method, name) not in _warned:
+        _warned.add((method, name))
+        worst = max(lost, key=lost.get)
+        log.warning("%s (worst: %s, %.2f)", note, worst, lost[worst])

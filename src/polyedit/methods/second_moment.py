@@ -284,12 +284,15 @@ def collect_second_moment(lm: LoadedModel, layers: list[int], texts: Iterator[st
 
 def second_moments(lm: LoadedModel, layers: list[int], corpus: str, n_tokens: int | None = None,
                    cache_dir: str | Path | None = None, recompute: bool = False) -> dict[int, torch.Tensor]:
-    """C for each layer: from the in-process memo, else the disk cache, else computed (and cached)."""
+    """C for each layer: from the in-process memo, else the disk cache, else computed (and cached). Each C
+    lies on the device of its layer's MLP output weight (with a device map, not where the inputs go: C of
+    an 8B model is 0.8 GB a layer, and the update that uses it is computed beside the weight)."""
     from safetensors.torch import load_file, save_file
 
     n_tokens = n_tokens or default_tokens(lm)
+    device = {layer: lm.model.get_submodule(lm.arch.mlp_out[layer]).weight.device for layer in layers}
     if corpus == IDENTITY:
-        return {layer: torch.eye(lm.arch.intermediate_size, device=lm.device) for layer in layers}
+        return {layer: torch.eye(lm.arch.intermediate_size, device=device[layer]) for layer in layers}
     memo = lm.meta.setdefault("second_moment", {})
     out, missing = {}, []
     for layer in layers:
@@ -297,7 +300,7 @@ def second_moments(lm: LoadedModel, layers: list[int], corpus: str, n_tokens: in
         if not recompute and (layer, str(path)) in memo:
             out[layer] = memo[(layer, str(path))]
         elif not recompute and path.is_file():
-            out[layer] = load_file(str(path))["C"].to(lm.device)
+            out[layer] = load_file(str(path))["C"].to(device[layer])
             log.info("second moment C of layer %d read from %s", layer, path)
         else:
             missing.append(layer)

@@ -14,10 +14,10 @@ from typing import Protocol
 import torch
 
 from polyedit.models.batching import BatchSize
-from polyedit.models.chat import chat_prompt, check_chat_template
+from polyedit.models.chat import chat_prompt, chat_scope, check_chat_template, templated
 from polyedit.models.generation import GreedyDecoder, plan_batches
 from polyedit.models.load import LoadedModel
-from polyedit.models.scoring import answer_logprobs, full_logprobs, target_scores
+from polyedit.models.scoring import answer_logits, full_logprobs, target_scores
 from polyedit.models.tokens import encode_with_target, pad_right
 
 
@@ -59,9 +59,10 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
 
 class HFBackend:
     """A local transformers model. Requests are sorted by length and padded into batches of `batch_size`
-    (an integer, or `auto`: the largest that fits, see `batching.BatchSize`). With `chat_template`, every
-    prompt, scored or generated, is first wrapped in the tokenizer's chat template (`chat.chat_prompt`).
-    `describe()` says how the model was run, for each metric's protocol record."""
+    (an integer, or `auto`: the largest that fits, see `batching.BatchSize`). With `chat_template` (True), the
+    prompts of generation are first wrapped in the tokenizer's chat template (`chat.chat_prompt`); with
+    "all", scored contexts too (`chat.chat_scope`). `describe()` says how the model was run, and
+    `protocol_info(protocol)` whether that protocol's prompts were wrapped, for each metric's record."""
 
     capabilities = frozenset({"score", "generate"})
 
@@ -69,11 +70,11 @@ class HFBackend:
                  full_vocabulary: bool = False) -> None:
         self.lm = lm
         self.batching = BatchSize(max(1, batch_size) if isinstance(batch_size, int) else batch_size)
-        self.chat_template = bool(chat_template)
+        self.chat_template = chat_scope(chat_template)
         if self.chat_template:
             check_chat_template(lm.tokenizer, lm.name)
         # the old scoring path (log-softmax over every position), kept as the reference for tests/benchmarks
-        self._logprobs = full_logprobs if full_vocabulary else answer_logprobs
+        self._logits = (lambda *a: [full_logprobs(*a)]) if full_vocabulary else answer_logits
 
     @property
     def batch_size(self) -> int:
@@ -88,22 +89,26 @@ class HFBackend:
         """{chat_template, device, devices, dtype[, device_map], batch_size, batch_size_auto}."""
         return {"chat_template": self.chat_template, **self.lm.placement(), **self.batching.describe()}
 
+    def protocol_info(self, protocol) -> dict:
+        """What goes into the record of `protocol` (one that needs "score" or "generate"): whether its
+        prompts were read through the chat template."""
+        return {"chat_template": any(templated(self.chat_template, need) for need in protocol.requires)}
+
     def tokenize(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
-    def _prompt(self, text: str) -> tuple[str, bool]:
+    def _prompt(self, text: str, needs: str) -> tuple[str, bool]:
         """(text the model reads, whether the tokenizer should add its special tokens)."""
-        return (chat_prompt(self.tok, text), False) if self.chat_template else (text, True)
+        return (chat_prompt(self.tok, text), False) if templated(self.chat_template, needs) else (text, True)
 
     def score(self, requests: list[tuple[str, str]]) -> list[ScoreResult]:
-        wrap = (lambda c: chat_prompt(self.tok, c)) if self.chat_template else (lambda c: c)
-        encoded = [encode_with_target(self.tok, wrap(c), t, add_special_tokens=not self.chat_template)
-                   for c, t in requests]
+        prompts = [(self._prompt(c, "score"), t) for c, t in requests]
+        encoded = [encode_with_target(self.tok, c, t, add_special_tokens=special) for (c, special), t in prompts]
         return self.batching.run(lambda size: self._score(encoded, size))
 
     @torch.no_grad()
     def _score(self, encoded, batch_size: int) -> list[ScoreResult]:
-        """Only the positions that predict a target token reach the output head (`scoring.answer_logprobs`)."""
+        """Only the positions that predict a target token reach the output head (`scoring.answer_logits`)."""
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
         out: list[ScoreResult | None] = [None] * len(encoded)
         model, device = self.lm.model, self.lm.device
@@ -123,9 +128,10 @@ class HFBackend:
                         pos.append((r, p))
                     which.append(where[key])
             rows, cols = torch.tensor([r for r, _ in pos]), torch.tensor([c for _, c in pos])
-            logits = self._logprobs(model, ids.to(device), mask.to(device), rows, cols)  # (distinct positions, V)
+            # the distinct positions' logits, (n, V) in chunks of rows
+            chunks = self._logits(model, ids.to(device), mask.to(device), rows, cols)
             tgt = torch.tensor([t for i in idx for t in encoded[i].target_ids])
-            lp, top = target_scores(logits, torch.tensor(which), tgt)
+            lp, top = target_scores(chunks, torch.tensor(which), tgt)
             k = 0
             for i in idx:
                 n = len(encoded[i].target_ids)
@@ -133,20 +139,11 @@ class HFBackend:
                 k += n
         return out  # type: ignore[return-value]
 
-    @staticmethod
-    def _rows_of(where: dict, idx: list[int], encoded) -> list[int]:
-        """The batch row each distinct prefix was first seen in (in `where`'s order)."""
-        first: dict[tuple[int, ...], int] = {}
-        for r, i in enumerate(idx):
-            e = encoded[i]
-            for p in range(e.n_context - 1, len(e.ids) - 1):
-                first.setdefault(tuple(e.ids[:p + 1]), r)
-        return [first[key] for key in where]
-
     def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[Generation]:
         """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched."""
         tok = self.tok
-        enc = [tok(text, add_special_tokens=special)["input_ids"] for text, special in map(self._prompt, prompts)]
+        enc = [tok(text, add_special_tokens=special)["input_ids"]
+               for text, special in (self._prompt(p, "generate") for p in prompts)]
         return self.batching.run(lambda size: self._generate(enc, max_new_tokens, stop, size))
 
     def _generate(self, enc, max_new_tokens: int, stop: tuple[str, ...], batch_size: int) -> list[Generation]:

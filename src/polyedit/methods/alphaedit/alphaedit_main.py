@@ -90,7 +90,7 @@ class AlphaEdit(EditMethod):
             return null_space_update(keys, residual, ps[layer][0], kp, hp.l2)
 
         handle.info["earlier_keys"] = memory.count(hp.layers[0], memory.languages(hp.layers[0]))
-        spread = spread_edits(lm, hp, edits, write)
+        spread = spread_edits(lm, hp, edits, write, method=self.name)
         if hp.remember_edits:
             remember(handle, edits, spread.keys)
         handle.info.update({**spread.info, "null_space": {str(layer): ps[layer][1] for layer in hp.layers}})

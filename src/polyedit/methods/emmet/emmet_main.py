@@ -47,7 +47,7 @@ class EMMET(EditMethod):
         cs = second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
         handle = EditHandle(lm, lm.arch.mlp_out_weights(hp.layers), info={"layers": hp.layers, "second_moment": corpus})
         spread = spread_edits(lm, hp, edits, lambda layer, keys, residual, w: emmet_update(
-            cs[layer], keys, residual, hp.mom2_update_weight, hp.emmet_lambda, hp.update_norm_lambda))
+            cs[layer], keys, residual, hp.mom2_update_weight, hp.emmet_lambda, hp.update_norm_lambda), method=self.name)
         handle.info.update(spread.info)
         handle.targets = spread.z
         return handle

@@ -29,7 +29,7 @@ from polyedit.data.languages import join_target
 from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, attribute, select_neurons
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.old_answers import cases_with_old_answers, edits_with_old_answers
-from polyedit.methods.precision import add_to_weight
+from polyedit.methods.precision import add_to_weight, commit_note
 from polyedit.methods.search import log_range, real_range
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
@@ -73,12 +73,15 @@ def answer_embedding(lm: LoadedModel, prompt: str, answer: str, lang: str) -> to
     return emb[torch.tensor(enc.target_ids, device=emb.device)].float().mean(0)
 
 
-def update_value_slots(lm: LoadedModel, neurons: set[tuple[int, int]], shift: torch.Tensor) -> None:
-    """v_i^(l) += shift for every neuron: column i of W_out^(l) viewed as (out, in), either storage."""
+def update_value_slots(lm: LoadedModel, neurons: set[tuple[int, int]], shift: torch.Tensor) -> dict[str, float]:
+    """v_i^(l) += shift for every neuron: column i of W_out^(l) viewed as (out, in), either storage. Returns
+    each neuron's commit loss (`precision.add_to_weight`)."""
+    losses = {}
     with torch.no_grad():
         for layer, i in sorted(neurons):
             w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
-            add_to_weight(w[:, i], shift)
+            losses[f"layer {layer}, neuron {i}"] = add_to_weight(w[:, i], shift)
+    return losses
 
 
 @register_method
@@ -119,7 +122,10 @@ class KN(EditMethod):
             old = answer_embedding(lm, e.prompt, e.target_true, e.lang)
             new = answer_embedding(lm, e.prompt, e.target_new, e.lang)
             shifts.append(hp.lambda_new * new - hp.lambda_true * old)
-        for ns, shift in zip(found, shifts):
+        losses = {}
+        for j, (ns, shift) in enumerate(zip(found, shifts)):
             if shift is not None:
-                update_value_slots(lm, ns, shift)
+                for where, lost in update_value_slots(lm, ns, shift).items():
+                    losses[where + (f", edit {j}" if len(edits) > 1 else "")] = lost
+        commit_note(self.name, losses, lm.dtype, handle.info)
         return handle

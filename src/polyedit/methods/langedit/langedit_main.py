@@ -96,7 +96,7 @@ class LangEdit(EditMethod):
                 kp = memory.second_moment(layer, langs, d) if langs else None
                 return null_space_update(keys, residual, ps[layer], kp, hp.l2)
 
-            spread = spread_edits(lm, hp, group, write)
+            spread = spread_edits(lm, hp, group, write, method=self.name)
             if hp.remember_edits:
                 remember(handle, group, spread.keys)
             for k, v in spread.info.items():  # per edit, in the order of the call

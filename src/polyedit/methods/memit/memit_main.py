@@ -48,7 +48,7 @@ class MEMIT(EditMethod):
         cs = second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
         handle = EditHandle(lm, lm.arch.mlp_out_weights(hp.layers), info={"layers": hp.layers, "second_moment": corpus})
         spread = spread_edits(lm, hp, edits, lambda layer, keys, residual, w:
-                              batch_update(cs[layer], keys, residual, hp.mom2_update_weight))
+                              batch_update(cs[layer], keys, residual, hp.mom2_update_weight), method=self.name)
         handle.info.update(spread.info)
         handle.targets = spread.z  # z of each edit at the last layer of the range, for inspection and tests
         return handle

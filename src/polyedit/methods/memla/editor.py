@@ -131,11 +131,14 @@ def train_pairs(lm: LoadedModel, edit: Edit, pairs: dict[int, list[MaskedLoRA]],
     return info
 
 
-def commit(lm: LoadedModel, pairs: dict[int, list[MaskedLoRA]], scale: float) -> None:
-    """W_out^(l) += scale · ΔW^(l), written through the (out, in) view so both storage orientations work."""
+def commit(lm: LoadedModel, pairs: dict[int, list[MaskedLoRA]], scale: float) -> dict[str, float]:
+    """W_out^(l) += scale · ΔW^(l), written through the (out, in) view so both storage orientations work.
+    Returns each layer's commit loss (`precision.add_to_weight`)."""
+    losses = {}
     with torch.no_grad():
         for layer, layer_pairs in pairs.items():
             module = lm.model.get_submodule(lm.arch.mlp_out[layer])
             delta = sum(pair.delta() for pair in layer_pairs)  # (d_ff, d) = (in, out)
             w = weight_out_in(module)  # (d, d_ff), a view for Conv1D
-            add_to_weight(w, scale * delta.T)
+            losses[f"layer {layer}"] = add_to_weight(w, scale * delta.T)
+    return losses

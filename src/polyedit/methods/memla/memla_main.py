@@ -20,6 +20,7 @@ from polyedit.methods.memla.editor import build_pairs, commit, train_pairs
 from polyedit.methods.memla.neurons import (LanguagePrompts, NeuronSets, case_prompts, edit_prompts,
                                            find_neuron_sets, random_like)
 from polyedit.methods.old_answers import cases_with_old_answers, edits_with_old_answers
+from polyedit.methods.precision import commit_note
 from polyedit.models.load import LoadedModel
 
 
@@ -82,10 +83,13 @@ class MEMLA(EditMethod):
         handle = EditHandle(lm, lm.arch.mlp_out_weights(layers),
                             info={"neurons": [s.summary() for s in all_sets], "layers": layers, "training": [],
                                   "editor": [editor_layout(c, hp) for c in cats]})
+        losses = {}
         for i, (edit, edit_cats) in enumerate(zip(edits, cats)):
             pairs = build_pairs(lm, [cat for _, cat in edit_cats], hp.rank_per_neuron, hp.use_masks, hp.seed + i)
             handle.info["training"].append(train_pairs(lm, edit, pairs, hp))
-            commit(lm, pairs, hp.commit_scale)
+            for where, lost in commit(lm, pairs, hp.commit_scale).items():
+                losses[where + (f", edit {i}" if len(edits) > 1 else "")] = lost
+        commit_note(self.name, losses, lm.dtype, handle.info)
         if len(edits) == 1:
             handle.info.update(handle.info["training"][0])
         if filled:
