@@ -24,6 +24,7 @@ from polyedit.data.cases import Edit
 from polyedit.methods.base import HParams, param
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.precision import add_to_weight, commit_note
+from polyedit.methods.second_moment import resolve_corpus, second_moments
 from polyedit.methods.search import choice, int_range, layer_sets, log_range
 from polyedit.methods.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info,
                                        optimise_values, read_at, subject_keys)
@@ -65,6 +66,19 @@ class MassEditHParams(HParams):
         layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)
         layers = sorted(set(check_layers(layers, lm.arch.n_layers, method)))
         return replace(self, layers=layers, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size)
+
+
+def layer_moments(lm: LoadedModel, hp: MassEditHParams) -> tuple[str, dict[int, torch.Tensor]]:
+    """The corpus named for C and C = E[kkᵀ] of each layer of the range (cached by `second_moments`)."""
+    corpus = resolve_corpus(lm, hp.stats_corpus)
+    return corpus, second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
+
+
+def mlp_width_weight(value: float | None, lm: LoadedModel) -> float:
+    """λ of C = λ E[kkᵀ], by default the MLP width: the papers' 15000-20000 for MLP widths 6400-16384 (GPT-2 XL,
+    GPT-J, Llama-7B); with kᵀC⁻¹k ≈ d_ff for a typical key, each layer then writes about half of its share of
+    the residual."""
+    return value if value is not None else float(lm.arch.intermediate_size)
 
 
 def bare_prompt_outputs(lm: LoadedModel, layer: int, contexts) -> torch.Tensor:

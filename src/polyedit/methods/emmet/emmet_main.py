@@ -14,8 +14,7 @@ from dataclasses import dataclass, replace
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, param, register_method
 from polyedit.methods.emmet.update import emmet_update
-from polyedit.methods.mass_edit import MassEditHParams, spread_edits
-from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.mass_edit import MassEditHParams, layer_moments, mlp_width_weight, spread_edits
 from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
@@ -30,8 +29,7 @@ class EMMETHParams(MassEditHParams):
 
     def resolve(self, lm: LoadedModel) -> EMMETHParams:
         hp = self.resolve_range(lm, "emmet")
-        weight = self.mom2_update_weight if self.mom2_update_weight is not None else float(lm.arch.intermediate_size)
-        return replace(hp, mom2_update_weight=weight)
+        return replace(hp, mom2_update_weight=mlp_width_weight(self.mom2_update_weight, lm))
 
 
 @register_method
@@ -43,8 +41,7 @@ class EMMET(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
-        corpus = resolve_corpus(lm, hp.stats_corpus)
-        cs = second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
+        corpus, cs = layer_moments(lm, hp)
         handle = EditHandle(lm, lm.arch.mlp_out_weights(hp.layers), info={"layers": hp.layers, "second_moment": corpus})
         spread = spread_edits(lm, hp, edits, lambda layer, keys, residual, w: emmet_update(
             cs[layer], keys, residual, hp.mom2_update_weight, hp.emmet_lambda, hp.update_norm_lambda), method=self.name)

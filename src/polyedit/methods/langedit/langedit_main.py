@@ -28,10 +28,9 @@ import torch
 from polyedit.data.cases import Edit
 from polyedit.methods.alphaedit.alphaedit_main import AlphaEditHParams, remember
 from polyedit.methods.base import EditMethod, param, register_method
-from polyedit.methods.mass_edit import spread_edits
+from polyedit.methods.mass_edit import layer_moments, spread_edits
 from polyedit.methods.null_space import (KeyMemory, MemoryHandle, null_space_projector, null_space_update,
                                          require_null_space)
-from polyedit.methods.second_moment import resolve_corpus, second_moments
 from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
@@ -74,8 +73,7 @@ class LangEdit(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> MemoryHandle:
         hp = self.resolved(lm)
-        corpus = resolve_corpus(lm, hp.stats_corpus)
-        cs = second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
+        corpus, cs = layer_moments(lm, hp)
         handle = MemoryHandle(lm, lm.arch.mlp_out_weights(hp.layers), info={"layers": hp.layers, "second_moment": corpus})
         memory, d = handle.memory, lm.arch.intermediate_size
         per_language, info = {}, {}

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, param, register_method
-from polyedit.methods.mass_edit import MassEditHParams, bare_prompt_outputs, default_layers, spread_edits
+from polyedit.methods.mass_edit import (MassEditHParams, bare_prompt_outputs, default_layers, layer_moments,
+                                       mlp_width_weight, spread_edits)
 from polyedit.methods.memit.update import batch_update
-from polyedit.methods.second_moment import resolve_corpus, second_moments
 from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
@@ -29,10 +29,7 @@ class MEMITHParams(MassEditHParams):
 
     def resolve(self, lm: LoadedModel) -> MEMITHParams:
         hp = self.resolve_range(lm, "memit")
-        # λ ≈ d_ff: the papers' 15000-20000 for MLP widths 6400-16384 (GPT-2 XL, GPT-J, Llama-7B); with
-        # kᵀC⁻¹k ≈ d_ff for a typical key, each layer then writes about half of its share of the residual.
-        weight = self.mom2_update_weight if self.mom2_update_weight is not None else float(lm.arch.intermediate_size)
-        return replace(hp, mom2_update_weight=weight)
+        return replace(hp, mom2_update_weight=mlp_width_weight(self.mom2_update_weight, lm))
 
 
 @register_method
@@ -44,8 +41,7 @@ class MEMIT(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
-        corpus = resolve_corpus(lm, hp.stats_corpus)
-        cs = second_moments(lm, hp.layers, corpus, hp.stats_tokens, hp.stats_dir)
+        corpus, cs = layer_moments(lm, hp)
         handle = EditHandle(lm, lm.arch.mlp_out_weights(hp.layers), info={"layers": hp.layers, "second_moment": corpus})
         spread = spread_edits(lm, hp, edits, lambda layer, keys, residual, w:
                               batch_update(cs[layer], keys, residual, hp.mom2_update_weight), method=self.name)
