@@ -7,25 +7,16 @@ fails) and 260 an empty `loc_ans` (the whole sequence competes). polyedit once d
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from requires import shared
 
 from polyedit.data.cases import GENERALITY, RELIABILITY
 from polyedit.data.registry import load_dataset
 from polyedit.evaluation.protocols import ProbeContext, get_protocol
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bmike53"
-
-
 @pytest.fixture(scope="module")
 def wikifactdiff():
-    if not (REAL / "WikiFactDiff").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the real BMIKE-53 files are missing at {REAL}")
-        pytest.skip(f"the real BMIKE-53 files are not at {REAL}")
-    return load_dataset(f"bmike53:wikifactdiff:dir={REAL}")
+    return load_dataset(f"bmike53:wikifactdiff:dir={shared('data/bmike53', 'WikiFactDiff')}")
 
 
 @pytest.mark.slow  # reads all 53 WikiFactDiff files (~40k records)

@@ -10,8 +10,10 @@ import pytest
 
 from conftest import numbers, write_sweep
 
+from requires import importable
+
 # Ray is in the test extra: under CI a missing Ray is a failure, elsewhere the Ray tests are skipped
-ray = __import__("ray") if os.environ.get("CI", "").lower() == "true" else pytest.importorskip("ray")
+ray = importable("ray")
 
 from polyedit.sweep import load_sweep  # noqa: E402
 from polyedit.sweep.ray_runner import init_ray, make_actors, run_ray  # noqa: E402
