@@ -124,17 +124,23 @@ def _keys(entry: dict, allowed: set[str], where: str) -> None:
         raise PolyeditError(f"{name}: unknown key (known: {', '.join(sorted(allowed))})")
 
 
+def _entry(item, where: str, key: str, allowed: set[str], shape: str) -> dict:
+    """A list item given as a bare string (its `key`) or as a mapping with `key` and only `allowed` keys."""
+    if isinstance(item, str):
+        item = {key: item}
+    if not isinstance(item, dict) or not isinstance(item.get(key), str):
+        raise _fail(where, f"must be {shape}, got {item!r}")
+    _keys(item, allowed, where)
+    return item
+
+
 def _methods(doc: dict, where: str, base: Path) -> list[tuple[str, str | None]]:
     from polyedit.methods.base import get_method, method_names
 
     out = []
     for i, m in enumerate(_list(doc, "methods", where)):
         w = f"{where}: methods[{i}]"
-        if isinstance(m, str):
-            m = {"name": m}
-        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
-            raise _fail(w, f"must be a method name or {{name: ..., hparams: FILE}}, got {m!r}")
-        _keys(m, {"name", "hparams"}, w)
+        m = _entry(m, w, "name", {"name", "hparams"}, "a method name or {name: ..., hparams: FILE}")
         if m["name"] not in method_names():
             raise _fail(f"{w}.name", f"unknown method {m['name']!r} (known: {', '.join(method_names())})")
         hp = m.get("hparams")
@@ -157,11 +163,7 @@ def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str
     out = []
     for i, d in enumerate(_list(doc, "datasets", where)):
         w = f"{where}: datasets[{i}]"
-        if isinstance(d, str):
-            d = {"spec": d}
-        if not isinstance(d, dict) or not isinstance(d.get("spec"), str):
-            raise _fail(w, f"must be a dataset spec or {{spec: ..., langs: [...]}}, got {d!r}")
-        _keys(d, {"spec", "langs"}, w)
+        d = _entry(d, w, "spec", {"spec", "langs"}, "a dataset spec or {spec: ..., langs: [...]}")
         try:
             parsed = DatasetSpec.parse(d["spec"])
         except PolyeditError as e:
