@@ -60,6 +60,38 @@ def test_cache_is_reused_and_keyed_by_layer_tokens_and_corpus(lm, corpus, tmp_pa
     assert key != sm.cache_path(lm, 0, str(corpus), 30, cache)
 
 
+def test_a_run_waiting_on_another_reads_its_c_instead_of_computing(lm, corpus, tmp_path, monkeypatch):
+    """Two runs sharing the cache (parallel tune trials) compute a missing C once: the second waits on the
+    first's lock, then reads the file the first wrote; temporary files are per process."""
+    import threading
+
+    from filelock import FileLock
+
+    cache = tmp_path / "cache"
+    reference = sm.second_moments(lm, [1], str(corpus), n_tokens=30, cache_dir=cache)[1].cpu()
+    lm.meta.pop("second_moment")
+    path = sm.cache_path(lm, 1, str(corpus), 30, cache)
+    saved = path.read_bytes()
+    path.unlink()
+    lock = FileLock(str(path.with_suffix(".layers1.partial").with_suffix(".lock")))
+    lock.acquire()  # another run is computing layer 1's C
+    calls = []
+    monkeypatch.setattr(sm, "collect_second_moment", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(
+        AssertionError("computed while another run held the lock and then wrote C")))
+    got = {}
+    waiter = threading.Thread(target=lambda: got.update(sm.second_moments(lm, [1], str(corpus), n_tokens=30,
+                                                                          cache_dir=cache)))
+    waiter.start()
+    waiter.join(timeout=1.0)
+    assert waiter.is_alive()  # blocked on the lock, not computing
+    path.write_bytes(saved)  # the other run finishes and releases
+    lock.release()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive() and not calls
+    assert torch.equal(got[1].cpu(), reference)
+    assert not list(cache.glob("*.tmp"))
+
+
 def test_jsonl_corpus_and_token_budget(lm, tmp_path):
     p = tmp_path / "c.jsonl"
     p.write_text("\n".join(json.dumps({"text": d}) for d in DOCS) + "\n", "utf-8")

@@ -193,7 +193,7 @@ def _token_windows(lm: LoadedModel, texts: Iterator[str], width: int) -> Iterato
 def _save_partial(path: Path, sums: dict[int, torch.Tensor], count: int, windows: int) -> None:
     from safetensors.torch import save_file
 
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file({f"sum_{layer}": s.cpu().contiguous() for layer, s in sums.items()}, str(tmp),
               metadata={"count": str(count), "windows": str(windows)})
     os.replace(tmp, path)
@@ -305,22 +305,35 @@ def second_moments(lm: LoadedModel, layers: list[int], corpus: str, n_tokens: in
         else:
             missing.append(layer)
     if missing:
-        log.warning("computing second moment C for layers %s of %s from %r (%d tokens); cached for reuse",
-                    missing, lm.name, corpus, n_tokens)
+        from filelock import FileLock
+
         partial = cache_path(lm, missing[0], corpus, n_tokens, cache_dir).with_suffix(
             f".layers{'-'.join(map(str, missing))}.partial")  # a killed run resumes from here
         partial.parent.mkdir(parents=True, exist_ok=True)
-        computed, count = collect_second_moment(lm, missing, corpus_texts(corpus, lm), n_tokens, checkpoint=partial)
-        partial.unlink(missing_ok=True)
-        for layer, c in computed.items():
-            path = cache_path(lm, layer, corpus, n_tokens, cache_dir)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            save_file({"C": c.cpu().contiguous()}, str(tmp),
-                      metadata={"model": lm.name, "layer": str(layer), "corpus": corpus, "n_tokens": str(n_tokens),
-                                "tokens_used": str(count), "fingerprint": weights_fingerprint(lm)})
-            os.replace(tmp, path)
-            out[layer] = c
+        # Runs sharing the cache (parallel tune trials, sweep workers) compute a missing C once: the others
+        # wait here, then read what the first wrote. An OS lock, so a killed holder releases it.
+        with FileLock(str(partial.with_suffix(".lock"))):
+            for layer in list(missing):
+                path = cache_path(lm, layer, corpus, n_tokens, cache_dir)
+                if not recompute and path.is_file():
+                    out[layer] = load_file(str(path))["C"].to(device[layer])
+                    missing.remove(layer)
+            if missing:
+                log.warning("computing second moment C for layers %s of %s from %r (%d tokens); cached for reuse",
+                            missing, lm.name, corpus, n_tokens)
+                computed, count = collect_second_moment(lm, missing, corpus_texts(corpus, lm), n_tokens,
+                                                        checkpoint=partial)
+                partial.unlink(missing_ok=True)
+                for layer, c in computed.items():
+                    path = cache_path(lm, layer, corpus, n_tokens, cache_dir)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                    save_file({"C": c.cpu().contiguous()}, str(tmp),
+                              metadata={"model": lm.name, "layer": str(layer), "corpus": corpus,
+                                        "n_tokens": str(n_tokens), "tokens_used": str(count),
+                                        "fingerprint": weights_fingerprint(lm)})
+                    os.replace(tmp, path)
+                    out[layer] = c
     for layer in layers:
         memo[(layer, str(cache_path(lm, layer, corpus, n_tokens, cache_dir)))] = out[layer]
     return out
