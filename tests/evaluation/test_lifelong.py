@@ -39,6 +39,23 @@ def test_checkpoint_counts_are_checked():
         BenchConfig(model="m", method="ft-l", data="d", checkpoints=[2])
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"checkpoints": [2]}, "--checkpoints: needs --mode sequential (edits must accumulate)"),
+    ({"mode": "sequential", "edits_per_step": 2, "checkpoints": [4, 3]},
+     "--checkpoints: 3 is not a multiple of --edits-per-step 2"),
+    ({"mode": "sequential", "checkpoints": [2, "x"]}, "--checkpoints: 'x' is not a positive whole number of edits"),
+    ({"mode": "sequential", "checkpoints": []}, "--checkpoints: names no edit count"),
+    ({"mode": "sequential", "checkpoints": [2], "retention_sample": 0},
+     "--retention-sample: must be a positive whole number, got 0"),
+    ({"recall_sample": True}, "--recall-sample: must be a positive whole number, got True"),
+])
+def test_bad_lifelong_settings_are_one_line_naming_the_flag(settings, message):
+    """bench's check (`lifelong.check_settings`, which a sweep's mode entries go through too)."""
+    with pytest.raises(PolyeditError) as e:
+        BenchConfig(model="m", method="ft-l", data="d", **settings)
+    assert str(e.value) == message
+
+
 def test_untouched_probes_are_the_unedited_cases_facts_with_their_true_answers(data):
     cases = load_dataset(data).cases
     untouched = lifelong.untouched_cases(cases, cases[:4], 10, 0, None)

@@ -35,28 +35,61 @@ LOCALITY_DRIFT = ("locality", "answer_locality", "answer_unchanged")
 MEASURES = (RETENTION, RECALL, LOCALITY_DRIFT)
 
 
-def check_checkpoints(checkpoints: list[int], step: int, n_cases: int) -> list[int]:
+#: how `polyedit bench` names each setting in a message; a sweep spec names them by its own keys (KEYS)
+FLAGS = {k: "--" + k.replace("_", "-")
+         for k in ("mode", "edits_per_step", "limit", "checkpoints", "retention_sample", "recall_sample")}
+KEYS = {k: k for k in FLAGS}
+
+
+def check_settings(mode: str, step: int, checkpoints, retention_sample, recall_sample, n_cases: int = 2**62,
+                   names: dict = FLAGS, where: str = "") -> list[int] | None:
+    """The lifelong settings of a run, checked wherever they are given (bench's flags, a sweep's mode
+    entry): checkpoints only in sequential mode, the samples positive. Returns the checkpoints as
+    `check_checkpoints` orders them. A message is `where` + the setting as `names` spells it."""
+    if checkpoints is not None:
+        if mode != "sequential":
+            raise PolyeditError(f"{where}{names['checkpoints']}: needs {names['mode']} sequential "
+                                f"(edits must accumulate)")
+        if not isinstance(checkpoints, (list, tuple)):
+            raise PolyeditError(f"{where}{names['checkpoints']}: must be a list of edit counts, got {checkpoints!r}")
+        if not checkpoints:
+            raise PolyeditError(f"{where}{names['checkpoints']}: names no edit count")
+        checkpoints = check_checkpoints(list(checkpoints), step, n_cases, names, where)
+    samples = {"recall_sample": recall_sample}
+    if retention_sample is not None:  # None: every edit so far is re-scored
+        samples = {"retention_sample": retention_sample, **samples}
+    for key, value in samples.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PolyeditError(f"{where}{names[key]}: must be a positive whole number, got {value!r}")
+    return checkpoints
+
+
+def check_checkpoints(checkpoints: list[int], step: int, n_cases: int, names: dict = FLAGS,
+                      where: str = "") -> list[int]:
     """Sorted, distinct edit counts, each a whole number of steps and at most the run's edits."""
+    what = f"{where}{names['checkpoints']}"
+    for c in checkpoints:  # each before sorting: a string among numbers is a message, not a TypeError
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise PolyeditError(f"{what}: {c!r} is not a positive whole number of edits")
     out = sorted(set(checkpoints))
     for c in out:
-        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-            raise PolyeditError(f"--checkpoints: {c!r} is not a positive whole number of edits")
         if c % step:
-            raise PolyeditError(f"--checkpoints: {c} is not a multiple of --edits-per-step {step}")
+            raise PolyeditError(f"{what}: {c} is not a multiple of {names['edits_per_step']} {step}")
         if c > n_cases:
-            raise PolyeditError(f"--checkpoints: {c} is more edits than the run makes ({n_cases} cases)")
+            raise PolyeditError(f"{what}: {c} is more edits than the run makes ({n_cases} cases)")
     return out
 
 
 def untouched_cases(all_cases: list[EditCase], edited: list[EditCase], n: int, seed: int,
-                    langs: list[str] | None) -> list[EditCase]:
+                    langs: list[str] | None, names: dict = FLAGS, where: str = "") -> list[EditCase]:
     """`n` cases the run does not edit (fixed by `seed`), each reduced to its reliability prompts asked with
     their true answers (kind locality, so `answer_locality` scores them too)."""
     ids = {c.case_id for c in edited}
     pool = [c for c in all_cases if c.case_id not in ids]
     if not pool:
-        raise PolyeditError(f"--checkpoints: recall and locality are measured on cases the run does not edit, "
-                            f"and it edits all {len(all_cases)}; pass --limit below {len(all_cases)}")
+        raise PolyeditError(f"{where}{names['checkpoints']}: recall and locality are measured on cases the run "
+                            f"does not edit, and it edits all {len(all_cases)}; pass {names['limit']} below "
+                            f"{len(all_cases)}")
     chosen = sorted(random.Random(f"lifelong-{seed}").sample(range(len(pool)), min(n, len(pool))))
     out = []
     for i in chosen:

@@ -82,15 +82,8 @@ class BenchConfig:
             _whole(self.limit, "limit", 1)
         if self.max_new_tokens is not None:
             _whole(self.max_new_tokens, "max new tokens", 1)
-        if self.checkpoints is not None:
-            if self.mode != "sequential":
-                raise PolyeditError("--checkpoints needs --mode sequential (edits must accumulate)")
-            if not self.checkpoints:
-                raise PolyeditError("--checkpoints names no edit count")
-            self.checkpoints = lifelong.check_checkpoints(self.checkpoints, self.edits_per_step, 2**62)
-        if self.retention_sample is not None:
-            _whole(self.retention_sample, "retention sample", 1)
-        _whole(self.recall_sample, "recall sample", 1)
+        self.checkpoints = lifelong.check_settings(self.mode, self.edits_per_step, self.checkpoints,
+                                                   self.retention_sample, self.recall_sample)
         if self.langs is not None:
             if not self.langs:
                 raise PolyeditError("--langs names no language")

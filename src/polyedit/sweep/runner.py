@@ -39,20 +39,32 @@ def plan(sweep: Sweep, out: str | Path) -> Plan:
     for cell in sweep.cells:  # every dataset is read before anything runs: bad data fails here
         if cell.data not in datasets:
             datasets[cell.data] = load_dataset(cell.data)
-    for cell in sweep.cells:  # a folder holding another grid is refused before any cell is written
+    sizes = {}
+    for cell in sweep.cells:  # a folder holding another grid, or a cell bench would refuse, before any is written
         claim_cell(cell, out / cell.name, write=False)
-    cells = []
-    for cell in sweep.cells:
-        n = len(datasets[cell.data].cases) if cell.limit is None else min(cell.limit, len(datasets[cell.data].cases))
+        cases = datasets[cell.data].cases
+        sizes[cell] = n = len(cases) if cell.limit is None else min(cell.limit, len(cases))
         if n == 0:
             raise PolyeditError(f"dataset {cell.data!r} has no cases")
+        if cell.checkpoints:
+            _check_lifelong(cell, cases, n, f"{sweep.source}: {cell.name}: ")
+    cells = []
+    for cell in sweep.cells:
         cell_dir = out / cell.name
         claim_cell(cell, cell_dir)
-        cells.append((cell, cell_dir, plan_shards(cell, cell_dir, n, sweep.shard_size)))
+        cells.append((cell, cell_dir, plan_shards(cell, cell_dir, sizes[cell], sweep.shard_size)))
     out.mkdir(parents=True, exist_ok=True)
     index = {"source": sweep.source, "cells": [{"dir": d.name, **c.to_dict()} for c, d, _ in cells]}
     (out / "sweep.json").write_text(json.dumps(index, indent=2, ensure_ascii=False), "utf-8")
     return Plan(out, cells, datasets)
+
+
+def _check_lifelong(cell: Cell, cases: list, n: int, where: str) -> None:
+    """What `bench` checks once it has the cases: checkpoints within the `n` edits, cases left unedited."""
+    from polyedit.evaluation import lifelong
+
+    lifelong.check_checkpoints(list(cell.checkpoints), cell.edits_per_step, n, lifelong.KEYS, where)
+    lifelong.untouched_cases(cases, cases[:n], cell.recall_sample, cell.seed, None, lifelong.KEYS, where)
 
 
 def finish(p: Plan) -> dict[str, dict]:

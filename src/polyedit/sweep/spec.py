@@ -4,7 +4,8 @@
     methods: [ft-m, {name: lora, hparams: lora_fast.yaml}]
     datasets: [world:small, {spec: "bmike53:zsre", langs: [en, de]}]
     langs: [en, de, fr]              # probe languages of every dataset that names none
-    modes: [single, {mode: batch, edits_per_step: 2}]
+    modes: [single, {mode: batch, edits_per_step: 2},
+            {mode: sequential, checkpoints: [3, 6], retention_sample: 4, recall_sample: 5}]
     limit: 6                         # first N cases of each dataset
     seed: 0
     shard_size: 2                    # cases handed to a worker at a time
@@ -16,6 +17,7 @@ A bad key or value is one line naming it: `SWEEP.yaml: methods[1].hparams: no su
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,9 @@ from polyedit.errors import PolyeditError
 
 TOP_KEYS = {"models", "methods", "datasets", "langs", "modes", "limit", "seed", "shard_size", "resources", "out"}
 RESOURCE_KEYS = {"workers", "cpus_per_worker", "gpus_per_worker", "threads_per_worker"}
+#: a mode entry's keys: bench's --mode, --edits-per-step and its lifelong --checkpoints and sample sizes
+LIFELONG_KEYS = ("checkpoints", "retention_sample", "recall_sample")
+MODE_KEYS = {"mode", "edits_per_step", *LIFELONG_KEYS}
 
 
 @dataclass(frozen=True)
@@ -41,19 +46,33 @@ class Cell:
     edits_per_step: int
     limit: int | None
     seed: int
+    checkpoints: tuple[int, ...] | None = None  # lifelong checkpoints of a sequential cell (bench --checkpoints)
+    retention_sample: int | None = None  # with checkpoints: bench's --retention-sample (None: every edit)
+    recall_sample: int | None = None  # with checkpoints: bench's --recall-sample (its default when not given)
 
     @property
     def name(self) -> str:
         hp = f"__{Path(self.hparams).stem}" if self.hparams else ""
         langs = f"__{'-'.join(self.langs)}" if self.langs else ""
         mode = self.mode if self.mode == "single" else f"{self.mode}{self.edits_per_step}"
+        if self.checkpoints:
+            mode += (f"_ck{'-'.join(map(str, self.checkpoints))}_ret{self.retention_sample or 'all'}"
+                     f"_rec{self.recall_sample}")
         raw = f"{self.model}__{self.method}{hp}__{self.data}{langs}__{mode}"
         return re.sub(r"[^A-Za-z0-9._=-]+", "_", raw)[:150]
 
+    def lifelong(self) -> dict:
+        """The cell's lifelong settings as `bench` takes them; none for a cell without checkpoints."""
+        if not self.checkpoints:
+            return {}
+        return {"checkpoints": list(self.checkpoints), "retention_sample": self.retention_sample,
+                "recall_sample": self.recall_sample}
+
     def to_dict(self) -> dict:
+        # a cell without checkpoints is recorded as before they existed, so a sweep folder written then resumes
         return {"model": self.model, "method": self.method, "data": self.data,
                 "langs": list(self.langs) if self.langs else None, "hparams": self.hparams, "mode": self.mode,
-                "edits_per_step": self.edits_per_step, "limit": self.limit, "seed": self.seed}
+                "edits_per_step": self.edits_per_step, "limit": self.limit, "seed": self.seed, **self.lifelong()}
 
     def identity(self) -> dict:
         """What makes two cells the same run: the hyperparameters' values, wherever their file lies."""
@@ -175,9 +194,12 @@ def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str
     return out
 
 
-def _modes(doc: dict, where: str) -> list[tuple[str, int]]:
-    from polyedit.evaluation.runner import MODES
+def _modes(doc: dict, where: str, limit: int | None) -> list[dict]:
+    """Each mode entry as Cell fields; lifelong keys checked by bench's own check (`lifelong.check_settings`)."""
+    from polyedit.evaluation import lifelong
+    from polyedit.evaluation.runner import MODES, BenchConfig
 
+    recall_default = {f.name: f.default for f in dataclasses.fields(BenchConfig)}["recall_sample"]
     out = []
     for i, m in enumerate(_list(doc, "modes", where, required=False) or ["single"]):
         w = f"{where}: modes[{i}]"
@@ -185,8 +207,20 @@ def _modes(doc: dict, where: str) -> list[tuple[str, int]]:
             m = {"mode": m}
         if not isinstance(m, dict) or m.get("mode") not in MODES:
             raise _fail(w, f"must be one of {', '.join(MODES)} or {{mode: ..., edits_per_step: k}}, got {m!r}")
-        _keys(m, {"mode", "edits_per_step"}, w)
-        out.append((m["mode"], _int(m.get("edits_per_step", 1), f"{w}.edits_per_step", 1)))
+        _keys(m, MODE_KEYS, w)
+        entry = {"mode": m["mode"], "edits_per_step": _int(m.get("edits_per_step", 1), f"{w}.edits_per_step", 1)}
+        if m.get("checkpoints") is None:
+            given = next((key for key in LIFELONG_KEYS[1:] if key in m), None)
+            if given:  # a sample size without checkpoints would measure nothing: a typo, not a setting
+                raise _fail(f"{w}.{given}", "needs checkpoints (it sizes what a checkpoint measures)")
+        else:
+            settings = {"retention_sample": m.get("retention_sample"),
+                        "recall_sample": m.get("recall_sample", recall_default)}
+            checkpoints = lifelong.check_settings(entry["mode"], entry["edits_per_step"], m["checkpoints"],
+                                                  **settings, n_cases=limit or 2**62, names=lifelong.KEYS,
+                                                  where=f"{w}.")
+            entry |= {"checkpoints": tuple(checkpoints), **settings}
+        out.append(entry)
     return out
 
 
@@ -218,19 +252,20 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
     default_langs = _langs(doc.get("langs"), f"{where}: langs")
     methods = _methods(doc, where, base)
     datasets = _datasets(doc, where, default_langs)
-    modes = _modes(doc, where)
     limit = None if doc.get("limit") is None else _int(doc["limit"], f"{where}: limit", 1)
+    modes = _modes(doc, where, limit)
     seed = _int(doc.get("seed", 0), f"{where}: seed", 0)
     shard_size = _int(doc.get("shard_size", 4), f"{where}: shard_size", 1)
     out = doc.get("out")
     if out is not None and not isinstance(out, str):
         raise _fail(f"{where}: out", f"must be a folder path, got {out!r}")
-    cells = [Cell(model, method, data, langs, hp, mode, k, limit, seed)
-             for model in models for method, hp in methods for data, langs in datasets for mode, k in modes]
+    cells = [Cell(model, method, data, langs, hp, limit=limit, seed=seed, **mode)
+             for model in models for method, hp in methods for data, langs in datasets for mode in modes]
     names = [c.name for c in cells]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
-        raise _fail(where, f"two grid cells would share the folder {dup!r} (a model, method or dataset listed twice?)")
+        raise _fail(where, f"two grid cells would share the folder {dup!r} "
+                           f"(a model, method, dataset or mode listed twice?)")
     return Sweep(cells, shard_size, _resources(doc, where), out, where)
 
 

@@ -1,12 +1,14 @@
 """One grid cell's store, assembled from shards so that any worker may run any shard.
 
-A cell folder is what `bench` writes (run.json, results.jsonl, summary.json, summary.md, and samples.jsonl
-or sequential.jsonl when the runner writes them). Its cases are cut into shards; each shard is an ordinary
+A cell folder is what `bench` writes (run.json, results.jsonl, summary.json, summary.md, and samples.jsonl,
+sequential.jsonl or checkpoints.jsonl when the runner writes them). Its cases are cut into shards; each shard is an ordinary
 resumable `bench` store under `CELL/shards/NNNN/`, seeded so that case i of the cell gets the seed a
 single `bench` gives it (cfg.seed + i). A shard is finished when its summary.json exists; a worker killed
 mid-shard leaves a partial results.jsonl that the retry resumes (a torn last line is dropped, finished
 cases are skipped), so no case is lost or doubled. When every shard is finished the cell's files are the
 shards' files concatenated in case order and summarised once: the same bytes whichever worker ran what.
+A sequential cell is one shard (edits accumulate); with lifelong checkpoints that shard is one `bench` over
+the whole dataset with the cell's limit, as recall is measured on the cases after it.
 """
 
 from __future__ import annotations
@@ -75,22 +77,27 @@ def run_shard(lm, shard: Shard, dataset) -> int:
     from polyedit.api import bench
 
     cell = shard.cell
-    part = replace(dataset, cases=dataset.cases[shard.start:shard.stop])
+    if cell.checkpoints:  # the cell's only shard: the cases it does not edit are where recall is measured
+        part, limit = dataset, cell.limit
+    else:
+        part, limit = replace(dataset, cases=dataset.cases[shard.start:shard.stop]), None
     bench(lm, cell.method, cell.data, shard.dir, langs=cell.langs, hparams=cell.hparams,
-          seed=cell.seed + shard.start, mode=cell.mode, edits_per_step=cell.edits_per_step, limit=None,
-          resume=True, progress=False, dataset=part)
+          seed=cell.seed + shard.start, mode=cell.mode, edits_per_step=cell.edits_per_step, limit=limit,
+          resume=True, progress=False, dataset=part, **cell.lifelong())
     return shard.n_cases
 
 
 def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> dict:
     """The cell's run folder from its finished shards, in case order."""
+    from polyedit.evaluation import lifelong
     from polyedit.evaluation.runner import write_summary
     from polyedit.reports.markdown import summary_markdown
 
     missing = [s.index for s in shards if not s.done]
     if missing:
         raise PolyeditError(f"{cell_dir}: shards {missing} are not finished")
-    for name in PART_FILES[1:]:  # results.jsonl below
+    # checkpoints.jsonl counts the edits of its shard: only a cell of one shard (sequential) has one
+    for name in PART_FILES[1:] + ("checkpoints.jsonl",):  # results.jsonl below
         parts = [s.dir / name for s in shards if (s.dir / name).exists()]
         if parts:
             _atomic_write(cell_dir / name, "".join(p.read_text("utf-8") for p in parts))
@@ -110,11 +117,18 @@ def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> d
     run["config"].update(seed=cell.seed, limit=cell.limit)  # what one `bench` over the whole cell records
     run["sweep"] = {"cell": cell.to_dict(), "shards": [[s.start, s.stop] for s in shards]}
     _atomic_write(cell_dir / "run.json", json.dumps(run, indent=2, ensure_ascii=False))
-    records = [json.loads(x) for x in (cell_dir / "results.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    records = _lines(cell_dir / "results.jsonl")
     shard_summary = json.loads((shards[0].dir / "summary.json").read_text("utf-8"))
-    summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"))
+    life = None
+    if "lifelong" in run:  # summarised as `bench` summarises it, from the settings it recorded
+        life = lifelong.summarize_checkpoints(_lines(cell_dir / "checkpoints.jsonl"), run["lifelong"])
+    summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"), life)
     _atomic_write(cell_dir / "summary.md", summary_markdown(summary, f"{cell.method} on {cell.data}"))
     return summary
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text("utf-8").splitlines() if x.strip()]
 
 
 def _atomic_write(path: Path, text: str) -> None:
