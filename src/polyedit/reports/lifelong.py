@@ -18,6 +18,7 @@ import itertools
 from polyedit.evaluation.lifelong import MEASURES
 from polyedit.evaluation.uncertainty import paired_bootstrap
 from polyedit.reports.collect import Run
+from polyedit.reports.numbers import interval, pct
 
 
 def settings(run: Run) -> dict:
@@ -95,8 +96,6 @@ DIFF_HEADER = ["A − B", "after edits", "measure", "protocol (metric)", "A − 
 
 
 def difference_rows(diffs: list[dict]) -> list[list[str]]:
-    from polyedit.reports.page import interval, pct
-
     rows = []
     for d in diffs:
         for point in d["checkpoints"] if d["why_not"] is None else []:

@@ -17,16 +17,7 @@ from plotly.offline import get_plotlyjs
 from polyedit.data.cases import PROBE_KINDS
 from polyedit.reports import figures
 from polyedit.reports.collect import Run
-
-NA = "n/a"
-
-
-def pct(x) -> str:
-    return NA if x is None else f"{100 * x:.1f}"
-
-
-def interval(ci) -> str:
-    return f"[{pct(ci[0])}, {pct(ci[1])}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else f"[{NA}]"
+from polyedit.reports.numbers import NA, interval, pct
 
 
 def families(runs: list[Run]) -> dict[str, list[Run]]:
