@@ -15,7 +15,8 @@ import click
 @click.option("--samples", "n_samples", type=int, default=50, show_default=True,
               help="probes of each run's per-sample log shown in the searchable table")
 def command(paths, out, title, n_samples):
-    """Leaderboard, cross-lingual heatmaps, per-language bars, sequential curves, Pareto fronts, samples; for
+    """Leaderboard, cross-lingual heatmaps, per-language bars, sequential curves, lifelong curves and the paired
+    differences between comparable lifelong runs, Pareto fronts, samples; for
     `polyedit tune` folders, every method's front, chosen point and the paired test-split differences."""
     from polyedit.reports.collect import find_runs
     from polyedit.reports.page import write_report

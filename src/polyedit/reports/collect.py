@@ -1,7 +1,7 @@
 """The runs a report covers, read from their folders (what `bench`, `sweep`, `demo` and `tune` write).
 
-A run folder holds run.json and summary.json; sequential.jsonl, samples.jsonl and pareto.json are read when
-present. Fields that older runs lack (protocol, ci95) stay None and are shown as "n/a". A folder given on
+A run folder holds run.json and summary.json; sequential.jsonl, samples.jsonl, checkpoints.jsonl (a lifelong
+run's per-probe rows, which paired differences between runs need) and pareto.json are read when present. Fields that older runs lack (protocol, ci95) stay None and are shown as "n/a". A folder given on
 the command line may be a run, or hold runs at any depth (a sweep, the demo); a run's own sub-folders
 (a sweep cell's shards) are never taken for runs of their own.
 
@@ -32,6 +32,7 @@ class Run:
     samples: list[dict] = field(default_factory=list)
     pareto: dict | None = None
     extra: dict = field(default_factory=dict)  # the rest of run.json (a sweep cell's identity, hparams)
+    checkpoints: list[dict] = field(default_factory=list)  # checkpoints.jsonl of a lifelong run
 
     @property
     def method(self) -> str:
@@ -102,7 +103,7 @@ def read_run(folder: Path, n_samples: int = 200) -> Run:
         samples = [{"case_id": r["case_id"], **p, "gold": p.get("answer")}
                    for r in _read_jsonl(folder / "results.jsonl", n_samples) for p in r.get("probes", [])][:n_samples]
     return Run(folder, run.get("config", {}), summary, _read_jsonl(folder / "sequential.jsonl"), samples, pareto,
-               {k: v for k, v in run.items() if k != "config"})
+               {k: v for k, v in run.items() if k != "config"}, _read_jsonl(folder / "checkpoints.jsonl"))
 
 
 def find_runs(paths: list[str | Path], n_samples: int = 200, allow_none: bool = False) -> list[Run]:

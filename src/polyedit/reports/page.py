@@ -3,7 +3,7 @@
 The page inlines plotly.js once (no network fetch); every chart is a Plotly figure. Sections: runs,
 leaderboard (per dataset: methods x probe kinds, headline metric with its 95% interval, the protocol in the
 column header), cross-lingual heatmaps (edit x probe language), per-language bars, sequential-editing curves,
-Pareto fronts of tuning searches, and the first samples of each run in a searchable table."""
+lifelong curves with the paired differences between comparable lifelong runs, Pareto fronts of tuning searches, and the first samples of each run in a searchable table."""
 
 from __future__ import annotations
 
@@ -17,16 +17,7 @@ from plotly.offline import get_plotlyjs
 from polyedit.data.cases import PROBE_KINDS
 from polyedit.reports import figures
 from polyedit.reports.collect import Run
-
-NA = "n/a"
-
-
-def pct(x) -> str:
-    return NA if x is None else f"{100 * x:.1f}"
-
-
-def interval(ci) -> str:
-    return f"[{pct(ci[0])}, {pct(ci[1])}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else f"[{NA}]"
+from polyedit.reports.numbers import NA, interval, pct
 
 
 def families(runs: list[Run]) -> dict[str, list[Run]]:
@@ -151,6 +142,22 @@ def tuning_section(page: Page, tunings: list) -> None:
         page.table(tuning.DIFF_HEADER, tuning.difference_rows(diffs), "leaderboard")
 
 
+def lifelong_section(page: Page, runs: list[Run]) -> None:
+    """Paired differences between lifelong runs on the same edits (`reports.lifelong`)."""
+    from polyedit.reports import lifelong
+
+    diffs = lifelong.differences(runs)
+    if not diffs:
+        return
+    page.h("Differences between lifelong runs on the same edits", 3)
+    page.p(lifelong.explanation(diffs))
+    rows = lifelong.difference_rows(diffs)
+    if rows:
+        page.table(lifelong.DIFF_HEADER, rows, "leaderboard")
+    if line := lifelong.unpaired(diffs):
+        page.p(line)
+
+
 def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = None,
                tunings: list | None = None) -> str:
     page = Page(title)
@@ -196,6 +203,7 @@ def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = 
                               ("recall", "recall of untouched facts"),
                               ("locality", "untouched facts' answers unchanged")):
             page.chart(figures.lifelong_curves(f"{what}, as edits accumulate", life, measure))
+        lifelong_section(page, runs)
     tuned = [r for r in runs if r.pareto]
     if tuned:
         page.h("Pareto fronts (tuning)")
@@ -248,6 +256,22 @@ def tuning_markdown(tunings: list) -> list[str]:
     return lines
 
 
+def lifelong_markdown(runs: list[Run]) -> list[str]:
+    from polyedit.reports import lifelong
+
+    diffs = lifelong.differences(runs)
+    if not diffs:
+        return []
+    lines = ["## Lifelong editing: differences between runs on the same edits", "", lifelong.explanation(diffs), ""]
+    rows = lifelong.difference_rows(diffs)
+    if rows:
+        lines += ["| " + " | ".join(lifelong.DIFF_HEADER) + " |", "|" + "---|" * len(lifelong.DIFF_HEADER)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows] + [""]
+    if line := lifelong.unpaired(diffs):
+        lines += [line, ""]
+    return lines
+
+
 def build_markdown(runs: list[Run], title: str, tunings: list | None = None) -> str:
     lines = [f"# {title}", "", f"{len(runs)} runs. Post-edit headline metric in %, mean over probe languages, "
              "[95% interval], (pre-edit).", ""]
@@ -265,6 +289,7 @@ def build_markdown(runs: list[Run], title: str, tunings: list | None = None) -> 
                       "| edit \\ probe | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
             lines += [f"| {r} | " + " | ".join(pct(matrix[r].get(c)) for c in cols) + " |" for r in sorted(matrix)]
         lines.append("")
+    lines += lifelong_markdown(runs)
     return "\n".join(lines)
 
 
@@ -281,5 +306,9 @@ def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report
 
         index["tunings"] = [str(t.dir) for t in tunings]
         index["differences"] = differences(tunings)
+    from polyedit.reports.lifelong import differences as lifelong_differences
+
+    if life := lifelong_differences(runs):
+        index["lifelong_differences"] = life
     (out / "report.json").write_text(json.dumps(index, indent=1), "utf-8")
     return page, md
