@@ -123,3 +123,49 @@ def test_real_bmike_files_still_validate_clean(real_bmike53, capsys):
             continue
         code, out = _validate(capsys, path, "bmike53")
         assert code == 0 and out == [f"{path}: no problems (bmike53)"], out[:3]
+
+
+def _babel_relation(**edit_changes):
+    edit = {"targets_mt_marked": {"en": "Peru", "de": "Peru"},
+            "prompts_mt_marked": {"en": "Ana is a citizen of", "de": "Ana ist Bürgerin von"},
+            "generality": {"prompts_gen_mt_marked": {"en": "Ana holds citizenship of"}},
+            "locality": {"born": {"prompts_loc_mt_marked": {"en": "Ana was born in"},
+                                  "ground_truths_loc_mt_marked": {"en": "Bergen"}}}}
+    edit.update(edit_changes)
+    return {"ground_truths_mt": {"en": "Norway"}, "edit": {k: v for k, v in edit.items() if v is not None}}
+
+
+def test_babeledits_lists_every_problem_and_reads_past_an_unreadable_file(tmp_path, capsys):
+    subjects = {"subjects_mt_marked": {"en": "Ana", "de": "Ana"}}
+    entry = {**subjects, "relations": {
+        # no prompt in the edit language: the rest of the edit is still checked
+        "citizen": _babel_relation(prompts_mt_marked={"de": "Ana ist Bürgerin von"},
+                                   generality={"prompts_gen_mt_marked": {"en": 5, "de": ""}},
+                                   locality={"born": {"prompts_loc_mt_marked": {"en": "Ana was born in"}}}),
+        "not_an_object": "x",
+        # no edit: its ground truths are still checked
+        "no_edit": {"ground_truths_mt": {"en": 7}},
+        "bad_blocks": _babel_relation(generality=["x"], portability={"multi_hop": 3}),
+        "clean": _babel_relation()}}
+    folder = tmp_path / "babeledits"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps({"bn:1n": entry}))
+    (folder / "b.json").write_text("{\"bn:2n\": ")
+    (folder / "c.json").write_text("[]")
+    code, out = _validate(capsys, folder, "babeledits")
+    a, b, c = (str(folder / n) for n in ("a.json", "b.json", "c.json"))
+    assert code == 1
+    ep = f"{a} record 0 field relations.citizen.edit"
+    assert _has(out, f"{ep}.prompts_mt_marked.en: no prompt, target or subject in the edit language")
+    assert _has(out, f"{ep}.generality.prompts_gen_mt_marked.en: expected a string, got a number")
+    assert _has(out, f"{ep}.generality.prompts_gen_mt_marked.de: empty string")
+    assert _has(out, f"{ep}.locality.born.ground_truths_loc_mt_marked.en: no answer for this prompt")
+    assert _has(out, f"{a} record 0 field relations.not_an_object: expected an object, got str")
+    assert _has(out, f"{a} record 0 field relations.no_edit.edit: missing")
+    assert _has(out, f"{a} record 0 field relations.no_edit.ground_truths_mt.en: expected a string, got a number")
+    assert _has(out, f"{a} record 0 field relations.bad_blocks.edit.generality: expected an object, got an array")
+    assert _has(out, f"{a} record 0 field relations.bad_blocks.edit.portability.multi_hop: expected an object")
+    assert _has(out, f"{b}: not JSON")
+    assert _has(out, f"{c}: expected a JSON object keyed by synset id, got an array")
+    assert not _has(out, "relations.clean")
+    assert len(out) == 11, out
