@@ -125,6 +125,52 @@ def test_real_bmike_files_still_validate_clean(real_bmike53, capsys):
         assert code == 0 and out == [f"{path}: no problems (bmike53)"], out[:3]
 
 
+def _mkeb_record(example_id, **changes):
+    rec = {"example_id": example_id,
+           "edit": {"en": {"prompt": "{} was born in", "subject": "Ana", "target_new": "Oslo", "target_true": "Lima"},
+                    "de": {"prompt": "{} wurde geboren in", "subject": "Ana", "target_new": "Oslo"}},
+           "paraphrase_prompts": {"en": ["Ana came from"], "de": ["Ana kam aus"]},
+           "neighborhood_prompts": {"en": ["Faust was written by"]}, "neighborhood_answers": {"en": ["Goethe"]},
+           "multi_hop_questions": {"en": ["Where does Ana live?"]}, "multi_hop_new_answer": {"en": "Norway"}}
+    rec.update(changes)
+    return {k: v for k, v in rec.items() if v is not None}
+
+
+def test_mkeb_lists_every_problem_of_a_record(tmp_path, capsys):
+    recs = [
+        # no usable id, a broken edit block, bad paraphrase items, an ill-typed field, an empty answer
+        _mkeb_record([1], edit={"en": {"prompt": "", "subject": 5, "target_new": "Oslo"}},
+                     paraphrase_prompts={"en": ["ok", "", 3]}, neighborhood_prompts=["not", "an object"],
+                     multi_hop_new_answer={"en": ""}),
+        # no block in the edit language: the German block and the probes are still checked
+        _mkeb_record(2, edit={"de": {"prompt": "{} wurde geboren in", "subject": "", "target_new": "Oslo"}},
+                     paraphrase_prompts={"de": ["", "Ana kam aus"]}, neighborhood_answers=None),
+        _mkeb_record(3),  # clean
+    ]
+    path = tmp_path / "mkeb.json"
+    path.write_text(json.dumps(recs))
+    code, out = _validate(capsys, path, "mkeb")
+    assert code == 1
+    assert _has(out, "record 0 field example_id: expected an int or string id")
+    assert _has(out, "record 0 field edit.en.prompt: empty string")
+    assert _has(out, "record 0 field edit.en.subject: expected a string, got a number")
+    assert _has(out, "record 0 field paraphrase_prompts.en[1]") and _has(out, "record 0 field paraphrase_prompts.en[2]")
+    assert _has(out, "record 0 field neighborhood_prompts: expected an object, got an array")
+    assert _has(out, "record 0 field multi_hop_new_answer.en: empty string")
+    assert _has(out, "record 1 field edit.en: no block in the edit language")
+    assert _has(out, "record 1 field neighborhood_answers: missing")
+    assert _has(out, "record 1 field edit.de.subject: empty string")
+    assert _has(out, "record 1 field paraphrase_prompts.de[0]")
+    assert not _has(out, "record 2")
+    assert len(out) == 11, out
+    # a run still loads the clean record and counts each spoilt one once, under its first problem
+    from polyedit.data.registry import load_dataset
+
+    ds = load_dataset(f"mkeb:{path}")
+    assert [c.case_id for c in ds.cases] == ["mkeb-3"]
+    assert ds.skipped == {"records without an example_id": 1, "records without neighborhood_answers": 1}
+
+
 def _babel_relation(**edit_changes):
     edit = {"targets_mt_marked": {"en": "Peru", "de": "Peru"},
             "prompts_mt_marked": {"en": "Ana is a citizen of", "de": "Ana ist Bürgerin von"},
