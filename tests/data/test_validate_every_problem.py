@@ -215,3 +215,59 @@ def test_babeledits_lists_every_problem_and_reads_past_an_unreadable_file(tmp_pa
     assert _has(out, f"{c}: expected a JSON object keyed by synset id, got an array")
     assert not _has(out, "relations.clean")
     assert len(out) == 11, out
+
+
+def _mlake_folder(root, single_en, new_en=(), de=None):
+    for rel, recs in [("single_hop/en_qa.json", single_en), ("multi_hop/new_en_qa.json", list(new_en)),
+                      ("multi_hop/old_en_qa.json", [])]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(json.dumps(recs), "utf-8")
+    if de is not None:
+        (root / "single_hop/de_qa.json").write_bytes(de)
+    return root
+
+
+MLAKE_FACT = {"question": "Where did Ana Lind work?", "o_prompt": "Ana Lind worked at Acme.", "o_answer": "Acme",
+              "o_answer_aliases": [], "e_prompt": "Ana Lind worked at Globex.", "e_answer": "Globex",
+              "e_answer_aliases": ["Globex Corp"]}
+
+
+def test_mlake_lists_every_field_of_a_record_and_reads_past_an_unreadable_file(tmp_path, capsys):
+    bad = {**MLAKE_FACT, "question": None, "e_answer": 5, "o_answer": "", "e_answer_aliases": ["", 3, "ok"]}
+    new_bad = {"question": "Where is Ana's employer?", "e_answer": "", "e_answer_aliases": []}
+    root = _mlake_folder(tmp_path / "dataset", [bad, MLAKE_FACT], [new_bad], de=b"[{\"question\": \"\xff\"}]")
+    code, out = _validate(capsys, root, "mlake")
+    en, new, de = (str(root / r) for r in ("single_hop/en_qa.json", "multi_hop/new_en_qa.json", "single_hop/de_qa.json"))
+    assert code == 1
+    for field, message in [("question", "missing"), ("o_answer", "empty string"),
+                           ("e_answer", "expected a string, got a number"),
+                           ("e_answer_aliases[0]", "expected a non-empty string"),
+                           ("e_answer_aliases[1]", "expected a non-empty string")]:
+        assert _has(out, f"{en} record 0 field {field}: {message}"), field
+    assert _has(out, f"{new} record 0 field e_prompt: missing") and _has(out, f"{new} record 0 field e_answer: empty")
+    assert _has(out, f"{de}:1: not UTF-8")  # and the other files are still checked
+    assert all(_has(out, f"single_hop: no {lang}_qa.json") for lang in ("fr", "ja", "zh"))
+    assert not _has(out, "record 1")
+    assert len(out) == 11, out
+
+
+def test_real_mlake_files_validate_as_before():
+    """The published folder has no structural problem: validate lists what a run counts, exactly as before
+    every field of every record was checked (its quirks: the README's duplicate question, the old multi-hop
+    questions that join no edit, e_prompts without their answer, three subjects not derivable)."""
+    from requires import shared
+
+    from polyedit.data.problems import validate_path
+
+    problems = validate_path(shared("data/mlake/dataset"), "mlake")
+
+    def n(file: str, field: str, opening: str) -> int:
+        return sum(p.file.endswith(f"/{file}") and p.field == field and p.message.startswith(opening) for p in problems)
+
+    old = {"en": 830, "de": 687, "fr": 755, "ja": 807, "zh": 701}
+    statements = {"en": 47, "de": 143, "fr": 105, "ja": 1, "zh": 21}
+    assert {x: n(f"old_{x}_qa.json", "question", f"asks what no new_{x} question asks") for x in old} == old
+    assert {x: n(f"{x}_qa.json", "e_prompt", "does not contain e_answer") for x in statements} == statements
+    assert n("en_qa.json", "question", "shares no words with e_prompt") == 3
+    assert n("zh_qa.json", "question", "also the question of record 420") == 1
+    assert len(problems) == sum(old.values()) + sum(statements.values()) + 3 + 1 == 4101
