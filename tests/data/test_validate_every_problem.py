@@ -4,6 +4,8 @@ a BMIKE-53 file's language from its records, and exits 1 when it found anything.
 
 import json
 
+import pytest
+
 from polyedit.cli.main import main
 from polyedit.data.problems import RecordReader, Report
 
@@ -271,3 +273,34 @@ def test_real_mlake_files_validate_as_before():
     assert n("en_qa.json", "question", "shares no words with e_prompt") == 3
     assert n("zh_qa.json", "question", "also the question of record 420") == 1
     assert len(problems) == sum(old.values()) + sum(statements.values()) + 3 + 1 == 4101
+
+
+def test_jsonl_lists_every_bad_field_of_each_edit_and_probe(tmp_path, capsys):
+    good_edit = {"lang": "en", "subject": "Ana", "prompt": "Ana was born in", "target_new": "Oslo"}
+    good_probe = {"kind": "generality", "lang": "de", "prompt": "Ana wurde geboren in", "answer": "Oslo"}
+    lines = [
+        {"case_id": [1], "edit": {"lang": "xx", "subject": 7, "prompt": "", "target_new": "Oslo", "target_true": 3},
+         "probes": [{"kind": "nope", "lang": "", "prompt": 5, "answer": "", "aliases": ["Oslo", 3, None]},
+                    {**good_probe, "aliases": "Oslo"},  # a bare string, not a list
+                    {**good_probe, "answer_true": 1.5, "subject": ["Ana"]}]},
+        {"case_id": "c2", "edit": good_edit, "probes": [good_probe]},  # clean
+        {"case_id": "c3", "edit": good_edit, "probes": {"0": good_probe}},  # not a list: one problem, not one per key
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    code, out = _validate(capsys, path, "jsonl")
+    assert code == 1
+    line1 = [x.removeprefix(f"{path}:1 field ") for x in out if x.startswith(f"{path}:1 ")]
+    assert [x.split(":")[0] for x in line1] == [
+        "edit.lang", "edit.subject", "edit.prompt", "edit.target_true",
+        "probes[0].kind", "probes[0].lang", "probes[0].prompt", "probes[0].answer", "probes[0].aliases[1]",
+        "probes[0].aliases[2]", "probes[1].aliases", "probes[2].answer_true", "probes[2].subject", "case_id"]
+    assert "edit.lang: unknown language code 'xx'" in line1[0] and "got 7" in line1[1]
+    assert line1[-1] == "case_id: case_id must be a non-empty string or an integer, got [1]"
+    assert out[len(line1):] == [f"{path}:3 field probes: expected a list, got dict"]
+    # loading refuses the file with one of them: it stops at the first problem
+    from polyedit.data.registry import load_dataset
+    from polyedit.errors import PolyeditError
+
+    with pytest.raises(PolyeditError, match=r"cases.jsonl:1: case_id must be a non-empty string"):
+        load_dataset(f"jsonl:{path}")
