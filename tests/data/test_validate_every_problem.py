@@ -219,6 +219,27 @@ def test_babeledits_lists_every_problem_and_reads_past_an_unreadable_file(tmp_pa
     assert len(out) == 11, out
 
 
+
+def test_mquake_lists_every_problem_of_an_instance(tmp_path, capsys):
+    rewrite = {"prompt": "{} is a citizen of", "subject": "Ana", "target_new": {"str": "Peru"},
+               "target_true": {"str": "Norway"}, "question": "What is Ana's citizenship?"}
+    recs = [{"case_id": None, "requested_rewrite": [{**rewrite, "subject": "", "question": 5}],
+             "questions": ["Where is the capital of Ana's country?", ""], "new_answer": "Lima"},
+            {"case_id": 2, "requested_rewrite": "not a list", "questions": [3], "new_answer": "Lima"},
+            {"case_id": 3, "requested_rewrite": [rewrite], "questions": ["q?"], "new_answer": "Lima"}]  # clean
+    path = tmp_path / "MQuAKE-CF-3k.json"
+    path.write_text(json.dumps(recs))
+    code, out = _validate(capsys, path, "mquake")
+    assert code == 1
+    assert _has(out, "record 0 field case_id: expected an int or string id, got None")
+    assert _has(out, "record 0 field questions[1]: expected a non-empty string")
+    assert _has(out, "record 0 field requested_rewrite[0].subject: empty string")
+    assert _has(out, "record 0 field requested_rewrite[0].question: expected a string, got a number")
+    assert _has(out, "record 1 field requested_rewrite: expected a non-empty list")
+    assert _has(out, "record 1 field questions[0]: expected a non-empty string, got 3")
+    assert not _has(out, "record 2")
+    assert len(out) == 6, out
+
 def _mlake_folder(root, single_en, new_en=(), de=None):
     for rel, recs in [("single_hop/en_qa.json", single_en), ("multi_hop/new_en_qa.json", list(new_en)),
                       ("multi_hop/old_en_qa.json", [])]:
