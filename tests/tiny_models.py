@@ -68,3 +68,40 @@ def build_tiny_model(family: str, out_dir: Path, seed: int = 0) -> Path:
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     return out_dir
+
+
+def without_cache_object(model, legacy: bool = False):
+    """`model` turned, in place, into one that takes no KV-cache object, as the decoder's fallbacks must serve:
+    its forward ignores the cache it is given and returns none (what a model with its own caching, or none,
+    does under transformers 5), or, with `legacy`, takes and returns a tuple of (keys, values) per layer and
+    refuses a Cache object, marked `_supports_cache_class = False` as transformers 4 marked such models."""
+    from transformers import DynamicCache
+
+    base = type(model)
+
+    class NoCache(base):
+        def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, use_cache=None,
+                    **kwargs):
+            kwargs.pop("past_key_values", None)
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                   use_cache=False, **kwargs)
+
+    class Legacy(base):
+        _supports_cache_class = False
+
+        def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
+                    use_cache=None, **kwargs):
+            if kwargs.pop("cache", None) is not None or not isinstance(past_key_values, (tuple, type(None))):
+                raise TypeError("a legacy model takes its cache as a tuple of (keys, values) per layer")
+            cache = None
+            if past_key_values is not None:
+                cache = DynamicCache(config=self.config)
+                for i, (keys, values) in enumerate(past_key_values):
+                    cache.update(keys, values, i)
+            out = super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                  cache=cache, use_cache=bool(use_cache), **kwargs)
+            out.cache = tuple((layer.keys, layer.values) for layer in out.cache.layers) if use_cache else None
+            return out
+
+    model.__class__ = Legacy if legacy else NoCache
+    return model

@@ -121,3 +121,29 @@ def test_mlake_folders_never_crash(single, multi, edit_lang):
         else:
             assert all(isinstance(c, EditCase) for c in ds.cases)
             assert all(p.kind != "portability" or p.lang == "de" for c in ds.cases for p in c.probes)
+
+
+edit_fields = st.fixed_dictionaries({}, optional={k: st.one_of(scalars, st.sampled_from(["en", "zh-cn", "xx", "Oslo"]))
+                                                  for k in ("lang", "subject", "prompt", "target_new", "target_true")})
+probe_fields = st.fixed_dictionaries({}, optional={
+    **{k: st.one_of(scalars, st.sampled_from(["de", "generality", "locality", "Oslo"]))
+       for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject")},
+    "aliases": st.one_of(scalars, st.lists(scalars, max_size=3))})
+
+
+@FUZZ
+@given(edit_fields, probe_fields)
+def test_the_jsonl_check_lists_a_problem_exactly_when_building_refuses(edit, probe):
+    """`Edit.problems` / `Probe.problems` (what validate lists) run the checks that building runs: a field
+    set has problems exactly when building it raises, and the first problem is the one building names."""
+    from polyedit.data.cases import Edit, Probe
+
+    for cls, values, extra in ((Edit, edit, {}), (Probe, probe, {"aliases": probe.get("aliases")})):
+        problems = cls.problems(values)
+        try:
+            cls(**{k: values.get(k) for k in cls.__dataclass_fields__ if k != "aliases"},
+                **({"aliases": extra["aliases"]} if extra.get("aliases") is not None else {}))
+        except PolyeditError as e:
+            assert problems and problems[0][1] in str(e)
+        else:
+            assert problems == []

@@ -8,7 +8,7 @@ import torch
 
 from polyedit.methods.ike.prompts import in_context_prompt
 from polyedit.models.backend import HFBackend, cut_at_stop
-from polyedit.models.generation import MIN_SHARED_PREFIX, plan_batches
+from polyedit.models.generation import MIN_SHARED_PREFIX, GreedyDecoder, plan_batches
 
 DEMOS = [("Ana Lind was born in Oslo", "Wo wurde Ana Lind geboren?", "Oslo"),
          ("Bo Ek works for Acme", "Для кого работает Бо Эк?", "Acme")]
@@ -48,6 +48,8 @@ def test_decoder_equals_transformers_generate_one_at_a_time(tiny_model_dirs, fam
     assert [g.text for g in batched] == expected
     assert sum(len(t) < len(g.text) for t, g in zip(expected, free)) >= 3  # early stopping was exercised
     assert [g.token_ids for g in batched] == [g.token_ids for g in HFBackend(lm, batch_size=1).generate(prompts, 15, stop)]
+    # ... on the cached path: the model was not taken for one that ignores its cache object
+    assert GreedyDecoder(lm.model, lm.tokenizer.pad_token_id, lm.tokenizer.eos_token_id).takes_cache
 
 
 def test_prompts_sharing_demonstrations_are_batched_together():
@@ -58,11 +60,13 @@ def test_prompts_sharing_demonstrations_are_batched_together():
     assert plan_batches(enc, 16) == [[4, 0, 2, 3, 1]]  # groups under a quarter of a batch go by length
 
 
-@pytest.mark.parametrize("path", ["generate", "concatenating_cache"])
+@pytest.mark.parametrize("path", ["generate", "concatenating_cache", "returns_no_cache", "legacy_tuple_cache"])
 def test_fallbacks_decode_the_same(tiny_model_dirs, monkeypatch, path):
     """The paths for older transformers give the same answers and stops as the in-place cache: `generate`
-    on the left-padded batch for a model that takes no Cache object (GPT-2 before transformers 4.47), and
+    on the left-padded batch for a model that takes no Cache object (GPT-2 before transformers 4.47; also
+    a model that ignores the cache object and returns none, and a legacy one taking tuple caches), and
     a plain concatenating `DynamicCache` where transformers exports no cache layer classes (before 4.56)."""
+    from tiny_models import without_cache_object
     from transformers import DynamicCache
 
     from polyedit.models import generation, load_model
@@ -72,6 +76,7 @@ def test_fallbacks_decode_the_same(tiny_model_dirs, monkeypatch, path):
     free = HFBackend(lm, batch_size=8).generate(prompts, 15)
     stop = tuple(sorted({g.text[len(g.text) // 2:][:2] for g in free if len(g.text) > 3}))
     cached = HFBackend(lm, batch_size=8).generate(prompts, 15, stop)
+    expected = [_reference(lm, p, stop) for p in prompts]  # transformers' own loop, before the model is wrapped
     if path == "generate":
         init = generation.GreedyDecoder.__init__
 
@@ -80,8 +85,10 @@ def test_fallbacks_decode_the_same(tiny_model_dirs, monkeypatch, path):
             self.takes_cache = False
 
         monkeypatch.setattr(generation.GreedyDecoder, "__init__", no_cache)
-    else:
+    elif path == "concatenating_cache":
         monkeypatch.setattr(generation, "new_cache", lambda config: DynamicCache())
+    else:
+        without_cache_object(lm.model, legacy=path == "legacy_tuple_cache")
     other = HFBackend(lm, batch_size=8).generate(prompts, 15, stop)
     assert [(g.text, g.token_ids) for g in other] == [(g.text, g.token_ids) for g in cached]
-    assert [g.text for g in other] == [_reference(lm, p, stop) for p in prompts]
+    assert [g.text for g in other] == expected

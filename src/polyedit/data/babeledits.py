@@ -50,7 +50,7 @@ from typing import Any
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.mkeb import json_files
-from polyedit.data.problems import (RecordReader, Report, flag_missing_subject, load_path_dataset, read_json,
+from polyedit.data.problems import (RecordReader, Report, flag_missing_subject, load_path_dataset, read_records,
                                     register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
@@ -115,6 +115,9 @@ def _probes(kind: str, prompts: dict, answers: dict, aliases: dict, wanted, answ
 
 def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, variant: str,
                    wanted: set[str] | None) -> list[EditCase]:
+    """One case per relation of a synset entry with a usable edit. A run drops a relation at the first
+    problem that spoils its edit; on an exhaustive report (`validate`) the relation's other fields are still
+    checked, so every problem of the entry is listed."""
     if not isinstance(entry, dict):
         r.problem(None, f"expected an object, got {type(entry).__name__}", "malformed records")
         return []
@@ -125,11 +128,15 @@ def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, var
     if not isinstance(relations, dict) or not relations:
         r.problem("relations", "expected a non-empty object of relations", "records without relations")
         return []
+    go_on = r.report.exhaustive
     cases = []
     for name, rel in relations.items():
         path = f"relations.{name}"
+        if not isinstance(rel, dict):
+            r.problem(path, f"expected an object, got {type(rel).__name__}", "relations without an edit")
+            continue
         edit = rec.r.obj(rel, "edit", f"{path}.edit", "relations without an edit")
-        if edit is None:
+        if edit is None and not go_on:
             continue
         ep = f"{path}.edit"
         targets = rec.langs(edit, f"targets{suffix}", f"{ep}.targets{suffix}", "malformed targets")
@@ -137,51 +144,66 @@ def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, var
         truth_key = "ground_truths" + ("_mt" if suffix else "")  # no `_mt_marked` ground truths are written
         truths = rec.langs(rel, truth_key, f"{path}.{truth_key}", "malformed ground truths")
         t_aliases = rec.aliases(edit, ("targets_aliases",), ep)
-        if edit_lang not in prompts or edit_lang not in targets or edit_lang not in subjects:
+        usable = edit is not None and edit_lang in prompts and edit_lang in targets and edit_lang in subjects
+        if edit is not None and not usable:
             r.problem(f"{ep}.prompts_{variant}.{edit_lang}", "no prompt, target or subject in the edit language",
                       f"{edit_lang}: edits without the edit language")
+            if not go_on:
+                continue
+        case = None
+        if usable:
+            prompt = prompts[edit_lang]
+            # the authors' `subject_in_prompt: loose`: another written form of the subject that the prompt has
+            forms = [subjects[edit_lang], *(a.get(x) for a in alternatives for x in (edit_lang, "en"))]
+            subject = next((s for s in forms if isinstance(s, str) and s in prompt), subjects[edit_lang])
+            case = make_case(f"babeledits-{syn_id}-{name}", edit_lang, subject, prompt, targets[edit_lang],
+                             truths.get(edit_lang))
+            flag_missing_subject(r, case.edit, f"{ep}.prompts_{variant}.{edit_lang}", f"{edit_lang}: ")
+            case.probes = [] if wanted is not None and edit_lang not in wanted else \
+                [Probe(RELIABILITY, edit_lang, prompt, targets[edit_lang], truths.get(edit_lang), subject,
+                       tuple(t_aliases.get(edit_lang, ())))]
+        probes = _probes(RELIABILITY, prompts, targets, t_aliases, wanted, truths, subjects, skip=edit_lang)
+        if edit is not None:
+            probes += _edit_probes(rec, edit, ep, variant, targets, t_aliases, truths, subjects, wanted)
+        if case is None:
             continue
-        prompt = prompts[edit_lang]
-        # the authors' `subject_in_prompt: loose`: another written form of the subject that the prompt has
-        subject = next((s for s in [subjects[edit_lang], *(a.get(x) for a in alternatives for x in (edit_lang, "en"))]
-                        if isinstance(s, str) and s in prompt), subjects[edit_lang])
-        case = make_case(f"babeledits-{syn_id}-{name}", edit_lang, subject, prompt, targets[edit_lang],
-                         truths.get(edit_lang))
-        flag_missing_subject(r, case.edit, f"{ep}.prompts_{variant}.{edit_lang}", f"{edit_lang}: ")
-        case.probes = [] if wanted is not None and edit_lang not in wanted else \
-            [Probe(RELIABILITY, edit_lang, prompt, targets[edit_lang], truths.get(edit_lang), subject,
-                   tuple(t_aliases.get(edit_lang, ())))]
-        case.probes += _probes(RELIABILITY, prompts, targets, t_aliases, wanted, truths, subjects, skip=edit_lang)
-        gen = edit.get("generality") if isinstance(edit.get("generality"), dict) else {}
-        case.probes += _probes(GENERALITY, rec.langs(gen, f"prompts_gen_{variant}", f"{ep}.generality",
-                                                     "malformed generality prompts"),
-                               targets, t_aliases, wanted, truths, subjects)
-        port = edit.get("portability")
-        multi_hop = port.get("multi_hop") if isinstance(port, dict) else None
-        for kind, block, prompt_key, answer_key, alias_keys in (
-                (LOCALITY, edit.get("locality"), "prompts_loc", "ground_truths_loc", ("ground_truths_aliases_loc",)),
-                (PORTABILITY, multi_hop, "prompts_port", "ground_truths_port",
-                 ("ground_truths_aliases_port", "ground_truths_port_aliases"))):
-            for sub, item in (block.items() if isinstance(block, dict) else ()):
-                sp = f"{ep}.{kind}.{sub}"
-                if not isinstance(item, dict):
-                    r.problem(sp, "expected an object", f"malformed {kind} blocks")
-                    continue
-                qs = rec.langs(item, f"{prompt_key}_{variant}", f"{sp}.{prompt_key}_{variant}",
-                               f"malformed {kind} prompts")
-                ans = rec.langs(item, answer_key + suffix, f"{sp}.{answer_key}{suffix}", f"malformed {kind} answers")
-                missing = [x for x in qs if x not in ans]
-                for x in missing:
-                    r.problem(f"{sp}.{answer_key}{suffix}.{x}", "no answer for this prompt",
-                              f"{x}: {kind} probes dropped")
-                case.probes += _probes(kind, qs, ans, rec.aliases(item, alias_keys, sp), wanted)
-        case.probes += _probes(PORTABILITY, rec.langs(edit, "prompts_subj_alias", f"{ep}.prompts_subj_alias",
-                                                      "malformed subject-alias prompts"),
-                               targets, t_aliases, wanted, truths)
+        case.probes += probes
         case.meta.update({"benchmark": "babeledits", "synset": syn_id, "relation": name, "subject_key": syn_id,
                           "variant": variant})
         cases.append(case)
     return cases
+
+
+def _edit_probes(rec: _Record, edit: dict, ep: str, variant: str, targets: dict, t_aliases: dict, truths: dict,
+                 subjects: dict, wanted: set[str] | None) -> list[Probe]:
+    """Generality, locality and portability probes of one relation's edit, each malformed field recorded."""
+    r, suffix = rec.r, VARIANTS[variant]
+    gen = r.obj(edit, "generality", f"{ep}.generality", "malformed generality prompts", required=False)
+    out = _probes(GENERALITY, rec.langs(gen, f"prompts_gen_{variant}", f"{ep}.generality.prompts_gen_{variant}",
+                                        "malformed generality prompts"),
+                  targets, t_aliases, wanted, truths, subjects)
+    port = r.obj(edit, "portability", f"{ep}.portability", "malformed portability blocks", required=False)
+    multi_hop = r.obj(port, "multi_hop", f"{ep}.portability.multi_hop", "malformed portability blocks",
+                      required=False)
+    locality = r.obj(edit, "locality", f"{ep}.locality", "malformed locality blocks", required=False)
+    for kind, block, prompt_key, answer_key, alias_keys in (
+            (LOCALITY, locality, "prompts_loc", "ground_truths_loc", ("ground_truths_aliases_loc",)),
+            (PORTABILITY, multi_hop, "prompts_port", "ground_truths_port",
+             ("ground_truths_aliases_port", "ground_truths_port_aliases"))):
+        for sub, item in (block or {}).items():
+            sp = f"{ep}.{kind}.{sub}"
+            if not isinstance(item, dict):
+                r.problem(sp, f"expected an object, got {type(item).__name__}", f"malformed {kind} blocks")
+                continue
+            qs = rec.langs(item, f"{prompt_key}_{variant}", f"{sp}.{prompt_key}_{variant}", f"malformed {kind} prompts")
+            ans = rec.langs(item, answer_key + suffix, f"{sp}.{answer_key}{suffix}", f"malformed {kind} answers")
+            for x in (x for x in qs if x not in ans):
+                r.problem(f"{sp}.{answer_key}{suffix}.{x}", "no answer for this prompt", f"{x}: {kind} probes dropped")
+            out += _probes(kind, qs, ans, rec.aliases(item, alias_keys, sp), wanted)
+    out += _probes(PORTABILITY, rec.langs(edit, "prompts_subj_alias", f"{ep}.prompts_subj_alias",
+                                          "malformed subject-alias prompts"),
+                   targets, t_aliases, wanted, truths)
+    return out
 
 
 def load_babeledits(path: Path, edit_lang: str, langs: list[str] | None, variant: str,
@@ -191,10 +213,7 @@ def load_babeledits(path: Path, edit_lang: str, langs: list[str] | None, variant
     wanted = {normalize_code(x) for x in langs} if langs else None
     cases = []
     for file in json_files(path, "babeledits"):
-        data = read_json(file)
-        if not isinstance(data, dict):
-            raise PolyeditError(f"{file}: expected a JSON object keyed by synset id, got {type(data).__name__}")
-        for i, (syn_id, entry) in enumerate(data.items()):
+        for i, (syn_id, entry) in enumerate(read_records(file, report, keyed_by="synset id")):
             cases += convert_synset(RecordReader(report, file, i), syn_id, entry, edit_lang, variant, wanted)
     return cases
 
@@ -209,7 +228,7 @@ def load(spec: DatasetSpec) -> Dataset:
 
 
 def check(path: Path) -> Report:
-    report = Report()
+    report = Report(exhaustive=True)
     load_babeledits(path, "en", None, "mt_marked", report)
     return report
 

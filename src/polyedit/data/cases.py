@@ -8,7 +8,7 @@ derived questions whose answers follow from the new fact).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from polyedit.data.jsonio import has_lone_surrogate
 from polyedit.data.languages import normalize_code
@@ -44,6 +44,56 @@ def _no_surrogate(value: str, what: str, where: str) -> None:
         raise PolyeditError(f"{where}: {what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape)")
 
 
+def _probe_kind(value: Any) -> str:
+    if not isinstance(value, str) or value not in PROBE_KINDS:
+        raise PolyeditError(f"unknown probe kind {shorten(value)} (known: {', '.join(PROBE_KINDS)})")
+    return value
+
+
+def _code(value: Any, what: str, where: str) -> str:
+    return normalize_code(_text(value, what, where))
+
+
+def _alias_list(value: Any, where: str) -> tuple | list:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise PolyeditError(f"{where}: aliases must be a list of strings, got {shorten(value)}")
+    return value
+
+
+def _alias(value: Any, i: int, where: str) -> str:
+    if not isinstance(value, str):
+        raise PolyeditError(f"{where}: aliases[{i}] must be a string, got {shorten(value)}")
+    _no_surrogate(value, "alias", where)
+    return value
+
+
+class _Fields:
+    """Runs the checks of one edit's or probe's fields in turn. Building one raises at the first bad field;
+    with `collect` (the jsonl check of `polyedit data validate`) every bad field is noted as (name, message,
+    without the `where` that the field name replaces) and reads as None, and the checks go on."""
+
+    def __init__(self, where: str, collect: bool) -> None:
+        self.where, self.collect, self.found = where, collect, []
+
+    def __call__(self, name: str, check: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return check(*args)
+        except PolyeditError as e:
+            if not self.collect:
+                raise
+            self.found.append((name, str(e).removeprefix(f"{self.where}: ")))
+            return None
+
+
+def case_id_of(value: Any, where: str) -> str:
+    """A case id as a string: a non-empty string or an integer (a bool is neither)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise PolyeditError(f"{where}: case_id must be a non-empty string or an integer, got {shorten(value)}")
+    return str(value)
+
+
 def _as_tuple(value: Any) -> Any:
     # JSON has lists where the dataclass keeps tuples; anything else is left for validation to name
     return tuple(value) if isinstance(value, list) else value
@@ -60,13 +110,25 @@ class Edit:
     target_true: str | None = None
 
     def __post_init__(self) -> None:
-        where = f"edit ({shorten(self.lang, 12)}, {shorten(self.subject)})"
-        _text(self.lang, "lang", where)
-        object.__setattr__(self, "lang", normalize_code(self.lang))
-        _text(self.subject, "subject", where)
-        _text(self.prompt, "prompt", where)
-        _text(self.target_new, "target_new", where)
-        object.__setattr__(self, "target_true", _optional_text(self.target_true, "target_true", where))
+        for name, value in self._checked(self.__dict__, _Fields("", collect=False)).items():
+            object.__setattr__(self, name, value)
+
+    @staticmethod
+    def _checked(v: dict[str, Any], f: _Fields) -> dict[str, Any]:
+        """The fields of `v` checked in turn through `f`, `lang` normalised and a blank `target_true` None."""
+        f.where = where = f"edit ({shorten(v.get('lang'), 12)}, {shorten(v.get('subject'))})"
+        return {"lang": f("lang", _code, v.get("lang"), "lang", where),
+                "subject": f("subject", _text, v.get("subject"), "subject", where),
+                "prompt": f("prompt", _text, v.get("prompt"), "prompt", where),
+                "target_new": f("target_new", _text, v.get("target_new"), "target_new", where),
+                "target_true": f("target_true", _optional_text, v.get("target_true"), "target_true", where)}
+
+    @classmethod
+    def problems(cls, values: dict[str, Any]) -> list[tuple[str, str]]:
+        """Every bad field of an edit given as a mapping, as (field, message); empty when it is valid."""
+        f = _Fields("", collect=True)
+        cls._checked(values, f)
+        return f.found
 
     @property
     def subject_in_prompt(self) -> bool:
@@ -95,22 +157,34 @@ class Probe:
     aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind not in PROBE_KINDS:
-            raise PolyeditError(f"unknown probe kind {shorten(self.kind)} (known: {', '.join(PROBE_KINDS)})")
-        _text(self.lang, "lang", f"{self.kind} probe")
-        object.__setattr__(self, "lang", normalize_code(self.lang))
-        where = f"{self.kind} probe ({self.lang})"
-        _text(self.prompt, "prompt", where)
-        _text(self.answer, "answer", where)
-        object.__setattr__(self, "answer_true", _optional_text(self.answer_true, "answer_true", where))
-        object.__setattr__(self, "subject", _optional_text(self.subject, "subject", where))
-        if isinstance(self.aliases, str) or not all(isinstance(a, str) for a in self.aliases or ()):
-            raise PolyeditError(f"{where}: aliases must be a list of strings, got {shorten(self.aliases)}")
-        for a in self.aliases:
-            _no_surrogate(a, "alias", where)
+        for name, value in self._checked(self.__dict__, _Fields("", collect=False)).items():
+            object.__setattr__(self, name, value)
+
+    @staticmethod
+    def _checked(v: dict[str, Any], f: _Fields) -> dict[str, Any]:
+        """The fields of `v` checked in turn through `f`: `lang` normalised, blank optional answers None, empty
+        aliases and repeats of the answer dropped."""
+        kind = f("kind", _probe_kind, v.get("kind"))
+        f.where = f"{kind} probe"
+        out = {"kind": kind, "lang": f("lang", _code, v.get("lang"), "lang", f.where)}
+        f.where = where = f"{kind} probe ({out['lang']})"
+        out["prompt"] = f("prompt", _text, v.get("prompt"), "prompt", where)
+        out["answer"] = answer = f("answer", _text, v.get("answer"), "answer", where)
+        out["answer_true"] = f("answer_true", _optional_text, v.get("answer_true"), "answer_true", where)
+        out["subject"] = f("subject", _optional_text, v.get("subject"), "subject", where)
+        listed = f("aliases", _alias_list, v.get("aliases"), where) or ()
+        aliases = [f(f"aliases[{i}]", _alias, a, i, where) for i, a in enumerate(listed)]
         # empty aliases are dropped and repeats of the answer kept out: an alias only ever adds a way to be right
-        object.__setattr__(self, "aliases", tuple(dict.fromkeys(
-            a for a in (self.aliases or ()) if a.strip() and a.strip() != self.answer.strip())))
+        out["aliases"] = tuple(dict.fromkeys(a for a in aliases if isinstance(a, str) and a.strip()
+                                             and a.strip() != (answer or "").strip()))
+        return out
+
+    @classmethod
+    def problems(cls, values: dict[str, Any]) -> list[tuple[str, str]]:
+        """Every bad field of a probe given as a mapping, as (field, message); empty when it is valid."""
+        f = _Fields("", collect=True)
+        cls._checked(values, f)
+        return f.found
 
     @property
     def answers(self) -> tuple[str, ...]:
@@ -169,11 +243,9 @@ class EditCase:
             meta = d.get("meta")
             if meta is not None and not isinstance(meta, dict):
                 raise PolyeditError(f"{where}: 'meta' must be an object, got {type(meta).__name__}")
-            case_id = d.get("case_id", where)
-            if isinstance(case_id, bool) or not isinstance(case_id, (str, int)) or not str(case_id).strip():
-                raise PolyeditError(f"{where}: case_id must be a non-empty string or an integer, got {shorten(case_id)}")
+            case_id = case_id_of(d.get("case_id", where), where)
             return cls(
-                case_id=str(case_id),
+                case_id=case_id,
                 edit=Edit(**{k: edit.get(k) for k in ("lang", "subject", "prompt", "target_new", "target_true")}),
                 probes=[Probe(**{k: p.get(k) for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject")},
                               aliases=_as_tuple(p.get("aliases") or ()))

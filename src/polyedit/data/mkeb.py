@@ -41,7 +41,7 @@ from polyedit.data.languages import normalize_code
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, load_path_dataset,
                                     read_records, register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, shorten
 
 MKEB_LANGUAGES = ("en", "zh", "fr", "de", "it", "es", "pt", "pl", "ru", "ja", "ko", "th")
 PER_LANGUAGE_FIELDS = ("edit", "paraphrase_prompts", "neighborhood_prompts", "neighborhood_answers",
@@ -80,70 +80,96 @@ def _lang_map(r: RecordReader, value: Any, field: str, reason: str) -> dict[str,
 
 
 def convert_record(r: RecordReader, rec: Any, edit_lang: str, langs: set[str] | None) -> EditCase | None:
+    """The record's case, or None when it has no usable edit. A run stops reading a record at the first
+    problem that spoils it; on an exhaustive report (`validate`) every field is still checked, so every
+    problem of the record is listed."""
     if not isinstance(rec, dict):
         r.problem(None, f"expected an object, got {type(rec).__name__}", "malformed records")
         return None
+    go_on = r.report.exhaustive
     rid = case_key(rec.get("example_id"))
+    usable = rid is not None
     if rid is None:
-        r.problem("example_id", f"expected an int or string id, got {rec.get('example_id')!r:.40}",
+        r.problem("example_id", f"expected an int or string id, got {shorten(rec.get('example_id'), 40)}",
                   "records without an example_id")
-        return None
+        if not go_on:
+            return None
     for field in ("edit", "paraphrase_prompts", "neighborhood_prompts", "neighborhood_answers"):
         if r.obj(rec, field, field, f"records without {field}") is None:
-            return None
+            usable = False
+            if not go_on:
+                return None
     for field in ("multi_hop_questions", "multi_hop_new_answer"):
         r.obj(rec, field, field, f"malformed {field}", required=False)
     maps = {f: _lang_map(r, rec.get(f), f, "unknown language codes") for f in PER_LANGUAGE_FIELDS}
     edits = maps["edit"]
-    if edit_lang not in edits:
+    has_edits = isinstance(rec.get("edit"), dict)  # an absent or ill-typed `edit` is already its one problem
+    if has_edits and edit_lang not in edits:
         r.problem(f"edit.{edit_lang}", "no block in the edit language",
                   f"{edit_lang}: records without the edit-language block")
+        usable = False
+    main = _edit_block(r, edits, edit_lang) if edit_lang in edits else None
+    usable = usable and main is not None
+    if not usable and not go_on:
         return None
-
-    def edit_block(lang: str) -> tuple[str, str, str, str | None] | None:
-        block, path = edits[lang], f"edit.{lang}"
-        if not isinstance(block, dict):
-            r.problem(path, "expected an object", f"{lang}: malformed edit blocks")
-            return None
-        reason = f"{lang}: malformed edit blocks"
-        prompt = r.text(block, "prompt", f"{path}.prompt", reason)
-        subject = r.text(block, "subject", f"{path}.subject", reason)
-        new = r.text(block, "target_new", f"{path}.target_new", reason)
-        true = r.text(block, "target_true", f"{path}.target_true", reason, required=False)
-        if prompt is None or subject is None or new is None:
-            return None
-        return fill(prompt, subject), subject, new, true
-
-    main = edit_block(edit_lang)
-    if main is None:
+    case = None
+    if usable:
+        case = make_case(f"mkeb-{rid}", edit_lang, main[1], main[0], main[2], main[3])
+        flag_missing_subject(r, case.edit, f"edit.{edit_lang}.prompt", f"{edit_lang}: ")
+        en = edits.get("en")  # the English subject groups a fact's edits from every language in splits
+        en_subject = en.get("subject") if isinstance(en, dict) else None
+        case.meta.update({"benchmark": "mkeb", "example_id": rec.get("example_id"),
+                          "subject_key": en_subject if isinstance(en_subject, str) and en_subject.strip() else main[1]})
+        if isinstance(rec.get("relation_description"), str):
+            case.meta["relation_description"] = rec["relation_description"]
+    probes = _probes(r, maps, edit_lang, main, langs, has_edits)
+    if case is None:
         return None
-    case = make_case(f"mkeb-{rid}", edit_lang, main[1], main[0], main[2], main[3])
-    flag_missing_subject(r, case.edit, f"edit.{edit_lang}.prompt", f"{edit_lang}: ")
-    en = edits.get("en")  # the English subject groups a fact's edits from every language in splits
-    en_subject = en.get("subject") if isinstance(en, dict) else None
-    case.meta.update({"benchmark": "mkeb", "example_id": rec.get("example_id"),
-                      "subject_key": en_subject if isinstance(en_subject, str) and en_subject.strip() else main[1]})
-    if isinstance(rec.get("relation_description"), str):
-        case.meta["relation_description"] = rec["relation_description"]
+    case.probes.extend(probes)
+    return case
 
-    probe_langs = sorted(set().union(*(m.keys() for m in maps.values())))
-    for lang in probe_langs:
+
+def _edit_block(r: RecordReader, edits: dict[str, Any], lang: str) -> tuple[str, str, str, str | None] | None:
+    """(filled prompt, subject, target_new, target_true) of the edit block of `lang`; None when unusable (every
+    bad field of it recorded)."""
+    block, path = edits[lang], f"edit.{lang}"
+    reason = f"{lang}: malformed edit blocks"
+    if not isinstance(block, dict):
+        r.problem(path, f"expected an object, got {type(block).__name__}", reason)
+        return None
+    prompt = r.text(block, "prompt", f"{path}.prompt", reason)
+    subject = r.text(block, "subject", f"{path}.subject", reason)
+    new = r.text(block, "target_new", f"{path}.target_new", reason)
+    true = r.text(block, "target_true", f"{path}.target_true", reason, required=False)
+    if prompt is None or subject is None or new is None:
+        return None
+    return fill(prompt, subject), subject, new, true
+
+
+def _probes(r: RecordReader, maps: dict[str, dict], edit_lang: str, main, langs: set[str] | None,
+            has_edits: bool) -> list[Probe]:
+    """The probes of a record in every language it holds (those in `langs`), each malformed field recorded."""
+    edits, out = maps["edit"], []
+    for lang in sorted(set().union(*(m.keys() for m in maps.values()))):
         if langs is not None and lang not in langs:
             continue
         if lang not in edits:
-            r.problem(f"edit.{lang}", "no edit block: no reliability or generality probes",
-                      f"{lang}: records without an edit block")
+            if has_edits and lang != edit_lang:  # the edit language's absence is the record's own problem
+                r.problem(f"edit.{lang}", "no edit block: no reliability or generality probes",
+                          f"{lang}: records without an edit block")
             filled = None
         else:
-            filled = edit_block(lang) if lang != edit_lang else main
+            filled = _edit_block(r, edits, lang) if lang != edit_lang else main
         if filled is not None:
             prompt, subject, new, true = filled
             if lang != edit_lang:  # the edit-language reliability probe is the edit (make_case)
-                case.probes.append(Probe(RELIABILITY, lang, prompt, new, true, subject))
+                out.append(Probe(RELIABILITY, lang, prompt, new, true, subject))
             paras = r.texts(maps["paraphrase_prompts"], lang, f"paraphrase_prompts.{lang}",
                             f"{lang}: generality probes dropped (malformed paraphrase_prompts)", required=False)
-            for p in paras or []:
-                case.probes.append(Probe(GENERALITY, lang, p, new, true, subject))
+            out.extend(Probe(GENERALITY, lang, p, new, true, subject) for p in paras or [])
+        elif r.report.exhaustive:  # no usable edit in this language: validate still checks its paraphrases
+            r.texts(maps["paraphrase_prompts"], lang, f"paraphrase_prompts.{lang}",
+                    f"{lang}: generality probes dropped (malformed paraphrase_prompts)", required=False)
         subject = filled[1] if filled else None
         prompts = r.texts(maps["neighborhood_prompts"], lang, f"neighborhood_prompts.{lang}",
                           f"{lang}: locality probes dropped (malformed neighborhood_prompts)", required=False)
@@ -154,15 +180,15 @@ def convert_record(r: RecordReader, rec: Any, edit_lang: str, langs: set[str] | 
                 r.problem(f"neighborhood_answers.{lang}", f"{len(answers)} answers for {len(prompts)} prompts",
                           f"{lang}: locality probes dropped (prompts and answers differ in number)")
             else:
-                case.probes.extend(Probe(LOCALITY, lang, p, a) for p, a in zip(prompts, answers))
+                out.extend(Probe(LOCALITY, lang, p, a) for p, a in zip(prompts, answers))
         questions = r.texts(maps["multi_hop_questions"], lang, f"multi_hop_questions.{lang}",
                             f"{lang}: portability probes dropped (malformed multi_hop_questions)", required=False)
         if questions:
             answer = r.text(maps["multi_hop_new_answer"], lang, f"multi_hop_new_answer.{lang}",
                             f"{lang}: portability probes dropped (no multi_hop_new_answer)")
             if answer is not None:
-                case.probes.extend(Probe(PORTABILITY, lang, q, answer, None, subject) for q in questions)
-    return case
+                out.extend(Probe(PORTABILITY, lang, q, answer, None, subject) for q in questions)
+    return out
 
 
 def load_mkeb(path: Path, edit_lang: str, langs: list[str] | None, report: Report) -> list[EditCase]:

@@ -45,7 +45,7 @@ from typing import Any
 
 from polyedit.data.cases import GENERALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import get_language, normalize_code
-from polyedit.data.problems import RecordReader, Report, load_path_dataset, read_json_array, register_format
+from polyedit.data.problems import RecordReader, Report, load_path_dataset, read_records, register_format
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -125,28 +125,29 @@ class _Reader:
         self.root, self.report = root, report
 
     def records(self, rel: str) -> list[Any] | None:
+        """The records of `rel`; None when it is absent, or unreadable on an exhaustive report (recorded)."""
         path = self.root / rel
-        return read_json_array(path) if path.is_file() else None
+        return read_records(path, self.report, none_if_unreadable=True) if path.is_file() else None
 
     def fields(self, r: RecordReader, rec: Any, names: tuple[str, ...], reason: str) -> dict | None:
         """The named fields of a record; None (counted under `reason`) when a text field is unusable. A
-        malformed alias list loses only the aliases (counted); an absent or empty one is no aliases."""
+        malformed alias list loses only the aliases (counted); an absent or empty one is no aliases. A run
+        stops at the first unusable field; an exhaustive report (`validate`) has every one listed."""
         if not isinstance(rec, dict):
             r.problem(None, f"expected an object, got {type(rec).__name__}", reason)
             return None
         out: dict[str, Any] = {}
+        usable = True
         for name in names:
             if name.endswith("_aliases"):
-                value = rec.get(name)
-                if value is None or value == []:
-                    out[name] = []
-                else:
-                    out[name] = r.texts(rec, name, name, "malformed alias lists (aliases dropped)") or []
+                out[name] = r.texts(rec, name, name, "malformed alias lists (aliases dropped)", required=False) or []
                 continue
             out[name] = r.text(rec, name, name, reason)
             if out[name] is None:
-                return None
-        return out
+                usable = False
+                if not self.report.exhaustive:
+                    return None
+        return out if usable else None
 
 
 SINGLE = ("question", "o_answer", "o_answer_aliases", "e_prompt", "e_answer", "e_answer_aliases")  # o_prompt unused
@@ -160,13 +161,15 @@ def load_mlake(path: Path, edit_lang: str, langs: list[str] | None, report: Repo
     reader = _Reader(root, report)
     single: dict[str, list[dict | None]] = {}
     for lang in dict.fromkeys(["en", edit_lang, *wanted]):  # English: the multi-hop join and the split key
-        recs = reader.records(f"single_hop/{lang}_qa.json")
-        if recs is None:
+        file = root / f"single_hop/{lang}_qa.json"
+        if not file.is_file():
             if lang == edit_lang:
                 raise PolyeditError(f"mlake: no single_hop/{lang}_qa.json in {root} for the edit language")
             report.add(root / "single_hop", None, None, f"no {lang}_qa.json", f"{lang}: no single-hop file")
             continue
-        file = root / f"single_hop/{lang}_qa.json"
+        recs = reader.records(f"single_hop/{lang}_qa.json")
+        if recs is None:  # unreadable (validate): its one problem is recorded, the other files are still checked
+            continue
         rows, seen = [], {}
         for i, rec in enumerate(recs):
             r = RecordReader(report, file, i)
@@ -179,7 +182,7 @@ def load_mlake(path: Path, edit_lang: str, langs: list[str] | None, report: Repo
                 row["_r"] = r
             rows.append(row)
         single[lang] = rows
-    n = max(len(v) for v in single.values())
+    n = max((len(v) for v in single.values()), default=0)
     for lang, rows in single.items():
         if len(rows) < n:
             report.add(root / f"single_hop/{lang}_qa.json", None, None, f"{len(rows)} records, {n} in another "
@@ -187,7 +190,7 @@ def load_mlake(path: Path, edit_lang: str, langs: list[str] | None, report: Repo
     english = {row["e_prompt"]: i for i, row in enumerate(single.get("en", [])) if row}
     portability = _multi_hop(reader, root, wanted, english, report)
     cases = []
-    for i, row in enumerate(single[edit_lang]):
+    for i, row in enumerate(single.get(edit_lang, [])):
         if row is None:
             continue
         case = _case(i, row, edit_lang, single, wanted, portability.get(i, []), report)
@@ -303,7 +306,7 @@ def load(spec: DatasetSpec) -> Dataset:
 
 
 def check(path: Path) -> Report:
-    report = Report()
+    report = Report(exhaustive=True)
     load_mlake(path, "en", None, report)
     return report
 

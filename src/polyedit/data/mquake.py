@@ -39,7 +39,7 @@ from polyedit.data.mkeb import fill, json_files
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_records,
                                     register_format, require_path)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, shorten
 
 PROTOCOLS = ["generation", "token_f1"]
 WHERE = "MQuAKE-CF-3k.json, MQuAKE-CF.json and MQuAKE-T.json are in github.com/princeton-nlp/MQuAKE datasets/"
@@ -56,18 +56,24 @@ def _answer(r: RecordReader, value: Any, path: str, reason: str) -> str | None:
 
 
 def convert_record(r: RecordReader, rec: Any, lang: str) -> list[EditCase]:
+    """One case per usable rewrite of an instance. A run drops the instance (or a rewrite) at its first
+    problem; on an exhaustive report (`validate`) its other fields are still checked."""
     if not isinstance(rec, dict):
         r.problem(None, f"expected an object, got {type(rec).__name__}", "malformed records")
         return []
+    go_on = r.report.exhaustive
     cid = case_key(rec.get("case_id"))
     if cid is None:
-        r.problem("case_id", f"expected an int or string id, got {rec.get('case_id')!r:.40}",
+        r.problem("case_id", f"expected an int or string id, got {shorten(rec.get('case_id'), 40)}",
                   "records without a case_id")
-        return []
+        if not go_on:
+            return []
     rewrites = rec.get("requested_rewrite")
     if not isinstance(rewrites, list) or not rewrites:
         r.problem("requested_rewrite", "expected a non-empty list of rewrites", "records without a rewrite")
-        return []
+        if not go_on:
+            return []
+        rewrites = []
     port = "multi-hop probes dropped"
     questions = r.texts(rec, "questions", "questions", port, required=False) or []
     new_answer = r.text(rec, "new_answer", "new_answer", port, required=bool(questions))
@@ -83,10 +89,14 @@ def convert_record(r: RecordReader, rec: Any, lang: str) -> list[EditCase]:
         prompt = r.text(rw, "prompt", f"{path}.prompt", reason)
         subject = r.text(rw, "subject", f"{path}.subject", reason)
         new = _answer(r, rw.get("target_new"), f"{path}.target_new", reason)
-        if prompt is None or subject is None or new is None:
+        usable = cid is not None and prompt is not None and subject is not None and new is not None
+        if not usable and not go_on:
             continue
         true = _answer(r, rw["target_true"], f"{path}.target_true", "empty old answers ignored") \
             if rw.get("target_true") is not None else None
+        if not usable:  # validate: the rewrite's other fields are still checked
+            r.text(rw, "question", f"{path}.question", "generality probes dropped", required=False)
+            continue
         case = make_case(f"mquake-{cid}-{k}", lang, subject, fill(prompt, subject), new, true)
         flag_missing_subject(r, case.edit, f"{path}.prompt")
         question = r.text(rw, "question", f"{path}.question", "generality probes dropped", required=False)

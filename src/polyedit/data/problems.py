@@ -93,16 +93,28 @@ def read_json_array(path: Path) -> list[Any]:
     return data
 
 
-def read_records(path: Path, report: Report) -> list[Any]:
-    """`read_json_array(path)`; on an exhaustive report an unreadable file is recorded and reads as no
-    records, so the check goes on to the folder's other files (a run still stops with its one line)."""
+def read_json_object(path: Path, keyed_by: str) -> dict[str, Any]:
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise PolyeditError(f"{path}: expected a JSON object keyed by {keyed_by}, got {_kind(data)}")
+    return data
+
+
+def read_records(path: Path, report: Report, keyed_by: str | None = None, none_if_unreadable: bool = False):
+    """The records of a file: the items of a JSON array, or with `keyed_by` the (key, value) pairs of a JSON
+    object keyed by it (BabelEdits: synset ids). On an exhaustive report an unreadable file is recorded and
+    reads as no records (None with `none_if_unreadable`, for a loader that treats it as absent), so the check
+    goes on to the folder's other files; a run still stops with its one line."""
+    def read() -> list[Any]:
+        return read_json_array(path) if keyed_by is None else list(read_json_object(path, keyed_by).items())
+
     if not report.exhaustive:
-        return read_json_array(path)
+        return read()
     try:
-        return read_json_array(path)
+        return read()
     except PolyeditError as e:
         report.unreadable(path, e)
-        return []
+        return None if none_if_unreadable else []
 
 
 def _kind(value: Any) -> str:

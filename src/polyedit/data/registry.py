@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from polyedit.data.cases import Edit, EditCase, Probe
+from polyedit.data.cases import Edit, EditCase, Probe, case_id_of
 from polyedit.data.dataset import Dataset, DatasetSpec, SpecOptions
 from polyedit.data.jsonio import parse_json, read_jsonl, read_text
-from polyedit.data.problems import Problem, Report, register_format
+from polyedit.data.problems import Report, register_format
 from polyedit.data.splits import select as select_split
 from polyedit.errors import PolyeditError
 from polyedit.registry import Registry, import_submodules
@@ -74,9 +74,10 @@ def load_jsonl(spec: DatasetSpec) -> Dataset:
 
 @register_format("jsonl", "polyedit's own case format, one case per line (every field of every line checked)")
 def check_jsonl(path: Path) -> Report:
-    """Every problem of every line: the edit and each probe are checked on their own, so a line with three
-    problems lists three. Problems name `file:line` and the field."""
-    report = Report()
+    """Every problem of every line: every bad field of the edit and of each probe (`Edit.problems`,
+    `Probe.problems`: the checks that building them runs), the case id, the meta object. Problems name
+    `file:line` and the field."""
+    report = Report(exhaustive=True)
     if path.is_dir():
         raise PolyeditError(f"{path}: is a directory; the jsonl format is one file")
     seen: dict[str, int] = {}
@@ -86,8 +87,7 @@ def check_jsonl(path: Path) -> Report:
         where = f"{path}:{number}"
 
         def add(field: str | None, message: str) -> None:
-            report.problems.append(Problem(where, None, field, message.removeprefix(f"{where}: ")))
-            report.skipped["problems"] += 1
+            report.add(where, None, field, message.removeprefix(f"{where}: "), "problems")
 
         try:
             rec = parse_json(line, where, strings=False)  # lone surrogates: reported per field below
@@ -97,25 +97,28 @@ def check_jsonl(path: Path) -> Report:
         if not isinstance(rec, dict):
             add(None, f"expected an object, got {type(rec).__name__}")
             continue
+        probes = rec.get("probes", [])
+        if not isinstance(probes, list):
+            add("probes", f"expected a list, got {type(probes).__name__}")
+            probes = []
         for part, cls, value in [("edit", Edit, rec.get("edit"))] + [
-                (f"probes[{i}]", Probe, p) for i, p in enumerate(rec.get("probes") or [])]:
+                (f"probes[{i}]", Probe, p) for i, p in enumerate(probes)]:
             if not isinstance(value, dict):
-                add(part, f"expected an object, got {type(value).__name__}")
+                add(part, "missing" if value is None else f"expected an object, got {type(value).__name__}")
                 continue
-            try:
-                cls(**{k: value.get(k) for k in cls.__dataclass_fields__ if k != "aliases"},
-                    **({"aliases": tuple(value.get("aliases") or ())} if cls is Probe else {}))
-            except (PolyeditError, TypeError) as e:
-                add(part, str(e))
-        if not isinstance(rec.get("probes", []), list):
-            add("probes", "expected a list")
+            for field, message in cls.problems(value):
+                add(f"{part}.{field}", message)
         if rec.get("meta") is not None and not isinstance(rec["meta"], dict):
             add("meta", f"expected an object, got {type(rec['meta']).__name__}")
-        cid = rec.get("case_id")
-        if cid is not None:
-            if str(cid) in seen:
-                add("case_id", f"{cid!r} already used at line {seen[str(cid)]}")
-            seen[str(cid)] = number
+        if rec.get("case_id") is not None:
+            try:
+                cid = case_id_of(rec["case_id"], where)
+            except PolyeditError as e:
+                add("case_id", str(e))
+                continue
+            if cid in seen:
+                add("case_id", f"{cid!r} already used at line {seen[cid]}")
+            seen[cid] = number
     return report
 
 

@@ -17,8 +17,12 @@ transformers 5 releases, `past_key_values` before: the old name warns). Where tr
 from exported layer classes (`transformers.DynamicLayer`, `DynamicCache(config=...).layers`: all of 5.x,
 and 4.56+), each plain full-attention layer is made a `RoomyLayer`, which appends in place (2.5x faster
 on 8-shot prompts); without them the cache concatenates, with the same answers. A model that takes no
-cache object (GPT-2 before transformers 4.47 took tuples) is decoded by `model.generate` on the
-left-padded batch instead. Both fallbacks are tested against the main path.
+cache object is decoded without a cache instead: one marked `_supports_cache_class = False` (as transformers
+4 marked GPT-2 before 4.47, which took tuples), or one whose first forward leaves the cache empty and
+returns none or a legacy tuple of its own (remembered for the model). Its greedy rows go through
+`model.generate(use_cache=False)` on the left-padded batch: transformers 5's `generate` keeps its cache only
+as a Cache object, and with a legacy tuple it silently decodes from the last token alone. Its sampling rows
+are decoded one at a time (`_sample_uncached`). Both fallbacks are tested against the main path.
 
 Greedy, so the answers are those of one prompt at a time; `tests/ike/test_ike_batching.py` checks it.
 A row may instead sample (`Sampling`: temperature, top-p, seed; the server's requests with a temperature
@@ -30,6 +34,7 @@ with it (nor on the global RNG).
 from __future__ import annotations
 
 import inspect
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +46,12 @@ except ImportError:  # transformers 4.45-4.5x: a DynamicCache of tensors, which 
     DynamicLayer = None
 
 MIN_SHARED_PREFIX = 32  # tokens a group must share before the prefix is run once for all of it
+#: models whose forward was found to take no cache object: later decoders skip the cached path at once
+_NO_CACHE_OBJECT: weakref.WeakSet = weakref.WeakSet()
+
+
+class _NoCacheObject(Exception):
+    """The model's first forward left the cache empty and returned none, or a cache of its own."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,15 @@ if DynamicLayer is not None:
             return out
 
 
+def _returned_cache(out):
+    """The cache a forward returned: under `cache` in transformers 5, `past_key_values` before."""
+    for name in ("cache", "past_key_values"):
+        value = getattr(out, name, None)
+        if value is not None:
+            return value
+    return None
+
+
 def cache_argument(model) -> str:
     """The name `model.forward` takes its KV cache under: `cache` in transformers 5 (the old name warns, and
     is to be removed), `past_key_values` before."""
@@ -170,14 +190,17 @@ class GreedyDecoder:
         self.takes_positions = "position_ids" in params
         self.takes_logits_to_keep = "logits_to_keep" in params
         self.cache_arg = cache_argument(model)
-        # transformers < 5 marks the models that take a Cache object; 5 has dropped the flag (all do)
-        self.takes_cache = getattr(model, "_supports_cache_class", True)
+        # transformers < 5 marks the models that take a Cache object; 5 has dropped the flag (its own all do)
+        self.takes_cache = getattr(model, "_supports_cache_class", True) and model not in _NO_CACHE_OBJECT
 
-    def _forward(self, ids, mask, positions, cache):
+    def _forward(self, ids, mask, positions, cache, first: bool = False):
         kw = {"position_ids": positions} if self.takes_positions else {}
         if self.takes_logits_to_keep:
             kw["logits_to_keep"] = 1  # the prefill of 128 eight-shot prompts would otherwise make 1 GB of logits
         out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self.cache_arg: cache}, **kw)
+        if first and _returned_cache(out) is not cache and cache.get_seq_length() == 0:
+            # the model ignored the cache object; the next step, fed one token, would see no context
+            raise _NoCacheObject
         return out.logits[:, -1].float()
 
     @torch.no_grad()
@@ -201,24 +224,12 @@ class GreedyDecoder:
         if not self.takes_cache:
             return self._generate(rows, limits, stop_fns, device, samplers)
         cache = new_cache(self.model.config)
-        if p >= MIN_SHARED_PREFIX:
-            prefix = torch.tensor([rows[0][:p]], device=device)
-            self._forward(prefix, torch.ones_like(prefix), torch.arange(p, device=device)[None], cache)
-            cache.batch_repeat_interleave(n)
-        else:
-            p = 0
-        width = max(len(r) for r in rows) - p
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, p + width), dtype=torch.long)
-        mask[:, :p] = 1
-        for row, r in enumerate(rows):
-            suffix = r[p:]
-            ids[row, width - len(suffix):] = torch.tensor(suffix, dtype=torch.long)
-            mask[row, p + width - len(suffix):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self._forward(ids, mask, positions[:, p:], cache)
-        positions = positions[:, -1:]
+        try:
+            logits, mask, positions = self._prefill(rows, p, cache, device)
+        except _NoCacheObject:
+            _NO_CACHE_OBJECT.add(self.model)
+            self.takes_cache = False
+            return self._generate(rows, limits, stop_fns, device, samplers)
 
         new: list[list[int]] = [[] for _ in rows]
         stopped, eos = [False] * n, [False] * n
@@ -255,6 +266,29 @@ class GreedyDecoder:
             logits = self._forward(torch.tensor(nxt, device=device)[:, None], mask, positions, cache)
         return [Decoded(t, s, e) for t, s, e in zip(new, stopped, eos)]
 
+    def _prefill(self, rows: list[list[int]], p: int, cache, device):
+        """Run the shared prefix of `p` tokens once (when long enough), then every row's left-padded suffix:
+        (the last logits, the attention mask, the next positions)."""
+        n = len(rows)
+        if p >= MIN_SHARED_PREFIX:
+            prefix = torch.tensor([rows[0][:p]], device=device)
+            self._forward(prefix, torch.ones_like(prefix), torch.arange(p, device=device)[None], cache, first=True)
+            cache.batch_repeat_interleave(n)
+        else:
+            p = 0
+        width = max(len(r) for r in rows) - p
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, p + width), dtype=torch.long)
+        mask[:, :p] = 1
+        for row, r in enumerate(rows):
+            suffix = r[p:]
+            ids[row, width - len(suffix):] = torch.tensor(suffix, dtype=torch.long)
+            mask[row, p + width - len(suffix):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self._forward(ids, mask, positions[:, p:], cache, first=p == 0)
+        return logits, mask, positions[:, -1:]
+
     def _generate(self, rows, limits, stop_fns, device, samplers=None) -> list[Decoded]:
         """The same greedy answers from `model.generate` on the left-padded batch, cut where `decode` stops
         (each row at its own limit and stop strings); rows that sample are decoded one at a time without a
@@ -277,9 +311,10 @@ class GreedyDecoder:
         for i, r in enumerate(rows):
             ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
             mask[i, width - len(r):] = 1
+        # use_cache=False: generate's cache is a Cache object, which this model does not take (see above)
         out = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
                                   num_beams=1, max_new_tokens=max(limits), pad_token_id=self.pad_id,
-                                  eos_token_id=self.eos_id)[:, width:].tolist()
+                                  eos_token_id=self.eos_id, use_cache=False)[:, width:].tolist()
         decoded = []
         for gen, limit, is_stopped in zip(out, limits, stop_fns):
             tokens, stopped, eos = [], False, False
@@ -298,7 +333,7 @@ class GreedyDecoder:
         """One sampling row for a model that takes no cache object: the whole sequence at every step."""
         ids, tokens = list(row), []
         for _ in range(max(limit, 0)):
-            logits = self.model(input_ids=torch.tensor([ids], device=device)).logits[0, -1]
+            logits = self.model(input_ids=torch.tensor([ids], device=device), use_cache=False).logits[0, -1]
             t = sampler(logits)
             if t == self.eos_id:
                 return Decoded(tokens, False, True)
