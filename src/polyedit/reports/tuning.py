@@ -23,6 +23,7 @@ from pathlib import Path
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import paired_difference
 from polyedit.evaluation.store import JsonLines
+from polyedit.reports.numbers import interval, pct
 
 TUNE_FILE = "tune.json"
 
@@ -145,27 +146,19 @@ def differences(tunings: list[Tuning]) -> list[dict]:
     return out
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}"
-
-
-def _ci(ci) -> str:
-    return f"[{_pct(ci[0])}, {_pct(ci[1])}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "[n/a]"
-
-
 def chosen_rows(tunings: list[Tuning]) -> list[list[str]]:
     rows = []
     for t in tunings:
         c = (t.chosen or {}).get("chosen")
         n_trials = (t.chosen or {}).get("finished")
-        dev = ("n/a", "n/a") if c is None else (_pct(c["transfer"]), _pct(c["locality"]))
+        dev = ("n/a", "n/a") if c is None else (pct(c["transfer"]), pct(c["locality"]))
         floor = "n/a" if t.floor is None else f"{t.floor:g}"
         meets = "n/a" if c is None else ("yes" if c["meets_floor"] else "NO")
         test = t.test
         rows.append([label(t, tunings), f"{n_trials}/{t.config.get('trials')} × {t.record.get('n_dev_cases')}",
                      floor, "n/a" if c is None else str(c["number"]), meets, dev[0], dev[1],
-                     "n/a" if test is None else f"{_pct(test['transfer'])} {_ci(test.get('transfer_ci95'))}",
-                     "n/a" if test is None else f"{_pct(test['locality'])} {_ci(test.get('locality_ci95'))}",
+                     "n/a" if test is None else f"{pct(test['transfer'])} {interval(test.get('transfer_ci95'))}",
+                     "n/a" if test is None else f"{pct(test['locality'])} {interval(test.get('locality_ci95'))}",
                      "n/a" if test is None else str(test["n_cases"])])
     return rows
 
@@ -183,8 +176,8 @@ def difference_rows(diffs: list[dict]) -> list[list[str]]:
             continue
         t, loc = d["transfer"], d["locality"]
         note = "" if d["same_budget"] else "budgets differ (trials, dev cases or dev data)"
-        rows.append([f"{d['a']} − {d['b']}", f"{_pct(t['diff'])} {_ci(t['ci95'])}", f"{t['p_value']:.3f}",
-                     f"{_pct(loc['diff'])} {_ci(loc['ci95'])}", note or f"{t['n_cases']} shared test cases"])
+        rows.append([f"{d['a']} − {d['b']}", f"{pct(t['diff'])} {interval(t['ci95'])}", f"{t['p_value']:.3f}",
+                     f"{pct(loc['diff'])} {interval(loc['ci95'])}", note or f"{t['n_cases']} shared test cases"])
     return rows
 
 
