@@ -48,6 +48,7 @@ def test_checkpoint_counts_are_checked():
     ({"mode": "sequential", "checkpoints": [2], "retention_sample": 0},
      "--retention-sample: must be a positive whole number, got 0"),
     ({"recall_sample": True}, "--recall-sample: must be a positive whole number, got True"),
+    ({"mode": "sequential", "retention_sample": 5}, "--retention-sample: needs --checkpoints"),
 ])
 def test_bad_lifelong_settings_are_one_line_naming_the_flag(settings, message):
     """bench's check (`lifelong.check_settings`, which a sweep's mode entries go through too)."""

@@ -55,6 +55,8 @@ def check_settings(mode: str, step: int, checkpoints, retention_sample, recall_s
         if not checkpoints:
             raise PolyeditError(f"{where}{names['checkpoints']}: names no edit count")
         checkpoints = check_checkpoints(list(checkpoints), step, n_cases, names, where)
+    elif retention_sample is not None:  # it would re-score nothing: no checkpoint asks for retention
+        raise PolyeditError(f"{where}{names['retention_sample']}: needs {names['checkpoints']}")
     samples = {"recall_sample": recall_sample}
     if retention_sample is not None:  # None: every edit so far is re-scored
         samples = {"retention_sample": retention_sample, **samples}
