@@ -56,6 +56,26 @@ def test_router_defers_inside_the_radius_of_the_nearest_key_only():
     assert empty[1].tolist() == [False]
 
 
+def test_a_key_the_expand_rule_just_covers_stays_covered_in_a_large_batch():
+    """The expand rule sets ε to the distance exactly, so the router must measure that distance as the rule
+    did whatever the batch: with cdist's matrix-product path (used above 25 rows) keys of norm ~80 came out
+    ~1e-3 further, the edit's own key fell outside its entry, and training its value had no gradient (seen
+    at the 113th edit of a 1,000-edit lifelong run on world:medium)."""
+    g = torch.Generator().manual_seed(0)
+    misses = 0
+    for _ in range(20):
+        cb = Codebook(64, 4)
+        first = 10 * torch.randn(64, generator=g)
+        h = first + 4 * torch.randn(64, generator=g)
+        cb.update(first, "Paris", 1.0, torch.zeros(4))
+        entry, rule = cb.update(h, "Paris", 60.0, torch.zeros(4))
+        assert rule == "expand" and cb.epsilons[entry].item() == pytest.approx(torch.dist(h, first).item())
+        batch = torch.cat([100 * torch.randn(63, 64, generator=g), h[None]])  # many rows, h last
+        idx, inside = cb.route(batch)
+        misses += int(not (idx[-1].item() == entry and bool(inside[-1])))
+    assert misses == 0
+
+
 def test_state_round_trip_is_exact():
     b = book()
     b.update(v(0, 0), "A", 1.0, v(10))

@@ -41,7 +41,10 @@ class Codebook:
 
     def nearest(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(distance, index) of the nearest key for each row of `queries` (N, key_dim)."""
-        d = torch.cdist(queries.float(), self.keys)
+        # Computed directly, not through the matrix-product expansion cdist uses for many rows: that one is
+        # off by ~1e-3 at these norms (~80), enough to put a key just covered by the expand rule
+        # (ε = d exactly) outside its own radius when the batch is larger than the one it was added from.
+        d = torch.cdist(queries.float(), self.keys, compute_mode="donot_use_mm_for_euclid_dist")
         return d.min(dim=1)
 
     def route(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -190,6 +190,9 @@ class GRACE(EditMethod):
                     loss_value = loss.item()
                     if loss_value < hp.early_stop_loss or step == hp.steps or not math.isfinite(loss_value):
                         break
+                    if not loss.requires_grad:  # the router sent no position of the edit to this entry
+                        raise PolyeditError(f"grace: no position of the edit prompt routes to its codebook "
+                                            f"entry {entry} at layer {hp.layer}, so its value cannot be trained")
                     loss.backward()
                     opt.step()
                     steps = step + 1
