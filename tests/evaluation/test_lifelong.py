@@ -121,6 +121,22 @@ def test_checkpoints_are_written_summarised_and_resume_as_uninterrupted(tiny_mod
     strip = lambda p: [{k: v for k, v in r.items() if k != "seconds_per_edit"} for r in _lines(p)]
     assert strip(c / "results.jsonl") == strip(tmp_path / "a" / "results.jsonl")
     assert state_hash(lm.model) == before
+    assert "retention_edit_language" in life["checkpoints"][0]  # every edit in its own language
+
+    # a finished run resumed edits and scores nothing: it only writes its summary again, the same one
+    from polyedit.evaluation import runner
+
+    def refuse(*a, **k):
+        raise AssertionError("a finished run re-applied or re-scored edits on resume")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(runner, "_apply", refuse)
+    mp.setattr(runner, "_evaluate_with", refuse)
+    try:
+        again = _run(lm, data, tmp_path / "a", resume=True)
+    finally:
+        mp.undo()
+    assert again["lifelong"] == s["lifelong"]
 
 
 def test_a_run_that_edits_every_case_is_refused_before_writing(tiny_model_dirs, data, tmp_path):
@@ -146,3 +162,16 @@ def test_report_plots_each_measure_with_its_interval(tmp_path):
     assert list(trace.error_y.arrayminus) == pytest.approx([0.1, 0.1])
     assert "answer_em (answer)" in fig.layout.yaxis.title.text
     assert figures.lifelong_curves("t", [run], "recall") is None  # a measure the run lacks: no chart
+
+
+def test_retention_in_the_edit_language_keeps_each_edits_own_row():
+    """Known answer: edit a made in en, b in de; only (a, en) and (b, de) count, mean over languages."""
+    rec = {"after_edits": 2, "retention": [["a", "en", 1.0], ["a", "de", 0.0], ["b", "en", 1.0], ["b", "de", 0.0]]}
+    point = lifelong.summarize_checkpoints([rec], {}, {"a": "en", "b": "de"})["checkpoints"][0]
+    own = point["retention_edit_language"]
+    assert own["per_language"] == {"de": 0.0, "en": 1.0} and own["mean"] == pytest.approx(0.5)
+    assert own["n"] == 2 and own["protocol"] == "answer" and own["metric"] == "answer_em"
+    assert point["retention"]["n"] == 4  # the every-language measure is unchanged
+    assert "retention_edit_language" not in lifelong.summarize_checkpoints([rec], {})["checkpoints"][0]
+    results = [{"case_id": "a", "edit": {"lang": "en"}}, {"case_id": "b", "edit": {"lang": "de"}}]
+    assert lifelong.edit_languages(results) == {"a": "en", "b": "de"}

@@ -30,9 +30,12 @@ from polyedit.evaluation import uncertainty
 from polyedit.evaluation.engine import Evaluation, evaluate
 
 RETENTION = ("retention", "answer", "answer_em")
+#: retention's rows in each edit's own language only: whether an edit still holds where it was made, apart
+#: from whether it ever reached the other languages (derived from the retention rows, `with_edit_language`)
+RETENTION_EDIT_LANGUAGE = ("retention_edit_language", "answer", "answer_em")
 RECALL = ("recall", "answer", "answer_em")
 LOCALITY_DRIFT = ("locality", "answer_locality", "answer_unchanged")
-MEASURES = (RETENTION, RECALL, LOCALITY_DRIFT)
+MEASURES = (RETENTION, RETENTION_EDIT_LANGUAGE, RECALL, LOCALITY_DRIFT)
 
 
 #: how `polyedit bench` names each setting in a message; a sweep spec names them by its own keys (KEYS)
@@ -128,10 +131,27 @@ def checkpoint_record(after_edits: int, retention: Evaluation, untouched: Evalua
             "protocols": {**retention.protocols, **untouched.protocols}}
 
 
-def summarize_checkpoints(records: list[dict], settings: dict) -> dict:
-    """summary.json's `lifelong`: per checkpoint and measure, the mean over languages of the per-language
-    means, its 95% interval (bootstrap over cases) and the per-language means."""
+def with_edit_language(records: list[dict], edit_lang: dict[str, str]) -> list[dict]:
+    """The checkpoint records with `retention_edit_language` added: each edit's retention row in the language
+    it was made in (`edit_lang`: case id -> edit language, from the run's cases or results)."""
     out = []
+    for rec in records:
+        own = [r for r in rec.get(RETENTION[0], []) if edit_lang.get(r[0]) == r[1]]
+        out.append({**rec, RETENTION_EDIT_LANGUAGE[0]: own} if own else rec)
+    return out
+
+
+def edit_languages(results: list[dict]) -> dict[str, str]:
+    """case id -> edit language, from a run's results records."""
+    return {r["case_id"]: r["edit"]["lang"] for r in results if isinstance(r.get("edit"), dict) and "lang" in r["edit"]}
+
+
+def summarize_checkpoints(records: list[dict], settings: dict, edit_lang: dict[str, str] | None = None) -> dict:
+    """summary.json's `lifelong`: per checkpoint and measure, the mean over languages of the per-language
+    means, its 95% interval (bootstrap over cases) and the per-language means. With `edit_lang`, retention
+    in each edit's own language too."""
+    out = []
+    records = with_edit_language(records, edit_lang) if edit_lang else records
     for rec in sorted(records, key=lambda r: r["after_edits"]):
         point = {"after_edits": rec["after_edits"]}
         for name, protocol, metric in MEASURES:
@@ -148,6 +168,7 @@ def summarize_checkpoints(records: list[dict], settings: dict) -> dict:
         out.append(point)
     return {"settings": settings, "ci": uncertainty.CI_METHOD, "checkpoints": out,
             "measures": {"retention": "reliability (answer_em, every language) of the edits made so far",
+                         "retention_edit_language": "the same, in each edit's own language only",
                          "recall": "answer_em against the true answer of facts no edit touches, every language",
                          "locality": "answer_unchanged of those untouched facts vs the unedited model "
                                      "(drift = 1 - locality)"}}

@@ -215,7 +215,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
-        life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"])
+        life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"],
+                                               {c.case_id: c.edit.lang for c in cases})
                 if untouched is not None else None)
         return write_summary(store.out, store.results.records(),
                              dataclasses.replace(dataset, cases=[], skipped=dataset.skipped + too_long_skipped),
@@ -254,7 +255,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     seq_pre: Evaluation | None = None
     untouched_pre: Evaluation | None = None
     try:
-        if sequential:
+        if sequential and n_done < len(chunks):  # a finished run resumed only rewrites its summary
             seq_pre = _evaluate_with(backend, cases, cfg, None)
             if untouched is not None:  # the locality reference: the unedited model's answers
                 untouched_pre = lifelong.evaluate_untouched(backend, untouched, None, None, cfg.max_new_tokens)
@@ -324,7 +325,7 @@ def _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, last, untouched, unto
 
 
 def replace_protocols(cfg: BenchConfig, protocols: list[str]) -> BenchConfig:
-    return dataclasses.replace(cfg, protocols=protocols, checkpoints=None)
+    return dataclasses.replace(cfg, protocols=protocols, checkpoints=None, retention_sample=None)
 
 
 def _jsonable(info: dict) -> dict:

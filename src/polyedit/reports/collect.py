@@ -21,6 +21,7 @@ from pathlib import Path
 
 from polyedit.data.registry import DatasetSpec
 from polyedit.errors import PolyeditError
+from polyedit.evaluation.lifelong import edit_languages, with_edit_language
 
 
 @dataclass
@@ -102,8 +103,11 @@ def read_run(folder: Path, n_samples: int = 200) -> Run:
     if not samples:  # runs from before the per-sample log: the probes of results.jsonl, without generated text
         samples = [{"case_id": r["case_id"], **p, "gold": p.get("answer")}
                    for r in _read_jsonl(folder / "results.jsonl", n_samples) for p in r.get("probes", [])][:n_samples]
+    checkpoints = _read_jsonl(folder / "checkpoints.jsonl")
+    if checkpoints:  # each edit's own language, for retention there (lifelong.with_edit_language)
+        checkpoints = with_edit_language(checkpoints, edit_languages(_read_jsonl(folder / "results.jsonl")))
     return Run(folder, run.get("config", {}), summary, _read_jsonl(folder / "sequential.jsonl"), samples, pareto,
-               {k: v for k, v in run.items() if k != "config"}, _read_jsonl(folder / "checkpoints.jsonl"))
+               {k: v for k, v in run.items() if k != "config"}, checkpoints)
 
 
 def find_runs(paths: list[str | Path], n_samples: int = 200, allow_none: bool = False) -> list[Run]:

@@ -200,6 +200,7 @@ def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = 
                "recall of facts no edit touches (every language) and whether their answers are unchanged "
                "(locality; drift is its fall), mean over languages with 95% intervals.")
         for measure, what in (("retention", "reliability of the edits so far"),
+                              ("retention_edit_language", "reliability of the edits so far, in each edit's language"),
                               ("recall", "recall of untouched facts"),
                               ("locality", "untouched facts' answers unchanged")):
             page.chart(figures.lifelong_curves(f"{what}, as edits accumulate", life, measure))

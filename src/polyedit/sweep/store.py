@@ -121,7 +121,8 @@ def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> d
     shard_summary = json.loads((shards[0].dir / "summary.json").read_text("utf-8"))
     life = None
     if "lifelong" in run:  # summarised as `bench` summarises it, from the settings it recorded
-        life = lifelong.summarize_checkpoints(_lines(cell_dir / "checkpoints.jsonl"), run["lifelong"])
+        life = lifelong.summarize_checkpoints(_lines(cell_dir / "checkpoints.jsonl"), run["lifelong"],
+                                              lifelong.edit_languages(records))
     summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"), life)
     _atomic_write(cell_dir / "summary.md", summary_markdown(summary, f"{cell.method} on {cell.data}"))
     return summary
