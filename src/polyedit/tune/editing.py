@@ -9,7 +9,7 @@ from pathlib import Path
 from polyedit.errors import PolyeditError
 from polyedit.tune.config import TuneConfig
 from polyedit.tune.evaluate import read_chosen
-from polyedit.world.editing_yaml import set_entry, shipped_path
+from polyedit.world.editing_yaml import refresh_builtin_copy, set_entry, shipped_path
 
 
 def entry_comment(record: dict, cfg: TuneConfig, chosen: dict, test: dict | None) -> list[str]:
@@ -45,4 +45,6 @@ def write_editing_entry(cfg: TuneConfig, out: str | Path, size: str, path: str |
     record = json.loads((out / "tune.json").read_text("utf-8"))
     test = json.loads((out / "test.json").read_text("utf-8")) if (out / "test.json").exists() else None
     values = {**cfg.base_hparams, **chosen["chosen"]["params"]}
-    return set_entry(path or shipped_path(), size, cfg.method, values, entry_comment(record, cfg, chosen, test))
+    written = set_entry(path or shipped_path(), size, cfg.method, values, entry_comment(record, cfg, chosen, test))
+    refresh_builtin_copy(written, size)  # the shipped file changed: so does the built-in model's own copy
+    return written

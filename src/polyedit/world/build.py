@@ -19,12 +19,11 @@ import torch
 
 from polyedit.world.config import BuildConfig, build_config
 from polyedit.world.corpus import UpdateSampler, fact_docs, incontext_split
+from polyedit.world.editing_yaml import CHECKPOINTS, write_checkpoint_copy
 from polyedit.world.world import generate_world
 
 log = logging.getLogger(__name__)
 BUILD_FILE = "build.json"
-EDITING_FILE = "editing.yaml"  # models.load reads it: recommended hyperparameters per method
-CHECKPOINTS = Path(__file__).parent / "checkpoints"
 
 
 def default_out(size: str) -> Path:
@@ -98,7 +97,7 @@ def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: st
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    _write_editing_hparams(size, out)
+    write_checkpoint_copy(size, out)
     # the model names its own dataset (models.load reads it): the built-in name, or this folder
     (out / "dataset.txt").write_text(f"world:{size if out == default_out(size) else out.resolve()}\n", "utf-8")
     log.info("trained in %.0f s; measuring", train_s)
@@ -155,18 +154,6 @@ def _continue_from(folder: Path, cfg: BuildConfig):
         "command": before["command"], "train": before["config"]["train"], "training": before["training"],
         "train_seconds": before["train_seconds"], "threads": before["threads"], "init_from": None}]
     return model, tokenizer, {"stages": stages}
-
-
-def _write_editing_hparams(size: str, out: Path) -> None:
-    """Copy the size's recommended editing hyperparameters (world/editing.yaml) into the checkpoint."""
-    import yaml
-    from importlib import resources
-
-    recommended = yaml.safe_load(resources.files("polyedit.world").joinpath("editing.yaml").read_text("utf-8"))
-    if recommended.get(size):
-        # a copy through JSON: entries shared by YAML anchors in the source are written out in full
-        text = yaml.safe_dump(json.loads(json.dumps(recommended[size])), sort_keys=True, allow_unicode=True)
-        (out / EDITING_FILE).write_text(f"# recommended editing hyperparameters for world:{size}\n{text}", "utf-8")
 
 
 def _version(pkg: str) -> str:

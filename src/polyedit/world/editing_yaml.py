@@ -4,7 +4,8 @@ place, keeping every other entry and comment as it is.
 The file is a mapping size -> method -> fields, each entry preceded by the comment that says how it was
 found. `set_entry` replaces the entry of one (size, method), comment included, or adds it at the end of the
 size's block (or a new block), then reads the result back and checks that exactly that entry changed
-before writing it (atomically). The checkpoint folders hold copies, written by `polyedit world build`.
+before writing it (atomically). The checkpoint folders hold copies (`write_checkpoint_copy`), written by
+`polyedit world build` and, for the built-in checkpoints, whenever `set_entry` changes the shipped file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,33 @@ from polyedit.errors import PolyeditError
 
 _SIZE = re.compile(r"^([A-Za-z0-9_.-]+):\s*$")
 _METHOD = re.compile(r"^  ([A-Za-z0-9_.-]+):\s*$")
+
+
+EDITING_FILE = "editing.yaml"  # models.load reads it from a model folder: recommended hyperparameters per method
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+
+def write_checkpoint_copy(size: str, out: Path, source: Path | None = None) -> bool:
+    """Copy `size`'s recommended editing hyperparameters (from `source`, default the shipped file) into the
+    model folder `out`, entries shared by YAML anchors written out in full. False where the file has none."""
+    import json
+
+    recommended = yaml.safe_load((source or shipped_path()).read_text("utf-8")) or {}
+    if not recommended.get(size):
+        return False
+    text = yaml.safe_dump(json.loads(json.dumps(recommended[size])), sort_keys=True, allow_unicode=True)
+    (out / EDITING_FILE).write_text(f"# recommended editing hyperparameters for world:{size}\n{text}", "utf-8")
+    return True
+
+
+def refresh_builtin_copy(path: Path, size: str) -> Path | None:
+    """After the shipped file changed: the built-in checkpoint of `size` gets the new copy (a model reads its
+    own folder's file, so a tuned entry would otherwise reach runs only at the next build)."""
+    folder = CHECKPOINTS / size
+    if Path(path).resolve() != shipped_path().resolve() or not (folder / "config.json").is_file():
+        return None
+    write_checkpoint_copy(size, folder)
+    return folder / EDITING_FILE
 
 
 def shipped_path() -> Path:
