@@ -76,3 +76,18 @@ def test_only_the_shipped_file_refreshes_a_builtin_copy(tmp_path):
     other.write_text(shipped_path().read_text("utf-8"), "utf-8")
     assert refresh_builtin_copy(other, "medium") is None
     assert refresh_builtin_copy(shipped_path(), "no-such-size") is None
+
+
+def test_the_entry_above_an_anchored_one_is_replaced_alone(tmp_path):
+    """world:small's AlphaEdit entry defines a YAML anchor the per-language variant uses: replacing MEMIT's
+    entry above it must leave both as they were (its key line once went unrecognised, so MEMIT's block ran
+    on through them and the write was refused)."""
+    path = tmp_path / "editing.yaml"
+    shutil.copy(shipped_path(), path)
+    text = path.read_text()
+    assert "alphaedit: &" in text and "langedit: *" in text  # the shape this test is about
+    before = yaml.safe_load(text)
+    set_entry(path, "small", "memit", {"layers": [1]}, ["tuned: memit"])
+    after = yaml.safe_load(path.read_text())
+    assert after["small"]["memit"] == {"layers": [1]}
+    assert after["small"]["alphaedit"] == before["small"]["alphaedit"] == after["small"]["langedit"]

@@ -20,7 +20,9 @@ import yaml
 from polyedit.errors import PolyeditError
 
 _SIZE = re.compile(r"^([A-Za-z0-9_.-]+):\s*$")
-_METHOD = re.compile(r"^  ([A-Za-z0-9_.-]+):\s*$")
+# a method's key line, bare or defining/using a YAML anchor (`alphaedit: &shared`, `langedit: *shared`): an
+# anchored entry is a block of its own, or the one above it would swallow it when replaced
+_METHOD = re.compile(r"^  ([A-Za-z0-9_.-]+):(?:\s+[&*][A-Za-z0-9_.-]+)?\s*$")
 
 
 EDITING_FILE = "editing.yaml"  # models.load reads it from a model folder: recommended hyperparameters per method
