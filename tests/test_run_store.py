@@ -146,6 +146,18 @@ def test_torn_or_missing_run_json(lm, tmp_path):
         _run(lm, tmp_path / "o", "single", resume=True, cases=_cases(1))
 
 
+def test_a_refused_resume_names_the_configuration_keys_that_differ(lm, tmp_path):
+    _run(lm, tmp_path / "o", "single", cases=_cases(1))
+    run_json = tmp_path / "o" / "run.json"
+    saved = json.loads(run_json.read_text())
+    del saved["config"]["retention_sample"]  # as a run saved before the lifelong fields were added
+    saved["config"]["edits_per_step"] = 7
+    run_json.write_text(json.dumps(saved))
+    with pytest.raises(PolyeditError, match=r"different configuration \(differs in edits_per_step, "
+                                            r"retention_sample \(not in the saved run\)\); cannot resume"):
+        _run(lm, tmp_path / "o", "single", resume=True, cases=_cases(1))
+
+
 def test_read_only_out_is_one_line(lm, tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -199,8 +199,9 @@ class RunStore:
         if not isinstance(saved, dict) or "config" not in saved:
             raise PolyeditError(f"{self.run_file} does not describe a run (no 'config'); cannot resume it")
         for key in ("config", "cases"):
-            if saved.get(key) != json.loads(_dumps(meta.get(key))):  # compared as JSON: tuples are lists
-                what = "configuration" if key == "config" else "list of cases"
+            want = json.loads(_dumps(meta.get(key)))  # compared as JSON: tuples are lists
+            if saved.get(key) != want:
+                what = f"configuration ({_differing(saved.get(key), want)})" if key == "config" else "list of cases"
                 raise PolyeditError(f"{self.out} holds a run with a different {what}; cannot resume it")
         return False
 
@@ -212,6 +213,20 @@ class RunStore:
                 if p.name not in (LOCK_NAME, OWNER_NAME):
                     return  # something else appeared (a user's file): leave the folder alone
             shutil.rmtree(self.out, ignore_errors=True)
+
+
+def _differing(saved, want, shown: int = 4) -> str:
+    """Which configuration keys differ, so a refused resume says why: a run saved by an older polyedit lacks
+    the keys added since, and the line says that."""
+    if not isinstance(saved, dict) or not isinstance(want, dict):
+        return "the saved one is not a mapping"
+    keys = sorted(k for k in saved.keys() | want.keys() if saved.get(k, _MISSING) != want.get(k, _MISSING))
+    parts = [f"{k} (not in the saved run)" if k not in saved else f"{k} (only in the saved run)"
+             if k not in want else k for k in keys[:shown]]
+    return "differs in " + ", ".join(parts) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+_MISSING = object()
 
 
 def environment(lm=None, backend=None) -> dict:
