@@ -215,18 +215,23 @@ class RunStore:
             shutil.rmtree(self.out, ignore_errors=True)
 
 
+_MISSING = object()
+
+
 def _differing(saved, want, shown: int = 4) -> str:
     """Which configuration keys differ, so a refused resume says why: a run saved by an older polyedit lacks
     the keys added since, and the line says that."""
     if not isinstance(saved, dict) or not isinstance(want, dict):
         return "the saved one is not a mapping"
+
+    def name(key: str) -> str:
+        if key not in saved:
+            return f"{key} (not in the saved run)"
+        return f"{key} (only in the saved run)" if key not in want else key
+
     keys = sorted(k for k in saved.keys() | want.keys() if saved.get(k, _MISSING) != want.get(k, _MISSING))
-    parts = [f"{k} (not in the saved run)" if k not in saved else f"{k} (only in the saved run)"
-             if k not in want else k for k in keys[:shown]]
-    return "differs in " + ", ".join(parts) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
-
-
-_MISSING = object()
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return "differs in " + ", ".join(map(name, keys[:shown])) + more
 
 
 def environment(lm=None, backend=None) -> dict:
