@@ -155,6 +155,8 @@ class Probe:
     subject: str | None = None
     #: other correct answers (MLaKE's and MQuAKE's answer aliases); a match with any of them counts
     aliases: tuple[str, ...] = ()
+    #: the probe's sub-kind where the source names one (KnowEdit's `Relation_Specificity`, `Reasoning`, ...)
+    group: str | None = None
 
     def __post_init__(self) -> None:
         for name, value in self._checked(self.__dict__, _Fields("", collect=False)).items():
@@ -177,6 +179,7 @@ class Probe:
         # empty aliases are dropped and repeats of the answer kept out: an alias only ever adds a way to be right
         out["aliases"] = tuple(dict.fromkeys(a for a in aliases if isinstance(a, str) and a.strip()
                                              and a.strip() != (answer or "").strip()))
+        out["group"] = f("group", _optional_text, v.get("group"), "group", where)
         return out
 
     @classmethod
@@ -219,7 +222,7 @@ class EditCase:
         return EditCase(self.case_id, self.edit, [p for p in self.probes if p.lang in keep], dict(self.meta))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"case_id": self.case_id, "edit": asdict(self.edit), "probes": [asdict(p) for p in self.probes],
+        return {"case_id": self.case_id, "edit": asdict(self.edit), "probes": [_probe_dict(p) for p in self.probes],
                 "meta": self.meta}
 
     @classmethod
@@ -247,7 +250,8 @@ class EditCase:
             return cls(
                 case_id=case_id,
                 edit=Edit(**{k: edit.get(k) for k in ("lang", "subject", "prompt", "target_new", "target_true")}),
-                probes=[Probe(**{k: p.get(k) for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject")},
+                probes=[Probe(**{k: p.get(k) for k in ("kind", "lang", "prompt", "answer", "answer_true", "subject",
+                                                        "group")},
                               aliases=_as_tuple(p.get("aliases") or ()))
                         for p in probes],
                 meta=dict(meta or {}),
@@ -258,6 +262,14 @@ class EditCase:
             raise PolyeditError(f"{where}: missing field {e.args[0]!r}") from None
         except (TypeError, AttributeError) as e:
             raise PolyeditError(f"{where}: malformed record ({e})") from None
+
+
+def _probe_dict(p: Probe) -> dict[str, Any]:
+    # a probe without a sub-kind is written as before, so files and run records written earlier stay identical
+    d = asdict(p)
+    if d["group"] is None:
+        del d["group"]
+    return d
 
 
 def make_case(case_id: str, lang: str, subject: str, prompt: str, target_new: str,

@@ -27,6 +27,13 @@ class Dataset:
     protocols: list[str] | None = None
     #: case-level fields (`EditCase.meta`) the summary reports groups of, e.g. the world's `answer_kind`
     group_by: tuple[str, ...] = ()
+    #: every field the loader met, by what became of it ("read", "not understood", "null", "ignored") and
+    #: by its dotted path in the record, with the number of records that had it (`problems.FIELD_FATES`)
+    fields: dict[str, Counter] = field(default_factory=dict)
+    #: where each case's language came from, e.g. {"zh (detected)": 3, "en (option lang=)": 2}
+    languages: Counter = field(default_factory=Counter)
+    #: what is suspicious but not an error: fields not understood, nulls, a probe kind left empty
+    warnings: list[str] = field(default_factory=list)
 
 
 class SpecOptions(dict):

@@ -1,21 +1,18 @@
-"""EasyEdit's JSON files (zjunlp/EasyEdit), so users can bring the data they already edit with.
+"""EasyEdit's and KnowEdit's JSON files (zjunlp/EasyEdit), so users can bring the data they already edit with.
 
-Specs: `easyedit-zsre:PATH[:lang=en]` and `easyedit-counterfact:PATH[:lang=en]`. The files carry no
-language, so `lang` (default `en`) states it; every probe is in that language.
+Specs: `easyedit-zsre:PATH`, `easyedit-counterfact:PATH` and `knowedit:PATH`, each with
+`[:lang=CODE|auto][:map=FROM:TO,...]`. The three read the same fields (`easyedit_fields.py`: every layout
+EasyEdit documents); the name only prefixes the case ids. PATH is a file (a JSON array of records) or a
+folder of them.
 
-ZsRE format (`zsre_mend_eval*.json`), a JSON array of
-    {"subject", "src", "alt", "answers": [str], "rephrase", "loc": "nq question: ...", "loc_ans",
-     "portability": {"New Question", "New Answer"} (optional)}
--> edit `src -> alt` with target_true `answers[0]` (EasyEdit's `ground_truth`), generality `rephrase`,
-locality `loc` (the `nq question: ` marker removed) -> `loc_ans`, portability where present.
+A record's language is its `lang`/`language` field when it has one, else the `lang=` option, else detected
+from its text (`langdetect.py`); where each came from is counted (`polyedit data stats`). Each case keeps
+the record's `case_id`/`id` (else its position) as `meta["source_id"]`; two records with one id and
+different facts are refused, naming both (a repeat of the same fact is dropped and counted).
 
-CounterFact format (`counterfact-*.json`, KnowEdit style), a JSON array of
-    {"subject", "prompt", "target_new", "ground_truth", "rephrase_prompt", "locality_prompt",
-     "locality_ground_truth", "portability_prompt"/"portability_ground_truth" (optional)}
--> edit `prompt -> target_new` with target_true `ground_truth`, generality `rephrase_prompt`, locality
-`locality_prompt -> locality_ground_truth`, portability where present. Fields that EasyEdit allows to be a
-list (`ground_truth`, `rephrase_prompt`, ...) are accepted as lists: the first answer is the answer, every
-prompt is a probe.
+Every field of every record is accounted for (`Report.fields`): read, null, ignored or not understood; a
+field not understood is a warning, and a probe kind the file leaves empty while holding fields that look
+like it (`neighborhood_prompts` and no locality probe) is a warning naming those fields.
 
 A record whose prompt does not contain its subject (compared ignoring case and whitespace, as for BMIKE-53)
 is kept and counted (methods that locate the subject use `models.tokens.subject_span`'s fallback).
@@ -24,117 +21,163 @@ Scored by default as EasyEdit does: teacher-forced token accuracy, and locality 
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from polyedit.data import easyedit_fields as F
 from polyedit.data.bmike53 import recover_subject
-from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, EditCase, Probe, make_case
-from polyedit.data.languages import normalize_code
-from polyedit.data.mzsre import strip_nq
+from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, EditCase, make_case
+from polyedit.data.langdetect import Languages
+from polyedit.data.mapping import parse_mapping
 from polyedit.data.mkeb import json_files
-from polyedit.data.problems import RecordReader, Report, flag_missing_subject, read_records, register_format
+from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_records,
+                                    register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
 PROTOCOLS = ["token_accuracy", "locality"]
-
-# Per format: the record fields that fill each role.
-FIELDS = {
-    "zsre": {"prompt": "src", "target_new": "alt", "target_true": "answers", "rephrase": "rephrase",
-             "loc": "loc", "loc_ans": "loc_ans"},
-    "counterfact": {"prompt": "prompt", "target_new": "target_new", "target_true": "ground_truth",
-                    "rephrase": "rephrase_prompt", "loc": "locality_prompt", "loc_ans": "locality_ground_truth"},
-}
+#: names of fields that look like a probe kind: named when the file loads that kind empty
+LOOKS_LIKE = {GENERALITY: re.compile(r"rephras|paraphras|generali", re.I),
+              LOCALITY: re.compile(r"loc|neighbo|specific|forget", re.I),
+              PORTABILITY: re.compile(r"port|hop|reason|alias|logical", re.I)}
 
 
-def _first(r: RecordReader, rec: dict, field: str, reason: str, required: bool = True) -> str | None:
-    """A string, or the first string of a list (EasyEdit stores `answers` and sometimes answers as lists)."""
-    value = rec.get(field)
-    if isinstance(value, list):
-        texts = r.texts(rec, field, field, reason, required)
-        return texts[0] if texts else None
-    return r.text(rec, field, field, reason, required)
-
-
-def convert_record(r: RecordReader, rec: Any, fmt: str, lang: str, index: int) -> EditCase | None:
+def convert_record(r: RecordReader, rec: Any, fmt: str, lang: str | None, index: int) -> EditCase | None:
     """The record's case, or None when its edit is unusable. On an exhaustive report (`validate`) the
     probes of such a record are still read, so every problem of the record is listed."""
     if not isinstance(rec, dict):
         r.problem(None, f"expected an object, got {type(rec).__name__}", "malformed records")
         return None
-    f = FIELDS[fmt]
     reason = "records without a usable edit"
-    subject = r.text(rec, "subject", "subject", reason)
-    prompt = r.text(rec, f["prompt"], f["prompt"], reason)
-    new = _first(r, rec, f["target_new"], reason)
-    true = _first(r, rec, f["target_true"], "empty ground truths ignored", required=False)
-    usable = subject is not None and prompt is not None and new is not None
+    subject_f, prompt_f = F.first_present(rec, F.SUBJECT), F.first_present(rec, F.PROMPT)
+    subject, prompt = r.text(rec, subject_f, subject_f, reason), r.text(rec, prompt_f, prompt_f, reason)
+    new_f, true_f = F.first_present(rec, F.TARGET_NEW), F.first_present(rec, F.TARGET_TRUE)
+    new = F.answers(r, rec.get(new_f), new_f, reason)
+    true = F.answers(r, rec.get(true_f), true_f, "empty ground truths ignored", required=False)
+    usable = subject is not None and prompt is not None and new is not None and lang is not None
     if not usable and not r.report.exhaustive:
         return None
-    probes = _probes(r, rec, fmt, lang, new or "?", true, subject)
+    lang_ = lang or "en"  # only for checking the probes of a record that makes no case
+    new_, true_ = (new or ("?",))[0], (true or (None,))[0]
+    probes = [*F.generality(r, rec, lang_, new_, true_, subject), *F.flat_probes(r, rec, lang_, subject),
+              *F.grouped_probes(r, rec, lang_, subject)]
     if not usable:
         return None
     # BMIKE-53's rule for a subject written differently in the prompt (whitespace, case)
-    case = make_case(f"easyedit-{fmt}-{index}", lang, recover_subject(subject, prompt) or subject, prompt, new, true)
-    flag_missing_subject(r, case.edit, f["prompt"])
-    case.meta.update({"benchmark": f"easyedit-{fmt}", "index": index})
+    case = make_case(f"{name_of(fmt)}-{index}", lang, recover_subject(subject, prompt) or subject, prompt, new_, true_)
+    flag_missing_subject(r, case.edit, prompt_f)
+    case.meta.update({"benchmark": name_of(fmt), "index": index})
     case.probes.extend(probes)
     return case
 
 
-def _probes(r: RecordReader, rec: dict, fmt: str, lang: str, new: str, true: str | None,
-            subject: str | None) -> list[Probe]:
-    """Generality, locality and portability probes of a record, each malformed field recorded."""
-    f = FIELDS[fmt]
-    out = [Probe(GENERALITY, lang, p, new, true, subject)
-           for p in r.texts(rec, f["rephrase"], f["rephrase"], "generality probes dropped", required=False) or []]
-    locs = r.texts(rec, f["loc"], f["loc"], "locality probes dropped", required=False)
-    loc_ans = _first(r, rec, f["loc_ans"], "locality probes with an empty or missing answer", required=locs is not None)
-    if locs and loc_ans is not None:
-        out.extend(Probe(LOCALITY, lang, strip_nq(q), loc_ans) for q in locs if strip_nq(q).strip())
-    out.extend(Probe(PORTABILITY, lang, q, a, None, subject) for q, a in portability(r, rec))
-    return out
+def name_of(fmt: str) -> str:
+    return fmt if fmt == "knowedit" else f"easyedit-{fmt}"
 
 
-def portability(r: RecordReader, rec: dict) -> list[tuple[str, str]]:
-    """(question, answer) pairs from either EasyEdit layout; absent is fine, malformed is reported."""
-    reason = "portability probes dropped"
-    port = rec.get("portability")
-    if isinstance(port, dict) and "New Question" in port:
-        q = r.text(port, "New Question", "portability.New Question", reason)
-        a = r.text(port, "New Answer", "portability.New Answer", reason)
-        return [(q, a)] if q and a else []
-    if port is not None and not isinstance(port, dict):
-        r.problem("portability", "expected an object", reason)
-        return []
-    qs = r.texts(rec, "portability_prompt", "portability_prompt", reason, required=False)
-    if qs:
-        a = _first(r, rec, "portability_ground_truth", reason)
-        return [(q, a) for q in qs] if a else []
-    return []
+def record_language(r: RecordReader, rec: Any) -> tuple[str | None, str | None]:
+    """(code, field name) from the record's own language field, or (None, None)."""
+    if not isinstance(rec, dict):
+        return None, None
+    name = next((n for n in F.LANG if rec.get(n) is not None), None)
+    if name is None:
+        return None, None
+    r.mark(name)
+    return r.language(rec[name], name, "records with an unknown language (dropped)"), name
 
 
-def load_easyedit(path: Path, fmt: str, lang: str, report: Report) -> list[EditCase]:
+class _Ids:
+    """Source ids of one file: a repeat with the same fact is dropped (counted), with a different fact refused."""
+
+    def __init__(self, path: Path, report: Report) -> None:
+        self.path, self.report, self.seen = path, report, {}
+
+    def keep(self, r: RecordReader, rec: Any, index: int) -> tuple[bool, Any]:
+        name = next((n for n in F.ID if isinstance(rec, dict) and rec.get(n) is not None), None)
+        if name is None:
+            return True, index
+        r.mark(name)
+        key = case_key(rec[name])
+        if key is None:
+            r.problem(name, f"an id must be a string or an integer, got {rec[name]!r}", "records with a bad id (dropped)")
+            return False, None
+        fact = tuple(rec.get(f) for names in (F.SUBJECT, F.PROMPT, F.TARGET_NEW) for f in names)
+        if key not in self.seen:
+            self.seen[key] = (index, f"{name} {rec[name]!r}", fact)
+            return True, rec[name]
+        first, first_id, first_fact = self.seen[key]
+        if first_fact == fact:
+            r.problem(name, f"repeats record {first} (same id {key!r}, same fact); dropped",
+                      "records repeating an earlier record (dropped)")
+            return False, None
+        message = (f"{self.path} record {first} ({first_id}) and record {index} "
+                   f"({name} {rec[name]!r}) share an id but state different facts")
+        if not self.report.exhaustive:
+            raise PolyeditError(message)
+        r.problem(name, message, "records whose id clashes with an earlier one")
+        return False, None
+
+
+def load_easyedit(path: Path, fmt: str, lang: str | None, report: Report, tag: str = "") -> list[EditCase]:
+    """The cases of one file (`lang`: the option's code, None to detect per record)."""
     if not path.is_file():
-        raise PolyeditError(f"easyedit-{fmt}: no file at {path}")
-    cases = []
-    for i, rec in enumerate(read_records(path, report)):
-        case = convert_record(RecordReader(report, path, i), rec, fmt, lang, i)
+        raise PolyeditError(f"{name_of(fmt)}: no file at {path}")
+    records = read_records(path, report)
+    readers = [RecordReader(report, path, i) for i in range(len(records))]
+    langs = Languages(lang)
+    for r, rec in zip(readers, records):
+        langs.add(*record_language(r, rec), rec)
+    ids, cases = _Ids(path, report), []
+    for i, (r, rec, code) in enumerate(zip(readers, records, langs.settle(report.languages))):
+        keep, source_id = ids.keep(r, rec, i)
+        case = convert_record(r, rec, fmt, code, i) if keep else None
         if case is not None:
+            case.case_id += tag
+            case.meta["source_id"] = source_id
             cases.append(case)
+        elif keep and code is None and isinstance(rec, dict):
+            r.problem(None, "no language: no lang field, no lang= option, and its script names none",
+                      "records without a language (dropped)")
+        r.account(rec, F.IGNORED)
+    empty_kind_warnings(path, cases, report)
     return cases
+
+
+def empty_kind_warnings(path: Path, cases: list[EditCase], report: Report) -> None:
+    """A probe kind the file loads empty while it holds fields not understood that look like that kind."""
+    loaded = Counter(p.kind for c in cases for p in c.probes)
+    unknown = sorted(p for (fate, file, p) in report._where if fate == "not understood" and file == str(path))
+    for kind, pattern in LOOKS_LIKE.items():
+        like = [p for p in unknown if pattern.search(p.rsplit(".", 1)[-1])]
+        if cases and not loaded[kind] and like:
+            report.warn(path, None, ", ".join(like), f"no {kind} probe loaded, but these fields look like "
+                        f"{kind} probes and were not understood (rename them with map=FROM:TO)")
+
+
+def option_lang(spec: DatasetSpec) -> str | None:
+    """The `lang=` option: a code, or `auto` (the default) to detect each record's language."""
+    from polyedit.data.languages import normalize_code
+
+    raw = spec.options.get("lang", "auto")
+    return None if raw.strip().lower() == "auto" else normalize_code(raw)
 
 
 def _loader(fmt: str):
     def load(spec: DatasetSpec) -> Dataset:
         if not spec.arg:
-            raise PolyeditError(f"easyedit-{fmt} dataset needs a path: easyedit-{fmt}:PATH")
-        lang = normalize_code(spec.options.get("lang", "en"))
-        report = Report()
-        cases = load_easyedit(Path(spec.arg), fmt, lang, report)
+            raise PolyeditError(f"{name_of(fmt)} dataset needs a path: {name_of(fmt)}:PATH")
+        lang = option_lang(spec)
+        report = Report(mapping=parse_mapping(spec.options.get("map")))
+        if not Path(spec.arg).exists():
+            raise PolyeditError(f"{name_of(fmt)}: no file at {spec.arg}")
+        files = json_files(Path(spec.arg), name_of(fmt))
+        # a folder's files each number their records from 0: the file's stem keeps the case ids apart
+        cases = [c for f in files for c in load_easyedit(f, fmt, lang, report, f"@{f.stem}" if len(files) > 1 else "")]
         if not cases and report.problems:
-            raise PolyeditError(f"easyedit-{fmt}:{spec.arg}: no usable record; first problem: {report.problems[0]}")
-        return Dataset(f"easyedit-{fmt}:{spec.arg}", cases, report.skipped, spec.arg, list(PROTOCOLS))
+            raise PolyeditError(f"{name_of(fmt)}:{spec.arg}: no usable record; first problem: {report.problems[0]}")
+        return report.dataset(f"{name_of(fmt)}:{spec.arg}", cases, spec.arg, PROTOCOLS)
 
     return load
 
@@ -143,14 +186,17 @@ def _checker(fmt: str):
     def check(path: Path) -> Report:
         """Every problem of a file, or of every `.json` file of a folder (an unreadable one is its problem)."""
         report = Report(exhaustive=True)
-        for file in json_files(path, f"easyedit-{fmt}"):
-            load_easyedit(file, fmt, "en", report)
+        for file in json_files(path, name_of(fmt)):
+            load_easyedit(file, fmt, None, report)
+        report.field_warnings()
         return report
 
     return check
 
 
-for _fmt, _help in (("zsre", "EasyEdit's ZsRE JSON: easyedit-zsre:PATH[:lang=en]"),
-                    ("counterfact", "EasyEdit's CounterFact JSON: easyedit-counterfact:PATH[:lang=en]")):
-    register_dataset(f"easyedit-{_fmt}", _help)(_loader(_fmt))
-    register_format(f"easyedit-{_fmt}", _help)(_checker(_fmt))
+for _fmt, _help in (("zsre", "EasyEdit's ZsRE JSON"), ("counterfact", "EasyEdit's CounterFact JSON"),
+                    ("knowedit", "KnowEdit's JSON (nested locality/portability groups)")):
+    _name = name_of(_fmt)
+    _help = f"{_help}: {_name}:PATH[:lang=CODE|auto][:map=FROM:TO,...] (any EasyEdit/KnowEdit layout)"
+    register_dataset(_name, _help)(_loader(_fmt))
+    register_format(_name, _help)(_checker(_fmt))

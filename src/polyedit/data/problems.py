@@ -14,6 +14,7 @@ Pickles are never opened anywhere in polyedit: loaders read only the `.json` fil
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, Callable
 from polyedit.data import jsonio
 from polyedit.data.dataset import Dataset
 from polyedit.data.languages import normalize_code
+from polyedit.data.mapping import apply_mapping, parse_mapping
 from polyedit.errors import PolyeditError, shorten
 from polyedit.registry import Registry, import_submodules
 
@@ -49,6 +51,11 @@ class Problem:
         return f"{where}: {message}"
 
 
+#: what becomes of a field a loader meets: used to build a probe or an edit, not understood (ignored, and
+#: named in a warning), null (read as absent), or known and deliberately unused (EasyEdit's derived `cond`)
+FIELD_FATES = ("read", "not understood", "null", "ignored")
+
+
 @dataclass
 class Report:
     """Problems found while converting files, and the count of dropped items per reason.
@@ -61,6 +68,15 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     exhaustive: bool = False
+    #: fate -> field path -> records (see FIELD_FATES); filled by `RecordReader.account`
+    fields: dict[str, Counter] = field(default_factory=lambda: {fate: Counter() for fate in FIELD_FATES})
+    #: where each case's language came from ("zh (detected)", "en (option lang=)", "de (field lang)")
+    languages: Counter = field(default_factory=Counter)
+    warnings: list[Problem] = field(default_factory=list)
+    #: `map=` renames applied to every record read through `read_records` (old name -> new name)
+    mapping: dict[str, str] = field(default_factory=dict)
+    #: (fate, file, field) -> [records, first record index], for the per-file warnings
+    _where: dict = field(default_factory=dict, repr=False)
     _seen: set = field(default_factory=set, repr=False)
 
     def add(self, file: Path | str, index: int | None, field_: str | None, message: str, reason: str) -> None:
@@ -70,6 +86,32 @@ class Report:
         self._seen.add(problem)
         self.problems.append(problem)
         self.skipped[reason] += 1
+
+    def warn(self, file: Path | str, index: int | None, field_: str | None, message: str) -> None:
+        problem = Problem(str(file), index, field_, message)
+        if problem not in self.warnings:
+            self.warnings.append(problem)
+
+    def met(self, fate: str, file: Path | str, index: int, path: str) -> None:
+        """Count one record's field under its fate, remembering the file and first record for the warnings."""
+        self.fields[fate][path] += 1
+        slot = self._where.setdefault((fate, str(file), path), [0, index])
+        slot[0] += 1
+
+    def field_warnings(self) -> None:
+        """One warning per file and field not understood or null: the count and the first record."""
+        for (fate, file, path), (n, first) in sorted(self._where.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+            if fate == "not understood":
+                self.warn(file, first, path, f"field not understood, ignored in {n} record(s) (first here)")
+            elif fate == "null":
+                self.warn(file, first, path, f"null in {n} record(s) (first here), read as absent")
+
+    def dataset(self, name: str, cases: list, source: str, protocols=None, **kw: Any) -> Dataset:
+        """The loaded cases with everything this report counted: skips, fields, languages, warnings."""
+        self.field_warnings()
+        return Dataset(name, cases, self.skipped, source, list(protocols) if protocols is not None else None,
+                       fields={k: v for k, v in self.fields.items() if v}, languages=self.languages,
+                       warnings=[str(w) for w in self.warnings], **kw)
 
     def unreadable(self, path: Path, error: PolyeditError) -> None:
         """A file that cannot be read as a whole, as its one problem (`path:line` kept where the error has it)."""
@@ -106,7 +148,9 @@ def read_records(path: Path, report: Report, keyed_by: str | None = None, none_i
     reads as no records (None with `none_if_unreadable`, for a loader that treats it as absent), so the check
     goes on to the folder's other files; a run still stops with its one line."""
     def read() -> list[Any]:
-        return read_json_array(path) if keyed_by is None else list(read_json_object(path, keyed_by).items())
+        if keyed_by is None:
+            return apply_mapping(read_json_array(path), report.mapping)
+        return [(k, apply_mapping(v, report.mapping)) for k, v in read_json_object(path, keyed_by).items()]
 
     if not report.exhaustive:
         return read()
@@ -115,6 +159,9 @@ def read_records(path: Path, report: Report, keyed_by: str | None = None, none_i
     except PolyeditError as e:
         report.unreadable(path, e)
         return None if none_if_unreadable else []
+
+
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def _kind(value: Any) -> str:
@@ -130,11 +177,39 @@ class RecordReader:
 
     def __init__(self, report: Report, file: Path | str, index: int) -> None:
         self.report, self.file, self.index = report, file, index
+        self.read: set[str] = set()  # field paths looked at, list positions written `[]`
 
     def problem(self, field_: str | None, message: str, reason: str) -> None:
         self.report.add(self.file, self.index, field_, message, reason)
 
+    def mark(self, path: str) -> None:
+        """Note a field as read (the typed accessors below do it themselves)."""
+        self.read.add(_INDEX.sub("[]", path))
+
+    def account(self, rec: Any, ignored: tuple[str, ...] = ()) -> None:
+        """Count every field of `rec` under its fate on the report: read (looked at through this reader),
+        null, ignored (named in `ignored`) or not understood. Nested objects and lists of objects are
+        walked where a field inside them was read, so an unknown key of a probe item is found too."""
+        stack = [("", rec)]
+        while stack:
+            prefix, value = stack.pop()
+            items = value.items() if isinstance(value, dict) else ()
+            for key, item in items:
+                path = f"{prefix}.{key}" if prefix else str(key)
+                if item is None:
+                    self.report.met("null", self.file, self.index, path)
+                elif path in self.read:
+                    self.report.met("read", self.file, self.index, path)
+                elif any(r.startswith((path + ".", path + "[].")) for r in self.read):
+                    stack += [(path, item)] if isinstance(item, dict) else [
+                        (path + "[]", x) for x in (item if isinstance(item, list) else ())]
+                elif path in ignored:
+                    self.report.met("ignored", self.file, self.index, path)
+                else:
+                    self.report.met("not understood", self.file, self.index, path)
+
     def obj(self, parent: Any, key: str, path: str, reason: str, required: bool = True) -> dict | None:
+        self.mark(path)
         value = parent.get(key) if isinstance(parent, dict) else None
         if value is None:
             if required:
@@ -147,6 +222,7 @@ class RecordReader:
 
     def text(self, parent: Any, key: str, path: str, reason: str, required: bool = True) -> str | None:
         """A non-empty string field."""
+        self.mark(path)
         value = parent.get(key) if isinstance(parent, dict) else None
         if value is None:
             if required:
@@ -166,6 +242,7 @@ class RecordReader:
 
     def texts(self, parent: Any, key: str, path: str, reason: str, required: bool = True) -> list[str] | None:
         """A list of strings; a bare string is accepted as a list of one (formats disagree on this)."""
+        self.mark(path)
         value = parent.get(key) if isinstance(parent, dict) else None
         if value is None:
             if required:
@@ -268,8 +345,8 @@ def load_path_dataset(spec, name: str, loader, protocols, normalize=None, where:
     if where:
         require_path(Path(spec.arg), name, where)
     edit_lang = (normalize or normalize_code)(spec.options.get("edit_lang", "en"))
-    report = Report()
+    report = Report(mapping=parse_mapping(spec.options.get("map")))
     cases = loader(Path(spec.arg), edit_lang, spec.langs(), report)
     if not cases and report.problems:
         raise PolyeditError(f"{name}:{spec.arg}: no usable record; first problem: {report.problems[0]}")
-    return Dataset(f"{name}:{spec.arg}", cases, report.skipped, spec.arg, list(protocols))
+    return report.dataset(f"{name}:{spec.arg}", cases, spec.arg, protocols)
