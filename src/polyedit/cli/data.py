@@ -10,7 +10,7 @@ from collections import Counter
 import click
 
 from polyedit.data.cases import PROBE_KINDS, EditCase
-from polyedit.data.problems import format_names, validate_path
+from polyedit.data.problems import format_names, validate_report
 from polyedit.data.registry import Dataset, dataset_names, load_dataset
 
 
@@ -91,6 +91,7 @@ def stats(spec: str) -> None:
             per_kind[p.kind] += 1
             per_lang.setdefault(p.lang, Counter())[p.kind] += 1
     kinds = [k for k in PROBE_KINDS if per_kind[k]]
+    groups = Counter((p.kind, p.group) for c in ds.cases for p in c.probes if p.group)
     click.echo(f"dataset: {ds.name}\nsource: {ds.source}")
     click.echo(f"protocols: {', '.join(ds.protocols) if ds.protocols else 'polyedit defaults'}")
     click.echo(f"cases: {len(ds.cases)}")
@@ -107,7 +108,33 @@ def stats(spec: str) -> None:
         click.echo("lang  " + " ".join(f"{k:>12}" for k in kinds))
         for lang in sorted(per_lang):
             click.echo(f"{lang:<5} " + " ".join(f"{per_lang[lang][k]:>12}" for k in kinds))
-    click.echo("\n".join(_skipped_lines(ds)))
+    click.echo("\n".join(_group_lines(groups) + _language_lines(ds) + _field_lines(ds) + _skipped_lines(ds)))
+    for warning in ds.warnings:
+        click.echo(f"warning: {warning}")
+
+
+def _group_lines(groups: Counter) -> list[str]:
+    """One row per named group of a kind (KnowEdit's `Relation_Specificity`, `Reasoning`, ...)."""
+    if not groups:
+        return []
+    return ["probe groups:"] + [f"  {n:>6}  {kind}/{group}" for (kind, group), n in sorted(groups.items())]
+
+
+def _language_lines(ds: Dataset) -> list[str]:
+    if not ds.languages:
+        return []
+    langs = Counter(key.split(" ")[0] for key in ds.languages.elements())
+    ranked = sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))
+    mixed = f" (mixed: {', '.join(f'{k} {v}' for k, v in ranked)})" if len(langs) > 1 else ""
+    return [f"record languages{mixed}:"] + [f"  {n:>6}  {key}" for key, n in sorted(ds.languages.items())]
+
+
+def _field_lines(ds: Dataset) -> list[str]:
+    """Every field the loader met, by fate, with the number of records holding it."""
+    out = []
+    for fate, counts in ds.fields.items():
+        out.append(f"fields {fate}: " + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())))
+    return out
 
 
 class ProblemsFound(click.ClickException):
@@ -126,9 +153,12 @@ class ProblemsFound(click.ClickException):
                    "easyedit-counterfact (`polyedit data list`)")
 def validate(path: str, fmt: str) -> None:
     """List every problem of PATH read as FORMAT (file, record index, field); exit 1 if there is any."""
-    problems = validate_path(path, fmt)
+    report = validate_report(path, fmt)
+    problems = report.problems
     for problem in problems:
         click.echo(str(problem))
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
     if problems:
         # An exception rather than ctx.exit(1): the entry point runs click with standalone_mode=False,
         # where click returns ctx.exit's code instead of raising it, and main() would report 0.

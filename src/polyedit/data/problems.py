@@ -198,11 +198,12 @@ class RecordReader:
                 path = f"{prefix}.{key}" if prefix else str(key)
                 if item is None:
                     self.report.met("null", self.file, self.index, path)
-                elif path in self.read:
-                    self.report.met("read", self.file, self.index, path)
                 elif any(r.startswith((path + ".", path + "[].")) for r in self.read):
+                    self.report.met("read", self.file, self.index, path)  # and the fields inside it, in turn
                     stack += [(path, item)] if isinstance(item, dict) else [
                         (path + "[]", x) for x in (item if isinstance(item, list) else ())]
+                elif path in self.read:
+                    self.report.met("read", self.file, self.index, path)
                 elif path in ignored:
                     self.report.met("ignored", self.file, self.index, path)
                 else:
@@ -323,17 +324,26 @@ def format_names() -> dict[str, str]:
 
 def validate_path(path: Path | str, fmt: str) -> list[Problem]:
     """Every problem of the file or folder `path` read as format `fmt` (empty: the input is clean)."""
+    return validate_report(path, fmt).problems
+
+
+def validate_report(path: Path | str, fmt: str) -> Report:
+    """The exhaustive report of `path` read as format `fmt`: its problems, and its warnings (fields not
+    understood, nulls, a probe kind left empty)."""
     check = FORMATS.get(fmt)  # each check reads through an exhaustive Report
     path = Path(path)
     if not path.exists():
         raise PolyeditError(f"{path}: no such file or directory")
     try:
-        return check(path).problems
+        report = check(path)
     except PolyeditError as e:  # the input as a whole is unreadable: that is its one problem
         message = str(e)
         for prefix in (f"{path}: ",):
             message = message[len(prefix):] if message.startswith(prefix) else message
-        return [Problem(str(path), None, None, message)]
+        report = Report(exhaustive=True)
+        report.problems.append(Problem(str(path), None, None, message))
+    report.field_warnings()
+    return report
 
 
 def load_path_dataset(spec, name: str, loader, protocols, normalize=None, where: str | None = None):
