@@ -130,8 +130,10 @@ def load_easyedit(path: Path, fmt: str, lang: str | None, report: Report, tag: s
     for r, rec in zip(readers, records):
         langs.add(*record_language(r, rec), rec)
     ids, cases = _Ids(path, report), []
+    keys = report.record_keys.setdefault(str(path), [])
     for i, (r, rec, code) in enumerate(zip(readers, records, langs.settle(report.languages))):
         keep, source_id = ids.keep(r, rec, i)
+        keys.append(str(source_id if keep else i))
         case = convert_record(r, rec, fmt, code, i) if keep else None
         if case is not None:
             case.case_id += tag

@@ -62,7 +62,12 @@ def answers(r: RecordReader, value: Any, path: str, reason: str, required: bool 
     bad = [(p, x) for p, x in flat if not isinstance(x, str) or not x.strip() or has_lone_surrogate(x)]
     for p, x in bad:
         r.problem(p, f"expected a non-empty string, got {shorten(x)}", reason)
-    return None if bad or not flat else tuple(x for _, x in flat)
+    if bad or not flat:
+        return None
+    for p, x in flat:  # " MAT-49": a stray space would be scored as part of the answer
+        if x != x.strip():
+            r.problem(p, f"{x!r} has surrounding whitespace (stripped)", "answers with surrounding whitespace (stripped)")
+    return tuple(x.strip() for _, x in flat)
 
 
 def flat_probes(r: RecordReader, rec: dict, lang: str, subject: str | None) -> list[Probe]:

@@ -75,6 +75,8 @@ class Report:
     warnings: list[Problem] = field(default_factory=list)
     #: `map=` renames applied to every record read through `read_records` (old name -> new name)
     mapping: dict[str, str] = field(default_factory=dict)
+    #: file -> each record's id (its `case_id`/`id`, else its position), for joining files (`parallel.py`)
+    record_keys: dict[str, list[str]] = field(default_factory=dict)
     #: (fate, file, field) -> [records, first record index], for the per-file warnings
     _where: dict = field(default_factory=dict, repr=False)
     _seen: set = field(default_factory=set, repr=False)
