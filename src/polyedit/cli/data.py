@@ -24,7 +24,7 @@ def _where(name: str) -> str:
 
 @click.group("data")
 def data() -> None:
-    """Benchmarks and edit-case files: list, show, stats, validate."""
+    """Benchmarks and edit-case files: list, show, stats, validate, schema, convert."""
 
 
 @data.command("list")
@@ -135,6 +135,46 @@ def _field_lines(ds: Dataset) -> list[str]:
     for fate, counts in ds.fields.items():
         out.append(f"fields {fate}: " + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())))
     return out
+
+
+@data.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of polyedit's jsonl case format (one case per line)."""
+    from polyedit.data.schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+@data.command("convert")
+@click.argument("spec")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="the .jsonl file to write")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="only the first N cases")
+@click.option("--force", is_flag=True, help="replace OUT if it exists")
+def convert(spec: str, out: str, limit: int | None, force: bool) -> None:
+    """Write any loadable dataset SPEC as polyedit's jsonl cases (every probe, language, alias and source id);
+    `jsonl:OUT` then loads the same cases."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from polyedit.errors import PolyeditError
+
+    path = Path(out)
+    if path.exists() and not force:
+        raise PolyeditError(f"{path}: already exists (--force replaces it)")
+    if not path.parent.is_dir():
+        raise PolyeditError(f"{path.parent}: no such folder")
+    ds = load_dataset(spec, limit=limit)
+    lines = "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in ds.cases)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:  # written whole or not at all
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(lines)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    click.echo(f"{len(ds.cases)} cases of {ds.name} written to {path}")
 
 
 class ProblemsFound(click.ClickException):

@@ -7,13 +7,16 @@ dataset takes: `langs=` (probe languages) and `split=dev|test|all` (data/splits.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
 from polyedit.data.cases import Edit, EditCase, Probe, case_id_of
 from polyedit.data.dataset import Dataset, DatasetSpec, SpecOptions
 from polyedit.data.jsonio import parse_json, read_jsonl, read_text
+from polyedit.data.mapping import apply_mapping, parse_mapping
 from polyedit.data.problems import Report, register_format
+from polyedit.data.schema import schema_errors
 from polyedit.data.splits import select as select_split
 from polyedit.errors import PolyeditError
 from polyedit.registry import Registry, import_submodules
@@ -62,14 +65,36 @@ def load_jsonl(spec: DatasetSpec) -> Dataset:
     path = Path(spec.arg)
     if not path.is_file():
         raise PolyeditError(f"jsonl dataset: no file at {path}")
+    report = Report(mapping=parse_mapping(spec.options.get("map")))
     cases, lines = [], {}
     for i, record in read_jsonl(path):
+        record = apply_mapping(record, report.mapping)
         case = EditCase.from_dict(record, where=f"{path}:{i}")
         if case.case_id in lines:
             raise PolyeditError(f"{path}:{i}: case_id {case.case_id!r} already used at line {lines[case.case_id]}")
         lines[case.case_id] = i
         cases.append(case)
-    return Dataset(f"jsonl:{path}", cases, source=str(path))
+        _account_jsonl(report, path, i, record)
+    return report.dataset(f"jsonl:{path}", cases, str(path))
+
+
+def _account_jsonl(report: Report, path: Path, line: int, record: dict) -> None:
+    """Every field of a line: those the case schema knows are read, the others counted and warned about."""
+    unknown = {p for p, _, extra in schema_errors(record) if extra}
+    stack = [("", record)]
+    while stack:
+        prefix, value = stack.pop()
+        for key, item in value.items():
+            name = f"{prefix}.{key}" if prefix else key
+            general = re.sub(r"\[\d+\]", "[]", name)
+            if name in unknown:
+                report.met("not understood", path, line, general)
+            else:  # a null is the format's own way of saying absent
+                report.met("read", path, line, general)
+                if key in ("edit",) and isinstance(item, dict):
+                    stack.append((name, item))
+                elif key == "probes" and isinstance(item, list):
+                    stack += [(f"probes[{j}]", p) for j, p in enumerate(item) if isinstance(p, dict)]
 
 
 @register_format("jsonl", "polyedit's own case format, one case per line (every field of every line checked)")
@@ -110,6 +135,7 @@ def check_jsonl(path: Path) -> Report:
                 add(f"{part}.{field}", message)
         if rec.get("meta") is not None and not isinstance(rec["meta"], dict):
             add("meta", f"expected an object, got {type(rec['meta']).__name__}")
+        _schema_problems(report, where, rec, add)
         if rec.get("case_id") is not None:
             try:
                 cid = case_id_of(rec["case_id"], where)
@@ -120,6 +146,18 @@ def check_jsonl(path: Path) -> Report:
                 add("case_id", f"{cid!r} already used at line {seen[cid]}")
             seen[cid] = number
     return report
+
+
+def _schema_problems(report: Report, where: str, rec: dict, add: Callable[[str | None, str], None]) -> None:
+    """What the case schema finds beyond the checks above: a field already named by them is not named twice,
+    and a field the schema does not know is a warning (the loader ignores it), not a problem."""
+    named = {p.field for p in report.problems if p.file == where}
+    for path, message, unknown in schema_errors(rec):
+        if unknown:
+            report.warn(where, None, path, message)
+        elif not any(path and f and (f == path or f.startswith(path + ".") or path.startswith(f + "."))
+                     for f in named):
+            add(path, message)
 
 
 def check_unique_ids(cases: list[EditCase], source: str) -> None:
