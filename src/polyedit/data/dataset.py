@@ -71,10 +71,14 @@ class DatasetSpec:
         arg, options = None, {}
         parts = rest.split(":") if rest else []
         # A Windows-free world: a path argument may itself contain ':' only in key=value options.
+        key = None
         for i, part in enumerate(parts):
-            if "=" in part and (i > 0 or arg is None) and not Path(part).exists():
+            if "=" not in part and key == "map":  # `map=FROM:TO,FROM:TO` holds colons of its own
+                options[key] += ":" + part.strip()
+            elif "=" in part and (i > 0 or arg is None) and not Path(part).exists():
                 key, _, value = part.partition("=")
-                options[key.strip()] = value.strip()
+                key = key.strip()
+                options[key] = value.strip()
             elif arg is None:
                 arg = part
             else:
