@@ -135,17 +135,23 @@ def check_jsonl(path: Path) -> Report:
                 add(f"{part}.{field}", message)
         if rec.get("meta") is not None and not isinstance(rec["meta"], dict):
             add("meta", f"expected an object, got {type(rec['meta']).__name__}")
+        _check_case_id(rec, where, number, seen, add)
         _schema_problems(report, where, rec, add)
-        if rec.get("case_id") is not None:
-            try:
-                cid = case_id_of(rec["case_id"], where)
-            except PolyeditError as e:
-                add("case_id", str(e))
-                continue
-            if cid in seen:
-                add("case_id", f"{cid!r} already used at line {seen[cid]}")
-            seen[cid] = number
     return report
+
+
+def _check_case_id(rec: dict, where: str, number: int, seen: dict[str, int],
+                   add: Callable[[str | None, str], None]) -> None:
+    if rec.get("case_id") is None:
+        return
+    try:
+        cid = case_id_of(rec["case_id"], where)
+    except PolyeditError as e:
+        add("case_id", str(e))
+        return
+    if cid in seen:
+        add("case_id", f"{cid!r} already used at line {seen[cid]}")
+    seen[cid] = number
 
 
 def _schema_problems(report: Report, where: str, rec: dict, add: Callable[[str | None, str], None]) -> None:
