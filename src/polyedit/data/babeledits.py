@@ -113,6 +113,18 @@ def _probes(kind: str, prompts: dict, answers: dict, aliases: dict, wanted, answ
     return out
 
 
+def unused_fields(variant: str) -> list[str]:
+    """Patterns of the fields a variant leaves unread: the other variants' prompts, targets and subjects,
+    and what no probe needs (ids, the old answers' and subjects' aliases)."""
+    others = [v for v in VARIANTS if v != variant]
+    truth = "ground_truths" + ("_mt" if VARIANTS[variant] else "")
+    out = [f"*.prompts{part}_{v}" for v in others for part in ("", "_gen", "_loc", "_port")]
+    out += [f"*.{field}{VARIANTS[v]}" for v in others for field in ("targets", "ground_truths_loc", "ground_truths_port")]
+    out += [f"relations.*.{t}" for t in ("ground_truths", "ground_truths_mt", "ground_truths_mt_marked") if t != truth]
+    out += [SUBJECTS[v] for v in others if SUBJECTS[v] != "subjects"]
+    return out + ["subjects_aliases", "relations.*.ground_truths_aliases", "*.target_id"]
+
+
 def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, variant: str,
                    wanted: set[str] | None) -> list[EditCase]:
     """One case per relation of a synset entry with a usable edit. A run drops a relation at the first
@@ -122,6 +134,8 @@ def convert_synset(r: RecordReader, syn_id: str, entry: Any, edit_lang: str, var
         r.problem(None, f"expected an object, got {type(entry).__name__}", "malformed records")
         return []
     rec, suffix = _Record(r), VARIANTS[variant]
+    for pattern in unused_fields(variant):
+        r.ignore(pattern)
     subjects = rec.langs(entry, SUBJECTS[variant], SUBJECTS[variant], "malformed subjects")
     alternatives = [rec.langs(entry, "subjects", "subjects", "malformed subjects")]
     relations = entry.get("relations")

@@ -181,6 +181,7 @@ class _Builder:
                       "cases whose English src lacks the subject")
             self.dead.add(cid)
             return None
+        r.mark(f"{key}.old")
         old = en.get("old") if isinstance(en.get("old"), str) else None
         try:
             case = make_case(f"bmike53-{self.task.name}-{cid}", self.edit_lang, found, src, alt, old)
@@ -205,6 +206,9 @@ class _Builder:
             return
         go_on = self.report.exhaustive
         en = r.obj(rec, "en", "en", f"{lang}: records without an English block")
+        r.mark("en.case_id")
+        if not english_file:  # a per-language file's English block names the case; English probes come from
+            r.ignore("en")  # the English file (its edit fields are marked read where the edit is built)
         cid = None
         if en is not None:
             cid = case_key(en.get("case_id"))
@@ -226,6 +230,7 @@ class _Builder:
                 r.problem(block_key, f"expected an object, got {type(block).__name__}", f"{lang}: malformed records")
                 block, usable = None, False
             elif usable:
+                r.mark(f"{block_key}.case_id")
                 other = case_key(block.get("case_id"))
                 if other is not None and other != cid:
                     r.problem(f"{block_key}.case_id", f"{shorten(other, 40)} differs from the English block's "
@@ -349,7 +354,7 @@ def load(spec: DatasetSpec) -> Dataset:
         raise PolyeditError(f"bmike53:{task.name}: no usable record in {folder} ({why}){first}")
     for c in cases:  # in-context editing's demonstrations: the task's published pool, and its own edits
         c.meta.update(demo_pool=task.name, demo_dir=str(root), demo_corpus=f"bmike53:{task.name}:langs={{lang}}:dir={root}")
-    return Dataset(f"bmike53:{task.name}", cases, report.skipped, f"{folder} ({how})", list(task.protocols))
+    return report.dataset(f"bmike53:{task.name}", cases, f"{folder} ({how})", task.protocols)
 
 
 load.describe_source = describe_bmike53_source  # for `polyedit data list`

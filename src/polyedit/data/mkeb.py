@@ -75,6 +75,10 @@ def _lang_map(r: RecordReader, value: Any, field: str, reason: str) -> dict[str,
     for key, item in value.items():
         lang = r.language(key, f"{field}.{key}", reason)
         if lang is not None:
+            if lang in out:  # `zh-cn` beside `zh`: the first is kept
+                r.ignore(f"{field}.{key}")
+            elif lang != key:  # read under its normalised code (`zh-cn` as `zh`)
+                r.mark(f"{field}.{key}")
             out.setdefault(lang, item)
     return out
 
@@ -87,6 +91,7 @@ def convert_record(r: RecordReader, rec: Any, edit_lang: str, langs: set[str] | 
         r.problem(None, f"expected an object, got {type(rec).__name__}", "malformed records")
         return None
     go_on = r.report.exhaustive
+    r.mark("example_id"), r.mark("relation_description")  # the id names the case; the description is kept
     rid = case_key(rec.get("example_id"))
     usable = rid is not None
     if rid is None:

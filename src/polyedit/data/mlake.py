@@ -173,6 +173,7 @@ def load_mlake(path: Path, edit_lang: str, langs: list[str] | None, report: Repo
         rows, seen = [], {}
         for i, rec in enumerate(recs):
             r = RecordReader(report, file, i)
+            r.ignore("o_prompt")  # the old fact as a sentence: the edit is asked as the question
             row = reader.fields(r, rec, SINGLE, f"{lang}: malformed single-hop records")
             if row is not None:
                 if row["question"] in seen:

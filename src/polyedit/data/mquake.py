@@ -42,6 +42,10 @@ from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError, shorten
 
 PROTOCOLS = ["generation", "token_f1"]
+#: published fields no probe needs: the pre-edit answer's aliases, the chains of single-hop facts, the
+#: original triples, Wikidata ids and MQuAKE-T's other pre-edit answers
+UNUSED = ("answer_alias", "single_hops", "new_single_hops", "orig", "answer_extended", "requested_rewrite[].relation_id",
+          "requested_rewrite[].target_new.id", "requested_rewrite[].target_true.id")
 WHERE = "MQuAKE-CF-3k.json, MQuAKE-CF.json and MQuAKE-T.json are in github.com/princeton-nlp/MQuAKE datasets/"
 
 
@@ -62,6 +66,9 @@ def convert_record(r: RecordReader, rec: Any, lang: str) -> list[EditCase]:
         r.problem(None, f"expected an object, got {type(rec).__name__}", "malformed records")
         return []
     go_on = r.report.exhaustive
+    r.mark("case_id"), r.mark("requested_rewrite")
+    for unused in UNUSED:
+        r.ignore(unused)
     cid = case_key(rec.get("case_id"))
     if cid is None:
         r.problem("case_id", f"expected an int or string id, got {shorten(rec.get('case_id'), 40)}",
@@ -133,7 +140,7 @@ def load(spec: DatasetSpec) -> Dataset:
     cases = load_mquake(Path(spec.arg), normalize_code(spec.options.get("lang", "en")), report)
     if not cases and report.problems:
         raise PolyeditError(f"mquake:{spec.arg}: no usable record; first problem: {report.problems[0]}")
-    return Dataset(f"mquake:{spec.arg}", cases, report.skipped, spec.arg, list(PROTOCOLS))
+    return report.dataset(f"mquake:{spec.arg}", cases, spec.arg, PROTOCOLS)
 
 
 def check(path: Path) -> Report:

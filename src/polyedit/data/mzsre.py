@@ -141,6 +141,9 @@ class _Joiner:
             if lang not in blocks:
                 r.problem(lang, "no block in this language", f"{lang}: records without the language's block")
         ids = {case_key(b.get("case_id")) for _, b in blocks.values() if isinstance(b, dict)} - {None}
+        for key, b in blocks.values():
+            if isinstance(b, dict) and "case_id" in b:
+                r.mark(f"{key}.case_id")
         if len(ids) > 1:
             r.problem(None, f"blocks disagree on case_id ({', '.join(shorten(x, 30) for x in sorted(ids))})",
                       "records whose blocks disagree")
@@ -153,6 +156,7 @@ class _Joiner:
                 r.problem(key, f"expected an object, got {type(block).__name__}", f"{lang}: malformed blocks")
                 continue
             if lang in item.blocks:
+                r.ignore(key)  # the same language's block, already read from another file
                 first = item.blocks[lang]
                 if first[3] != block:
                     r.problem(key, f"differs from the {lang} block of the same record in {first[0]}; "
@@ -255,7 +259,8 @@ class _Builder:
             case.probes = []  # the edit's own reliability probe too: `langs` names the probed languages
         for lang, (file, index, key_, block) in item.blocks.items():
             if self.wanted is not None and lang not in self.wanted:
-                continue
+                RecordReader(self.report, file, index).ignore(key_)  # langs= leaves it out (the edit's own
+                continue  # fields, read above, stay read)
             lr = RecordReader(self.report, file, index)
             block = eblock if lang == self.edit_lang else _correct(lr, block, key_, lang, en_src, self.fixes)
             case.probes.extend(self.probes(lr, block, key_, lang, own=lang == self.edit_lang))

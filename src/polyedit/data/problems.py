@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -77,6 +78,11 @@ class Report:
     mapping: dict[str, str] = field(default_factory=dict)
     #: file -> each record's id (its `case_id`/`id`, else its position), for joining files (`parallel.py`)
     record_keys: dict[str, list[str]] = field(default_factory=dict)
+    #: (file, record index) -> the field paths some reader looked at; file -> its records as read, and the
+    #: files already accounted for (`account_all`)
+    reads: dict = field(default_factory=dict, repr=False)
+    records: dict = field(default_factory=dict, repr=False)
+    accounted: set = field(default_factory=set, repr=False)
     #: (fate, file, field) -> [records, first record index], for the per-file warnings
     _where: dict = field(default_factory=dict, repr=False)
     _seen: set = field(default_factory=set, repr=False)
@@ -100,6 +106,14 @@ class Report:
         slot = self._where.setdefault((fate, str(file), path), [0, index])
         slot[0] += 1
 
+    def account_all(self) -> None:
+        """Every field of every record read through `read_records` and not yet accounted for, by its fate."""
+        for file, records in self.records.items():
+            if file not in self.accounted:
+                for i, rec in enumerate(records):
+                    RecordReader(self, file, i).account(rec)
+                self.accounted.add(file)
+
     def field_warnings(self) -> None:
         """One warning per file and field not understood or null: the count and the first record."""
         for (fate, file, path), (n, first) in sorted(self._where.items(), key=lambda kv: (kv[0][1], kv[0][2])):
@@ -110,6 +124,7 @@ class Report:
 
     def dataset(self, name: str, cases: list, source: str, protocols=None, **kw: Any) -> Dataset:
         """The loaded cases with everything this report counted: skips, fields, languages, warnings."""
+        self.account_all()
         self.field_warnings()
         return Dataset(name, cases, self.skipped, source, list(protocols) if protocols is not None else None,
                        fields={k: v for k, v in self.fields.items() if v}, languages=self.languages,
@@ -151,8 +166,11 @@ def read_records(path: Path, report: Report, keyed_by: str | None = None, none_i
     goes on to the folder's other files; a run still stops with its one line."""
     def read() -> list[Any]:
         if keyed_by is None:
-            return apply_mapping(read_json_array(path), report.mapping)
-        return [(k, apply_mapping(v, report.mapping)) for k, v in read_json_object(path, keyed_by).items()]
+            records = apply_mapping(read_json_array(path), report.mapping)
+        else:
+            records = [(k, apply_mapping(v, report.mapping)) for k, v in read_json_object(path, keyed_by).items()]
+        report.records[str(path)] = records  # for `Report.account_all`
+        return records
 
     if not report.exhaustive:
         return read()
@@ -179,7 +197,8 @@ class RecordReader:
 
     def __init__(self, report: Report, file: Path | str, index: int) -> None:
         self.report, self.file, self.index = report, file, index
-        self.read: set[str] = set()  # field paths looked at, list positions written `[]`
+        # field paths looked at, list positions written `[]`; shared by every reader of the same record
+        self.read: set[str] = report.reads.setdefault((str(file), index), set())
 
     def problem(self, field_: str | None, message: str, reason: str) -> None:
         self.report.add(self.file, self.index, field_, message, reason)
@@ -188,11 +207,18 @@ class RecordReader:
         """Note a field as read (the typed accessors below do it themselves)."""
         self.read.add(_INDEX.sub("[]", path))
 
+    def ignore(self, path: str) -> None:
+        """Note a known field (and all inside it) as deliberately unused: a language `langs=` left out, a
+        block already read from another file, a variant not chosen (`*` in `path` matches any text)."""
+        self.read.add("!" + _INDEX.sub("[]", path))
+
     def account(self, rec: Any, ignored: tuple[str, ...] = ()) -> None:
-        """Count every field of `rec` under its fate on the report: read (looked at through this reader),
-        null, ignored (named in `ignored`) or not understood. Nested objects and lists of objects are
+        """Count every field of `rec` under its fate on the report: read (looked at through a reader of this
+        record), null, ignored (named in `ignored`) or not understood. Nested objects and lists of objects are
         walked where a field inside them was read, so an unknown key of a probe item is found too."""
-        stack = [("", rec)]
+        self.report.accounted.add(str(self.file))
+        skipped = tuple(r[1:] for r in self.read if r.startswith("!"))
+        stack = [("", rec[1] if isinstance(rec, tuple) else rec)]  # keyed files: (key, record)
         while stack:
             prefix, value = stack.pop()
             items = value.items() if isinstance(value, dict) else ()
@@ -206,7 +232,8 @@ class RecordReader:
                         (path + "[]", x) for x in (item if isinstance(item, list) else ())]
                 elif path in self.read:
                     self.report.met("read", self.file, self.index, path)
-                elif path in ignored:
+                elif path in ignored or any(path == x or path.startswith(x + ".") or ("*" in x and fnmatchcase(path, x))
+                                            for x in skipped):
                     self.report.met("ignored", self.file, self.index, path)
                 else:
                     self.report.met("not understood", self.file, self.index, path)
@@ -344,6 +371,7 @@ def validate_report(path: Path | str, fmt: str) -> Report:
             message = message[len(prefix):] if message.startswith(prefix) else message
         report = Report(exhaustive=True)
         report.problems.append(Problem(str(path), None, None, message))
+    report.account_all()
     report.field_warnings()
     return report
 
