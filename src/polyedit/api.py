@@ -63,7 +63,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
                     checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
-    dataset = dataset if dataset is not None else load_dataset(data)
+    dataset = dataset if dataset is not None else load_dataset(data, langs=settings["langs"])
     if backend is not None:
         lm = None  # nothing is loaded here: the endpoint holds the model
     else:

@@ -71,7 +71,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
                 judge_model=judge_model, **lifelong)  # and on bad flags
-    dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
+    dataset = load_dataset(data, langs=langs)  # fail on bad data before loading the model; handed on, not read again
     backend = None
     if backend_kind == "openai":
         from polyedit.models.openai_backend import OpenAIBackend
