@@ -59,7 +59,8 @@ def test_easyedit_inputs_layout_of_parallel_lists(fixtures):
     ds = load_dataset(f"easyedit-counterfact:{fixtures / 'knowedit' / 'easyedit_inputs.json'}")
     case = ds.cases[0]
     assert [(p.prompt, p.answer, p.group) for p in case.probes_for(kind="locality")] == [
-        ("Joseph Fischhof, the", "piano", "neighborhood"), ("Larry Bird is a professional", "basketball", "neighborhood")]
+        ("Joseph Fischhof, the", "piano", "neighborhood"),
+        ("Larry Bird is a professional", "basketball", "neighborhood")]
     assert [p.group for p in case.probes_for(kind="portability")] == ["one_hop"]
     assert len(case.probes_for(kind="generality")) == 2
 

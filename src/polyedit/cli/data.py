@@ -190,9 +190,10 @@ class ProblemsFound(click.ClickException):
 @click.argument("path", type=click.Path())
 @click.option("--format", "fmt", required=True,
               help="jsonl, bmike53, mkeb, mzsre, bizsre, mlake, mquake, babeledits, easyedit-zsre, "
-                   "easyedit-counterfact (`polyedit data list`)")
+                   "easyedit-counterfact, knowedit (`polyedit data list`)")
 def validate(path: str, fmt: str) -> None:
-    """List every problem of PATH read as FORMAT (file, record index, field); exit 1 if there is any."""
+    """List every problem of PATH read as FORMAT (file, record index, field); exit 1 if there is any.
+    Warnings (fields not understood, nulls, a probe kind left empty) are listed too, and do not fail."""
     report = validate_report(path, fmt)
     problems = report.problems
     for problem in problems:

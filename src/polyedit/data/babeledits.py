@@ -119,7 +119,8 @@ def unused_fields(variant: str) -> list[str]:
     others = [v for v in VARIANTS if v != variant]
     truth = "ground_truths" + ("_mt" if VARIANTS[variant] else "")
     out = [f"*.prompts{part}_{v}" for v in others for part in ("", "_gen", "_loc", "_port")]
-    out += [f"*.{field}{VARIANTS[v]}" for v in others for field in ("targets", "ground_truths_loc", "ground_truths_port")]
+    out += [f"*.{field}{VARIANTS[v]}" for v in others
+            for field in ("targets", "ground_truths_loc", "ground_truths_port")]
     out += [f"relations.*.{t}" for t in ("ground_truths", "ground_truths_mt", "ground_truths_mt_marked") if t != truth]
     out += [SUBJECTS[v] for v in others if SUBJECTS[v] != "subjects"]
     return out + ["subjects_aliases", "relations.*.ground_truths_aliases", "*.target_id"]

@@ -101,7 +101,8 @@ class _Ids:
         r.mark(name)
         key = case_key(rec[name])
         if key is None:
-            r.problem(name, f"an id must be a string or an integer, got {rec[name]!r}", "records with a bad id (dropped)")
+            r.problem(name, f"an id must be a string or an integer, got {rec[name]!r}",
+                      "records with a bad id (dropped)")
             return False, None
         fact = tuple(rec.get(f) for names in (F.SUBJECT, F.PROMPT, F.TARGET_NEW) for f in names)
         if key not in self.seen:

@@ -66,7 +66,8 @@ def answers(r: RecordReader, value: Any, path: str, reason: str, required: bool 
         return None
     for p, x in flat:  # " MAT-49": a stray space would be scored as part of the answer
         if x != x.strip():
-            r.problem(p, f"{x!r} has surrounding whitespace (stripped)", "answers with surrounding whitespace (stripped)")
+            r.problem(p, f"{x!r} has surrounding whitespace (stripped)",
+                      "answers with surrounding whitespace (stripped)")
     return tuple(x.strip() for _, x in flat)
 
 
@@ -118,28 +119,31 @@ def _group(r: RecordReader, items: Any, path: str, kind: str, lang: str, subject
            group: str) -> list[Probe]:
     reason = f"{kind} probes dropped"
     r.mark(path)
-    if isinstance(items, dict):  # EasyEdit's `{"prompt": [...], "ground_truth": [...]}`
-        prompts, truths = items.get("prompt"), items.get("ground_truth")
-        if isinstance(prompts, list) and isinstance(truths, list) and len(prompts) == len(truths):
-            items = [{"prompt": p, "ground_truth": t} for p, t in zip(prompts, truths)]
-            r.mark(f"{path}.prompt"), r.mark(f"{path}.ground_truth")
-            path_of = lambda i, f: f"{path}.{f}[{i}]"  # noqa: E731 - the problems name the parallel lists
-        else:
-            items, path_of = [items], lambda i, f: f"{path}.{f}"  # noqa: E731
-    elif isinstance(items, list):
-        path_of = lambda i, f: f"{path}[{i}].{f}"  # noqa: E731
-    else:
-        r.problem(path, f"expected a list of {{prompt, ground_truth}} objects, got {_kind(items)}", reason)
-        return []
     out = []
-    for i, item in enumerate(items):
+    for item, where in _group_items(r, items, path, reason):
         if not isinstance(item, dict):
-            r.problem(f"{path}[{i}]", f"expected an object, got {_kind(item)}", reason)
+            r.problem(where("").rstrip("."), f"expected an object, got {_kind(item)}", reason)
             continue
-        questions = r.texts(item, "prompt", path_of(i, "prompt"), reason)
-        got = answers(r, item.get("ground_truth"), path_of(i, "ground_truth"), reason)
+        questions = r.texts(item, "prompt", where("prompt"), reason)
+        got = answers(r, item.get("ground_truth"), where("ground_truth"), reason)
         out += [_probe(kind, lang, q, got, subject, group) for q in questions or () if got]
     return out
+
+
+def _group_items(r: RecordReader, items: Any, path: str, reason: str) -> list[tuple[Any, Any]]:
+    """(item, field -> its path) of a group: a list of `{prompt, ground_truth}` objects, one such object, or
+    EasyEdit's `{"prompt": [...], "ground_truth": [...]}` of parallel lists (problems name those lists)."""
+    if isinstance(items, list):
+        return [(item, lambda f, i=i: f"{path}[{i}].{f}") for i, item in enumerate(items)]
+    if not isinstance(items, dict):
+        r.problem(path, f"expected a list of {{prompt, ground_truth}} objects, got {_kind(items)}", reason)
+        return []
+    prompts, truths = items.get("prompt"), items.get("ground_truth")
+    if isinstance(prompts, list) and isinstance(truths, list) and len(prompts) == len(truths):
+        r.mark(f"{path}.prompt"), r.mark(f"{path}.ground_truth")
+        return [({"prompt": q, "ground_truth": t}, lambda f, i=i: f"{path}.{f}[{i}]")
+                for i, (q, t) in enumerate(zip(prompts, truths))]
+    return [(items, lambda f: f"{path}.{f}")]
 
 
 def generality(r: RecordReader, rec: dict, lang: str, new: str, true: str | None, subject: str | None) -> list[Probe]:

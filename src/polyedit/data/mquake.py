@@ -44,8 +44,8 @@ from polyedit.errors import PolyeditError, shorten
 PROTOCOLS = ["generation", "token_f1"]
 #: published fields no probe needs: the pre-edit answer's aliases, the chains of single-hop facts, the
 #: original triples, Wikidata ids and MQuAKE-T's other pre-edit answers
-UNUSED = ("answer_alias", "single_hops", "new_single_hops", "orig", "answer_extended", "requested_rewrite[].relation_id",
-          "requested_rewrite[].target_new.id", "requested_rewrite[].target_true.id")
+UNUSED = ("answer_alias", "single_hops", "new_single_hops", "orig", "answer_extended",
+          "requested_rewrite[].relation_id", "requested_rewrite[].target_new.id", "requested_rewrite[].target_true.id")
 WHERE = "MQuAKE-CF-3k.json, MQuAKE-CF.json and MQuAKE-T.json are in github.com/princeton-nlp/MQuAKE datasets/"
 
 
