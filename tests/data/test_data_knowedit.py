@@ -126,5 +126,17 @@ def test_mixed_language_file_is_detected_and_counted(tmp_path, capsys):
     assert {p.lang for p in ds.cases[0].probes} == {"zh"}
     assert ds.languages == Counter({"zh (detected)": 2, "en (detected)": 2, "de (field lang)": 1})
     assert [c.edit.lang for c in load_dataset(f"easyedit-zsre:{path}:lang=fr").cases] == ["fr"] * 4 + ["de"]
+    assert f"{path}: records in several languages: en 2, zh 2, de 1 (lang=CODE sets one)" in ds.warnings
     main(["data", "stats", f"easyedit-zsre:{path}"])
     assert "record languages (mixed: en 2, zh 2, de 1):" in capsys.readouterr().out
+
+
+def test_an_unsure_detection_takes_the_file_majority(tmp_path):
+    records = [{"subject": "Ana", "prompt": "Which city was Ana born in?", "target_new": "Oslo"},
+               {"subject": "Bob", "prompt": "Which company does Bob work for?", "target_new": "Google"},
+               {"subject": "Mario Rossi", "prompt": "Mario Rossi plays", "target_new": "piano"}]  # py3langid: it, unsure
+    path = tmp_path / "en.json"
+    path.write_text(json.dumps(records))
+    ds = load_dataset(f"easyedit-counterfact:{path}")
+    assert [c.edit.lang for c in ds.cases] == ["en", "en", "en"]
+    assert ds.languages == Counter({"en (detected)": 2, "en (detected, unsure: the file's majority)": 1})

@@ -43,7 +43,8 @@ def _case_lines(case: EditCase) -> list[str]:
     lines = [f"{case.case_id}  edit [{e.lang}] {e.prompt!r} -> {e.target_new!r}{true}  subject {e.subject!r}"]
     for p in case.probes:
         true = f" (vs {p.answer_true!r})" if p.answer_true else ""
-        lines.append(f"    {p.kind:<11} [{p.lang}] {p.prompt!r} -> {p.answer!r}{true}")
+        kind = f"{p.kind}/{p.group}" if p.group else p.kind
+        lines.append(f"    {kind:<11} [{p.lang}] {p.prompt!r} -> {p.answer!r}{true}")
     return lines
 
 

@@ -132,7 +132,12 @@ def load_easyedit(path: Path, fmt: str, lang: str | None, report: Report, tag: s
         langs.add(*record_language(r, rec), rec)
     ids, cases = _Ids(path, report), []
     keys = report.record_keys.setdefault(str(path), [])
-    for i, (r, rec, code) in enumerate(zip(readers, records, langs.settle(report.languages))):
+    codes = langs.settle(report.languages)
+    mixed = Counter(c for c in codes if c is not None)
+    if len(mixed) > 1:
+        report.warn(path, None, None, "records in several languages: " + ", ".join(
+            f"{c} {n}" for c, n in sorted(mixed.items(), key=lambda kv: (-kv[1], kv[0]))) + " (lang=CODE sets one)")
+    for i, (r, rec, code) in enumerate(zip(readers, records, codes)):
         keep, source_id = ids.keep(r, rec, i)
         keys.append(str(source_id if keep else i))
         case = convert_record(r, rec, fmt, code, i) if keep else None
