@@ -140,3 +140,9 @@ def test_an_unsure_detection_takes_the_file_majority(tmp_path):
     ds = load_dataset(f"easyedit-counterfact:{path}")
     assert [c.edit.lang for c in ds.cases] == ["en", "en", "en"]
     assert ds.languages == Counter({"en (detected)": 2, "en (detected, unsure: the file's majority)": 1})
+    assert not ds.warnings
+    path.write_text(json.dumps(records[2:]))  # alone, nothing to follow: a guess, and said to be one
+    ds = load_dataset(f"easyedit-counterfact:{path}")
+    assert ds.languages == Counter({"it (detected, unsure)": 1})
+    assert ds.warnings == [f"{path}: the language of 1 record(s) is a guess (py3langid unsure, no sure record of "
+                           "the same script to follow); lang=CODE states it"]

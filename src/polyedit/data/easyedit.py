@@ -133,6 +133,9 @@ def load_easyedit(path: Path, fmt: str, lang: str | None, report: Report, tag: s
     ids, cases = _Ids(path, report), []
     keys = report.record_keys.setdefault(str(path), [])
     codes = langs.settle(report.languages)
+    if langs.unsure:
+        report.warn(path, None, None, f"the language of {langs.unsure} record(s) is a guess (py3langid unsure, "
+                    "no sure record of the same script to follow); lang=CODE states it")
     mixed = Counter(c for c in codes if c is not None)
     if len(mixed) > 1:
         report.warn(path, None, None, "records in several languages: " + ", ".join(

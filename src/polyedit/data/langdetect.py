@@ -84,6 +84,7 @@ class Languages:
     def __init__(self, option: str | None) -> None:
         self.option = option  # a normalised code, or None: detect
         self.found: list[tuple[str | None, str, bool]] = []  # (code, how, sure) per record, in order
+        self.unsure = 0  # detections below MIN_CONFIDENCE with no sure majority of their script to take
 
     def add(self, field_code: str | None, field_name: str | None, rec: Any) -> int:
         if field_code is not None:
@@ -104,6 +105,7 @@ class Languages:
                 script = script_of_code(code)
                 major = next((c for c, _ in sure.most_common() if script_of_code(c) == script), None)
                 code, how = (major, "detected, unsure: the file's majority") if major else (code, "detected, unsure")
+                self.unsure += major is None
             if code is not None:
                 counts[f"{code} ({how})"] += 1
             out.append(code)
