@@ -9,6 +9,12 @@ on an exhaustive report (`Report(exhaustive=True)`): every problem a run would s
 problems of fields in records a run drops for another reason (a record without a usable edit still has
 its probes checked), and an unreadable file of a folder is one problem rather than the end of the check.
 
+Every field is accounted for: a `RecordReader` notes each field it looks at (the readers of one record share
+the note), and at the end every record read through `read_records` is walked (`Report.account_all`): each
+field is counted as read, null, ignored (a loader marks what it leaves out on purpose: a language `langs=`
+did not ask for, another variant's prompts) or not understood; the last two kinds of surprise, and nulls,
+become warnings naming file, record and field (`polyedit data stats` and `validate` show them).
+
 Pickles are never opened anywhere in polyedit: loaders read only the `.json` files they name.
 """
 
