@@ -238,8 +238,8 @@ class RecordReader:
                         (path + "[]", x) for x in (item if isinstance(item, list) else ())]
                 elif path in self.read:
                     self.report.met("read", self.file, self.index, path)
-                elif path in ignored or any(path == x or path.startswith(x + ".") or ("*" in x and fnmatchcase(path, x))
-                                            for x in skipped):
+                elif path in ignored or any(path == x or path.startswith(x + ".")
+                                            or ("*" in x and fnmatchcase(path, x)) for x in skipped):
                     self.report.met("ignored", self.file, self.index, path)
                 else:
                     self.report.met("not understood", self.file, self.index, path)

@@ -95,7 +95,7 @@ def _account_jsonl(report: Report, path: Path, line: int, record: dict) -> None:
                 report.met("not understood", path, line, general)
             else:  # a null is the format's own way of saying absent
                 report.met("read", path, line, general)
-                if key in ("edit",) and isinstance(item, dict):
+                if key == "edit" and isinstance(item, dict):
                     stack.append((name, item))
                 elif key == "probes" and isinstance(item, list):
                     stack += [(f"probes[{j}]", p) for j, p in enumerate(item) if isinstance(p, dict)]
