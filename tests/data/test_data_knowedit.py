@@ -107,8 +107,9 @@ def test_ids_kept_repeats_dropped_and_clashes_refused(tmp_path):
     ds = load_dataset(f"easyedit-counterfact:{path}:lang=en")
     assert [c.meta["source_id"] for c in ds.cases] == [5, "7"]
     assert ds.skipped == Counter({"records repeating an earlier record (dropped)": 1})
-    path.write_text(json.dumps([a, b, {**b, "case_id": "5"}]))
-    with pytest.raises(PolyeditError, match=r"record 0 \(case_id 5\) and record 2 \(case_id '5'\) share an id"):
+    path.write_text(json.dumps([a, b, {**b, "case_id": "5"}], indent=1))
+    with pytest.raises(PolyeditError, match=rf"ids.json:2 \(record 0, case_id 5\) and .*ids.json:14 \(record 2, "
+                                            rf"case_id '5'\) share an id but state different facts$"):
         load_dataset(f"easyedit-counterfact:{path}:lang=en")
     problems = validate_report(path, "easyedit-counterfact").problems
     assert [(p.index, p.field) for p in problems] == [(2, "case_id")]

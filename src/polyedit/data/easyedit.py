@@ -33,7 +33,7 @@ from polyedit.data.langdetect import Languages
 from polyedit.data.mapping import parse_mapping
 from polyedit.data.mkeb import json_files
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_records,
-                                    register_format)
+                                    record_line, register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.errors import PolyeditError
 
@@ -113,8 +113,9 @@ class _Ids:
             r.problem(name, f"repeats record {first} (same id {key!r}, same fact); dropped",
                       "records repeating an earlier record (dropped)")
             return False, None
-        message = (f"{self.path} record {first} ({first_id}) and record {index} "
-                   f"({name} {rec[name]!r}) share an id but state different facts")
+        message = (f"{self.path}:{record_line(self.path, first)} (record {first}, {first_id}) and "
+                   f"{self.path}:{record_line(self.path, index)} (record {index}, {name} {rec[name]!r}) share an id "
+                   "but state different facts")
         if not self.report.exhaustive:
             raise PolyeditError(message)
         r.problem(name, message, "records whose id clashes with an earlier one")

@@ -20,6 +20,7 @@ Pickles are never opened anywhere in polyedit: loaders read only the `.json` fil
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from fnmatch import fnmatchcase
@@ -188,6 +189,25 @@ def read_records(path: Path, report: Report, keyed_by: str | None = None, none_i
 
 
 _INDEX = re.compile(r"\[\d+\]")
+
+
+def record_line(path: Path, index: int) -> int | None:
+    """The line on which record `index` of a JSON array file starts (for messages naming two records; the
+    file was read whole before, so this second pass happens only on that error path)."""
+    text = jsonio.read_text(path)
+    decoder, at = json.JSONDecoder(), text.find("[") + 1
+    for i in range(index + 1):
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        if at >= len(text) or text[at] == "]":
+            return None
+        if i == index:
+            return text.count("\n", 0, at) + 1
+        try:
+            _, at = decoder.raw_decode(text, at)
+        except ValueError:
+            return None
+    return None
 
 
 def _kind(value: Any) -> str:
