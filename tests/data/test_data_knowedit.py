@@ -147,3 +147,12 @@ def test_an_unsure_detection_takes_the_file_majority(tmp_path):
     assert ds.languages == Counter({"it (detected, unsure)": 1})
     assert ds.warnings == [f"{path}: the language of 1 record(s) is a guess (py3langid unsure, no sure record of "
                            "the same script to follow); lang=CODE states it"]
+
+
+def test_a_bad_language_field_is_a_problem_and_the_language_is_detected(tmp_path):
+    rec = {"lang": "klingon", "subject": "安娜", "prompt": "安娜出生在哪个城市？", "target_new": "奥斯陆"}
+    path = tmp_path / "bad_lang.json"
+    path.write_text(json.dumps([rec], ensure_ascii=False))
+    ds = load_dataset(f"easyedit-zsre:{path}")
+    assert ds.cases[0].edit.lang == "zh" and ds.languages == Counter({"zh (detected)": 1})
+    assert [(p.index, p.field) for p in validate_report(path, "easyedit-zsre").problems] == [(0, "lang")]

@@ -30,6 +30,7 @@ from polyedit.data import easyedit_fields as F
 from polyedit.data.bmike53 import recover_subject
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, EditCase, make_case
 from polyedit.data.langdetect import Languages
+from polyedit.data.languages import normalize_code
 from polyedit.data.mapping import parse_mapping
 from polyedit.data.mkeb import json_files
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_records,
@@ -85,7 +86,7 @@ def record_language(r: RecordReader, rec: Any) -> tuple[str | None, str | None]:
     if name is None:
         return None, None
     r.mark(name)
-    return r.language(rec[name], name, "records with an unknown language (dropped)"), name
+    return r.language(rec[name], name, "unknown language fields (the option's or a detected language used)"), name
 
 
 class _Ids:
@@ -170,8 +171,6 @@ def empty_kind_warnings(path: Path, cases: list[EditCase], report: Report) -> No
 
 def option_lang(spec: DatasetSpec) -> str | None:
     """The `lang=` option: a code, or `auto` (the default) to detect each record's language."""
-    from polyedit.data.languages import normalize_code
-
     raw = spec.options.get("lang", "auto")
     return None if raw.strip().lower() == "auto" else normalize_code(raw)
 
