@@ -51,3 +51,12 @@ def test_bad_mappings_are_one_line(raw, message):
 
 def test_a_mapped_name_never_overwrites_a_field_the_record_has():
     assert apply_mapping({"a": 1, "b": 2, "c": [{"a": 3}]}, {"a": "b"}) == {"a": 1, "b": 2, "c": [{"b": 3}]}
+
+
+@pytest.mark.parametrize("spec", ["bmike53:wikifactdiff:langs=af:dir={f}/bmike53", "mkeb:{f}/mkeb.json", "mzsre:{f}/mzsre",
+                                  "mquake:{f}/mquake.json", "babeledits:{f}/babeledits.json",
+                                  "easyedit-zsre:{f}/easyedit_zsre.json", "knowedit:{f}/knowedit/zsre.json"])
+def test_every_file_format_takes_map(fixtures, spec):
+    spec = spec.format(f=fixtures)
+    plain, mapped = load_dataset(spec), load_dataset(f"{spec}:map=no_such_field:other")
+    assert plain.cases == mapped.cases

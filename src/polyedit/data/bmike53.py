@@ -50,6 +50,7 @@ from typing import Any
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase, Probe, make_case
 from polyedit.data.hub import bmike53_root, describe_bmike53_source, find_task_dir
 from polyedit.data.languages import get_language, normalize_code
+from polyedit.data.mapping import parse_mapping
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_json_array,
                                     read_records, register_format)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
@@ -345,7 +346,7 @@ def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Re
 def load(spec: DatasetSpec) -> Dataset:
     task = task_of(spec.arg)
     root, how = bmike53_root(spec.options.get("dir"))
-    report = Report()
+    report = Report(mapping=parse_mapping(spec.options.get("map")))
     cases, folder = load_bmike53(root, task.name, spec.langs(), report,
                                  normalize_code(spec.options.get("edit_lang", SOURCE_LANGUAGE)))
     if not cases:
@@ -380,6 +381,7 @@ def check_file(path: Path, report: Report | None = None) -> Report:
     prefix, _, code = stem.partition("_test")
     task = next((t for t in TASKS.values() if prefix in t.prefixes), None) or _folder_task(path)
     records = read_json_array(path)
+    report.records[str(path)] = records  # every field accounted for, as when a run reads it
     lang = file_language(path, code.lstrip("_"), records, report)
     builder = _Builder(task, report)
     for i, rec in enumerate(records):

@@ -36,6 +36,7 @@ from typing import Any
 from polyedit.data.cases import GENERALITY, PORTABILITY, EditCase, Probe, make_case
 from polyedit.data.languages import normalize_code
 from polyedit.data.mkeb import fill, json_files
+from polyedit.data.mapping import parse_mapping
 from polyedit.data.problems import (RecordReader, Report, case_key, flag_missing_subject, read_records,
                                     register_format, require_path)
 from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
@@ -136,7 +137,7 @@ def load(spec: DatasetSpec) -> Dataset:
     if not spec.arg:
         raise PolyeditError(f"mquake dataset needs a path: mquake:PATH; {WHERE}")
     require_path(Path(spec.arg), "mquake", WHERE)
-    report = Report()
+    report = Report(mapping=parse_mapping(spec.options.get("map")))
     cases = load_mquake(Path(spec.arg), normalize_code(spec.options.get("lang", "en")), report)
     if not cases and report.problems:
         raise PolyeditError(f"mquake:{spec.arg}: no usable record; first problem: {report.problems[0]}")
