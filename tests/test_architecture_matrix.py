@@ -24,7 +24,7 @@ from tiny_models import ARCH_FAMILIES
 
 #: the blocks and the MLP output projection of each family, written out by hand (the code never sees them)
 BLOCKS = {"gpt2": "transformer.h", "bloom": "transformer.h", "gptj": "transformer.h", "falcon": "transformer.h",
-          "gpt_neox": "gpt_neox.layers"}
+          "gpt_neox": "gpt_neox.layers", "gemma3_mm": "model.language_model.layers"}
 OUTPUT = {"gpt2": "mlp.c_proj", "bloom": "mlp.dense_4h_to_h", "gpt_neox": "mlp.dense_4h_to_h",
           "falcon": "mlp.dense_4h_to_h", "gptj": "mlp.fc_out", "xglm": "fc2"}
 MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}

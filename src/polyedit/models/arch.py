@@ -14,6 +14,7 @@ final norm. GPT-2's Conv1D stores weights as (in, out); `weight_out_in` hides th
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +32,7 @@ WIDTH_FIELDS = ("intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size")
 #: config fields that name the number of routed experts
 EXPERT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
 OVERRIDE_KEYS = ("mlp_in", "mlp_out")
+log = logging.getLogger(__name__)
 
 
 def projection_dims(module: nn.Module) -> tuple[int, int] | None:
@@ -345,7 +347,8 @@ def _post_norms(model: nn.Module, blocks_path: str, blocks: nn.ModuleList, mlp_o
     handles = []
     for i, name in mlp_outputs.items():
         mod = model.get_submodule(name)
-        handles.append(mod.register_forward_hook(lambda m, a, o, i=i: seen.__setitem__(i, o[0] if isinstance(o, tuple) else o)))
+        handles.append(mod.register_forward_hook(
+            lambda m, a, o, i=i: seen.__setitem__(i, o[0] if isinstance(o, tuple) else o)))
         for child_name, child in blocks[i].named_children():
             if "norm" in type(child).__name__.lower() or "norm" in child_name.lower():
                 def check(m, args, i=i, n=child_name):
@@ -359,8 +362,9 @@ def _post_norms(model: nn.Module, blocks_path: str, blocks: nn.ModuleList, mlp_o
         ids = torch.tensor([[0, min(1, emb.weight.shape[0] - 1)]], device=emb.weight.device)
         with torch.no_grad():
             model(input_ids=ids)
-    except Exception:  # a model that cannot run on two bare tokens: no post-norm evidence
-        pass
+    except Exception as e:  # a model that cannot run here (a layer on the meta device): no evidence, said so
+        log.warning("cannot run %s to look for post-MLP norms (%s): taken as pre-norm", type(model).__name__,
+                    str(e).splitlines()[0] if str(e) else type(e).__name__)
     finally:
         for h in handles:
             h.remove()
@@ -368,6 +372,7 @@ def _post_norms(model: nn.Module, blocks_path: str, blocks: nn.ModuleList, mlp_o
 
 
 def find_architecture(model: nn.Module, modules: dict[str, str] | None = None) -> Architecture:
+    """The model's parts (module docstring); `modules` names the MLP projections instead (`_override`)."""
     emb = model.get_input_embeddings()
     hidden = emb.weight.shape[1]
     config = text_config(model)
@@ -384,18 +389,22 @@ def find_architecture(model: nn.Module, modules: dict[str, str] | None = None) -
         found = _find_moe(i, prefix, kept, hidden)
         if found is not None:
             moe[i] = found
-            continue
-        mlps[i] = _locate_mlp(i, block, kept, hidden, width)
+        else:
+            mlps[i] = _locate_mlp(i, block, kept, hidden, width)
     inter = next(iter(mlps.values())).d_ff if mlps else _config_int(config, ("moe_intermediate_size",)) or width or 0
-    p = lambda i, n: f"{blocks_path}.{i}.{n}" if n else None  # noqa: E731
-    names = lambda get: PerLayer([p(i, get(mlps[i])) if i in mlps else None for i in range(len(blocks))], moe)  # noqa: E731
-    outputs = {i: p(i, m.out) for i, m in mlps.items()}
-    outputs.update({i: m.module for i, m in moe.items()})
+
+    def per_layer(part: str) -> PerLayer:
+        names = [getattr(mlps[i], part) if i in mlps else None for i in range(len(blocks))]
+        return PerLayer([f"{blocks_path}.{i}.{n}" if n else None for i, n in enumerate(names)], moe)
+
+    mlp_out = per_layer("out")
+    outputs = {i: mlp_out[i] for i in mlps} | {i: m.module for i, m in moe.items()}
+    head = model.get_output_embeddings()
     return Architecture(
         blocks_path=blocks_path, n_layers=len(blocks), hidden_size=hidden, intermediate_size=inter,
-        mlp_in=names(lambda m: m.gate), mlp_up=names(lambda m: m.up), mlp_out=names(lambda m: m.out),
+        mlp_in=per_layer("gate"), mlp_up=per_layer("up"), mlp_out=mlp_out,
         embeddings=_module_name(model, emb), final_norm=_final_norm(model, blocks_path, hidden),
-        lm_head=_module_name(model, model.get_output_embeddings()) if model.get_output_embeddings() is not None else None,
+        lm_head=_module_name(model, head) if head is not None else None,
         gate_rows=[mlps[i].gate_rows if i in mlps else slice(None) for i in range(len(blocks))],
         post_norm=_post_norms(model, blocks_path, blocks, outputs), moe=moe,
     )
