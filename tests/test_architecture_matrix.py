@@ -120,3 +120,28 @@ def test_qwen3_moe_no_method_writes_attention(method, cell):
         return
     assert not [n for n in result["changed"] if "self_attn" in n]
     assert result["hooked"] is None or "self_attn" not in result["hooked"]
+
+
+SHARED_EXPERT = "model.layers.{layer}.mlp.shared_expert.down_proj"
+
+
+@pytest.fixture(scope="module")
+def shared_expert_lm(arch_model_dirs):
+    from polyedit.models import load_model
+
+    return load_model(str(arch_model_dirs["qwen2_moe"]), modules={"mlp_out": SHARED_EXPERT})
+
+
+@pytest.mark.parametrize("method", method_names())
+def test_every_method_honours_the_module_override(method, shared_expert_lm):
+    """`--modules` (here Qwen2-MoE's shared expert, which runs on flattened tokens) replaces the located
+    projections for every method: the MoE refusals give way to edits of exactly the named module."""
+    torch.manual_seed(0)
+    result = run_cell(shared_expert_lm, method)
+    if "refused" in result:  # only what refuses on every family
+        assert expected_refusal("llama", method) and re.search(expected_refusal("llama", method), result["refused"])
+        return
+    named = re.compile(r"model\.layers\.\d\.mlp\.shared_expert\.down_proj")
+    assert result["restored"] and all(named.fullmatch(n.removesuffix(".weight")) for n in result["changed"])
+    assert result["changed"] or result["in_context"] or result["hooked"] or method in NO_WEIGHT_CHANGE
+    assert result["hooked"] is None or named.fullmatch(result["hooked"])
