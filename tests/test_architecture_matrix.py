@@ -42,7 +42,8 @@ REFUSALS = {
     (frozenset(ARCH_FAMILIES), r"ike"): r"ike: the dataset of case 'edit-0' declares no demonstrations; set corpus",
 }
 #: methods that may leave the weights as they were on this single English edit, and why
-NO_WEIGHT_CHANGE = {"memla-specific": "the control edits language-specific neurons; one English prompt has none"}
+NO_WEIGHT_CHANGE = {"memla-specific": "the control edits language-specific neurons; with one pivot language every "
+                                      "neuron is language-independent (recorded in info.neurons)"}
 
 EDIT = Edit("en", "France", "The capital of France is", "Berlin", "Paris")
 _CELLS: dict = {}

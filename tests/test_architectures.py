@@ -23,6 +23,7 @@ EXPECTED = {
     "xglm": ("fc1", None, "fc2", None),
     "gptj": ("mlp.fc_in", None, "mlp.fc_out", None),
     "falcon": ("mlp.dense_h_to_4h", None, "mlp.dense_4h_to_h", None),
+    "falcon_new": ("mlp.dense_h_to_4h", None, "mlp.dense_4h_to_h", None),
 }
 
 
@@ -232,3 +233,32 @@ def test_edit_cli_names_the_moe_layer_and_honours_modules(arch_model_dirs, tmp_p
     shared = "mlp_out=model.layers.{layer}.mlp.shared_expert.down_proj"
     assert main(base + model + ["--modules", shared]) == 0
     assert "rome edit (en)" in capsys.readouterr().out
+
+
+def test_experts_as_a_list_of_mlps_are_found(arch_model_dirs):
+    """The older layout (Mixtral before transformers 5): one MLP module per expert, as many as the config says."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(arch_model_dirs["llama"]).eval()
+    dense = model.model.layers[1].mlp
+
+    class ListedExperts(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gate = torch.nn.Linear(32, 2, bias=False)
+            self.experts = torch.nn.ModuleList([copy.deepcopy(dense), copy.deepcopy(dense)])
+
+        def forward(self, x):
+            weights = self.gate(x).softmax(-1)
+            return sum(weights[..., i:i + 1] * e(x) for i, e in enumerate(self.experts))
+
+    model.model.layers[1].mlp = ListedExperts()
+    model.config.num_local_experts = 2
+    a = find_architecture(model)
+    assert a.moe[1].down_params == ("model.layers.1.mlp.experts.0.down_proj.weight",
+                                    "model.layers.1.mlp.experts.1.down_proj.weight")
+    assert a.mlp_out[2] == "model.layers.2.mlp.down_proj"
+    with pytest.raises(PolyeditError, match="mixture of 2 experts"):
+        a.mlp_out[1]

@@ -88,6 +88,8 @@ def _more_config(family: str, common: dict):
         "gptj": lambda: t.GPTJConfig(n_embd=32, n_layer=3, n_head=2, rotary_dim=8, n_inner=80, n_positions=128,
                                      **common),
         "falcon": lambda: t.FalconConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, **common),
+        "falcon_new": lambda: t.FalconConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, num_kv_heads=2,
+                                             new_decoder_architecture=True, **common),  # Falcon-40B's layout
         "mixtral": lambda: t.MixtralConfig(intermediate_size=48, num_key_value_heads=1, num_local_experts=4,
                                            num_experts_per_tok=2, **dec),
         "qwen2_moe": lambda: t.Qwen2MoeConfig(intermediate_size=80, shared_expert_intermediate_size=40, **moe, **dec),

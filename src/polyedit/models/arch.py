@@ -202,14 +202,15 @@ def _outside_attention(block: nn.Module) -> dict[str, nn.Module]:
     return kept
 
 
-def _find_moe(layer: int, prefix: str, modules: dict[str, nn.Module], hidden: int) -> MixtureOfExperts | None:
+def _find_moe(layer: int, prefix: str, modules: dict[str, nn.Module], hidden: int,
+              n_experts: int | None) -> MixtureOfExperts | None:
     """Experts: a module with a 3-d parameter (transformers 5 fuses each expert's projections as one (experts,
-    out, in) tensor; the output projection is the one mapping to the hidden size) or a ModuleList of at least
-    two identical MLPs (older layouts)."""
+    out, in) tensor; the output projection is the one mapping to the hidden size), or, in older layouts, a
+    ModuleList of as many identical MLPs as the config's expert count (`n_experts`)."""
     for name, mod in modules.items():
         fused = {n: p for n, p in mod.named_parameters(recurse=False) if p.dim() == 3}
-        listed = isinstance(mod, nn.ModuleList) and len(mod) > 1 and len({type(m) for m in mod}) == 1 and any(
-            projection_dims(m) for m in mod[0].modules())
+        listed = isinstance(mod, nn.ModuleList) and len(mod) == n_experts and len({type(m) for m in mod}) == 1 \
+            and any(projection_dims(m) for m in mod[0].modules())
         if not fused and not listed:
             continue
         parent = name.rpartition(".")[0]
@@ -386,7 +387,7 @@ def find_architecture(model: nn.Module, modules: dict[str, str] | None = None) -
             mlps[i] = _override(i, block, prefix, modules, hidden)
             continue
         kept = _outside_attention(block)
-        found = _find_moe(i, prefix, kept, hidden)
+        found = _find_moe(i, prefix, kept, hidden, _config_int(config, EXPERT_FIELDS))
         if found is not None:
             moe[i] = found
         else:
