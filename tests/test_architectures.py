@@ -165,6 +165,21 @@ def test_post_norm_refuses_a_spread_over_several_layers(arch_lm):
             lm, [Edit("en", "France", "The capital of France is", "Berlin", "Paris")])
 
 
+def test_post_norm_default_range_is_its_last_layer():
+    from types import SimpleNamespace
+
+    from polyedit.methods.mass_edit import MassEditHParams, default_layers
+
+    def model(post_norm):
+        arch = SimpleNamespace(n_layers=12, intermediate_size=80, post_norm=[post_norm] * 12)
+        return SimpleNamespace(arch=arch)
+
+    assert default_layers(12) == [1, 2, 3, 4]
+    assert MassEditHParams().resolve_range(model(None), "memit").layers == [1, 2, 3, 4]
+    assert MassEditHParams().resolve_range(model("post_feedforward_layernorm"), "memit").layers == [4]
+    assert MassEditHParams(layers=[2, 3]).resolve_range(model("norm"), "memit").layers == [2, 3]  # refused later
+
+
 def test_module_override_is_honoured(arch_lm):
     qwen2_moe = arch_lm("qwen2_moe").model
     shared = find_architecture(qwen2_moe, {"mlp_out": "model.layers.{layer}.mlp.shared_expert.down_proj"})

@@ -67,6 +67,8 @@ class MassEditHParams(HParams):
         """The layers (default or checked, sorted) and the token count of C, for the model."""
         layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)
         layers = sorted(set(check_layers(layers, lm.arch.n_layers, method)))
+        if self.layers is None and any(lm.arch.post_norm[layer] for layer in layers if lm.arch.post_norm):
+            layers = layers[-1:]  # post-norm blocks: one layer is exact, a spread is not (`value_module`)
         return replace(self, layers=layers, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size)
 
 
