@@ -140,7 +140,8 @@ def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write:
     written, losses = {}, {}
     for i, layer in enumerate(hp.layers):
         keys = subject_keys(lm, layer, contexts, hp.key_weighting)
-        residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts, module).to(z.device), len(hp.layers) - i)
+        now = bare_prompt_outputs(lm, z_layer, contexts, module).to(z.device)
+        residual = spread_residual(z, now, len(hp.layers) - i)
         w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
         losses[f"layer {layer}"] = add_to_weight(w, write(layer, keys.to(w.device), residual.to(w.device), w))
         written[layer] = keys
