@@ -277,3 +277,21 @@ def test_experts_as_a_list_of_mlps_are_found(arch_model_dirs):
     assert a.mlp_out[2] == "model.layers.2.mlp.down_proj"
     with pytest.raises(PolyeditError, match="mixture of 2 experts"):
         a.mlp_out[1]
+
+
+def test_refusals_name_their_fix(arch_model_dirs, capsys):
+    """Without a stats corpus C = I has no null space (AlphaEdit, LangEdit); `polyedit edit` has no dataset to
+    take IKE's demonstrations from: each refusal names the option that fixes it."""
+    from polyedit.cli.main import main
+
+    model = str(arch_model_dirs["llama"])
+    capsys.readouterr()
+    edit = ["--prompt", "The capital of France is", "--subject", "France", "--target-new", "Berlin"]
+    for method, message in [("alphaedit", "no stats_corpus given, so C = I, which has no null space to edit in; "
+                                          "compute C with `polyedit stats"),
+                            ("langedit", "set stats_corpus: SPEC"),
+                            ("ike", "set corpus: SPEC (edits to build them from) or pool: zsre|counterfact|wikifactdiff "
+                                    "(in --hparams FILE)")]:
+        assert main(["edit", "--model", model, "--method", method, *edit, "--max-new-tokens", "1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and message in err, err
