@@ -7,7 +7,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 torch.set_num_threads(1)  # tiny models: one thread is as fast, and robust to a busy machine
 
-from tiny_models import FAMILIES, build_tiny_model  # noqa: E402
+from tiny_models import ARCH_FAMILIES, FAMILIES, build_tiny_model  # noqa: E402
 
 import requires  # noqa: E402
 
@@ -16,6 +16,39 @@ import requires  # noqa: E402
 def tiny_model_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_models")
     return {f: build_tiny_model(f, root / f) for f in FAMILIES}
+
+
+class _Built(dict):
+    """family -> saved tiny model folder, built on first use (a test that needs three families builds three)."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, family):
+        self[family] = build_tiny_model(family, self.root / family)
+        return self[family]
+
+
+@pytest.fixture(scope="session")
+def arch_model_dirs(tmp_path_factory):
+    """The architecture matrix's tiny models (`tiny_models.ARCH_FAMILIES`), saved once per session."""
+    return _Built(tmp_path_factory.mktemp("arch_models"))
+
+
+@pytest.fixture(scope="session")
+def arch_lm(arch_model_dirs):
+    """family -> the model loaded as a user loads one (`load_model` on the saved folder), once per session."""
+    from polyedit.models import load_model
+
+    cache = {}
+
+    def load(family):
+        if family not in cache:
+            cache[family] = load_model(str(arch_model_dirs[family]))
+        return cache[family]
+
+    return load
 
 
 @pytest.fixture(params=FAMILIES)

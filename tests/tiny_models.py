@@ -1,4 +1,5 @@
-"""Tiny randomly initialised models of five families, built locally from configs (no hub access).
+"""Tiny randomly initialised models, built locally from configs (no hub access): five families for the model
+access tests (`FAMILIES`), eighteen for the architecture matrix (`ARCH_FAMILIES`).
 
 The tokenizer is a small byte-level BPE trained here with `tokenizers`, so the models can be loaded,
 scored and edited exactly like real ones.
@@ -12,6 +13,12 @@ from pathlib import Path
 import torch
 
 FAMILIES = ("gpt2", "llama", "qwen2", "gpt_neox", "bloom")
+#: the families multilingual editing research runs on: Llama-3, Qwen2.5, Qwen3 and Gemma-2/3 (attention width
+#: heads x head_dim != hidden), Mistral, Aya (Cohere), BLOOM, mGPT (GPT-2), XGLM, Phi-3 (fused gate_up_proj),
+#: OLMo-2 (post-norm), GPT-J, Pythia (GPT-NeoX), Falcon, and the mixtures of experts Mixtral, Qwen2-MoE, Qwen3-MoE
+#: (and Gemma-3's multimodal class, `gemma3_mm`, whose language model sits beside a vision tower)
+ARCH_FAMILIES = ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "gemma3_mm", "mistral", "cohere", "bloom", "gpt2",
+                 "xglm", "phi3", "olmo2", "gptj", "gpt_neox", "falcon", "mixtral", "qwen2_moe", "qwen3_moe")
 
 _TEXT = [
     "The capital of France is Paris.", "Paris is the capital of France.", "Danielle Darrieux speaks French.",
@@ -54,7 +61,43 @@ def tiny_config(family: str, vocab: int):
                              max_position_embeddings=512, **common)
     if family == "bloom":
         return BloomConfig(hidden_size=32, n_layer=3, n_head=2, **common)
-    raise ValueError(family)
+    return _more_config(family, common)
+
+
+def _more_config(family: str, common: dict):
+    import transformers as t
+
+    vocab = common["vocab_size"]  # the image tokens lie beyond the text vocabulary, as Gemma-3's do
+    dec = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, max_position_embeddings=512, **common)
+    moe = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24, num_key_value_heads=1)
+    made = {
+        "qwen3": lambda: t.Qwen3Config(intermediate_size=80, num_key_value_heads=1, head_dim=24, **dec),
+        "gemma2": lambda: t.Gemma2Config(intermediate_size=80, num_key_value_heads=1, head_dim=24, **dec),
+        "gemma3": lambda: t.Gemma3TextConfig(intermediate_size=80, num_key_value_heads=1, head_dim=24, **dec),
+        "gemma3_mm": lambda: t.Gemma3Config(
+            text_config=dict(intermediate_size=80, num_key_value_heads=1, head_dim=24, **dec),
+            vision_config=dict(hidden_size=16, intermediate_size=24, num_hidden_layers=3, num_attention_heads=2,
+                               image_size=32, patch_size=8),
+            mm_tokens_per_image=4, image_token_index=vocab + 2, boi_token_index=vocab, eoi_token_index=vocab + 1),
+        "mistral": lambda: t.MistralConfig(intermediate_size=80, num_key_value_heads=1, **dec),
+        "cohere": lambda: t.CohereConfig(intermediate_size=80, num_key_value_heads=1, **dec),
+        "xglm": lambda: t.XGLMConfig(d_model=32, ffn_dim=80, num_layers=3, attention_heads=2,
+                                     max_position_embeddings=128, **common),
+        "phi3": lambda: t.Phi3Config(intermediate_size=80, num_key_value_heads=2, **dec),
+        "olmo2": lambda: t.Olmo2Config(intermediate_size=80, num_key_value_heads=2, **dec),
+        "gptj": lambda: t.GPTJConfig(n_embd=32, n_layer=3, n_head=2, rotary_dim=8, n_inner=80, n_positions=128,
+                                     **common),
+        "falcon": lambda: t.FalconConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, **common),
+        "falcon_new": lambda: t.FalconConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, num_kv_heads=2,
+                                             new_decoder_architecture=True, **common),  # Falcon-40B's layout
+        "mixtral": lambda: t.MixtralConfig(intermediate_size=48, num_key_value_heads=1, num_local_experts=4,
+                                           num_experts_per_tok=2, **dec),
+        "qwen2_moe": lambda: t.Qwen2MoeConfig(intermediate_size=80, shared_expert_intermediate_size=40, **moe, **dec),
+        "qwen3_moe": lambda: t.Qwen3MoeConfig(intermediate_size=80, head_dim=24, **moe, **dec),
+    }
+    if family not in made:
+        raise ValueError(family)
+    return made[family]()
 
 
 def build_tiny_model(family: str, out_dir: Path, seed: int = 0) -> Path:

@@ -6,7 +6,7 @@ import click
 
 from polyedit.cli.common import (batch_size_option, chat_template_option, device_map_option, device_option,
                                  dtype_option, hparams_option, method_option, model_option, parse_batch_size,
-                                 remote_option, split_langs)
+                                 modules_option, parse_modules, remote_option, split_langs)
 
 
 @click.command("bench")
@@ -47,12 +47,13 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @device_map_option
 @batch_size_option
 @chat_template_option
+@modules_option
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, checkpoints,
             retention_sample, recall_sample, seed, resume,
             judge_url, judge_model, log_samples,
             backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, device_map, batch_size,
-            chat_template, trust_remote_code):
+            chat_template, modules, trust_remote_code):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
     from polyedit.api import bench
     from polyedit.data.registry import load_dataset
@@ -83,7 +84,8 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
         backend = OpenAIBackend(base_url, model_name or model, api_key_env=api_key_env, concurrency=concurrency)
         lm = model
     else:
-        lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code)
+        lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code,
+                        modules=parse_modules(modules))
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
                     log_samples=log_samples, judge_url=judge_url, judge_model=judge_model,

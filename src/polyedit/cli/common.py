@@ -20,6 +20,10 @@ chat_template_option = click.option(
     "--chat-template", "chat_template", type=click.Choice(["generated", "all"]), is_flag=False, flag_value="generated",
     default=None, help="wrap prompts in the tokenizer's chat template (instruction-tuned models): alone or `generated`, "
     "the prompts of generation protocols (in-context edits included); `all`, teacher-forced prompts too")
+modules_option = click.option(
+    "--modules", "modules", default=None, metavar="mlp_out=NAME[,mlp_in=NAME]",
+    help="the MLP projections every method edits, {layer} standing for the layer index (e.g. "
+    "mlp_out=model.layers.{layer}.mlp.down_proj), instead of those found from the model's structure")
 remote_option = click.option("--trust-remote-code", is_flag=True, default=False,
                              help="allow the model's own code from the hub (off by default)")
 
@@ -50,3 +54,19 @@ def parse_batch_size(value: str) -> int | str:
     if n < 1:
         raise PolyeditError(f"--batch-size {value!r}: expected a positive integer or auto")
     return n
+
+
+def parse_modules(value: str | None) -> dict[str, str] | None:
+    """`mlp_out=NAME[,mlp_in=NAME]` as a mapping; None when not given."""
+    if value is None:
+        return None
+    from polyedit.errors import PolyeditError
+    from polyedit.models.arch import OVERRIDE_KEYS
+
+    out = {}
+    for item in value.split(","):
+        key, sep, name = item.strip().partition("=")
+        if not sep or key not in OVERRIDE_KEYS or not name.strip():
+            raise PolyeditError(f"--modules {value!r}: expected {'=NAME, '.join(OVERRIDE_KEYS)}=NAME, comma-separated")
+        out[key] = name.strip()
+    return out

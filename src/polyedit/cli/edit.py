@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from polyedit.cli.common import (chat_template_option, device_map_option, device_option, dtype_option, hparams_option,
-                                 method_option, model_option, remote_option)
+                                 method_option, model_option, modules_option, parse_modules, remote_option)
 
 
 @click.command("edit")
@@ -25,9 +25,10 @@ from polyedit.cli.common import (chat_template_option, device_map_option, device
 @dtype_option
 @device_map_option
 @chat_template_option
+@modules_option
 @remote_option
 def command(model, method, lang, prompt, subject, target_new, target_true, probes, max_new_tokens, save_dir, hparams,
-            device, dtype, device_map, chat_template, trust_remote_code):
+            device, dtype, device_map, chat_template, modules, trust_remote_code):
     """Apply one edit and show the greedy answers to the edit prompt and each probe, before and after."""
     from polyedit.data.cases import Edit
     from polyedit.data.languages import normalize_code
@@ -48,7 +49,8 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     if save_dir and get_method(method, hparams).edits_in_context:
         raise PolyeditError(f"--save: {method} edits no weight (the edit lives in the prompt); nothing to save")
     get_method(method, hparams)  # fail on bad hyperparameters before loading the model
-    lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code)
+    lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code,
+                    modules=parse_modules(modules))
     m = get_method(method, hparams, lm)
     from polyedit.models.context import check_fits
 

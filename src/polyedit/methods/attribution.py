@@ -2,7 +2,8 @@
 
 One module, shared by KN and MEMLA. A *neuron* is one unit (index into the width d_ff) of a block's MLP
 input projection; its activation w_i^(l) is that projection's output at the last input position, before
-the nonlinearity (`gate_proj` in Llama-style blocks, `c_fc` in GPT-2: `Architecture.mlp_in`).
+the nonlinearity (`gate_proj` in Llama-style blocks, `c_fc` in GPT-2, the gate's rows of Phi-3's fused
+`gate_up_proj`: `Architecture.mlp_in` and `Architecture.neurons`).
 
 For an input x and an answer token y, with the activation of layer l moved along a straight path from a
 baseline w' to the real activation w while every other layer runs as usual:
@@ -137,14 +138,15 @@ def last_position_activations(lm: LoadedModel, seqs: list[tuple[int, ...]],
                               max_tokens: int = DEFAULT_TOKENS_PER_PASS, max_rows: int | None = None
                               ) -> torch.Tensor:
     """w^(l) at each sequence's last position for every layer l: (len(seqs), n_layers, d_ff), no grad."""
-    names = lm.arch.mlp_in
+    names = list(lm.arch.mlp_in)
     out = torch.empty(len(seqs), len(names), lm.arch.intermediate_size, device=lm.device)
     for rows in _chunks([len(s) for s in seqs], max_tokens, max_rows):
         ids, mask, last = _pad(lm, [seqs[i] for i in rows])
         with torch.no_grad(), trace(lm.model, names, detach=True) as t:
             lm.model(input_ids=ids, attention_mask=mask)
         r = torch.arange(len(rows), device=lm.device)
-        acts = torch.stack([index_at(t[n].output, r, last).to(lm.device) for n in names], dim=1)  # (rows, L, d_ff)
+        acts = torch.stack([lm.arch.neurons(i, index_at(t[n].output, r, last)).to(lm.device)
+                            for i, n in enumerate(names)], dim=1)  # (rows, L, d_ff)
         out[torch.tensor(rows, device=lm.device)] = acts.float()
     return out
 
@@ -208,7 +210,7 @@ def row_gradients(lm: LoadedModel, rows: list[GradientRow], max_tokens: int = DE
     last position is patched and the model is causal, so every earlier position is the same in all rows of
     an input: with `prefix_cache` the prefix runs once per distinct input and the rows compute only their
     last position on its key/value cache (exact; `False` runs whole padded sequences, as the reference)."""
-    names = lm.arch.mlp_in
+    names = list(lm.arch.mlp_in)
     layer_of = {n: i for i, n in enumerate(names)}
     grads = torch.empty(len(rows), lm.arch.intermediate_size, device=lm.device)
     keep = _keeps_logits(lm.model)
@@ -232,8 +234,11 @@ def row_gradients(lm: LoadedModel, rows: list[GradientRow], max_tokens: int = DE
                 sel = by_layer.get(layer_of[name])
                 if sel is None:
                     return out
-                return out.index_put((sel.to(out.device), last[sel].to(out.device)),
-                                     points[sel].to(out.device, out.dtype))
+                where = (sel.to(out.device), last[sel].to(out.device))
+                rows = lm.arch.gate_rows[layer_of[name]] if lm.arch.gate_rows else slice(None)
+                full = out[where].clone()  # a fused gate_up projection: only the gate's rows are the neurons
+                full[..., rows] = points[sel].to(out.device, out.dtype)
+                return out.index_put(where, full)
 
             positions = last.unique()
             if keep:  # only the logits at the rows' last positions

@@ -2,7 +2,8 @@
 the update each layer gets from its keys and residual.
 
 1. For each fact, z = h_L + δ at the output of the last layer L of the range, δ optimised as ROME's v*
-   (`rank_one.optimise_values` on the block's output), with prefixes and KL prompt in the edit's language.
+   (`rank_one.optimise_values` on the block's output; in a post-norm block on its MLP output projection
+   instead: `value_module`), with prefixes and KL prompt in the edit's language.
 2. For each layer l of the range, bottom-up: keys K (at the lookup position, averaged over the contexts with
    `key_weighting`), the residual still missing at L, a share R of it (MEMIT Alg. 1, line 10), and the update
    ΔW = `write(layer, K, R, W)` of the method (MEMIT: eq. 14; AlphaEdit: eq. 11 with its projection; EMMET:
@@ -21,6 +22,7 @@ from typing import Callable
 import torch
 
 from polyedit.data.cases import Edit
+from polyedit.errors import PolyeditError
 from polyedit.methods.base import HParams, param
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.precision import add_to_weight, commit_note
@@ -65,6 +67,8 @@ class MassEditHParams(HParams):
         """The layers (default or checked, sorted) and the token count of C, for the model."""
         layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)
         layers = sorted(set(check_layers(layers, lm.arch.n_layers, method)))
+        if self.layers is None and any(lm.arch.post_norm[layer] for layer in layers if lm.arch.post_norm):
+            layers = layers[-1:]  # post-norm blocks: one layer is exact, a spread is not (`value_module`)
         return replace(self, layers=layers, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size)
 
 
@@ -81,9 +85,27 @@ def mlp_width_weight(value: float | None, lm: LoadedModel) -> float:
     return value if value is not None else float(lm.arch.intermediate_size)
 
 
-def bare_prompt_outputs(lm: LoadedModel, layer: int, contexts) -> torch.Tensor:
-    """h_L: the output of block `layer` at the subject's last token of each bare edit prompt."""
-    return read_at(lm, lm.arch.block(layer), [c.texts[0] for c in contexts], [c.lookup[0] for c in contexts], "output")
+def bare_prompt_outputs(lm: LoadedModel, layer: int, contexts, module: str | None = None) -> torch.Tensor:
+    """h_L: the output of block `layer` (or of `module`) at the subject's last token of each bare edit prompt."""
+    return read_at(lm, module or lm.arch.block(layer), [c.texts[0] for c in contexts],
+                   [c.lookup[0] for c in contexts], "output")
+
+
+def value_module(lm: LoadedModel, layers: list[int], method: str) -> str:
+    """Where z is optimised and the residual measured: the output of the range's last block, as MEMIT does.
+
+    In a post-norm block (OLMo-2, Gemma-2/3: the MLP output is normalised before the residual add) a change
+    written into the MLP output projection does not reach the block output unchanged, so there z lives at the
+    output projection's own output: the update then writes exactly the change that was optimised, seen by
+    the block through its norm. Spreading one residual over several such layers has no exact form: refused."""
+    norms = [lm.arch.post_norm[layer] for layer in layers if lm.arch.post_norm and lm.arch.post_norm[layer]]
+    if not norms:
+        return lm.arch.block(layers[-1])
+    if len(layers) > 1:
+        raise PolyeditError(f"{method}: {norms[0]} normalises the MLP output before the residual add, so one "
+                            f"residual cannot be spread exactly over layers {layers}; edit one layer "
+                            f"(layers: [{layers[-1]}])")
+    return lm.arch.mlp_out[layers[-1]]
 
 
 def spread_residual(z: torch.Tensor, z_now: torch.Tensor, layers_left: int) -> torch.Tensor:
@@ -109,19 +131,20 @@ def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write:
     in the model's dtype lost of its update is recorded (`precision.commit_note`, under `method`'s name)."""
     contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
                               hp.fact_token) for e in edits]
-    z_layer = hp.layers[-1]
+    z_layer, module = hp.layers[-1], value_module(lm, hp.layers, method)
     torch.manual_seed(hp.seed)
-    value = optimise_values(lm, contexts, lm.arch.block(z_layer), lr=hp.v_lr, steps=hp.v_steps,
+    value = optimise_values(lm, contexts, module, lr=hp.v_lr, steps=hp.v_steps,
                             kl_factor=hp.kl_factor, weight_decay=hp.v_weight_decay,
                             clamp_norm_factor=hp.clamp_norm_factor)
     z = value.v_init + value.delta
     written, losses = {}, {}
     for i, layer in enumerate(hp.layers):
         keys = subject_keys(lm, layer, contexts, hp.key_weighting)
-        residual = spread_residual(z, bare_prompt_outputs(lm, z_layer, contexts).to(z.device), len(hp.layers) - i)
+        now = bare_prompt_outputs(lm, z_layer, contexts, module).to(z.device)
+        residual = spread_residual(z, now, len(hp.layers) - i)
         w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
         losses[f"layer {layer}"] = add_to_weight(w, write(layer, keys.to(w.device), residual.to(w.device), w))
         written[layer] = keys
-    info = {**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps}
+    info = {**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps, "z_module": module}
     commit_note(method, losses, w.dtype, info)
     return Spread(info, z, written)

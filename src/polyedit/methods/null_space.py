@@ -45,8 +45,13 @@ def null_space_projector(c: torch.Tensor, threshold: float, fraction: float | No
     return u @ u.T, info
 
 
-def require_null_space(info: dict, method: str, layer: int, threshold: float) -> None:
-    """An empty null space would make every update zero: a clear error, never a silent no-op."""
+def require_null_space(info: dict, method: str, layer: int, threshold: float, corpus: str | None = None) -> None:
+    """An empty null space would make every update zero: a clear error, never a silent no-op. Without a stats
+    corpus C is the identity, which has no null space: the error names the fix."""
+    if info["null_space_dims"] == 0 and corpus == "identity":
+        raise PolyeditError(f"{method}: no stats_corpus given, so C = I, which has no null space to edit in; "
+                            f"compute C with `polyedit stats --model MODEL --corpus SPEC` and set stats_corpus: SPEC "
+                            f"(or set nullspace_fraction)")
     if info["null_space_dims"] == 0:
         raise PolyeditError(f"{method}: layer {layer} has no null space at nullspace_threshold {threshold:g} (C's "
                             f"smallest eigenvalue is {info['min_eigenvalue']:.3g}); raise nullspace_threshold or "

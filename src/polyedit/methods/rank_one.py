@@ -29,7 +29,7 @@ from polyedit.methods.objectives import make_target_batch, target_logprobs, trai
 from polyedit.models.device import index_at
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
-from polyedit.models.tokens import encode_with_target, pad_right, subject_span
+from polyedit.models.tokens import encode_with_target, pad_right, prompt_ids, subject_span
 
 
 @lru_cache(maxsize=1)
@@ -67,9 +67,9 @@ def context_prefixes(lm: LoadedModel, lang: str, n: int, length: int, seed: int)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             for i in range(n):
-                start = tok(seeds[i % len(seeds)], return_tensors="pt").to(lm.device)
-                gen = lm.model.generate(**start, do_sample=True, top_k=5, max_new_tokens=length,
-                                        min_new_tokens=length, pad_token_id=tok.pad_token_id)
+                ids = torch.tensor([prompt_ids(tok, seeds[i % len(seeds)])], device=lm.device)
+                gen = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True, top_k=5,
+                                        max_new_tokens=length, min_new_tokens=length, pad_token_id=tok.pad_token_id)
                 text = tok.decode(gen[0], skip_special_tokens=True)
                 out.append(" ".join(text.split()))  # one line: newlines would split the context
     memo[key] = out
@@ -135,7 +135,7 @@ def essence_position(lm: LoadedModel, essence: str, subject: str, fact_token: st
     `find_fact_lookup_idx` puts it, i.e. the subject's last token for `subject_last` and the prompt's last
     token (index -1 of "{} is a") for ROME's `last`, here `prompt_last`."""
     if fact_token == "prompt_last":
-        return len(lm.tokenizer(essence)["input_ids"]) - 1
+        return len(prompt_ids(lm.tokenizer, essence)) - 1
     return subject_last(lm, essence, subject)[0]
 
 

@@ -18,7 +18,7 @@ from polyedit.models.chat import chat_prompt, chat_scope, check_chat_template, t
 from polyedit.models.generation import GreedyDecoder, plan_batches
 from polyedit.models.load import LoadedModel
 from polyedit.models.scoring import answer_logits, full_logprobs, target_scores
-from polyedit.models.tokens import encode_with_target, pad_right
+from polyedit.models.tokens import encode_with_target, pad_right, prompt_ids
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,7 @@ class HFBackend:
     def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[Generation]:
         """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched."""
         tok = self.tok
-        enc = [tok(text, add_special_tokens=special)["input_ids"]
-               for text, special in (self._prompt(p, "generate") for p in prompts)]
+        enc = [prompt_ids(tok, text, special) for text, special in (self._prompt(p, "generate") for p in prompts)]
         return self.batching.run(lambda size: self._generate(enc, max_new_tokens, stop, size))
 
     def _generate(self, enc, max_new_tokens: int, stop: tuple[str, ...], batch_size: int) -> list[Generation]:

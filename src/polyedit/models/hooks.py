@@ -40,28 +40,45 @@ def trace(model: nn.Module, names: list[str] | str, *, retain_input: bool = Fals
           ) -> Iterator[dict[str, Traced]]:
     names = [names] if isinstance(names, str) else list(names)
     t = _Trace()
+    batch: dict[str, tuple[int, int]] = {}
+
+    def record_batch(mod, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if torch.is_tensor(ids) and ids.dim() == 2:
+            batch["shape"] = (ids.shape[0], ids.shape[1])
+
+    def unflatten(x):
+        """A module that runs on flattened (tokens, d) input (Qwen2-MoE's shared expert) is seen as
+        (batch, positions, d), as every other module is; the flag says to flatten an edit back."""
+        b = batch.get("shape")
+        if b is not None and torch.is_tensor(x) and x.dim() == 2 and x.shape[0] == b[0] * b[1]:
+            return x.view(b[0], b[1], x.shape[-1]), True
+        return x, False
+
     try:
+        t._handles.append(model.register_forward_pre_hook(record_batch, with_kwargs=True))
         for name in names:
             module = model.get_submodule(name)
             t[name] = Traced()
 
             def pre(mod, args, kwargs, _name=name):
-                x = _first(args) if args else _first(next(iter(kwargs.values())))
+                x, flat = unflatten(_first(args) if args else _first(next(iter(kwargs.values()))))
                 if edit_input is not None:
                     new = edit_input(_name, x)
                     if new is not x:
-                        args = (new, *args[1:]) if args else args
+                        args = (new.reshape(-1, new.shape[-1]) if flat else new, *args[1:]) if args else args
                         x = new
                 if retain_input:
                     t[_name].input = x.detach() if detach else x
                 return args, kwargs
 
             def post(mod, args, output, _name=name):
+                o, flat = unflatten(_first(output))
                 if edit_output is not None:
-                    new = edit_output(_name, _first(output))
+                    o = edit_output(_name, o)
+                    new = o.reshape(-1, o.shape[-1]) if flat else o
                     output = (new, *output[1:]) if isinstance(output, tuple) else new
                 if retain_output:
-                    o = _first(output)
                     t[_name].output = o.detach() if detach else o
                 return output
 

@@ -43,7 +43,7 @@ class LoadedModel:
     def arch(self):
         from polyedit.models.arch import find_architecture
 
-        return find_architecture(self.model)
+        return find_architecture(self.model, self.meta.get("modules"))
 
 
 def world_checkpoint(name: str) -> Path:
@@ -77,14 +77,16 @@ def pick_device(device: str | None) -> torch.device:
 
 
 def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", device_map: str | dict | None = None,
-               trust_remote_code: bool = False, revision: str | None = None) -> LoadedModel:
+               trust_remote_code: bool = False, revision: str | None = None,
+               modules: dict[str, str] | None = None) -> LoadedModel:
     """Load a causal LM and its tokenizer.
 
     `device`: cpu, cuda[:N], mps or auto (CUDA, then MPS, then CPU); `dtype`: float32, bfloat16, float16 or
     auto (see `models.device.resolve_dtype`); `device_map`: accelerate's `auto` (or an explicit mapping)
     spreads a model larger than one device over all of them. Weights come only from safetensors files (a
     pickled `pytorch_model.bin` is refused: unpickling can run code), and remote code runs only when
-    `trust_remote_code` is asked for.
+    `trust_remote_code` is asked for. `modules` names the MLP projections methods edit (`models.arch`), where
+    those found from the model's structure are not wanted.
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -119,6 +121,8 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", d
     meta = {"path": path, "editing_hparams": editing_hparams(path), "dataset": default_dataset(path)}
     if device_map is not None:
         meta["device_map"] = device_map
+    if modules:
+        meta["modules"] = dict(modules)
     return LoadedModel(model, tokenizer, spec, meta)
 
 

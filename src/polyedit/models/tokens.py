@@ -65,6 +65,23 @@ def encode_with_target(tokenizer, context: str, continuation: str, add_special_t
     return Encoded(list(ids), n_ctx)
 
 
+def prompt_ids(tokenizer, text: str, add_special_tokens: bool = True) -> list[int]:
+    """`text`'s ids for the model to continue: with the special tokens the tokenizer adds in front (BOS), but
+    not those it appends (an EOS or SEP after the text would make the model continue after end-of-text), as
+    `encode_with_target` drops them for scoring. Special tokens written in the text itself stay."""
+    ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+    if not add_special_tokens:
+        return list(ids)
+    special = set(tokenizer.all_special_ids)
+    plain = tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def trailing(seq) -> int:
+        return next((i for i in range(len(seq)) if seq[len(seq) - 1 - i] not in special), len(seq))
+
+    appended = trailing(ids) - trailing(plain)
+    return list(ids[:len(ids) - appended]) if 0 < appended < len(ids) else list(ids)
+
+
 @dataclass(frozen=True)
 class SubjectSpan:
     """Token positions [start, end) of the subject in the tokenised prompt, and the rule that found them.

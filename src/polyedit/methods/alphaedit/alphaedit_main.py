@@ -53,7 +53,7 @@ def projector(lm: LoadedModel, c: torch.Tensor, layer: int, corpus: str, hp: Alp
     key = (layer, corpus, hp.stats_tokens, hp.stats_dir, hp.nullspace_threshold, hp.nullspace_fraction)
     if key not in memo:
         p, info = null_space_projector(c, hp.nullspace_threshold, hp.nullspace_fraction)
-        require_null_space(info, method, layer, hp.nullspace_threshold)
+        require_null_space(info, method, layer, hp.nullspace_threshold, corpus)
         memo[key] = (p.to(c.device), info)
     return memo[key]
 

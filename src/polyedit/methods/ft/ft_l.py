@@ -86,5 +86,7 @@ class FTL(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
-        names = lm.arch.mlp_out_weights(hp.layers)
-        return constrained_finetune(lm, edits, names, hp, OBJECTIVES[hp.objective])
+        names = lm.arch.mlp_out_weights(hp.layers, experts=True)  # every expert of an MoE layer (experts_note)
+        handle = constrained_finetune(lm, edits, names, hp, OBJECTIVES[hp.objective])
+        handle.info.update(lm.arch.experts_note(hp.layers))
+        return handle

@@ -52,7 +52,8 @@ class FTM(EditMethod):
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
-        names = lm.arch.mlp_out_weights(hp.layers)
+        names = lm.arch.mlp_out_weights(hp.layers, experts=True)  # every expert of an MoE layer (experts_note)
         handle = constrained_finetune(lm, edits, names, hp, mean_target_nll)
         handle.info["layers"] = hp.layers
+        handle.info.update(lm.arch.experts_note(hp.layers))
         return handle

@@ -126,7 +126,8 @@ class IKE(EditMethod):
         spec = self.hparams.corpus or case.meta.get("demo_corpus")
         if not spec:
             raise PolyeditError(f"ike: the dataset of case {case.case_id!r} declares no demonstrations; "
-                                "set corpus: SPEC (edits to build them from) or pool: zsre|counterfact|wikifactdiff")
+                                "set corpus: SPEC (edits to build them from) or pool: zsre|counterfact|wikifactdiff "
+                                "(in --hparams FILE)")
         return spec.replace("{lang}", lang)
 
     def _cases(self, spec: str) -> list[EditCase]:

@@ -84,7 +84,7 @@ class LangEdit(EditMethod):
                 preserved = written if hp.preserve_edits == "all" else [g for g in written if g != lang]
                 c_lang = preserved_moment(cs[layer], hp.stats_tokens, memory, layer, preserved, hp.edited_key_weight)
                 p, null = null_space_projector(c_lang, hp.nullspace_threshold, hp.nullspace_fraction)
-                require_null_space(null, "langedit", layer, hp.nullspace_threshold)
+                require_null_space(null, "langedit", layer, hp.nullspace_threshold, corpus)
                 ps[layer] = p
                 per_language.setdefault(lang, {})[str(layer)] = {
                     **null, "preserved_edit_keys": memory.count(layer, preserved)}
