@@ -12,8 +12,8 @@ the query, and a demonstration's answer starts where the query's last line ends 
 in the block, e.g. `" Answer: "`). A prompt without that shape is sent whole, as in `user_prompt`.
 
 Chat models answer in sentences, and providers cap stop sequences at four, so nothing is sent as a stop
-string: the answer is extracted client-side (`extract_answer`: the first non-empty line, the prompt's own
-answer cue such as `Answer:` dropped, the text inside a leading quote, then the caller's and the prompt's
+string: the answer is extracted client-side (`extract_answer`: the first non-empty line, a leading one-word
+label such as `Answer:` dropped, the text inside a leading quote, then the caller's and the prompt's
 stop rules of `normalize.answer_stops`). Decoding is greedy where the provider allows it (`temperature: 0`,
 and `seed`), recorded in `describe()`. Teacher-forced protocols need prompt log-probabilities, which chat
 APIs do not give: the backend has only the `generate` capability, so the engine reports them unavailable.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from polyedit.data.normalize import QUOTE_PAIRS, answer_stops
+from polyedit.data.normalize import QUOTE_PAIRS, SENTENCE_END, SPACED_SENTENCE_END, answer_stops
 from polyedit.errors import PolyeditError
 from polyedit.models.backend import Generation, cut_at_stop
 from polyedit.models.openai_backend import word_ids
@@ -32,6 +32,7 @@ from polyedit.models.openai_backend_http import Endpoint, Ledger, ResponseCache,
 
 #: chat models often open with a label or quotes: fewer tokens than this would cut the answer itself off
 MIN_CHAT_TOKENS = 32
+SENTENCE_MARKS = frozenset(SPACED_SENTENCE_END + SENTENCE_END)
 ANSWER_ONLY = "Reply with the answer only: a few words, no sentence, no explanation."
 
 #: the chat protocols: name -> what it sends (recorded with each metric's protocol)
@@ -77,25 +78,31 @@ def to_messages(protocol: str, prompt: str, stop: tuple[str, ...]) -> list[dict]
     return user_prompt(prompt)
 
 
-def answer_cue(prompt: str) -> str:
-    """The label the prompt's last line puts before the answer (`Answer:` in `... Answer: "`), or ""."""
-    tail = prompt.rstrip().splitlines()[-1].rstrip() if prompt.strip() else ""
-    tail = tail.rstrip("".join(QUOTE_PAIRS)).rstrip()
-    words = tail.split()
-    return words[-1] if words and words[-1].endswith(":") else ""
+def _drop_label(text: str) -> str:
+    """`Answer: Lima`, `Antwort: "Lima"`, `答え：リマ` -> the text after a leading one-word label."""
+    head, sep, rest = text.partition(" ")
+    if head.endswith((":", "：")) and len(head) <= 24:
+        return rest.lstrip()
+    for colon in ("：", ":"):
+        label, found, rest = text.partition(colon)
+        if found and label and len(label) <= 12 and not any(c.isspace() or c in QUOTE_PAIRS for c in label):
+            return rest.lstrip()
+    return text
 
 
 def extract_answer(reply: str, prompt: str, stop: tuple[str, ...] = ()) -> str:
-    """The answer in a chat reply: first non-empty line, the prompt's answer cue dropped, the text inside a
-    leading quote, cut at the first of `stop` and the prompt's stop rules (`answer_stops`)."""
-    text = next((line.strip() for line in reply.splitlines() if line.strip()), "")
-    cue = answer_cue(prompt)
-    if cue and text.casefold().startswith(cue.casefold()):
-        text = text[len(cue):].lstrip()
+    """The answer in a chat reply: the first non-empty line, a leading one-word label (`Answer:`) dropped,
+    the text inside a leading quote, cut at the first of `stop` and the prompt's stop rules (`answer_stops`),
+    without a final full stop when it is the only one (so "D.C." keeps its own)."""
+    text = _drop_label(next((line.strip() for line in reply.splitlines() if line.strip()), ""))
     if text and text[0] in QUOTE_PAIRS:
         close = text.find(QUOTE_PAIRS[text[0]], 1)
         text = text[1:close] if close > 0 else text[1:]
-    return cut_at_stop(text, tuple(stop) + answer_stops(prompt)).strip()
+    text = cut_at_stop(text, tuple(stop) + answer_stops(prompt)).strip()
+    # a chat reply's own full stop ("Rom."), not an abbreviation's ("D.C.")
+    if text[-1:] in SENTENCE_MARKS and not any(c in SENTENCE_MARKS for c in text[:-1]):
+        text = text[:-1].rstrip()
+    return text
 
 
 class ChatBackend:
