@@ -147,10 +147,10 @@ def judge_evaluation(ev: Evaluation, judge: Judge, source: str = "answer") -> No
 
 
 def make_judge(base_url: str, model_name: str | None, cache: Path | None = None,
-               api_key_env: str = "OPENAI_API_KEY", api: str = "chat", **endpoint) -> Judge:
+               api_key_env: str = "OPENAI_API_KEY", api: str = "chat", response_cache=None, ledger=None) -> Judge:
     """A judge on an OpenAI-compatible endpoint, over its chat route (`api="chat"`) or its completions route
-    (generation only: no logprobs asked for). `endpoint`: the response cache and ledger
-    (`openai_backend_http`)."""
+    (generation only: no logprobs asked for). `cache`: the verdicts file; `response_cache`, `ledger`: the
+    run's response cache and token ledger (`openai_backend_http`)."""
     from polyedit.models.openai_backend import OpenAIBackend
     from polyedit.models.openai_backend_chat import ChatBackend
 
@@ -158,10 +158,10 @@ def make_judge(base_url: str, model_name: str | None, cache: Path | None = None,
         raise PolyeditError("a judge endpoint needs a model name (--judge-model)")
     if api == "chat":
         backend = ChatBackend(base_url, model_name, api_key_env=api_key_env, purpose="judge", extract=False,
-                              **endpoint)
+                              cache=response_cache, ledger=ledger)
     elif api == "completions":
         backend = OpenAIBackend(base_url, model_name, api_key_env=api_key_env, logprobs=False, purpose="judge",
-                                **endpoint)
+                                cache=response_cache, ledger=ledger)
     else:
         raise PolyeditError(f"--judge-api {api!r}: expected chat or completions")
     return Judge(backend, model_name, cache, api)

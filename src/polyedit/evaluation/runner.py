@@ -241,7 +241,7 @@ def hparams_source(method: EditMethod, lm) -> dict[str, str]:
 def _shared_endpoint(backend) -> dict:
     """A remote backend's response cache and token ledger, which the judge shares (one ledger per run)."""
     endpoint = getattr(backend, "endpoint", None)
-    return {"cache": endpoint.cache, "ledger": endpoint.ledger} if endpoint is not None else {}
+    return {"response_cache": endpoint.cache, "ledger": endpoint.ledger} if endpoint is not None else {}
 
 
 def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
