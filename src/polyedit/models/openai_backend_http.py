@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,8 @@ class Endpoint:
         if not base_url.startswith(("http://", "https://")):
             raise PolyeditError(f"--base-url must be an http(s) URL, got {base_url!r}")
         base = base_url.rstrip("/")
-        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        # a bare server address gets /v1; a path is the provider's own (Gemini's /v1beta/openai)
+        self.base_url = base if urllib.parse.urlsplit(base).path else base + "/v1"
         self.model_name, self.api_key_env, self.timeout = model_name, api_key_env, timeout
         self.retry = retry or RetryPolicy()
         self.cache, self.ledger = cache, ledger if ledger is not None else Ledger()
