@@ -76,7 +76,7 @@ def world_server():
     server.server_close()
 
 
-DATA = ["--data", "world:small", "--langs", "en,de,ja", "--limit", "2"]
+DATA = ["--data", "world:small", "--langs", "en,ja", "--limit", "1"]
 
 
 def _bench(tmp_path, out, *args):
@@ -84,6 +84,17 @@ def _bench(tmp_path, out, *args):
 
     return main(["bench", "--model", "world:small", "--method", "ike", *DATA, "--out", str(tmp_path / out),
                  "--api-cache", str(tmp_path / "api"), *args])
+
+
+def _estimate() -> int:
+    from polyedit.cli.bench_remote import estimate_tokens
+    from polyedit.data.registry import load_dataset
+    from polyedit.methods.base import get_method
+    from polyedit.models.openai_backend_model import describe_model
+
+    lm = describe_model("world:small")
+    cases = [c.restrict(["en", "ja"]) for c in load_dataset("world:small").cases[:1]]
+    return estimate_tokens(lm, get_method("ike", None, lm), cases, scoring=False, judged=False, new_tokens=16)
 
 
 def _table(run) -> dict:
@@ -110,6 +121,9 @@ def test_chat_bench_labels_every_metric_and_a_second_run_sends_nothing(world_ser
     assert ledger["requests_sent"] == sent and ledger["requests_cached"] == 0 and ledger["prompt_tokens"] > 0
     assert "## API requests and tokens" in (tmp_path / "one" / "summary.md").read_text("utf-8")
     assert summary["evaluation"]["decoding"]["temperature"] == 0 and summary["evaluation"]["decoding"]["seed"] == 0
+    # --max-api-tokens' estimate, made before sending, covers what the run used (and not wildly more)
+    used = ledger["prompt_tokens"] + ledger["completion_tokens"]
+    assert used <= _estimate() <= 2 * used
 
     before = counter.n  # the same run into a new folder: everything from the cache
     assert _bench(tmp_path, "two", *args) == 0

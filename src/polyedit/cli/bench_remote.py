@@ -11,7 +11,7 @@ from polyedit.errors import PolyeditError
 
 BACKENDS = ("hf", "openai", "openai-chat")
 #: what one request adds to its prompt in the estimate: the chat protocol's instruction and the message framing
-REQUEST_OVERHEAD = 24
+REQUEST_OVERHEAD = 48
 #: a judge prompt without the question and answers, in tokens (the estimate's figure, not a measurement)
 JUDGE_PROMPT_TOKENS = 120
 
