@@ -60,7 +60,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
                     protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
                     edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                    judge_model=judge_model, judge_api=judge_api, eval_batch_size=batch_size, chat_template=chat_template,
+                    judge_model=judge_model, judge_api=judge_api, eval_batch_size=batch_size,
+                    chat_template=chat_template,
                     checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
@@ -74,7 +75,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     else:
         lm = load_model(model, device=device, dtype=dtype, device_map=device_map) if isinstance(model, str) else model
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
-    cfg = BenchConfig(model=model if isinstance(model, str) or lm is None else lm.name, hparams=m.hparams.to_dict(), **settings)
+    name = model if isinstance(model, str) or lm is None else lm.name
+    cfg = BenchConfig(model=name, hparams=m.hparams.to_dict(), **settings)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
     write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
     return summary

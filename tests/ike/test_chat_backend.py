@@ -39,11 +39,13 @@ def test_demo_turns_put_demonstrations_in_turns_and_the_fact_in_the_system_messa
     messages = demo_turns(IKE_PROMPT, ('"',))
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[0]["content"] == ANSWER_ONLY + '\nNew Fact: "Bo Ek was born in Rome"'
-    assert messages[1]["content"] == 'New fact: "Ana Lind was born in Oslo"\nQuestion: "Wo wurde Ana Lind geboren?" Answer: "'
+    assert messages[1]["content"] == ('New fact: "Ana Lind was born in Oslo"\n'
+                                      'Question: "Wo wurde Ana Lind geboren?" Answer: "')
     assert [messages[2]["content"], messages[4]["content"]] == ["Oslo", "Lima"]
     assert messages[-1]["content"] == 'Question: "Wo wurde Bo Ek geboren?" Answer: "'
     # a prompt without demonstrations or fact (an unedited probe) is sent whole
-    assert to_messages("demo_turns", "Bo Ek was born in", ('"',)) == to_messages("user_prompt", "Bo Ek was born in", ())
+    plain = "Bo Ek was born in"
+    assert to_messages("demo_turns", plain, ('"',)) == to_messages("user_prompt", plain, ())
     assert to_messages("user_prompt", IKE_PROMPT, ()) == [{"role": "user", "content": IKE_PROMPT + "\n\n" + ANSWER_ONLY}]
 
 
@@ -146,10 +148,13 @@ def test_remote_ike_resolves_and_scores_as_the_local_run(world_server, tmp_path)
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True) or a == pytest.approx(b)
 
 
+NOWHERE = ["--base-url", "http://127.0.0.1:9/v1"]
+
+
 @pytest.mark.parametrize("args,message", [
-    (["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--chat-template"], "--chat-template with --backend openai"),
-    (["--backend", "openai-chat", "--base-url", "http://127.0.0.1:9/v1", "--max-api-tokens", "100"], "--max-api-tokens 100: this run is estimated at"),
-    (["--backend", "openai-chat", "--base-url", "http://127.0.0.1:9/v1", "--chat-protocol", "poem"], "unknown chat protocol 'poem'"),
+    (["--backend", "openai", *NOWHERE, "--chat-template"], "--chat-template with --backend openai"),
+    (["--backend", "openai-chat", *NOWHERE, "--max-api-tokens", "100"], "--max-api-tokens 100: this run is estimated"),
+    (["--backend", "openai-chat", *NOWHERE, "--chat-protocol", "poem"], "unknown chat protocol 'poem'"),
 ])
 def test_refused_in_one_line_before_anything_is_sent_or_written(tmp_path, capsys, args, message):
     assert _bench(tmp_path, "run", *args) == 2

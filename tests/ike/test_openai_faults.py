@@ -127,7 +127,7 @@ def test_retry_after_header_parsing(value, seconds):
 
 def test_chat_only_endpoint_names_the_chat_backend_and_the_chat_judge_works(faulty, tmp_path):
     _Faulty.chat_only = True
-    with pytest.raises(PolyeditError, match="HTTP 404.*use --backend openai-chat") as info:
+    with pytest.raises(PolyeditError, match="HTTP 404.*chat route, --backend openai-chat") as info:
         OpenAIBackend(faulty, "gpt-chat", retry=FAST)
     assert "\n" not in str(info.value) and len(_Faulty.times) == 1  # a permanent error: never retried
     judge = make_judge(faulty, "gpt-chat", tmp_path / "v.jsonl", api="chat")

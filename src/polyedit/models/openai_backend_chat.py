@@ -143,7 +143,8 @@ class ChatBackend:
 
     def describe(self) -> dict:
         return {"backend": "openai-chat", "api": "chat", "url": self.url, "model": self.model_name,
-                "chat_protocol": self.protocol, "decoding": {**self.decoding(), "min_max_tokens": MIN_CHAT_TOKENS}, "notes": list(self.notes),
+                "chat_protocol": self.protocol, "decoding": {**self.decoding(), "min_max_tokens": MIN_CHAT_TOKENS},
+                "notes": list(self.notes),
                 "ledger": self.ledger.to_dict()}
 
     def protocol_info(self, protocol) -> dict:

@@ -244,5 +244,5 @@ def _too_long(e) -> bool:
 def _hint(route: str, e) -> str:
     """A chat-only model asked on /v1/completions (OpenAI's 404 says so) is pointed at the chat backend."""
     if route == "completions" and e.status_code == 404 and "chat" in _message(e).lower():
-        return " (a chat model: use --backend openai-chat)"
+        return " (a chat model: use its chat route, --backend openai-chat or --judge-api chat)"
     return ""

@@ -79,7 +79,8 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     if ledger:
         lines += ["", "## API requests and tokens", "", "Per purpose (the chat protocol, the judge); tokens as the "
                   "API's `usage` reports them, cached answers included.", "",
-                  "| purpose | requests sent | from cache | prompt tokens | completion tokens |", "|---|---|---|---|---|"]
+                  "| purpose | requests sent | from cache | prompt tokens | completion tokens |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {k} | {v['requests_sent']} | {v['requests_cached']} | {v['prompt_tokens']} | "
                   f"{v['completion_tokens']} |" for k, v in ledger.items()]
     if summary.get("skipped"):

@@ -127,7 +127,8 @@ class CompletionModel:
         text offsets, is the decoded ids."""
         vocab = len(self.tok)
         if max(ids) >= vocab:
-            raise BadRequest(400, f"prompt: token id {max(ids)} is outside this model's vocabulary of {vocab}", "prompt")
+            raise BadRequest(400, f"prompt: token id {max(ids)} is outside this model's vocabulary of {vocab}",
+                             "prompt")
         self._check_length(ids, max_tokens, "prompt")
         room = max_tokens if self.context is None else min(max_tokens, self.context - len(ids))
         text = self.tok.decode(ids, skip_special_tokens=True)
