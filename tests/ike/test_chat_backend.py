@@ -81,10 +81,10 @@ def world_server():
 DATA = ["--data", "world:small", "--langs", "en,ja", "--limit", "1"]
 
 
-def _bench(tmp_path, out, *args):
+def _bench(tmp_path, out, *args, method="ike"):
     from polyedit.cli.main import main
 
-    return main(["bench", "--model", "world:small", "--method", "ike", *DATA, "--out", str(tmp_path / out),
+    return main(["bench", "--model", "world:small", "--method", method, *DATA, "--out", str(tmp_path / out),
                  "--api-cache", str(tmp_path / "api"), *args])
 
 
@@ -133,6 +133,19 @@ def test_chat_bench_labels_every_metric_and_a_second_run_sends_nothing(world_ser
     assert _table(tmp_path / "one") == _table(tmp_path / "two")
     again = json.loads((tmp_path / "two" / "summary.json").read_text("utf-8"))["evaluation"]["ledger"]
     assert again[f"chat:{protocol}"]["requests_sent"] == 0 and again[f"chat:{protocol}"]["requests_cached"] == sent
+
+
+def test_remake_over_chat_with_a_chat_judge(world_server, tmp_path):
+    """ReMaKE's retrieved-fact prompt goes through the same generic conversion; the judge asks over chat (a
+    judge prompt longer than the world model's context fails alone, unscored, and does not stop the run)."""
+    url, _ = world_server
+    assert _bench(tmp_path, "remake", "--backend", "openai-chat", "--base-url", url, "--chat-protocol", "demo_turns",
+                  "--protocols", "answer", "--judge-url", url, "--judge-model", "world:small", method="remake") == 0
+    rec = json.loads((tmp_path / "remake" / "results.jsonl").read_text("utf-8").splitlines()[0])
+    assert {label["chat_protocol"] for p in rec["probes"] for label in p["protocol"].values()} == {"demo_turns"}
+    assert rec["protocols"]["judge"]["judge_api"] == "chat"
+    ledger = json.loads((tmp_path / "remake" / "summary.json").read_text("utf-8"))["evaluation"]["ledger"]
+    assert ledger["chat:demo_turns"]["requests_sent"] > 0 and ledger["judge"]["requests_sent"] > 0
 
 
 def test_remote_ike_resolves_and_scores_as_the_local_run(world_server, tmp_path):

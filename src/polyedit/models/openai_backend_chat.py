@@ -173,7 +173,7 @@ class ChatBackend:
             if not choices:
                 raise PolyeditError(f"{self.url}: an answer without choices")
             reply = (choices[0].get("message") or {}).get("content") or ""
-            text = extract_answer(reply, prompt, stop) if self.extract else cut_at_stop(reply, stop)
+            text = extract_answer(reply, prompt, stop) if self.extract else cut_at_stop(reply.lstrip(), stop)
             return Generation(text, self.tokenize(text))
 
         if len(prompts) <= 1:
