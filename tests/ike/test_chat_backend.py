@@ -168,6 +168,7 @@ NOWHERE = ["--base-url", "http://127.0.0.1:9/v1"]
     (["--backend", "openai", *NOWHERE, "--chat-template"], "--chat-template with --backend openai"),
     (["--backend", "openai-chat", *NOWHERE, "--max-api-tokens", "100"], "--max-api-tokens 100: this run is estimated"),
     (["--backend", "openai-chat", *NOWHERE, "--chat-protocol", "poem"], "unknown chat protocol 'poem'"),
+    (["--max-api-tokens", "100"], "--max-api-tokens counts the tokens sent to an endpoint"),
 ])
 def test_refused_in_one_line_before_anything_is_sent_or_written(tmp_path, capsys, args, message):
     assert _bench(tmp_path, "run", *args) == 2

@@ -69,7 +69,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
                 judge_model=judge_model, **lifelong)  # and on bad flags
     dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
-    check_remote(backend_kind, m, method, base_url, chat_template)
+    check_remote(backend_kind, m, method, base_url, chat_template, max_api_tokens)
     backend = None
     if backend_kind != "hf":
         from polyedit.models.openai_backend_model import describe_model

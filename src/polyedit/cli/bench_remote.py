@@ -52,9 +52,13 @@ def endpoint_options(no_cache: bool, api_cache: str | None) -> dict:
     return {"cache": cache, "ledger": Ledger()}
 
 
-def check_remote(kind: str, method, method_name: str, base_url: str | None, chat_template) -> None:
+def check_remote(kind: str, method, method_name: str, base_url: str | None, chat_template,
+                 max_api_tokens: int | None = None) -> None:
     """One line for a remote run that cannot be what was asked for."""
     if kind == "hf":
+        if max_api_tokens is not None:
+            raise PolyeditError("--max-api-tokens counts the tokens sent to an endpoint: use it with --backend openai "
+                                "or openai-chat")
         return
     if not base_url:
         raise PolyeditError(f"--backend {kind} needs --base-url")
