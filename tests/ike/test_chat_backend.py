@@ -9,7 +9,7 @@ import json
 import pytest
 
 from polyedit.methods.ike.prompts import in_context_prompt
-from polyedit.models.openai_backend_chat import ANSWER_ONLY, CHAT_PROTOCOLS, demo_turns, extract_answer, to_messages
+from polyedit.models.openai_backend_chat import ANSWER_ONLY, demo_turns, extract_answer, to_messages
 
 IKE_PROMPT = in_context_prompt([("Ana Lind was born in Oslo", "Wo wurde Ana Lind geboren?", "Oslo"),
                                 ("The capital of Peru is Lima", "Was ist die Hauptstadt Perus?", "Lima")],
@@ -104,8 +104,9 @@ def _table(run) -> dict:
     return {k: summary[k] for k in ("per_language", "mean", "headline")}
 
 
-@pytest.mark.parametrize("protocol", sorted(CHAT_PROTOCOLS))
-def test_chat_bench_labels_every_metric_and_a_second_run_sends_nothing(world_server, tmp_path, protocol):
+def test_chat_bench_labels_every_metric_and_a_second_run_sends_nothing(world_server, tmp_path):
+    """user_prompt here; demo_turns runs end to end in the ReMaKE test below."""
+    protocol = "user_prompt"
     url, counter = world_server
     args = ["--backend", "openai-chat", "--base-url", url, "--chat-protocol", protocol,
             "--protocols", "answer,answer_locality,token_accuracy"]
