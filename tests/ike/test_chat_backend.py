@@ -27,6 +27,8 @@ RECORDED = [
     ("「東京」です。", JA_PROMPT, "東京"),
     ("東京。ボー・エクは東京で生まれました。", JA_PROMPT, "東京"),
     ("Washington, D.C.", IKE_PROMPT, "Washington, D.C."),
+    ("12:30", IKE_PROMPT, "12:30"),
+    ("答え：東京", JA_PROMPT, "東京"),
 ]
 
 

@@ -68,7 +68,7 @@ def demo_turns(prompt: str, stop: tuple[str, ...]) -> list[dict] | None:
     return messages + [{"role": "user", "content": question.rstrip()}]
 
 
-def user_prompt(prompt: str, stop: tuple[str, ...] = ()) -> list[dict]:
+def user_prompt(prompt: str) -> list[dict]:
     return [{"role": "user", "content": f"{prompt.rstrip()}\n\n{ANSWER_ONLY}"}]
 
 
@@ -80,12 +80,9 @@ def to_messages(protocol: str, prompt: str, stop: tuple[str, ...]) -> list[dict]
 
 def _drop_label(text: str) -> str:
     """`Answer: Lima`, `Antwort: "Lima"`, `答え：リマ` -> the text after a leading one-word label."""
-    head, sep, rest = text.partition(" ")
-    if head.endswith((":", "：")) and len(head) <= 24:
-        return rest.lstrip()
-    for colon in ("：", ":"):
+    for colon in ("：", ":"):  # a label is letters only: "12:30" and "http://..." are answers
         label, found, rest = text.partition(colon)
-        if found and label and len(label) <= 12 and not any(c.isspace() or c in QUOTE_PAIRS for c in label):
+        if found and label.isalpha() and len(label) <= 24:
             return rest.lstrip()
     return text
 
@@ -107,7 +104,8 @@ def extract_answer(reply: str, prompt: str, stop: tuple[str, ...] = ()) -> str:
 
 class ChatBackend:
     """`Backend` over /v1/chat/completions: one request per prompt, `concurrency` in flight. `protocol`: a
-    key of `CHAT_PROTOCOLS`; `instruction=False` sends prompts as they are (the judge writes its own)."""
+    key of `CHAT_PROTOCOLS`; `extract=False` sends each prompt as one user message and keeps the reply's first
+    line as it is (the judge writes its own instruction and parses its own verdict)."""
 
     def __init__(self, base_url: str, model_name: str, *, protocol: str = "user_prompt",
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4, timeout: float = 120.0,
