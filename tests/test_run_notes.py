@@ -58,3 +58,14 @@ def test_bench_says_on_the_console_that_the_edit_did_nothing(tmp_path, capsys, n
     assert rc in (None, 0) and "note: the edit changed nothing" in err
     summary = json.loads((tmp_path / "run" / "summary.json").read_text("utf-8"))
     assert any("changed nothing" in n for n in summary["notes"])
+
+
+def test_a_judge_that_never_says_yes_or_no_is_named():
+    def judged(*verdicts):
+        probes = [{"kind": "reliability", "lang": "en", "pre": {"answer_em": 0.0}, "post": {"answer_em": 1.0, **v}}
+                  for v in verdicts]
+        return {"info": {}, "protocols": {"judge": {"kind": "judged"}}, "probes": probes}
+
+    assert run_notes([judged({}, {})]) == ["the judge gave no YES or NO verdict: all 4 judged answers are unscored "
+                                           "(its replies are in samples.jsonl)"]
+    assert run_notes([judged({}, {"judge_correct": 0.0})]) == []  # one verdict: the judge works

@@ -42,7 +42,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
           resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None,
           log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None,
-          device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
+          judge_api: str = "chat", device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
           batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
           retention_sample: int | None = None, recall_sample: int = 50) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
@@ -51,7 +51,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
     `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice).
     `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).
-    `judge_url`, `judge_model`: an OpenAI-compatible endpoint that judges every generated answer.
+    `judge_url`, `judge_model`, `judge_api`: an OpenAI-compatible endpoint that judges every generated answer,
+    over its chat route (`chat`) or its completions route.
     `checkpoints`, `retention_sample`, `recall_sample`: lifelong checkpoints of a sequential run
     (`polyedit.evaluation.lifelong`)."""
     from polyedit.reports.markdown import summary_markdown
@@ -59,17 +60,23 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
                     protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
                     edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                    judge_model=judge_model, eval_batch_size=batch_size, chat_template=chat_template,
+                    judge_model=judge_model, judge_api=judge_api, eval_batch_size=batch_size,
+                    chat_template=chat_template,
                     checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
     dataset = dataset if dataset is not None else load_dataset(data, langs=settings["langs"])
     if backend is not None:
-        lm = None  # nothing is loaded here: the endpoint holds the model
+        from polyedit.models.openai_backend_model import describe_model
+
+        # the endpoint holds the model; a local or built-in one is described here (editing.yaml, tokenizer,
+        # context length, no weights) so the run resolves its settings as a local run would
+        lm = describe_model(model) if isinstance(model, str) else model
     else:
         lm = load_model(model, device=device, dtype=dtype, device_map=device_map) if isinstance(model, str) else model
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
-    cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, hparams=m.hparams.to_dict(), **settings)
+    name = model if isinstance(model, str) or lm is None else lm.name
+    cfg = BenchConfig(model=name, hparams=m.hparams.to_dict(), **settings)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
     write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
     return summary

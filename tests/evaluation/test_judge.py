@@ -158,7 +158,8 @@ def test_judge_against_polyedit_serve_on_loopback(served_world, tmp_path, tiny_m
     hp.write_text("lr: 0.05\nsteps: 1\nnorm_constraint: null\n")
     run = tmp_path / "run"
     assert main(["bench", "--model", str(tiny_model_dirs["llama"]), "--method", "ft-l", "--data", f"jsonl:{cases}",
-                 "--out", str(run), "--hparams", str(hp), "--judge-url", served_world, "--judge-model", "world:small"]) == 0
+                 "--out", str(run), "--hparams", str(hp), "--judge-url", served_world, "--judge-model", "world:small", "--judge-api", "completions",
+                 "--no-cache"]) == 0
     rec = json.loads((run / "results.jsonl").read_text("utf-8").splitlines()[0])
     assert rec["protocols"]["judge"]["judge_model"] == "world:small" and rec["protocols"]["judge"]["kind"] == "judged"
     assert rec["protocols"]["judge"]["chat_template"] is False  # the judged answers' prompts: no template

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from polyedit.cli.bench_remote import add_remote_options
 from polyedit.cli.common import (batch_size_option, chat_template_option, device_map_option, device_option,
                                  dtype_option, hparams_option, method_option, model_option, parse_batch_size,
                                  modules_option, parse_modules, remote_option, split_langs)
@@ -35,13 +36,7 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @click.option("--judge-model", default=None, help="the model name the judge endpoint serves")
 @click.option("--log-samples/--no-log-samples", default=True, show_default=True,
               help="write OUT/samples.jsonl: every prompt as sent, the generated text, gold, aliases, metrics")
-@click.option("--backend", "backend_kind", type=click.Choice(["hf", "openai"]), default="hf", show_default=True,
-              help="hf: load MODEL here; openai: an OpenAI-compatible completions endpoint (in-context methods)")
-@click.option("--base-url", default=None, help="endpoint URL for --backend openai, e.g. http://127.0.0.1:8000/v1")
-@click.option("--model-name", default=None, help="model name the endpoint serves (default: --model)")
-@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
-              help="environment variable holding the endpoint's API key (never written anywhere)")
-@click.option("--concurrency", type=int, default=4, show_default=True, help="requests in flight (--backend openai)")
+@add_remote_options
 @device_option
 @dtype_option
 @device_map_option
@@ -52,10 +47,12 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, checkpoints,
             retention_sample, recall_sample, seed, resume,
             judge_url, judge_model, log_samples,
-            backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, device_map, batch_size,
+            backend_kind, base_url, model_name, api_key_env, concurrency, chat_protocol, judge_api, api_cache, no_cache,
+            max_api_tokens, device, dtype, device_map, batch_size,
             chat_template, modules, trust_remote_code):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
     from polyedit.api import bench
+    from polyedit.cli.bench_remote import check_budget, check_remote, endpoint_options, estimate_tokens, make_backend
     from polyedit.data.registry import load_dataset
     from polyedit.methods.base import get_method
     from polyedit.errors import PolyeditError
@@ -73,22 +70,28 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
                 judge_model=judge_model, **lifelong)  # and on bad flags
     dataset = load_dataset(data, langs=langs)  # fail on bad data before loading the model; handed on, not read again
+    check_remote(backend_kind, m, method, base_url, chat_template, max_api_tokens)
     backend = None
-    if backend_kind == "openai":
-        from polyedit.models.openai_backend import OpenAIBackend
+    if backend_kind != "hf":
+        from polyedit.models.openai_backend_model import describe_model
 
-        if not base_url:
-            raise PolyeditError("--backend openai needs --base-url")
-        if not getattr(m, "edits_in_context", False):
-            raise PolyeditError(f"method {method!r} edits weights; a remote endpoint runs in-context methods only")
-        backend = OpenAIBackend(base_url, model_name or model, api_key_env=api_key_env, concurrency=concurrency)
-        lm = model
+        lm = describe_model(model, trust_remote_code) or model  # editing.yaml, tokenizer, context: no weights
+        described = lm if not isinstance(lm, str) else None
+        if max_api_tokens is not None:
+            cases = dataset.cases[:limit] if limit else dataset.cases
+            cases = [c.restrict(langs) for c in cases] if langs else cases
+            check_budget(max_api_tokens, estimate_tokens(described, get_method(method, hparams, described), cases,
+                                                         scoring=backend_kind == "openai", judged=bool(judge_url),
+                                                         new_tokens=16))
+        backend = make_backend(backend_kind, base_url, model_name or model, api_key_env=api_key_env,
+                               concurrency=concurrency, chat_protocol=chat_protocol, seed=seed,
+                               endpoint=endpoint_options(no_cache, api_cache))
     else:
         lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code,
                         modules=parse_modules(modules))
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
-                    log_samples=log_samples, judge_url=judge_url, judge_model=judge_model,
+                    log_samples=log_samples, judge_url=judge_url, judge_model=judge_model, judge_api=judge_api,
                     batch_size=batch_size, chat_template=chat_template, **lifelong)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")

@@ -74,7 +74,8 @@ def command(model, edits_file, method, hparams, adapter, host, port, model_name,
     if not key and server.server_address[0] not in ("127.0.0.1", "::1", "localhost"):
         click.echo(f"warning: serving on {host} without an API key: anyone who can reach it may use the model "
                    "(--api-key-env VAR)", err=True)
-    click.echo(f"serving {served.model_name} at {server.url}/v1/completions (Ctrl-C to stop)", err=True)
+    click.echo(f"serving {served.model_name} at {server.url}/v1/completions and {server.url}/v1/chat/completions "
+               "(Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

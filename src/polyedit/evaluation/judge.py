@@ -1,5 +1,6 @@
-"""LLM-as-judge: a model behind any OpenAI-compatible completions endpoint says whether a generated answer
-is right, for answers exact match cannot see (a synonym, another spelling, a longer phrasing).
+"""LLM-as-judge: a model behind any OpenAI-compatible endpoint (`/v1/chat/completions`, the recommended
+route for chat models, or `/v1/completions`) says whether a generated answer is right, for answers exact
+match cannot see (a synonym, another spelling, a longer phrasing, a chat model's sentence).
 
 - The prompt is multilingual by content: the question in its own language, the language named, the gold
   answer with every alias, the prediction; the instruction asks for one word, YES or NO.
@@ -7,6 +8,9 @@ is right, for answers exact match cannot see (a synonym, another spelling, a lon
   Anything else (a sentence, "maybe", an empty reply) and an endpoint that cannot be reached are
   *unscored*: the probe gets no `judge_correct` value, never a 0, and the count of unscored probes is
   kept (`Judge.unscored`), so a broken judge cannot pass for a strict one.
+- A permanent error (a 4xx other than 429: a wrong model name or key, a chat-only model asked on the
+  completions route) while the judge has never answered stops the run with that one line; a judge that
+  answers but never with YES or NO is a note at the top of the summary and on the console.
 - Verdicts are cached in a JSON-lines file keyed by the judge model and the exact prompt, so a resumed or
   repeated run asks nothing twice; unscored verdicts are not cached (they are retried next time).
 - Results name the judge: the descriptor of the `judge` protocol (kind "judged") carries the endpoint's
@@ -25,6 +29,7 @@ from polyedit.data.languages import get_language
 from polyedit.data.normalize import answer_stops, cut_answer
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.engine import Evaluation
+from polyedit.models.openai_backend_http import EndpointError
 
 PROMPT_VERSION = "1"
 JUDGE_TOKENS = 4
@@ -58,12 +63,13 @@ class Judge:
     """`backend`: anything with `generate(prompts, max_new_tokens, stop)` (an `OpenAIBackend`), and
     `model_name`. `cache`: a JSON-lines file of verdicts (created on first use)."""
 
-    def __init__(self, backend, model_name: str, cache: str | Path | None = None) -> None:
-        self.backend, self.model_name = backend, model_name
+    def __init__(self, backend, model_name: str, cache: str | Path | None = None, api: str = "completions") -> None:
+        self.backend, self.model_name, self.api = backend, model_name, api
         self.cache_path = Path(cache) if cache else None
         self.cache: dict[str, str] = {}
         self.unscored = 0
         self.asked = 0
+        self.answered = 0  # replies the endpoint gave, junk or not (cached ones included)
         if self.cache_path and self.cache_path.exists():
             for line in self.cache_path.read_text("utf-8").splitlines():
                 try:
@@ -74,11 +80,28 @@ class Judge:
 
     def describe(self) -> dict:
         return {"name": "judge", "kind": "judged", "version": PROMPT_VERSION, "judge_model": self.model_name,
+                "judge_api": self.api,
                 "help": "an LLM judge's YES/NO on the generated answer; junk or unreachable = unscored",
                 "headline": {}, "parsing": "first word YES or NO, else unscored"}
 
     def _key(self, prompt: str) -> str:
         return hashlib.sha256(f"{self.model_name}\n{prompt}".encode()).hexdigest()
+
+    def _ask(self, todo: list[tuple[str, str]]) -> dict[str, str]:
+        """key -> raw reply; `<unreachable: ...>` for a prompt the endpoint could not answer. A prompt too
+        long for the judge's context fails alone; any other permanent error before the judge has ever
+        answered stops the run."""
+        try:
+            gens = self.backend.generate([p for _, p in todo], JUDGE_TOKENS, ("\n",))
+            return {k: g.text for (k, _), g in zip(todo, gens)}
+        except EndpointError as e:
+            if e.too_long and len(todo) > 1:
+                return {k: v for item in todo for k, v in self._ask([item]).items()}
+            if not self.answered and not e.too_long:  # wrong on every request so far: nothing will work
+                raise PolyeditError(f"the judge cannot be used: {e}") from None
+            return {k: f"<unreachable: {e}>" for k, _ in todo}
+        except (PolyeditError, OSError) as e:
+            return {k: f"<unreachable: {e}>" for k, _ in todo}
 
     def verdicts(self, prompts: list[str]) -> list[tuple[float | None, str]]:
         """(verdict, raw reply) per prompt; raw is `<unreachable: ...>` when the endpoint failed."""
@@ -87,11 +110,7 @@ class Judge:
         fresh: dict[str, str] = {}
         if todo:
             self.asked += len(todo)
-            try:
-                gens = self.backend.generate([p for _, p in todo], JUDGE_TOKENS, ("\n",))
-                fresh = {k: g.text for (k, _), g in zip(todo, gens)}
-            except (PolyeditError, OSError) as e:
-                fresh = {k: f"<unreachable: {e}>" for k, _ in todo}
+            fresh = self._ask(todo)
             keep = {k: v for k, v in fresh.items() if parse_verdict(v) is not None}
             self.cache.update(keep)
             if keep and self.cache_path:
@@ -106,6 +125,7 @@ class Judge:
             raw = self.cache.get(k, fresh.get(k, ""))
             v = parse_verdict(raw)
             self.unscored += v is None
+            self.answered += not raw.startswith("<unreachable")
             out.append((v, raw))
         return out
 
@@ -127,10 +147,21 @@ def judge_evaluation(ev: Evaluation, judge: Judge, source: str = "answer") -> No
 
 
 def make_judge(base_url: str, model_name: str | None, cache: Path | None = None,
-               api_key_env: str = "OPENAI_API_KEY") -> Judge:
-    """A judge on an OpenAI-compatible endpoint (generation only: no logprobs asked for)."""
+               api_key_env: str = "OPENAI_API_KEY", api: str = "chat", response_cache=None, ledger=None) -> Judge:
+    """A judge on an OpenAI-compatible endpoint, over its chat route (`api="chat"`) or its completions route
+    (generation only: no logprobs asked for). `cache`: the verdicts file; `response_cache`, `ledger`: the
+    run's response cache and token ledger (`openai_backend_http`)."""
     from polyedit.models.openai_backend import OpenAIBackend
+    from polyedit.models.openai_backend_chat import ChatBackend
 
     if not model_name:
         raise PolyeditError("a judge endpoint needs a model name (--judge-model)")
-    return Judge(OpenAIBackend(base_url, model_name, api_key_env=api_key_env, logprobs=False), model_name, cache)
+    if api == "chat":
+        backend = ChatBackend(base_url, model_name, api_key_env=api_key_env, purpose="judge", extract=False,
+                              cache=response_cache, ledger=ledger)
+    elif api == "completions":
+        backend = OpenAIBackend(base_url, model_name, api_key_env=api_key_env, logprobs=False, purpose="judge",
+                                cache=response_cache, ledger=ledger)
+    else:
+        raise PolyeditError(f"--judge-api {api!r}: expected chat or completions")
+    return Judge(backend, model_name, cache, api)

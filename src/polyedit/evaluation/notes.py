@@ -1,5 +1,6 @@
 """What a run must say out loud, read from its per-case records: notes a method left in its handle's
-info (`info["notes"]`: a fallback it took, say), and an edit that changed nothing at all.
+info (`info["notes"]`: a fallback it took, say), an edit that changed nothing at all, and a judge that
+answered without ever saying YES or NO.
 
 The summary keeps them (`summary["notes"]`), the Markdown report puts them at the top, and `polyedit
 bench` prints that report, so none of it stays buried in results.jsonl.
@@ -28,4 +29,9 @@ def run_notes(records: list[dict]) -> list[str]:
                      "and portability score is exactly what it was before the edit")
     elif unchanged:
         notes.append(f"the edit changed no score at all in {unchanged} of {len(records)} cases")
+    judged = [p[stage] for r in records if "judge" in (r.get("protocols") or {})
+              for p in r.get("probes", []) for stage in ("pre", "post") if "answer_em" in p.get(stage, {})]
+    if judged and not any("judge_correct" in m for m in judged):
+        notes.append(f"the judge gave no YES or NO verdict: all {len(judged)} judged answers are unscored (its "
+                     "replies are in samples.jsonl)")
     return notes

@@ -36,7 +36,7 @@ from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
-from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
+from polyedit.methods.base import EditHandle, EditMethod, recommended_hparams, undo_on_error
 from polyedit.models.backend import HFBackend
 from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
@@ -65,6 +65,7 @@ class BenchConfig:
     log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
     judge_url: str | None = None  # an OpenAI-compatible endpoint that judges the generated answers
     judge_model: str | None = None
+    judge_api: str = "chat"  # the judge endpoint's route: chat (/v1/chat/completions) or completions
     checkpoints: list[int] | None = None  # sequential mode: edit counts at which lifelong.py measures
     retention_sample: int | None = None  # edits so far re-scored for retention at a checkpoint (None: all)
     recall_sample: int = 50  # untouched cases whose facts measure recall and locality drift
@@ -88,6 +89,8 @@ class BenchConfig:
             if not self.langs:
                 raise PolyeditError("--langs names no language")
             self.langs = list(dict.fromkeys(normalize_code(x) for x in self.langs))  # repeats would break resume
+        if self.judge_api not in ("chat", "completions"):
+            raise PolyeditError(f"judge api must be chat or completions, got {self.judge_api!r}")
         if self.protocols is not None:
             if not self.protocols:
                 raise PolyeditError("--protocols names no protocol")
@@ -202,7 +205,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.checkpoints:  # checked against the run's cases before anything is written
         lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
         untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
-    meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict(), "cases": [c.case_id for c in cases],
+    meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict(),
+            "hparams_source": hparams_source(method, lm), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
                         "rule": CONTEXT_RULE, "skipped": dict(too_long_skipped)},
             "environment": environment(lm, backend)}
@@ -211,7 +215,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     store = RunStore(out_dir)
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
-        judge = make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl") if cfg.judge_url else None
+        judge = (make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl", api=cfg.judge_api,
+                            **_shared_endpoint(backend)) if cfg.judge_url else None)
         _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
@@ -221,6 +226,22 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         return write_summary(store.out, store.results.records(),
                              dataclasses.replace(dataset, cases=[], skipped=dataset.skipped + too_long_skipped),
                              getattr(backend, "describe", dict)(), life)
+
+
+def hparams_source(method: EditMethod, lm) -> dict[str, str]:
+    """Where each hyperparameter came from: given (--hparams), the model folder's editing.yaml, or the
+    method's default; the same for a local run and a remote run of the same --model."""
+    if method.given is None:
+        return dict.fromkeys(method.hparams.to_dict(), "given")
+    recommended = recommended_hparams(lm, method.name)
+    return {k: "given" if k in method.given else "editing.yaml" if k in recommended else "default"
+            for k in method.hparams.to_dict()}
+
+
+def _shared_endpoint(backend) -> dict:
+    """A remote backend's response cache and token ledger, which the judge shares (one ledger per run)."""
+    endpoint = getattr(backend, "endpoint", None)
+    return {"response_cache": endpoint.cache, "ledger": endpoint.ledger} if endpoint is not None else {}
 
 
 def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:

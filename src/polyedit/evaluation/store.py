@@ -250,8 +250,8 @@ def environment(lm=None, backend=None) -> dict:
     env = {"polyedit": version("polyedit"), "git_commit": _git_commit(), "python": platform.python_version(),
            "torch": version("torch"), "transformers": version("transformers"),
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    if lm is not None:
-        param = next(lm.model.parameters())
+    param = next(lm.model.parameters(), None) if lm is not None else None
+    if param is not None:  # a remote run's model description has no weights here
         env |= {"device": str(param.device), "dtype": str(param.dtype).replace("torch.", "")}
     describe = getattr(backend, "describe", None)
     env["backend"] = describe() if callable(describe) else type(backend).__name__ if backend is not None else "hf"

@@ -9,53 +9,24 @@
 - Token ids: the API returns token strings, not ids; each distinct token string gets a session id, which
   is all the protocols need (they only compare ids). `tokenize` asks the endpoint (echo, special tokens
   such as BOS dropped); without logprobs it falls back to words and punctuation, and `notes` says so.
-- Errors: HTTP 429 and 5xx, and dropped connections, are retried with exponential backoff (honouring a
-  short `Retry-After`); any other 4xx is one clear `PolyeditError`. The API key is read from an environment
-  variable, sent only in the `Authorization` header, and never written to messages, logs or `repr`.
+- HTTP (`openai_backend_http.py`): the official `openai` SDK with polyedit's retry policy (429, 5xx, dropped
+  connections, timeouts and malformed answers retried, honouring `Retry-After`; any other 4xx is one clear
+  `EndpointError`), an optional response cache and a token ledger. The API key is read from an environment
+  variable and never written to messages, logs or `repr`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import re
 import threading
-import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from polyedit.errors import PolyeditError
 from polyedit.models.backend import Generation, ScoreResult, cut_at_stop
+from polyedit.models.openai_backend_http import Endpoint, EndpointError, Ledger, ResponseCache, RetryPolicy
 
-log = logging.getLogger("polyedit.openai")
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+__all__ = ["OpenAIBackend", "Endpoint", "EndpointError", "Ledger", "ResponseCache", "RetryPolicy", "word_ids"]
 _WORDS = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-class EndpointError(PolyeditError):
-    """A 4xx answer: the request is wrong (bad model name, missing key, unsupported parameter)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class RetryPolicy:
-    max_retries: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-
-    def delay(self, attempt: int, retry_after: str | None = None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), self.max_delay)
-            except ValueError:
-                pass
-        return min(self.base_delay * 2 ** attempt, self.max_delay)
 
 
 class OpenAIBackend:
@@ -63,22 +34,17 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str, model_name: str, *, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 4, batch_size: int = 8, timeout: float = 120.0, logprobs: bool | None = None,
-                 retry: RetryPolicy | None = None) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise PolyeditError(f"--base-url must be an http(s) URL, got {base_url!r}")
-        base = base_url.rstrip("/")
-        self.url = base + ("/completions" if base.endswith("/v1") else "/v1/completions")
-        self.model_name = model_name
-        self.api_key_env = api_key_env
-        self.__key = os.environ.get(api_key_env) or None  # private: never logged, never in results
+                 retry: RetryPolicy | None = None, cache: ResponseCache | None = None,
+                 ledger: Ledger | None = None, purpose: str = "completions") -> None:
+        self.endpoint = Endpoint(base_url, model_name, api_key_env=api_key_env, timeout=timeout, retry=retry,
+                                 cache=cache, ledger=ledger)
+        self.url = self.endpoint.url("completions")
+        self.model_name, self.api_key_env, self.purpose = model_name, api_key_env, purpose
         self.concurrency = max(1, concurrency)
         self.batch_size = max(1, batch_size)
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
         self._vocab: dict[str, int] = {}
         self._vocab_lock = threading.Lock()
         self._tok_cache: dict[str, list[int]] = {}
-        self.requests_sent = 0
         self.notes: list[str] = []
         self.has_logprobs = self._probe_logprobs() if logprobs is None else logprobs
         self.capabilities = frozenset({"score", "generate"} if self.has_logprobs else {"generate"})
@@ -86,43 +52,31 @@ class OpenAIBackend:
             self.notes.append("endpoint returns no logprobs: probability protocols unavailable; token-level "
                               "metrics count words and punctuation instead of the model's tokens")
 
+    @property
+    def requests_sent(self) -> int:
+        return self.endpoint.requests_sent
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.endpoint.ledger
+
     def __repr__(self) -> str:
         return f"OpenAIBackend(url={self.url!r}, model={self.model_name!r}, key_env={self.api_key_env!r})"
 
     def describe(self) -> dict:
         """What a results file may record about this backend (no secrets)."""
-        return {"backend": "openai", "url": self.url, "model": self.model_name, "logprobs": self.has_logprobs,
-                "notes": list(self.notes)}
+        return {"backend": "openai", "api": "completions", "url": self.url, "model": self.model_name,
+                "logprobs": self.has_logprobs, "decoding": {"temperature": 0}, "notes": list(self.notes),
+                "ledger": self.ledger.to_dict()}
+
+    def protocol_info(self, protocol) -> dict:
+        """A completions endpoint reads the prompts as they are: no chat template, no chat protocol."""
+        return {"chat_template": False}
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
     def _post(self, body: dict) -> dict:
-        data = json.dumps({"model": self.model_name, **body}).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.__key:
-            headers["Authorization"] = f"Bearer {self.__key}"
-        last = ""
-        for attempt in range(self.retry.max_retries + 1):
-            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            retry_after = None
-            try:
-                self.requests_sent += 1
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
-                detail = _error_message(e)
-                if e.code not in RETRY_STATUS:
-                    raise EndpointError(f"{self.url}: HTTP {e.code} {e.reason}: {detail}", e.code) from None
-                last, retry_after = f"HTTP {e.code} {detail}", e.headers.get("Retry-After")
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-            except json.JSONDecodeError:
-                raise PolyeditError(f"{self.url}: the endpoint answered with something that is not JSON") from None
-            if attempt < self.retry.max_retries:
-                wait = self.retry.delay(attempt, retry_after)
-                log.warning("%s: %s; retry %d/%d in %.1fs", self.url, last, attempt + 1, self.retry.max_retries, wait)
-                time.sleep(wait)
-        raise PolyeditError(f"{self.url}: gave up after {self.retry.max_retries + 1} attempts ({last})")
+        return self.endpoint.post("completions", body, self.purpose)
 
     def _complete(self, prompts: list[str], **params) -> list[dict]:
         """One choice per prompt, in order; `batch_size` prompts per request, `concurrency` requests at once."""
@@ -223,11 +177,6 @@ def _text_len(token: str) -> int:
     return 0 if token.startswith("bytes:") else len(token)
 
 
-def _error_message(e: urllib.error.HTTPError) -> str:
-    try:
-        body = json.loads(e.read().decode("utf-8", "replace"))
-        err = body.get("error", body)
-        msg = err.get("message") if isinstance(err, dict) else str(err)
-        return str(msg)[:300]
-    except Exception:
-        return "(no error message)"
+def word_ids(text: str, vocab_id) -> list[int]:
+    """Words and punctuation as token ids, for endpoints that report no tokens."""
+    return [vocab_id(w) for w in _WORDS.findall(text)]

@@ -75,6 +75,14 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
         u = summary["judge_unscored"]
         lines += ["", f"Judge: {u['pre']} answers before and {u['post']} after the edit left unscored (junk verdict "
                   "or unreachable judge; never counted as wrong)."]
+    ledger = (summary.get("evaluation") or {}).get("ledger")
+    if ledger:
+        lines += ["", "## API requests and tokens", "", "Per purpose (the chat protocol, the judge); tokens as the "
+                  "API's `usage` reports them, cached answers included.", "",
+                  "| purpose | requests sent | from cache | prompt tokens | completion tokens |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['requests_sent']} | {v['requests_cached']} | {v['prompt_tokens']} | "
+                  f"{v['completion_tokens']} |" for k, v in ledger.items()]
     if summary.get("skipped"):
         lines += ["", "## Skipped while loading", ""] + [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())]
     if summary.get("subject_rules"):

@@ -172,9 +172,16 @@ class _Common(BaseModel):
         return Sampling(temperature, top_p, seed), stated
 
 
+PromptText = Annotated[str, Field(max_length=4_000_000)]
+TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=1_000_000)]
+
+
 class CompletionRequest(_Common):
-    prompt: Annotated[str, Field(max_length=4_000_000)] | Annotated[
-        list[Annotated[str, Field(max_length=4_000_000)]], Field(min_length=1, max_length=MAX_PROMPTS)]
+    """`prompt`: a string, a list of strings, a list of token ids, or a list of such lists, as OpenAI's API
+    allows (lm-eval's `local-completions` sends token ids by default)."""
+
+    prompt: PromptText | TokenIds | Annotated[list[PromptText], Field(min_length=1, max_length=MAX_PROMPTS)] | \
+        Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_PROMPTS)]
     echo: bool | None = False
     logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
     best_of: int | None = Field(default=None, ge=1, le=1)
@@ -185,7 +192,8 @@ class CompletionRequest(_Common):
     @classmethod
     def _prompt_text(cls, v):
         for p in [v] if isinstance(v, str) else v:
-            _no_lone_surrogates(p, "the prompt")
+            if isinstance(p, str):
+                _no_lone_surrogates(p, "the prompt")
         return v
 
     @field_validator("logit_bias")
@@ -195,8 +203,14 @@ class CompletionRequest(_Common):
             raise ValueError("logit_bias is not supported")
         return v
 
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+    def prompts(self) -> list[str | list[int]]:
+        """One entry per prompt: its text, or its token ids."""
+        one = isinstance(self.prompt, str) or (bool(self.prompt) and isinstance(self.prompt[0], int))
+        return [self.prompt] if one else list(self.prompt)
+
+    def prompt_size(self) -> int:
+        """Characters (or token ids) in all prompts: whether tokenising them is worth a thread hop."""
+        return sum(len(p) for p in self.prompts())
 
 
 class TextPart(BaseModel):

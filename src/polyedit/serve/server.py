@@ -1,6 +1,7 @@
 """`polyedit serve`: a local model, optionally edited, behind OpenAI's completions API, on FastAPI + uvicorn.
 
-Routes: `POST /v1/completions` (`prompt` a string or a list of up to 64, `max_tokens`, `stop`, `echo`,
+Routes: `POST /v1/completions` (`prompt` a string, a list of token ids, or a list of up to 64 of either,
+`max_tokens`, `stop`, `echo`,
 `logprobs` 0..5), `POST /v1/chat/completions` (`messages`; the tokenizer's chat template when it has one,
 otherwise the plain fallback of `chat_prompt`), `GET /v1/models`. Decoding: greedy at `temperature` 0;
 above 0, or left out (OpenAI's default, 1), sampling at that temperature with `top_p`, seeded by `seed`
@@ -89,8 +90,10 @@ class CompletionModel:
 
     # -- turning a request into rows (a long prompt on a thread of the pool, not on the event loop) -----------
 
-    def _row(self, prompt: str, max_tokens: int, stop: tuple[str, ...], *, special: bool = True,
+    def _row(self, prompt: str | list[int], max_tokens: int, stop: tuple[str, ...], *, special: bool = True,
              logprobs: int | None = None, echo: bool = False, param: str = "prompt", sampling=None) -> Row:
+        if not isinstance(prompt, str):
+            return self._token_row(prompt, max_tokens, stop, logprobs, echo, sampling)
         if self.max_prompt_chars is not None and len(prompt) > self.max_prompt_chars:
             raise BadRequest(400, f"the prompt is {len(prompt)} characters, more than fit in this model's context "
                              f"of {self.context} tokens", param, "context_length_exceeded")
@@ -100,12 +103,7 @@ class CompletionModel:
         ids = list(enc["input_ids"])
         if not ids:
             raise BadRequest(400, "the prompt has no tokens", param)
-        if self.context is not None and len(ids) > self.context:
-            raise BadRequest(400, f"the prompt is {len(ids)} tokens; this model's context is {self.context} "
-                             "tokens", param, "context_length_exceeded")
-        if self.context is not None and max_tokens > 0 and len(ids) >= self.context:
-            raise BadRequest(400, f"the prompt is {len(ids)} tokens and fills this model's context of "
-                             f"{self.context}: no room for max_tokens {max_tokens}", param, "context_length_exceeded")
+        self._check_length(ids, max_tokens, param)
         room = max_tokens if self.context is None else min(max_tokens, self.context - len(ids))
         offsets = None
         if logprobs is not None:
@@ -114,6 +112,30 @@ class CompletionModel:
             else:
                 offsets = [len(self.tok.decode(ids[:i], skip_special_tokens=True)) for i in range(len(ids))]
         return Row(prompt, ids, room, stop, offsets, logprobs, echo, sampling)
+
+    def _check_length(self, ids: list[int], max_tokens: int, param: str) -> None:
+        if self.context is not None and len(ids) > self.context:
+            raise BadRequest(400, f"the prompt is {len(ids)} tokens; this model's context is {self.context} "
+                             "tokens", param, "context_length_exceeded")
+        if self.context is not None and max_tokens > 0 and len(ids) >= self.context:
+            raise BadRequest(400, f"the prompt is {len(ids)} tokens and fills this model's context of "
+                             f"{self.context}: no room for max_tokens {max_tokens}", param, "context_length_exceeded")
+
+    def _token_row(self, ids: list[int], max_tokens: int, stop: tuple[str, ...], logprobs: int | None, echo: bool,
+                   sampling) -> Row:
+        """A prompt given as token ids: read exactly as sent (no special tokens added); its text, for echo and
+        text offsets, is the decoded ids."""
+        vocab = len(self.tok)
+        if max(ids) >= vocab:
+            raise BadRequest(400, f"prompt: token id {max(ids)} is outside this model's vocabulary of {vocab}",
+                             "prompt")
+        self._check_length(ids, max_tokens, "prompt")
+        room = max_tokens if self.context is None else min(max_tokens, self.context - len(ids))
+        text = self.tok.decode(ids, skip_special_tokens=True)
+        offsets = None
+        if logprobs is not None:
+            offsets = [len(self.tok.decode(ids[:i], skip_special_tokens=True)) for i in range(len(ids))]
+        return Row(text, list(ids), room, stop, offsets, logprobs, echo, sampling)
 
     def completion_rows(self, req: CompletionRequest, max_tokens: int, sampling=None) -> list[Row]:
         """One row per prompt; each sampling row gets its own generator from the same seed, so a prompt's
@@ -263,7 +285,7 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
         req = await parse(request, CompletionRequest)
         max_tokens = limit(req.max_tokens, DEFAULT_MAX_TOKENS, "max_tokens")
         sampling, decoding = req.plan()
-        rows = await tokenized(model.completion_rows, req, max_tokens, sum(map(len, req.prompts())), sampling)
+        rows = await tokenized(model.completion_rows, req, max_tokens, req.prompt_size(), sampling)
         results = await run(rows)
         choices = [{"index": i, "text": (row.prompt if row.echo else "") + res.text,
                     "finish_reason": res.finish_reason, "logprobs": res.logprobs}
