@@ -80,9 +80,10 @@ class Checks:
                 tasks.append(name)
         if any(t in world_tasks.TASKS for t in tasks):
             self.world = _world_of(self.lm, [t for t in tasks if t in world_tasks.TASKS])
+        self.registry_tasks = [t for t, n in zip(tasks, names) if t not in world_tasks.TASKS and not is_local(n)]
         others = [t for t in tasks if t not in world_tasks.TASKS]
-        if others:
-            harness.check_known(others, harness.task_manager(dirs))
+        if others:  # lm-eval's own index only when a task is named without a file (indexing it takes seconds)
+            harness.check_known(others, harness.task_manager(dirs, defaults=bool(self.registry_tasks)))
         return tasks, list(dict.fromkeys(dirs))
 
     def settings(self) -> dict:
@@ -100,7 +101,7 @@ class Checks:
             folder = out / FOLDER / "tasks"
             world_tasks.write_tasks(folder, self.world, self.edited_subjects, self.cfg.seed)
             dirs.append(str(folder.resolve()))
-        self.manager = harness.task_manager(dirs)
+        self.manager = harness.task_manager(dirs, defaults=bool(self.registry_tasks))
         self.records, self.samples = JsonLines(out / RECORDS), JsonLines(out / SAMPLES)
         same = self.settings()
         kept = self.records.keep(lambda r: r.get("settings") == same and r.get("chunk", n_done) < n_done)

@@ -46,10 +46,12 @@ def lm_eval_version() -> str | None:
         return None
 
 
-def task_manager(include_paths: list[str]):
+def task_manager(include_paths: list[str], defaults: bool = True):
+    """lm-eval's task index over `include_paths`, and its own tasks when `defaults` (indexing those takes
+    seconds, so runs that name only local tasks skip it)."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=include_paths or None)
+    return TaskManager(include_path=include_paths or None, include_defaults=defaults)
 
 
 def local_task_name(path: Path) -> str:
@@ -62,8 +64,9 @@ def local_task_name(path: Path) -> str:
         data = yaml.load(path.read_text("utf-8"), Loader=Loader)  # noqa: S506 (a safe loader, tags ignored)
     except (OSError, yaml.YAMLError) as e:
         raise PolyeditError(f"--capability: cannot read task file {path}: {e}") from None
-    name = data.get("task") or data.get("group") if isinstance(data, dict) else None
-    if not isinstance(name, str):
+    names = [data.get(key) for key in ("group", "task")] if isinstance(data, dict) else []
+    name = next((n for n in names if isinstance(n, str)), None)  # a group's `task` is its list of subtasks
+    if name is None:
         raise PolyeditError(f"--capability: {path} names no task or group (no 'task:' or 'group:' string)")
     return name
 
