@@ -266,3 +266,39 @@ def test_a_check_leaves_the_runs_random_state_as_it_found_it():
     random.seed(7)
     np.random.seed(7)
     assert after == (torch.rand(1).item(), random.random(), np.random.rand())
+
+
+def test_the_hub_sweep_names_lm_evals_multilingual_suites_as_its_registry_spells_them():
+    """configs/capability.yaml parses as a sweep, and each suite is a task or group in lm-eval's own task files
+    (read from them: indexing lm-eval's registry takes seconds)."""
+    import re
+
+    import lm_eval
+
+    from polyedit.sweep import load_sweep
+
+    root = Path(__file__).resolve().parents[2]
+    cells = load_sweep(root / "configs" / "capability.yaml").cells
+    tasks = cells[0].capability
+    assert {"xnli", "pawsx", "xstorycloze", "xcopa", "belebele", "mgsm_direct", "xquad", "mlqa"} <= set(tasks)
+    names = set()
+    for path in Path(lm_eval.__file__).parent.joinpath("tasks").rglob("*yaml"):  # mgsm's is `direct_yaml`
+        names |= set(re.findall(r"^(?:task|group|tag): *['\"]?([\w\-.]+)", path.read_text("utf-8", "replace"), re.M))
+    assert set(tasks) <= names, set(tasks) - names
+
+
+def test_a_tags_tasks_are_its_languages():
+    """lm-eval reports no line for a tag (`mlqa`, `xquad`, `mgsm_direct`): its tasks come from the index."""
+    from types import SimpleNamespace
+
+    class Index:
+        all_tags = ["mgsm_direct"]
+        task_index = {"mgsm_direct_de": SimpleNamespace(tags={"mgsm_direct"}),
+                      "mgsm_direct_ja": SimpleNamespace(tags={"mgsm_direct"}), "xnli_de": SimpleNamespace(tags=set())}
+
+    results = {"results": {"mgsm_direct_de": {}, "mgsm_direct_ja": {}, "xnli_de": {}, "xnli_en": {}},
+               "group_subtasks": {"xnli": ["xnli_de", "xnli_en"]}}
+    assert harness.subtasks_of("mgsm_direct", results, Index()) == ["mgsm_direct_de", "mgsm_direct_ja"]
+    assert harness.subtasks_of("xnli", results, Index()) == ["xnli_de", "xnli_en"]
+    assert harness.subtasks_of("xnli_de", results, Index()) == ["xnli_de"]
+    assert [harness.language_of(t, {}) for t in ("mgsm_direct_ja", "belebele_deu_Latn")] == ["ja", "belebele_deu_Latn"]

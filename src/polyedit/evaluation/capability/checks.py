@@ -127,7 +127,7 @@ class Checks:
                               self.cfg.chat_template)
         self.samples.append(harness.sample_lines(results, point))
         self.records.append([{"point": point, "chunk": chunk, "after_edits": after_edits, "case_ids": case_ids,
-                              "settings": self.settings(), "tasks": harness.measurement(results, self.tasks)}])
+                              "settings": self.settings(), "tasks": harness.measurement(results, self.tasks, self.manager)}])
 
     def summary(self, out: Path) -> dict:
         records = JsonLines(out / RECORDS).records()

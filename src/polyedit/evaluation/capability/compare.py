@@ -101,6 +101,12 @@ def without_rows(measure: dict) -> dict:
                                      for s, info in t["subtasks"].items()}} for name, t in measure.items()}
 
 
+def summarize_records(records: list[dict]) -> dict:
+    """`summarize` with the settings and harness version the checks recorded (a sweep cell's assembly)."""
+    settings = records[0]["settings"]
+    return summarize(records, settings, f"lm-eval {settings.get('lm_eval')}")
+
+
 def summarize(records: list[dict], settings: dict, harness: str | None) -> dict:
     """summary.json's `capability`: the settings, the unedited model's values, one comparison per check
     after edits and, with several single edits (or batches), their mean."""

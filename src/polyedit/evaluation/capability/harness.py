@@ -121,13 +121,23 @@ def language_of(task: str, config: dict) -> str:
     return tail if tail in {x.code for x in all_languages()} else task
 
 
-def measurement(results: dict, requested: list[str]) -> dict:
+def subtasks_of(name: str, results: dict, manager) -> list[str]:
+    """The tasks lm-eval ran for `name`: a group's subtasks, a tag's tasks (`mgsm_direct`, `xquad`, `mlqa` are
+    tags: lm-eval reports no line of their own), or the task itself."""
+    if results.get("group_subtasks", {}).get(name):
+        return results["group_subtasks"][name]
+    if manager is not None and name in manager.all_tags:
+        return [n for n, e in manager.task_index.items() if name in e.tags and n in results["results"]]
+    return [name]
+
+
+def measurement(results: dict, requested: list[str], manager=None) -> dict:
     """What a capability check keeps of lm-eval's results: per requested task, its subtasks (language,
     version, lm-eval's aggregated metrics, higher_is_better) and every sample's scalar per-example scores
     (the rows the paired bootstrap resamples), keyed by the document's `id` field or lm-eval's doc_id."""
     out = {}
     for name in requested:
-        subtasks = results.get("group_subtasks", {}).get(name) or [name]
+        subtasks = subtasks_of(name, results, manager)
         entry = {"version": _version(results["versions"].get(name)), "subtasks": {}}
         for sub in subtasks:
             config = results["configs"].get(sub, {})
