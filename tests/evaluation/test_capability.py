@@ -66,7 +66,8 @@ def test_single_mode_reports_before_after_and_difference_per_task_and_language(s
     per_lang = [v["before"] for v in fluency["per_language"].values()]
     assert fluency["before"] == pytest.approx(sum(per_lang) / len(per_lang))
     md = (out / "summary.md").read_text("utf-8")
-    assert "## Capability (lm-evaluation-harness)" in md and "| `world_fluency` (1.0) | `logprob_per_char` | th |" in md
+    assert "## Capability (lm-evaluation-harness)" in md and "### `world_fluency` (1.0), `logprob_per_char`" in md
+    assert "| check | before | after | all | en | zh |" in md and "| mean over 2 checks |" in md
 
 
 def test_per_example_outputs_and_the_checked_edits_are_recorded(single):
@@ -171,7 +172,7 @@ def test_sequential_checkpoints_are_checked_and_a_resume_does_not_recompute_them
     assert [p["after_edits"] for p in cap["points"]] == [1, 2] and "mean_over_points" not in cap
     assert [p["after_edits"] for p in summary["lifelong"]["checkpoints"]] == [1, 2]
     md = (out / "summary.md").read_text("utf-8")
-    assert "| after 1 edits | `world_fluency`" in md and "| after 2 edits | `world_fluency`" in md
+    assert "\n| after 1 edits | " in md and "\n| after 2 edits | " in md
 
 
 def test_without_the_extra_capability_is_one_line_naming_it(tmp_path, monkeypatch, capsys):

@@ -40,20 +40,29 @@ def _diff(row: dict) -> str:
 
 
 def capability_markdown(summary: dict) -> list[str]:
-    """The capability section of summary.md (nothing when the run asked for no check)."""
+    """The capability section of summary.md (nothing when the run asked for no check): per task, a row per
+    check with the mean over languages before and after, and each language's difference with its interval."""
     cap = summary.get("capability")
     if not cap or not cap.get("points"):
         return []
     settings = cap.get("settings", {})
     lines = ["", "## Capability (lm-evaluation-harness)", "",
              f"Tasks {', '.join(settings.get('tasks', []))}, {settings.get('limit') or 'all'} examples per task and "
-             f"language, run by {cap.get('harness')} on the edited model. Each task's headline metric: before the "
-             f"edits, after, and the difference with a 95% interval ({cap.get('ci')}).", ""]
+             f"language, run by {cap.get('harness')} on the edited model: each task's headline metric before the "
+             f"edits and after (mean over languages), and the difference per language with a 95% interval "
+             f"({cap.get('ci')}).", ""]
     if settings.get("note"):
         lines += [f"**Note:** {settings['note']}.", ""]
-    lines += ["| check | task (version) | metric | language | before | after | difference [95% CI] |",
-              "|---|---|---|---|---|---|---|"]
-    for r in capability_rows(summary):
-        lines.append(f"| {r['point']} | `{r['task']}` ({r['version']}) | `{r['metric']}` | {r['lang']} | "
-                     f"{_num(r['before'])} | {_num(r['after'])} | {_diff(r)} |")
+    rows = capability_rows(summary)
+    for task in dict.fromkeys(r["task"] for r in rows):
+        mine = [r for r in rows if r["task"] == task]
+        langs = list(dict.fromkeys(r["lang"] for r in mine))
+        lines += [f"### `{task}` ({mine[0]['version']}), `{mine[0]['metric']}`", "",
+                  "| check | before | after | " + " | ".join(langs) + " |", "|---|---|---|" + "---|" * len(langs)]
+        for point in dict.fromkeys(r["point"] for r in mine):
+            by_lang = {r["lang"]: r for r in mine if r["point"] == point}
+            total = by_lang[ALL]
+            lines.append(f"| {point} | {_num(total['before'])} | {_num(total['after'])} | "
+                         + " | ".join(_diff(by_lang[x]) if x in by_lang else "–" for x in langs) + " |")
+        lines.append("")
     return lines

@@ -54,6 +54,8 @@ class Checks:
     def __init__(self, lm, cfg, cases: list, chunks: list[list], in_context: bool) -> None:
         harness.require_lm_eval()
         self.lm, self.cfg, self.chunks = lm, cfg, chunks
+        self.world = None  # the knowledge world, when a world task is asked for
+        self.registry_tasks: list[str] = []  # lm-eval's own tasks, named without a file
         self.tasks, self.local_dirs = self._resolve(cfg.capability)
         self.edited_subjects = {c.meta.get("subject_key", c.case_id) for c in cases}
         self.in_context = in_context
@@ -126,8 +128,9 @@ class Checks:
         results = harness.run(self.model, self.tasks, self.manager, self.cfg.capability_limit,
                               self.cfg.chat_template)
         self.samples.append(harness.sample_lines(results, point))
+        measured = harness.measurement(results, self.tasks, self.manager)
         self.records.append([{"point": point, "chunk": chunk, "after_edits": after_edits, "case_ids": case_ids,
-                              "settings": self.settings(), "tasks": harness.measurement(results, self.tasks, self.manager)}])
+                              "settings": self.settings(), "tasks": measured}])
 
     def summary(self, out: Path) -> dict:
         records = JsonLines(out / RECORDS).records()

@@ -93,13 +93,26 @@ def _quiet_and_seeded():
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     level = logging.getLogger("lm_eval").level
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    bars = _dataset_progress_bars(False)  # `datasets` reads the JSON lines data with a bar per task
     try:
         yield
     finally:
+        _dataset_progress_bars(bars)
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
         logging.getLogger("lm_eval").setLevel(level)
+
+
+def _dataset_progress_bars(on: bool) -> bool:
+    """Turn `datasets`' progress bars on or off; returns whether they were on."""
+    try:
+        from datasets.utils import logging as ds_logging
+    except ImportError:  # lm-eval needs `datasets`; without it there is nothing to quiet
+        return on
+    was = ds_logging.is_progress_bar_enabled()
+    (ds_logging.enable_progress_bar if on else ds_logging.disable_progress_bar)()
+    return was
 
 
 def run(model, tasks: list[str], manager, limit: int | None, chat_template: bool) -> dict:

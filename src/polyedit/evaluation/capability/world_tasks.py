@@ -1,8 +1,8 @@
 """The two knowledge-world lm-eval tasks, written for one run: data files and per-language task files.
 
 `world_knowledge` (multiple choice) asks every fact of the world that no edit of the run touches (no fact of
-an edited person: an edit also changes the facts chained to it) in every language, the true object among `N_CHOICES - 1` distractors of the same kind. `world_fluency` scores held-out world
-sentences (`loglikelihood_rolling`): the relation templates of every language with persons who are not in the
+an edited person: an edit also changes the facts chained to it) in every language, the true object among
+`N_CHOICES - 1` distractors of the same kind. `world_fluency` scores held-out world sentences (`loglikelihood_rolling`): the relation templates of every language with persons who are not in the
 world and drawn objects. Both are ordered by a seeded shuffle that is the same in every language, so
 `--capability-limit N` keeps the same facts (sentences) everywhere and a document's `id` names it across
 languages (the resampling unit of the paired bootstrap).
