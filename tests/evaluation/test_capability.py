@@ -303,3 +303,24 @@ def test_a_tags_tasks_are_its_languages():
     assert harness.subtasks_of("xnli", results, Index()) == ["xnli_de", "xnli_en"]
     assert harness.subtasks_of("xnli_de", results, Index()) == ["xnli_de"]
     assert [harness.language_of(t, {}) for t in ("mgsm_direct_ja", "belebele_deu_Latn")] == ["ja", "belebele_deu_Latn"]
+
+
+def test_which_chunks_are_checked(lm):
+    """Single and batch modes: a seeded sample of chunks (all without a sample size); sequential mode: the
+    chunks that end at a checkpoint, and the last one."""
+    from polyedit.data.registry import load_dataset
+
+    cases = load_dataset("world:small:split=test").cases[:6]
+
+    def points(**settings):
+        cfg = BenchConfig(model="m", method="ft-m", data=DATA, capability=["world_fluency"], **settings)
+        step = cfg.edits_per_step if cfg.mode != "single" else 1
+        chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
+        return sorted(checks_mod.Checks(lm, cfg, cases, chunks, False).points)
+
+    sampled = points(capability_sample=3)
+    assert len(sampled) == 3 and sampled == points(capability_sample=3) and set(sampled) <= set(range(6))
+    assert points(capability_sample=3, seed=1) != sampled or points(capability_sample=3, seed=2) != sampled
+    assert points() == list(range(6)) and points(capability_sample=99) == list(range(6))
+    assert len(points(mode="batch", edits_per_step=2, capability_sample=2)) == 2
+    assert points(mode="sequential", edits_per_step=2, checkpoints=[2]) == [0, 2]  # after 2 edits, after all 6
