@@ -44,7 +44,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None,
           judge_api: str = "chat", device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
           batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
-          retention_sample: int | None = None, recall_sample: int = 50) -> dict:
+          retention_sample: int | None = None, recall_sample: int = 50, capability: list[str] | None = None,
+          capability_limit: int | None = None, capability_sample: int | None = None) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
     evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
@@ -54,7 +55,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     `judge_url`, `judge_model`, `judge_api`: an OpenAI-compatible endpoint that judges every generated answer,
     over its chat route (`chat`) or its completions route.
     `checkpoints`, `retention_sample`, `recall_sample`: lifelong checkpoints of a sequential run
-    (`polyedit.evaluation.lifelong`)."""
+    (`polyedit.evaluation.lifelong`). `capability`, `capability_limit`, `capability_sample`: lm-eval tasks run
+    before and after editing (`polyedit.evaluation.capability`; needs the `capability` extra)."""
     from polyedit.reports.markdown import summary_markdown
 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
@@ -62,7 +64,9 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
                     edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
                     judge_model=judge_model, judge_api=judge_api, eval_batch_size=batch_size,
                     chat_template=chat_template,
-                    checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
+                    checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample,
+                    capability=list(capability) if capability is not None else None,
+                    capability_limit=capability_limit, capability_sample=capability_sample)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
     dataset = dataset if dataset is not None else load_dataset(data, langs=settings["langs"])

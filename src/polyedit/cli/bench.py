@@ -29,6 +29,11 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
               help="with --checkpoints: re-score this many of the edits so far (seeded sample; default all)")
 @click.option("--recall-sample", type=int, default=50, show_default=True,
               help="with --checkpoints: cases the run does not edit whose facts measure recall and locality")
+@click.option("--capability", default=None, help="lm-eval tasks (names or task YAML files, comma-separated) run on "
+              "the model before and after editing, e.g. world_knowledge,world_fluency (needs polyedit[capability])")
+@click.option("--capability-limit", type=int, default=None, help="with --capability: examples per task")
+@click.option("--capability-sample", type=int, default=None,
+              help="with --capability, single/batch mode: check after this many edits (batches), seeded (default all)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="skip cases already in OUT/results.jsonl")
 @click.option("--judge-url", default=None, help="an OpenAI-compatible endpoint that judges each generated answer "
@@ -45,7 +50,7 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @modules_option
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, checkpoints,
-            retention_sample, recall_sample, seed, resume,
+            retention_sample, recall_sample, capability, capability_limit, capability_sample, seed, resume,
             judge_url, judge_model, log_samples,
             backend_kind, base_url, model_name, api_key_env, concurrency, chat_protocol, judge_api, api_cache, no_cache,
             max_api_tokens, device, dtype, device_map, batch_size,
@@ -65,10 +70,16 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     langs = split_langs(langs)
     protocols = [p for p in protocols.split(",") if p] if protocols is not None else None
     checkpoints = _counts(checkpoints) if checkpoints is not None else None
-    lifelong = dict(checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
+    lifelong = dict(checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample,
+                    capability=capability.split(",") if capability is not None else None,
+                    capability_limit=capability_limit, capability_sample=capability_sample)
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
                 judge_model=judge_model, **lifelong)  # and on bad flags
+    if capability is not None:  # the optional extra: one line naming it, before anything is loaded
+        from polyedit.evaluation.capability.harness import require_lm_eval
+
+        require_lm_eval()
     dataset = load_dataset(data, langs=langs)  # fail on bad data before loading the model; handed on, not read again
     check_remote(backend_kind, m, method, base_url, chat_template, max_api_tokens)
     backend = None

@@ -28,6 +28,7 @@ from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import summarize
+from polyedit.evaluation.capability.checks import check_settings as capability_settings
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
@@ -69,6 +70,9 @@ class BenchConfig:
     checkpoints: list[int] | None = None  # sequential mode: edit counts at which lifelong.py measures
     retention_sample: int | None = None  # edits so far re-scored for retention at a checkpoint (None: all)
     recall_sample: int = 50  # untouched cases whose facts measure recall and locality drift
+    capability: list[str] | None = None  # lm-eval tasks run before and after edits (evaluation/capability)
+    capability_limit: int | None = None  # examples per task
+    capability_sample: int | None = None  # single/batch mode: the edits (batches) checked, seeded (None: all)
 
     def __post_init__(self) -> None:
         """Every setting is checked here, before a run writes anything."""
@@ -85,6 +89,8 @@ class BenchConfig:
             _whole(self.max_new_tokens, "max new tokens", 1)
         self.checkpoints = lifelong.check_settings(self.mode, self.edits_per_step, self.checkpoints,
                                                    self.retention_sample, self.recall_sample)
+        self.capability = capability_settings(self.capability, self.capability_limit, self.capability_sample,
+                                              self.mode)
         if self.langs is not None:
             if not self.langs:
                 raise PolyeditError("--langs names no language")
@@ -212,12 +218,13 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
             "environment": environment(lm, backend)}
     if untouched is not None:
         meta["lifelong"] = _lifelong_settings(cfg, untouched)
+    checks = _capability_checks(lm, method, cfg, cases, chunks) if cfg.capability else None
     store = RunStore(out_dir)
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
         judge = (make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl", api=cfg.judge_api,
                             **_shared_endpoint(backend)) if cfg.judge_url else None)
-        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched)
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"],
@@ -225,7 +232,16 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                 if untouched is not None else None)
         return write_summary(store.out, store.results.records(),
                              dataclasses.replace(dataset, cases=[], skipped=dataset.skipped + too_long_skipped),
-                             getattr(backend, "describe", dict)(), life)
+                             getattr(backend, "describe", dict)(), life, checks.summary(store.out) if checks else None)
+
+
+def _capability_checks(lm, method: EditMethod, cfg: BenchConfig, cases, chunks):
+    """lm-eval checks of the edited model (`evaluation/capability`); tasks resolved before anything is written."""
+    from polyedit.evaluation.capability.checks import Checks
+
+    if lm is None:
+        raise PolyeditError("--capability runs lm-eval on a local model; it cannot check a remote endpoint")
+    return Checks(lm, cfg, cases, chunks, bool(getattr(method, "edits_in_context", False)))
 
 
 def hparams_source(method: EditMethod, lm) -> dict[str, str]:
@@ -252,7 +268,7 @@ def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
 
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
-                judge=None, untouched: list[EditCase] | None = None) -> None:
+                judge=None, untouched: list[EditCase] | None = None, checks=None) -> None:
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
     done_ids = {r.get("case_id") for r in store.results.records()}
@@ -268,6 +284,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     if sequential:  # checkpoints of an unfinished chunk (written before its results) are redone
         store.sequential.keep(lambda r: isinstance(r.get("after_edits"), int) and r["after_edits"] <= edits_done)
         store.checkpoints.keep(lambda r: isinstance(r.get("after_edits"), int) and r["after_edits"] <= edits_done)
+    if checks is not None and n_done < len(chunks):  # the unedited model, before any edit is replayed
+        checks.start(store.out, n_done)
     bar = tqdm(total=len(cases), initial=edits_done, disable=not progress, desc=f"{cfg.method}",
                unit="case", dynamic_ncols=True)
     seq_handles: list[EditHandle] = []  # in the order applied, for restoring
@@ -314,6 +332,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                     elif len(seq_cases) in cfg.checkpoints:
                         _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, seq_handles[-1], untouched,
                                              untouched_pre, store)
+                if checks is not None:  # with the edits in place, before the chunk's results are written
+                    checks.after(chunk_of[chunk[0].case_id], seq_cases if sequential else chunk)
             finally:
                 if not sequential:
                     _restore(applied)
@@ -354,7 +374,7 @@ def _jsonable(info: dict) -> dict:
 
 
 def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None, evaluation: dict | None = None,
-                  lifelong_summary: dict | None = None) -> dict:
+                  lifelong_summary: dict | None = None, capability_summary: dict | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
     how the backend ran (device, dtype, batch size actually used, chat template)."""
     summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()))
@@ -365,6 +385,8 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)
     if lifelong_summary is not None:
         summary["lifelong"] = lifelong_summary
+    if capability_summary is not None:
+        summary["capability"] = capability_summary
     summary["notes"] = run_notes(records)  # fallbacks taken, edits that changed nothing: said, not buried
     write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False))
     return summary

@@ -8,6 +8,7 @@ under "Diagnostics" with its protocol and kind, never in the same table as the h
 from __future__ import annotations
 
 from polyedit.data.cases import PROBE_KINDS
+from polyedit.reports.capability import capability_markdown
 
 
 def _pct(x: float | None) -> str:
@@ -87,4 +88,5 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
         lines += ["", "## Skipped while loading", ""] + [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())]
     if summary.get("subject_rules"):
         lines += ["", "Subject located by: " + ", ".join(f"{k} {v}" for k, v in summary["subject_rules"].items())]
+    lines += capability_markdown(summary)
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@
     seed: 0
     shard_size: 2                    # cases handed to a worker at a time
     resources: {workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}
+    capability: {tasks: [xnli, pawsx], limit: 200, sample: 5}   # bench's --capability* (one shard per cell)
 
 Every combination of model x method x dataset x mode is one grid cell, one run folder, as `bench` writes it.
 A bad key or value is one line naming it: `SWEEP.yaml: methods[1].hparams: no such file 'x.yaml'`.
@@ -26,7 +27,9 @@ import yaml
 
 from polyedit.errors import PolyeditError
 
-TOP_KEYS = {"models", "methods", "datasets", "langs", "modes", "limit", "seed", "shard_size", "resources", "out"}
+TOP_KEYS = {"models", "methods", "datasets", "langs", "modes", "limit", "seed", "shard_size", "resources", "out",
+            "capability"}
+CAPABILITY_KEYS = {"tasks", "limit", "sample"}  # bench's --capability, --capability-limit, --capability-sample
 RESOURCE_KEYS = {"workers", "cpus_per_worker", "gpus_per_worker", "threads_per_worker"}
 #: a mode entry's keys: bench's --mode, --edits-per-step and its lifelong --checkpoints and sample sizes
 LIFELONG_KEYS = ("checkpoints", "retention_sample", "recall_sample")
@@ -49,6 +52,9 @@ class Cell:
     checkpoints: tuple[int, ...] | None = None  # lifelong checkpoints of a sequential cell (bench --checkpoints)
     retention_sample: int | None = None  # with checkpoints: bench's --retention-sample (None: every edit)
     recall_sample: int | None = None  # with checkpoints: bench's --recall-sample (its default when not given)
+    capability: tuple[str, ...] | None = None  # lm-eval tasks checked before and after editing (bench --capability)
+    capability_limit: int | None = None
+    capability_sample: int | None = None
 
     @property
     def name(self) -> str:
@@ -68,11 +74,19 @@ class Cell:
         return {"checkpoints": list(self.checkpoints), "retention_sample": self.retention_sample,
                 "recall_sample": self.recall_sample}
 
+    def capability_settings(self) -> dict:
+        """The cell's capability checks as `bench` takes them; none for a cell without."""
+        if not self.capability:
+            return {}
+        return {"capability": list(self.capability), "capability_limit": self.capability_limit,
+                "capability_sample": self.capability_sample}
+
     def to_dict(self) -> dict:
         # a cell without checkpoints is recorded as before they existed, so a sweep folder written then resumes
         return {"model": self.model, "method": self.method, "data": self.data,
                 "langs": list(self.langs) if self.langs else None, "hparams": self.hparams, "mode": self.mode,
-                "edits_per_step": self.edits_per_step, "limit": self.limit, "seed": self.seed, **self.lifelong()}
+                "edits_per_step": self.edits_per_step, "limit": self.limit, "seed": self.seed, **self.lifelong(),
+                **self.capability_settings()}
 
     def identity(self) -> dict:
         """What makes two cells the same run: the hyperparameters' values, wherever their file lies."""
@@ -224,6 +238,34 @@ def _modes(doc: dict, where: str, limit: int | None) -> list[dict]:
     return out
 
 
+def _checks_of(checks: dict, mode: dict) -> dict:
+    """A cell's capability fields: a sequential cell is checked at its checkpoints, so it takes no sample."""
+    return {**checks, "capability_sample": None} if checks and mode["mode"] == "sequential" else checks
+
+
+def _capability(doc: dict, where: str) -> dict:
+    """The `capability` entry as Cell fields, checked by bench's own check (the sample: single and batch
+    cells only)."""
+    from polyedit.evaluation.capability.checks import check_settings
+
+    c = doc.get("capability")
+    if c is None:
+        return {}
+    w = f"{where}: capability"
+    if not isinstance(c, dict):
+        raise _fail(w, f"must be a mapping {{tasks: [...], limit: N, sample: K}}, got {c!r}")
+    _keys(c, CAPABILITY_KEYS, w)
+    tasks = c.get("tasks")
+    tasks = [tasks] if isinstance(tasks, str) else tasks
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise _fail(f"{w}.tasks", f"must be a list of lm-eval task names or task files, got {tasks!r}")
+    try:
+        tasks = check_settings(tasks, c.get("limit"), c.get("sample"), "single")
+    except PolyeditError as e:
+        raise _fail(w, str(e).replace("--capability-", "").replace("--capability", "tasks")) from None
+    return {"capability": tuple(tasks), "capability_limit": c.get("limit"), "capability_sample": c.get("sample")}
+
+
 def _resources(doc: dict, where: str) -> Resources:
     r = doc.get("resources") or {}
     if not isinstance(r, dict):
@@ -259,7 +301,8 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
     out = doc.get("out")
     if out is not None and not isinstance(out, str):
         raise _fail(f"{where}: out", f"must be a folder path, got {out!r}")
-    cells = [Cell(model, method, data, langs, hp, limit=limit, seed=seed, **mode)
+    checks = _capability(doc, where)
+    cells = [Cell(model, method, data, langs, hp, limit=limit, seed=seed, **mode, **_checks_of(checks, mode))
              for model in models for method, hp in methods for data, langs in datasets for mode in modes]
     names = [c.name for c in cells]
     dup = next((n for n in names if names.count(n) > 1), None)

@@ -8,7 +8,8 @@ mid-shard leaves a partial results.jsonl that the retry resumes (a torn last lin
 cases are skipped), so no case is lost or doubled. When every shard is finished the cell's files are the
 shards' files concatenated in case order and summarised once: the same bytes whichever worker ran what.
 A sequential cell is one shard (edits accumulate); with lifelong checkpoints that shard is one `bench` over
-the whole dataset with the cell's limit, as recall is measured on the cases after it.
+the whole dataset with the cell's limit, as recall is measured on the cases after it. So is a cell with
+capability checks: one check of the unedited model, and the sample drawn over all the cell's edits.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from polyedit.errors import PolyeditError
+from polyedit.evaluation.capability import compare
+from polyedit.evaluation.capability.checks import RECORDS, SAMPLES
 from polyedit.sweep.spec import Cell
 
 #: per-case files a run folder may hold; concatenated shard by shard (summary.json is recomputed)
 PART_FILES = ("results.jsonl", "samples.jsonl", "sequential.jsonl")
+#: a capability cell's checks (evaluation/capability), from its only shard
+CAPABILITY_FILES = (RECORDS, SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Shard:
 
 def plan_shards(cell: Cell, cell_dir: Path, n_cases: int, shard_size: int) -> list[Shard]:
     """Sequential runs accumulate edits, so a cell is one shard; batch shards hold whole batches."""
-    if cell.mode == "sequential":
+    if cell.mode == "sequential" or cell.capability:  # capability: one `before`, a sample over the cell's edits
         size = n_cases
     elif cell.mode == "batch":
         size = max(1, -(-shard_size // cell.edits_per_step)) * cell.edits_per_step
@@ -77,13 +82,13 @@ def run_shard(lm, shard: Shard, dataset) -> int:
     from polyedit.api import bench
 
     cell = shard.cell
-    if cell.checkpoints:  # the cell's only shard: the cases it does not edit are where recall is measured
+    if cell.checkpoints or cell.capability:  # the only shard; recall and world tasks ask facts it does not edit
         part, limit = dataset, cell.limit
     else:
         part, limit = replace(dataset, cases=dataset.cases[shard.start:shard.stop]), None
     bench(lm, cell.method, cell.data, shard.dir, langs=cell.langs, hparams=cell.hparams,
           seed=cell.seed + shard.start, mode=cell.mode, edits_per_step=cell.edits_per_step, limit=limit,
-          resume=True, progress=False, dataset=part, **cell.lifelong())
+          resume=True, progress=False, dataset=part, **cell.lifelong(), **cell.capability_settings())
     return shard.n_cases
 
 
@@ -97,7 +102,7 @@ def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> d
     if missing:
         raise PolyeditError(f"{cell_dir}: shards {missing} are not finished")
     # checkpoints.jsonl counts the edits of its shard: only a cell of one shard (sequential) has one
-    for name in PART_FILES[1:] + ("checkpoints.jsonl",):  # results.jsonl below
+    for name in PART_FILES[1:] + ("checkpoints.jsonl",) + CAPABILITY_FILES:  # results.jsonl below
         parts = [s.dir / name for s in shards if (s.dir / name).exists()]
         if parts:
             _atomic_write(cell_dir / name, "".join(p.read_text("utf-8") for p in parts))
@@ -123,7 +128,9 @@ def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> d
     if "lifelong" in run:  # summarised as `bench` summarises it, from the settings it recorded
         life = lifelong.summarize_checkpoints(_lines(cell_dir / "checkpoints.jsonl"), run["lifelong"],
                                               lifelong.edit_languages(records))
-    summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"), life)
+    checks = _lines(cell_dir / CAPABILITY_FILES[0]) if (cell_dir / CAPABILITY_FILES[0]).exists() else None
+    summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"), life,
+                            compare.summarize_records(checks) if checks else None)
     _atomic_write(cell_dir / "summary.md", summary_markdown(summary, f"{cell.method} on {cell.data}"))
     return summary
 
