@@ -44,7 +44,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None,
           device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
           batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
-          retention_sample: int | None = None, recall_sample: int = 50) -> dict:
+          retention_sample: int | None = None, recall_sample: int = 50, cache: bool = True) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
     evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
@@ -53,7 +53,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).
     `judge_url`, `judge_model`: an OpenAI-compatible endpoint that judges every generated answer.
     `checkpoints`, `retention_sample`, `recall_sample`: lifelong checkpoints of a sequential run
-    (`polyedit.evaluation.lifelong`)."""
+    (`polyedit.evaluation.lifelong`). `cache`: the unedited model's results are read from and added to the
+    cache shared by runs (`polyedit.models.pre_cache`); False computes them afresh and stores nothing."""
     from polyedit.reports.markdown import summary_markdown
 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
@@ -70,7 +71,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
         lm = load_model(model, device=device, dtype=dtype, device_map=device_map) if isinstance(model, str) else model
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, hparams=m.hparams.to_dict(), **settings)
-    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
+    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend, pre_cache=cache)
     write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
     return summary
 

@@ -35,6 +35,8 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @click.option("--judge-model", default=None, help="the model name the judge endpoint serves")
 @click.option("--log-samples/--no-log-samples", default=True, show_default=True,
               help="write OUT/samples.jsonl: every prompt as sent, the generated text, gold, aliases, metrics")
+@click.option("--no-cache", is_flag=True, help="compute the unedited model's results afresh and store nothing "
+              "(default: read and add to the cache shared by runs, $POLYEDIT_CACHE_DIR or ~/.cache/polyedit)")
 @click.option("--backend", "backend_kind", type=click.Choice(["hf", "openai"]), default="hf", show_default=True,
               help="hf: load MODEL here; openai: an OpenAI-compatible completions endpoint (in-context methods)")
 @click.option("--base-url", default=None, help="endpoint URL for --backend openai, e.g. http://127.0.0.1:8000/v1")
@@ -50,7 +52,7 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, checkpoints,
             retention_sample, recall_sample, seed, resume,
-            judge_url, judge_model, log_samples,
+            judge_url, judge_model, log_samples, no_cache,
             backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, device_map, batch_size,
             chat_template, trust_remote_code):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
@@ -87,7 +89,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
                     log_samples=log_samples, judge_url=judge_url, judge_model=judge_model,
-                    batch_size=batch_size, chat_template=chat_template, **lifelong)
+                    batch_size=batch_size, chat_template=chat_template, cache=not no_cache, **lifelong)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing
