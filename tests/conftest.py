@@ -1,4 +1,6 @@
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -6,6 +8,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 torch.set_num_threads(1)  # tiny models: one thread is as fast, and robust to a busy machine
+# the unedited model's results are shared by the runs of one test session, never with the user's own cache
+os.environ.setdefault("POLYEDIT_CACHE_DIR", tempfile.mkdtemp(prefix="polyedit-test-cache-"))
 
 from tiny_models import ARCH_FAMILIES, FAMILIES, build_tiny_model  # noqa: E402
 

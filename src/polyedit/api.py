@@ -45,7 +45,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           judge_api: str = "chat", device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
           batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
           retention_sample: int | None = None, recall_sample: int = 50, capability: list[str] | None = None,
-          capability_limit: int | None = None, capability_sample: int | None = None) -> dict:
+          capability_limit: int | None = None, capability_sample: int | None = None, cache: bool = True) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
     evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
@@ -56,7 +56,9 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     over its chat route (`chat`) or its completions route.
     `checkpoints`, `retention_sample`, `recall_sample`: lifelong checkpoints of a sequential run
     (`polyedit.evaluation.lifelong`). `capability`, `capability_limit`, `capability_sample`: lm-eval tasks run
-    before and after editing (`polyedit.evaluation.capability`; needs the `capability` extra)."""
+    before and after editing (`polyedit.evaluation.capability`; needs the `capability` extra). `cache`: the
+    unedited model's results are read from and added to the cache shared by runs (`polyedit.models.pre_cache`);
+    False computes them afresh and stores nothing."""
     from polyedit.reports.markdown import summary_markdown
 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
@@ -81,7 +83,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
     name = model if isinstance(model, str) or lm is None else lm.name
     cfg = BenchConfig(model=name, hparams=m.hparams.to_dict(), **settings)
-    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
+    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend, pre_cache=cache)
     write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
     return summary
 

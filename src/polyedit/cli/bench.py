@@ -103,7 +103,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
                     log_samples=log_samples, judge_url=judge_url, judge_model=judge_model, judge_api=judge_api,
-                    batch_size=batch_size, chat_template=chat_template, **lifelong)
+                    batch_size=batch_size, chat_template=chat_template, cache=not no_cache, **lifelong)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing

@@ -32,7 +32,9 @@ remote_options = [
                  help="the judge endpoint's route"),
     click.option("--api-cache", type=click.Path(file_okay=False), default=None,
                  help="response cache of remote requests (default: $POLYEDIT_API_CACHE_DIR or ~/.cache/polyedit/api)"),
-    click.option("--no-cache", is_flag=True, help="send every remote request, cache nothing"),
+    click.option("--no-cache", is_flag=True, help="cache nothing: send every remote request, and score a local "
+                 "unedited model afresh (default: both read from and added to the caches shared by runs; the "
+                 "numbers are the same)"),
     click.option("--max-api-tokens", type=click.IntRange(1), default=None,
                  help="refuse to start when the run's estimated prompt + completion tokens exceed this"),
 ]

@@ -27,8 +27,10 @@ def _fmt(x) -> str:
               "weight-editing method with the highest mean reliability on the English edits)")
 @click.option("--matrix-cases", type=int, default=3, show_default=True, help="edits per edit language for the heatmap")
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--no-cache", is_flag=True, help="score the unedited model afresh for every method (default: once, "
+              "from the cache shared by runs; the numbers are the same)")
 @device_option
-def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, device):
+def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, no_cache, device):
     """Edit the built-in world model in English with every method; score all 12 languages; write reports."""
     import torch
 
@@ -62,7 +64,7 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
     for name in names:
         run_dir = _fresh(out / name)
         click.echo(f"== {name}: {n_cases} English edits, probes in {len(langs)} languages")
-        summaries[name] = bench(lm, name, data, run_dir, limit=n_cases, dataset=dataset)
+        summaries[name] = bench(lm, name, data, run_dir, limit=n_cases, dataset=dataset, cache=not no_cache)
 
     kinds = ["reliability", "generality", "locality", "portability"]
     click.echo(f"\nMean over {len(langs)} languages (post-edit %, pre-edit in brackets); "
@@ -83,7 +85,8 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, dev
         click.echo(f"\n== {matrix_method}: {matrix_cases} edits made in each language, for the cross-lingual heatmap")
         for lang in langs:
             runs.append(_fresh(out / "matrix" / matrix_method / lang))
-            bench(lm, matrix_method, f"{data}:edit_lang={lang}", runs[-1], limit=matrix_cases, progress=False)
+            bench(lm, matrix_method, f"{data}:edit_lang={lang}", runs[-1], limit=matrix_cases, progress=False,
+                  cache=not no_cache)
 
     md = "\n".join(summary_markdown(s, f"{name} on {data}") for name, s in summaries.items())
     (out / "summary.md").write_text(md, "utf-8")

@@ -43,6 +43,7 @@ from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
 from polyedit.models.context import context_limit, edit_text, probe_text, too_long
 from polyedit.models.load import LoadedModel
+from polyedit.models.pre_cache import cached
 from polyedit.models.tokens import subject_span
 
 MODES = ("single", "batch", "sequential")
@@ -196,12 +197,14 @@ def _texts(lm, case: EditCase) -> list[str]:
 
 
 def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: str | Path, cfg: BenchConfig,
-              resume: bool = False, progress: bool = True, backend=None) -> dict:
+              resume: bool = False, progress: bool = True, backend=None, pre_cache: bool = True) -> dict:
     """Run (or resume) a benchmark into `out_dir`. Cases are grouped into chunks of `edits_per_step` by
     their place in the dataset, never by what is left to do, so a resumed run applies exactly the edits
     an uninterrupted one would: a chunk is finished only when all its records are written; a partly
     written one is cut and redone, and in sequential mode the finished chunks are replayed, chunk by
-    chunk with their seeds, before the run goes on."""
+    chunk with their seeds, before the run goes on. `pre_cache`: read the unedited model's results from the
+    cache shared by runs, and add to it (`polyedit.models.pre_cache`); it changes no number, so it is no
+    part of the run's configuration (a run may be resumed with it on or off)."""
     if cfg.protocols is None:
         cfg.protocols = list(dataset.protocols or DEFAULT_PROTOCOLS)
     cases, too_long_skipped = prepare_cases(lm, dataset, cfg, method)
@@ -222,9 +225,12 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     store = RunStore(out_dir)
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
+        # only a local model is cached here (a remote endpoint's answers have their own cache); only the
+        # unedited model's results go through it: before each edit and the untouched facts
+        unedited = cached(backend) if pre_cache and isinstance(backend, HFBackend) else backend
         judge = (make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl", api=cfg.judge_api,
                             **_shared_endpoint(backend)) if cfg.judge_url else None)
-        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks)
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"],
@@ -232,7 +238,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                 if untouched is not None else None)
         return write_summary(store.out, store.results.records(),
                              dataclasses.replace(dataset, cases=[], skipped=dataset.skipped + too_long_skipped),
-                             getattr(backend, "describe", dict)(), life, checks.summary(store.out) if checks else None)
+                             getattr(unedited, "describe", dict)(), life, checks.summary(store.out) if checks else None)
 
 
 def _capability_checks(lm, method: EditMethod, cfg: BenchConfig, cases, chunks):
@@ -268,7 +274,8 @@ def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
 
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
-                judge=None, untouched: list[EditCase] | None = None, checks=None) -> None:
+                judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None) -> None:
+    unedited = unedited or backend
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
     done_ids = {r.get("case_id") for r in store.results.records()}
@@ -295,9 +302,9 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     untouched_pre: Evaluation | None = None
     try:
         if sequential and n_done < len(chunks):  # a finished run resumed only rewrites its summary
-            seq_pre = _evaluate_with(backend, cases, cfg, None)
+            seq_pre, seq_cached = _evaluate_unedited(unedited, cases, cfg)
             if untouched is not None:  # the locality reference: the unedited model's answers
-                untouched_pre = lifelong.evaluate_untouched(backend, untouched, None, None, cfg.max_new_tokens)
+                untouched_pre = lifelong.evaluate_untouched(unedited, untouched, None, None, cfg.max_new_tokens)
             for chunk in chunks[:n_done]:  # resuming: replay the finished edits as they were applied
                 torch.manual_seed(cfg.seed + position[chunk[0].case_id])
                 hmap, hs = _apply(method, lm, chunk)
@@ -306,7 +313,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 seq_cases += chunk
         for chunk in chunks[n_done:]:
             torch.manual_seed(cfg.seed + position[chunk[0].case_id])
-            pre = seq_pre if sequential else _evaluate_with(backend, chunk, cfg, None)
+            pre, from_cache = (seq_pre, seq_cached) if sequential else _evaluate_unedited(unedited, chunk, cfg)
             t0 = time.perf_counter()
             handles, applied = _apply(method, lm, chunk)
             t_edit = time.perf_counter() - t0
@@ -321,6 +328,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                     records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
                                     "chunk": chunk_of[c.case_id], "edit": asdict(c.edit),
                                     "subject_rule": _subject_rule(lm, c), "seconds_per_edit": t_edit / len(chunk),
+                                    "pre_from_cache": from_cache,
                                     "info": _jsonable(handles[c.case_id].info), "unavailable": post.unavailable,
                                     "meta": _jsonable(c.meta), "protocols": {**pre.protocols, **post.protocols},
                                     "probes": _probe_records(pre, post, c)})
@@ -344,6 +352,13 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     finally:
         _restore(seq_handles)
         bar.close()
+
+
+def _evaluate_unedited(backend, cases, cfg) -> tuple[Evaluation, bool]:
+    """The unedited model's evaluation, and whether every request of it was read from the pre-edit cache."""
+    computed = getattr(backend, "misses", None)
+    ev = _evaluate_with(backend, cases, cfg, None)
+    return ev, computed is not None and backend.misses == computed
 
 
 def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, store: RunStore) -> None:
