@@ -13,13 +13,22 @@ from polyedit.cli.common import device_option
               help="output folder (default: the YAML's `out`); one run folder per grid cell")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
               help="run on Ray: `--ray` starts a local cluster, `--ray ADDRESS` joins one (e.g. auto, host:6379)")
+@click.option("--dry-run", is_flag=True,
+              help="print the plan (cells, cases, probe languages, estimated GPU hours) and run nothing; "
+                   "every dataset is resolved, no model is loaded, nothing is written")
 @device_option
-def command(sweep_file, out, ray_address, device):
+def command(sweep_file, out, ray_address, dry_run, device):
     """Run every grid cell of SWEEP_FILE (validated as a whole first); a stopped sweep continues on restart."""
     from polyedit.errors import PolyeditError
     from polyedit.sweep.spec import load_sweep
 
     sweep = load_sweep(sweep_file)
+    if dry_run:
+        from polyedit.sweep.plan import describe, plan
+
+        for line in describe(sweep, plan(sweep)):
+            click.echo(line)
+        return
     out = out or sweep.out
     if not out:
         raise PolyeditError(f"{sweep_file}: no output folder (give --out or an `out:` key)")

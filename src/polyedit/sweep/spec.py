@@ -19,6 +19,7 @@ A bad key or value is one line naming it: `SWEEP.yaml: methods[1].hparams: no su
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,9 @@ import yaml
 from polyedit.errors import PolyeditError
 
 TOP_KEYS = {"models", "methods", "datasets", "langs", "modes", "limit", "seed", "shard_size", "resources", "out",
-            "capability"}
+            "capability", "cost"}
 CAPABILITY_KEYS = {"tasks", "limit", "sample"}  # bench's --capability, --capability-limit, --capability-sample
+COST_KEYS = {"gpu", "seconds_per_case"}
 RESOURCE_KEYS = {"workers", "cpus_per_worker", "gpus_per_worker", "threads_per_worker"}
 #: a mode entry's keys: bench's --mode, --edits-per-step and its lifelong --checkpoints and sample sizes
 LIFELONG_KEYS = ("checkpoints", "retention_sample", "recall_sample")
@@ -110,6 +112,8 @@ class Sweep:
     resources: Resources = field(default_factory=Resources)
     out: str | None = None
     source: str = ""
+    #: the file's own cost assumptions for `--dry-run`'s estimate: {gpu: NAME, seconds_per_case: {method: s}}
+    cost: dict = field(default_factory=dict)
 
 
 def _fail(where: str, msg: str) -> PolyeditError:
@@ -197,6 +201,7 @@ def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str
     for i, d in enumerate(_list(doc, "datasets", where)):
         w = f"{where}: datasets[{i}]"
         d = _entry(d, w, "spec", {"spec", "langs"}, "a dataset spec or {spec: ..., langs: [...]}")
+        d["spec"] = _expand(d["spec"], f"{w}.spec")
         try:
             parsed = DatasetSpec.parse(d["spec"])
         except PolyeditError as e:
@@ -206,6 +211,36 @@ def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str
         langs = _langs(d["langs"], f"{w}.langs") if "langs" in d else default_langs
         out.append((d["spec"], langs))
     return out
+
+
+def _expand(spec: str, where: str) -> str:
+    """`${NAME}` in a dataset spec is the environment variable NAME, so a shared recipe names where the
+    data lies on each machine without editing the file; an unset one is an error, not an empty path."""
+    def value(m: re.Match) -> str:
+        if m.group(1) not in os.environ:
+            raise _fail(where, f"environment variable {m.group(1)} is not set (it names a data folder: {spec!r})")
+        return os.environ[m.group(1)]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, spec)
+
+
+def _cost(doc: dict, where: str, methods: list[tuple[str, str | None]]) -> dict:
+    c = doc.get("cost") or {}
+    if not isinstance(c, dict):
+        raise _fail(f"{where}: cost", f"must be a mapping, got {c!r}")
+    _keys(c, COST_KEYS, f"{where}: cost")
+    if "gpu" in c and not isinstance(c["gpu"], str):
+        raise _fail(f"{where}: cost.gpu", f"must be the name of a GPU, got {c['gpu']!r}")
+    per_case = c.get("seconds_per_case") or {}
+    if not isinstance(per_case, dict):
+        raise _fail(f"{where}: cost.seconds_per_case", f"must be a mapping of method to seconds, got {per_case!r}")
+    named = {m for m, _ in methods}
+    for m, s in per_case.items():
+        if m not in named:
+            raise _fail(f"{where}: cost.seconds_per_case.{m}", f"not a method of this sweep ({', '.join(sorted(named))})")
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0 or s != s or s == float("inf"):
+            raise _fail(f"{where}: cost.seconds_per_case.{m}", f"must be a number of seconds > 0, got {s!r}")
+    return {**c, "seconds_per_case": dict(per_case)}
 
 
 def _modes(doc: dict, where: str, limit: int | None) -> list[dict]:
@@ -309,7 +344,7 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
     if dup:
         raise _fail(where, f"two grid cells would share the folder {dup!r} "
                            f"(a model, method, dataset or mode listed twice?)")
-    return Sweep(cells, shard_size, _resources(doc, where), out, where)
+    return Sweep(cells, shard_size, _resources(doc, where), out, where, _cost(doc, where, methods))
 
 
 def load_sweep(path: str | Path) -> Sweep:

@@ -1,0 +1,103 @@
+"""MkDocs hook: the reference tables are generated from polyedit's registries and schemas at build time, so
+they cannot drift from the code. A page asks for one with a marker on a line of its own:
+
+    <!-- polyedit:hparams NAME -->   a method's hyperparameters: default, meaning, limits, search range
+    <!-- polyedit:methods -->         every registered method with its one-line description
+    <!-- polyedit:datasets -->        every registered dataset with its spec and source
+    <!-- polyedit:formats -->         every file format `polyedit data validate` checks
+    <!-- polyedit:protocols -->       every scoring protocol: kind, version, headline metrics, settings
+
+An unknown marker or method name fails the build (mkdocs build --strict turns the warning into an error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+
+log = logging.getLogger("mkdocs.plugins.polyedit")
+MARKER = re.compile(r"^<!-- polyedit:(\w+)(?: ([\w.-]+))? -->$", re.M)
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _prose(text) -> str:
+    # help texts hold spec syntax such as `[:langs=...]`, which Markdown would read as reference links
+    return str(text).replace("[", "\\[").replace("]", "\\]")
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def hparams(name: str) -> str:
+    from polyedit.methods.base import get_method
+
+    method = get_method(name)
+    cls = type(method.hparams)
+    helps = cls.help()
+    space = cls.search_space()
+    rows = []
+    for f in dataclasses.fields(cls):
+        search = space.get(f.name)
+        rows.append([f"`{f.name}`", f"`{getattr(method.hparams, f.name)!r}`", _prose(helps.get(f.name, "").split(" [tuned:")[0]),
+                     search.describe() if search is not None else "fixed"])
+    return (f"**`{name}`**: {_prose(method.description)}\n\n"
+            + _table(["hyperparameter", "default", "meaning and limits", "searched by `polyedit tune`"], rows))
+
+
+def methods(_=None) -> str:
+    from polyedit.methods.base import get_method, method_names
+
+    return _table(["method", "what it does"],
+                  [[f"[`{n}`]({n}.md)", _prose(get_method(n).description)] for n in method_names()])
+
+
+def datasets(_=None) -> str:
+    from polyedit.data.registry import DATASETS
+
+    return _table(["dataset", "spec and source"], [[f"[`{n}`]({n}.md)", _prose(h)] for n, h in DATASETS.helps().items()])
+
+
+def formats(_=None) -> str:
+    from polyedit.data.problems import format_names
+
+    return _table(["format", "what `polyedit data validate --format` checks"],
+                  [[f"`{n}`", _prose(h)] for n, h in format_names().items()])
+
+
+def protocols(_=None) -> str:
+    from polyedit.evaluation.protocols import PROTOCOLS
+
+    rows = []
+    for name, p in PROTOCOLS.items():
+        d = p.describe()
+        heads = "; ".join(f"`{m}` for {', '.join(k)}" for m, k in d.get("headline", {}).items()) or "none"
+        settings = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("name", "kind", "version", "help", "headline"))
+        rows.append([f"`{name}`", d["kind"], d["version"], _prose(d["help"]), heads, _prose(settings)])
+    return _table(["protocol", "kind", "version", "what it measures", "headline metrics", "settings"], rows)
+
+
+GENERATORS = {"hparams": hparams, "methods": methods, "datasets": datasets, "formats": formats,
+              "protocols": protocols}
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    def expand(m: re.Match) -> str:
+        kind, arg = m.group(1), m.group(2)
+        generate = GENERATORS.get(kind)
+        if generate is None:
+            log.warning(f"{page.file.src_uri}: unknown reference marker {m.group(0)!r}")
+            return m.group(0)
+        try:
+            return generate(arg)
+        except Exception as e:  # a name the registry does not know: the build must say so, not skip it
+            log.warning(f"{page.file.src_uri}: {m.group(0)}: {e}")
+            return m.group(0)
+
+    return MARKER.sub(expand, markdown)
