@@ -27,10 +27,11 @@ from polyedit.data.cases import EditCase
 from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
-from polyedit.evaluation.aggregate import summarize
+from polyedit.evaluation.aggregate import ANSWER_SCORER, summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
+from polyedit.evaluation.metrics import get_metric
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
@@ -134,14 +135,15 @@ def _restore(handles: list[EditHandle]) -> None:
 def _evaluate_with(backend, cases, cfg, handles: dict[str, EditHandle] | None, reference=None) -> Evaluation:
     if handles is None:
         return evaluate(backend, cases, cfg.protocols, None, reference, cfg.max_new_tokens)
-    results, unavailable = [], {}
+    results, unavailable, protocols = [], {}, {}
     distinct = {id(h): h for h in handles.values()}
     for h in distinct.values():  # one engine call per distinct handle (one for batch-capable methods)
         mine = [c for c in cases if handles[c.case_id] is h]
         ev = evaluate(backend, mine, cfg.protocols, h, reference, cfg.max_new_tokens)
         results += ev.results
         unavailable.update(ev.unavailable)
-    return Evaluation(results, unavailable)
+        protocols.update(ev.protocols)  # the descriptors label every metric of the edited model's records
+    return Evaluation(results, unavailable, protocols)
 
 
 def _subject_rule(lm: LoadedModel, case: EditCase) -> str | None:
@@ -194,7 +196,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     written one is cut and redone, and in sequential mode the finished chunks are replayed, chunk by
     chunk with their seeds, before the run goes on."""
     if cfg.protocols is None:
-        cfg.protocols = list(dataset.protocols or DEFAULT_PROTOCOLS)
+        cfg.protocols = default_protocols(dataset)
     cases, too_long_skipped = prepare_cases(lm, dataset, cfg, method)
     step = cfg.edits_per_step if cfg.mode != "single" else 1
     chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
@@ -221,6 +223,15 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         return write_summary(store.out, store.results.records(),
                              dataclasses.replace(dataset, cases=[], skipped=dataset.skipped + too_long_skipped),
                              getattr(backend, "describe", dict)(), life)
+
+
+def default_protocols(dataset: Dataset) -> list[str]:
+    """A run that names no protocols: polyedit's defaults, or the headline protocols (the dataset's answer
+    scorer's and `answer_locality`) followed by those the benchmark was published with."""
+    if dataset.protocols is None:
+        return list(DEFAULT_PROTOCOLS)
+    scorer = get_metric(getattr(dataset, "answer_scorer", ANSWER_SCORER)).protocol
+    return list(dict.fromkeys([scorer, "answer_locality", *dataset.protocols]))
 
 
 def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
@@ -336,7 +347,9 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
                   lifelong_summary: dict | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
     how the backend ran (device, dtype, batch size actually used, chat template)."""
-    summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()))
+    summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()),
+                        answer_scorer=getattr(dataset, "answer_scorer", ANSWER_SCORER),
+                        paper_protocols=tuple(getattr(dataset, "protocols", None) or ()))
     if evaluation:
         summary["evaluation"] = evaluation
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
