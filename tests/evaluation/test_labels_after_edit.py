@@ -25,9 +25,9 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     (root / "ft.yaml").write_text("steps: 2\n")
     common = ["bench", "--model", "world:small", "--method", "ft-m", "--hparams", str(root / "ft.yaml"),
-              "--data", "world:small", "--langs", "en,de", "--mode", "sequential", "--no-log-samples"]
+              "--data", "world:small", "--langs", "en,de", "--mode", "sequential"]
     assert main([*common, "--limit", "2", "--out", str(root / "seq")]) == 0
-    assert main([*common, "--limit", "2", "--checkpoints", "2", "--recall-sample", "2",
+    assert main([*common, "--limit", "2", "--checkpoints", "2", "--recall-sample", "2", "--no-log-samples",
                  "--out", str(root / "life")]) == 0
     return root
 
@@ -54,3 +54,20 @@ def test_checkpoints_label_every_measure(runs):
         assert _full(point["protocol"][measure]), measure
     assert point["protocol"]["locality"]["name"] == "answer_locality"
     assert set(point["protocols"]) == {"answer", "answer_locality"}
+
+
+def test_every_file_of_both_runs_reads_through_the_record_schema(runs):
+    from polyedit.evaluation.schema import FILES, FORMAT_VERSION, validate
+
+    seen = set()
+    for name, (_, per_line) in FILES.items():
+        for folder in ("seq", "life"):
+            path = runs / folder / name
+            if not path.exists():
+                continue
+            seen.add(name)
+            for data in _lines(path) if per_line else [json.loads(path.read_text("utf-8"))]:
+                validate(name, data, str(path))
+                if not per_line:
+                    assert data["format_version"] == FORMAT_VERSION
+    assert seen == set(FILES)

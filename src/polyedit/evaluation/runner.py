@@ -36,6 +36,7 @@ from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
+from polyedit.evaluation.schema import FORMAT_VERSION, validate
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
 from polyedit.models.backend import HFBackend
@@ -204,7 +205,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.checkpoints:  # checked against the run's cases before anything is written
         lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
         untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
-    meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict(), "cases": [c.case_id for c in cases],
+    meta = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "hparams": method.resolved(lm).to_dict(), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
                         "rule": CONTEXT_RULE, "skipped": dict(too_long_skipped)},
             "environment": environment(lm, backend)}
@@ -309,6 +310,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                     _restore(applied)
             if cfg.log_samples:  # before the results: a chunk's samples without its results are cut on resume
                 store.samples.append(sample_lines(pre, post, chunk, cfg.method))
+            for r in records:  # the written contract (schema.py), checked before a line is written
+                validate("results.jsonl", r, str(store.results.path))
             store.results.append(records)
             bar.update(len(chunk))
     finally:
@@ -347,9 +350,9 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
                   lifelong_summary: dict | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
     how the backend ran (device, dtype, batch size actually used, chat template)."""
-    summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()),
+    summary = {"format_version": FORMAT_VERSION, **summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()),
                         answer_scorer=getattr(dataset, "answer_scorer", ANSWER_SCORER),
-                        paper_protocols=tuple(getattr(dataset, "protocols", None) or ()))
+                        paper_protocols=tuple(getattr(dataset, "protocols", None) or ()))}
     if evaluation:
         summary["evaluation"] = evaluation
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
