@@ -6,6 +6,7 @@ import pytest
 from polyedit.data.problems import FORMATS
 from polyedit.data.registry import DATASETS
 from polyedit.errors import PolyeditError
+from polyedit.evaluation.metrics import METRICS, register_metric
 from polyedit.evaluation.protocols import PROTOCOLS
 from polyedit.methods.base import METHODS, get_method, register_method
 from polyedit.registry import Registry
@@ -30,11 +31,18 @@ def test_the_same_entry_registered_again_is_accepted():
     assert PROTOCOLS.register("answer", proto) is proto
 
 
-@pytest.mark.parametrize("registry", [METHODS, DATASETS, FORMATS, PROTOCOLS], ids=lambda r: r.kind)
+@pytest.mark.parametrize("registry", [METHODS, DATASETS, FORMATS, PROTOCOLS, METRICS], ids=lambda r: r.kind)
 def test_every_registry_refuses_a_collision(registry):
     name = registry.names()[0]
     with pytest.raises(PolyeditError, match=f"{registry.kind} '{name}' is already registered"):
         registry.register(name, object())
+
+
+def test_a_metric_name_belongs_to_one_protocol():
+    # BMIKE-53's token_f1 protocol owns `token_f1`: another protocol must name its own
+    with pytest.raises(PolyeditError, match="metric 'token_f1' is already registered"):
+        register_metric("token_f1", "generation", "standard token F1")
+    assert register_metric("token_f1", "token_f1", "standard token F1 of the BMIKE-53 answer").protocol == "token_f1"
 
 
 def test_a_fresh_registry_refuses_then_frees_a_name():
@@ -44,3 +52,32 @@ def test_a_fresh_registry_refuses_then_frees_a_name():
         r.register("a", 2)
     r.unregister("a")
     assert r.register("a", 2) == 2 and r.get("a") == 2
+
+
+def test_an_entry_point_plug_in_registers_on_the_first_lookup(tmp_path, monkeypatch):
+    """A package installed beside polyedit (here: a distribution's metadata on sys.path, as pip leaves it)
+    names a module in the group `polyedit.datasets`; the registry imports it on its first lookup."""
+    import sys
+
+    from polyedit.data.registry import load_dataset
+
+    (tmp_path / "polyedit_plugin_demo.py").write_text(
+        "from polyedit.data.dataset import Dataset\n"
+        "from polyedit.data.registry import register_dataset\n"
+        "from polyedit.data.cases import make_case\n\n"
+        "@register_dataset('plugin-demo', 'a dataset from another package')\n"
+        "def load(spec):\n"
+        "    return Dataset('plugin-demo', [make_case('p1', 'en', 'Ana', 'Ana lives in', 'Oslo')])\n", "utf-8")
+    info = tmp_path / "polyedit_plugin_demo-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: polyedit-plugin-demo\nVersion: 0.1\n", "utf-8")
+    (info / "entry_points.txt").write_text("[polyedit.datasets]\ndemo = polyedit_plugin_demo\n", "utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(DATASETS, "_discovered", False)  # as in a fresh process: entry points not yet read
+    try:
+        assert "plugin-demo" in DATASETS
+        assert [c.case_id for c in load_dataset("plugin-demo").cases] == ["p1"]
+        assert DATASETS.help("plugin-demo") == "a dataset from another package"
+    finally:
+        DATASETS.unregister("plugin-demo")
+        sys.modules.pop("polyedit_plugin_demo", None)
