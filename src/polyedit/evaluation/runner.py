@@ -45,6 +45,7 @@ from polyedit.models.context import RULE as CONTEXT_RULE
 from polyedit.models.context import context_limit, edit_text, probe_text, too_long
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import subject_span
+from polyedit.seeds import check_seed
 
 MODES = ("single", "batch", "sequential")
 
@@ -79,7 +80,7 @@ class BenchConfig:
         self.chat_template = chat_scope(self.chat_template)
         if self.eval_batch_size != "auto":
             _whole(self.eval_batch_size, "eval batch size", 1)
-        _whole(self.seed, "seed", 0, 2**62)  # torch seeds are 64-bit; each case adds its position
+        check_seed(self.seed)  # the one range of every seed (polyedit/seeds.py)
         if self.limit is not None:
             _whole(self.limit, "limit", 1)
         if self.max_new_tokens is not None:
