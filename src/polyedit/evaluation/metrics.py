@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from polyedit.data.cases import PROBE_KINDS
-from polyedit.registry import Registry
+from polyedit.registry import Registry, import_submodules
 
 AGGREGATIONS = ("mean",)  # per language over probes, then over languages (aggregate.py); no other is used
 
@@ -28,14 +28,9 @@ class Metric:
     heads: tuple[str, ...] = ()  # probe kinds it may stand for in a summary's headline
 
 
-def _discover() -> None:
-    from polyedit.evaluation.protocols import protocol_names
-
-    protocol_names()  # importing the protocol modules registers their metrics
-    import polyedit.evaluation.judge  # noqa: F401  (registers judge_correct)
-
-
-METRICS: Registry[Metric] = Registry("metric", _discover)
+#: importing the protocol modules (`protocols.py`, `protocols_*.py`) and the judge registers their metrics
+METRICS: Registry[Metric] = Registry(
+    "metric", import_submodules("polyedit.evaluation", lambda m: m.name.startswith("protocols") or m.name == "judge"))
 
 
 def register_metric(name: str, protocol: str, help: str = "", *, aggregation: str = "mean",
