@@ -111,7 +111,7 @@ def token_f1(pred: list[int], gold: list[int]) -> float:
 
 # token_accuracy: EasyEdit's default. Teacher-forced: the share of target tokens that are the model's argmax.
 register_protocol("token_accuracy", {"score"}, "teacher-forced share of answer tokens predicted (EasyEdit)",
-                  metrics={"token_accuracy": "share of the answer's tokens that are the model's argmax (a diagnostic)"})((
+                  metrics={"token_accuracy": "share of the answer's tokens that are the model's argmax"})((
     lambda probe, prompt, ctx: Needs(score=(answer_request(probe, prompt),)),
     lambda probe, res, ctx: {"token_accuracy": res[0].token_accuracy},
 ))
@@ -178,7 +178,7 @@ def _locality_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> 
 
 
 register_protocol("locality", {"score"}, "locality probes: teacher-forced prediction unchanged by the edit; accuracy",
-                  metrics={"locality_unchanged": "teacher-forced prediction unchanged by the edit (EasyEdit's locality)",
+                  metrics={"locality_unchanged": "teacher-forced prediction unchanged by the edit (EasyEdit)",
                            "locality_accuracy": "teacher-forced prediction equals the expected answer"})((
     _locality_needs, _locality_score,
 ))

@@ -104,7 +104,7 @@ def _locality_score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> d
 
 register_protocol("answer_locality", {"generate"},
                   "locality: the normalised generated answer is the same after the edit as before",
-                  metrics={"answer_unchanged": ("normalised generated answer the same as before the edit", (LOCALITY,))},
+                  metrics={"answer_unchanged": ("normalised generated answer as before the edit", (LOCALITY,))},
                   settings=_SETTINGS)((
     _locality_needs, _locality_score,
 ))

@@ -206,7 +206,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.checkpoints:  # checked against the run's cases before anything is written
         lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
         untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
-    meta = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "hparams": method.resolved(lm).to_dict(), "cases": [c.case_id for c in cases],
+    meta = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "hparams": method.resolved(lm).to_dict(),
+            "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
                         "rule": CONTEXT_RULE, "skipped": dict(too_long_skipped)},
             "environment": environment(lm, backend)}
@@ -351,9 +352,10 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
                   lifelong_summary: dict | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
     how the backend ran (device, dtype, batch size actually used, chat template)."""
-    summary = {"format_version": FORMAT_VERSION, **summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()),
-                        answer_scorer=getattr(dataset, "answer_scorer", ANSWER_SCORER),
-                        paper_protocols=tuple(getattr(dataset, "protocols", None) or ()))}
+    summary = {"format_version": FORMAT_VERSION,
+               **summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()),
+                           answer_scorer=getattr(dataset, "answer_scorer", ANSWER_SCORER),
+                           paper_protocols=tuple(getattr(dataset, "protocols", None) or ()))}
     if evaluation:
         summary["evaluation"] = evaluation
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}
