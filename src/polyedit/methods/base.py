@@ -221,6 +221,9 @@ class EditHandle:
         self.lm = lm  # None for in-context methods on a remote endpoint: nothing local to restore
         params = dict(lm.model.named_parameters()) if param_names else {}
         self._backup = {n: params[n].detach().clone() for n in param_names}
+        # What the method records (results.jsonl's `info`, evaluation/schema.py `MethodInfo`): one shape
+        # however many edits the handle holds, so a field that differs per edit goes into a per-edit list
+        # (`info["edits"]`, one dict per edit in the order applied), never flat for one edit and nested for two.
         self.info: dict[str, Any] = dict(info or {})
         self.restored = False
         if _MADE:
