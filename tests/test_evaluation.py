@@ -60,9 +60,51 @@ def test_generation_exact_match_and_f1():
     ev = evaluate(ScriptedBackend({("Ana lives in", " New Oslo"): S([1], [1], [0.0])}, gens), [case], ["generation"])
     m = ev.results[0].metrics
     assert m["exact_match"] == 0.0
-    assert m["token_f1"] == pytest.approx(token_f1([ord(c) for c in "New Lima"], [ord(c) for c in "New Oslo"]))
+    want = token_f1([ord(c) for c in "New Lima"], [ord(c) for c in "New Oslo"])
+    assert m["generation_token_f1"] == pytest.approx(want)
     assert token_f1([1, 2, 3], [1, 2, 3]) == 1.0 and token_f1([1], [2]) == 0.0
     assert token_f1([1, 1, 2], [1, 2, 2]) == pytest.approx(2 / 3)
+
+
+def test_generation_and_bmike_token_f1_together_keep_both_values_under_their_own_names():
+    # the two protocols cut the same continuation differently (BMIKE-53 at '"', raw; generation at the gold's
+    # length, stripped), so their F1s differ; each is kept, labelled with the protocol that produced it
+    case = make_case("c", "en", "Ana", "Ana lives in", "New Oslo")
+    gens = {"Ana lives in": ' New Oslo" and'}
+    backend = ScriptedBackend({("Ana lives in", " New Oslo"): S([1], [1], [0.0])}, gens)
+    r = evaluate(backend, [case], ["generation", "token_f1"]).results[0]
+    assert r.metrics["token_f1"] == pytest.approx(token_f1([ord(c) for c in " New Oslo"], [ord(c) for c in "New Oslo"]))
+    assert r.metrics["generation_token_f1"] == 1.0
+    assert r.metrics["token_f1"] != r.metrics["generation_token_f1"]
+    assert r.protocol_of["token_f1"] == "token_f1" and r.protocol_of["generation_token_f1"] == "generation"
+    r2 = evaluate(backend, [case], ["token_f1", "generation"]).results[0]  # the order changes nothing
+    assert r2.metrics == r.metrics and r2.protocol_of == r.protocol_of
+
+
+def test_a_protocol_may_emit_only_the_metrics_it_registered(monkeypatch):
+    from polyedit.errors import PolyeditError
+    from polyedit.evaluation.protocols import get_protocol
+
+    proto = get_protocol("generation")
+    monkeypatch.setattr(proto, "score", lambda probe, res, ctx: {"token_f1": 1.0})  # BMIKE-53's name
+    case = make_case("c", "en", "Ana", "Ana lives in", "Oslo")
+    backend = ScriptedBackend({("Ana lives in", " Oslo"): S([1], [1], [0.0])}, {"Ana lives in": " Oslo"})
+    with pytest.raises(PolyeditError, match="protocol generation emitted token_f1, which it did not register"):
+        evaluate(backend, [case], ["generation"])
+
+
+def test_every_metric_is_registered_once_with_its_producer():
+    from polyedit.evaluation.metrics import METRICS
+    from polyedit.evaluation.protocols import PROTOCOLS
+
+    for name, proto in PROTOCOLS.items():
+        assert proto.metrics, name
+        for m in proto.metrics:
+            assert METRICS.get(m).protocol == name
+    assert METRICS.get("judge_correct").protocol == "judge"
+    heads = {m for m, metric in METRICS.items() if metric.heads}
+    assert "token_accuracy" not in heads and "answer_em" in heads and METRICS.get("answer_unchanged").heads == (
+        "locality",)
 
 
 def test_all_probes_of_a_case_go_in_one_backend_call():

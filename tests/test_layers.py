@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polyedit
 
-LAYERS = {"errors": 0, "registry": 0, "data": 1, "models": 2, "world": 3, "methods": 4, "evaluation": 5,
+LAYERS = {"errors": 0, "registry": 0, "seeds": 0, "data": 1, "models": 2, "world": 3, "methods": 4, "evaluation": 5,
           "reports": 6, "serve": 6, "api": 7, "sweep": 7, "tune": 7, "cli": 7, "__init__": 7}
 ROOT = Path(polyedit.__file__).parent
 #: calls whose first argument names a module they import (or whose modules they import)

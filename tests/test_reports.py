@@ -10,19 +10,19 @@ def _record(case_id, edit_lang, rows):
 
 
 RECORDS = [
-    _record("a", "en", [("reliability", "en", "token_accuracy", 0.0, 1.0), ("reliability", "zh", "token_accuracy", 0.0, 0.5),
-                        ("locality", "zh", "locality_unchanged", 1.0, 1.0), ("reliability", "ru", "token_accuracy", 0.0, 0.0)]),
-    _record("b", "de", [("reliability", "en", "token_accuracy", 0.5, 1.0), ("reliability", "zh", "token_accuracy", 0.0, 0.0),
-                        ("locality", "zh", "locality_unchanged", 1.0, 0.0)]),
+    _record("a", "en", [("reliability", "en", "answer_em", 0.0, 1.0), ("reliability", "zh", "answer_em", 0.0, 0.5),
+                        ("locality", "zh", "answer_unchanged", 1.0, 1.0), ("reliability", "ru", "answer_em", 0.0, 0.0)]),
+    _record("b", "de", [("reliability", "en", "answer_em", 0.5, 1.0), ("reliability", "zh", "answer_em", 0.0, 0.0),
+                        ("locality", "zh", "answer_unchanged", 1.0, 0.0)]),
 ]
 
 
 def test_summary_known_answers():
     s = summarize(RECORDS)
-    assert s["headline"] == {"reliability": "token_accuracy", "locality": "locality_unchanged"}
-    zh = s["per_language"]["zh"]["reliability"]["token_accuracy"]
+    assert s["headline"] == {"reliability": "answer_em", "locality": "answer_unchanged"}
+    zh = s["per_language"]["zh"]["reliability"]["answer_em"]
     assert (zh["pre"], zh["post"], zh["n"], zh["protocol"]["name"], zh["protocol"]["kind"]) == (
-        0.0, 0.25, 2, "token_accuracy", "teacher-forced")
+        0.0, 0.25, 2, "answer", "generated")
     assert zh["ci95"] == [0.0, 0.5]  # two cases, 0.5 and 0.0: resamples give 0, 0.25 or 0.5
     # mean over languages is a macro average: en 1.0, ru 0.0, zh 0.25
     assert abs(s["mean"]["reliability"]["post"] - (1.0 + 0.0 + 0.25) / 3) < 1e-12
@@ -37,4 +37,4 @@ def test_markdown_is_complete():
     s = summarize(RECORDS)
     md = summary_markdown(s, "t")
     assert "| zh | 25.0 [0.0–50.0] (0.0) | 50.0 [0.0–100.0] (100.0) |" in md
-    assert "`token_accuracy` (teacher-forced)" in md
+    assert "reliability = `answer_em` from protocol `answer` (generated)" in md

@@ -10,7 +10,10 @@ Where entries come from, lowest first:
   (`[project.entry-points."polyedit.datasets"] mine = "mypkg.loader"`) names a module that registers
   on import; the registry loads the group on its first lookup.
 
-Errors are one line naming the known entries (PolyeditError: the CLI's exit 2).
+Errors are one line naming the known entries (PolyeditError: the CLI's exit 2). A name is registered
+once: a second, different entry under a taken name is refused (as lm-eval's registry refuses it), so a
+plug-in cannot silently replace a built-in; the same entry registered again (a module imported twice) is
+accepted.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class Registry(Generic[T]):
     def register(self, name: str, value: T, help: str = "") -> T:
         if not name or not isinstance(name, str):
             raise TypeError(f"a {self.kind} needs a name, got {name!r}")
+        if name in self._entries and not _same(self._entries[name][0], value):
+            raise PolyeditError(f"{self.kind} {name!r} is already registered as {_where(self._entries[name][0])}; "
+                                f"{_where(value)} must take another name")
         self._entries[name] = (value, help)
         return value
 
@@ -93,6 +99,20 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def _same(old, new) -> bool:
+    """The same entry: the same object, or an equal one (a protocol rebuilt from the same functions)."""
+    try:
+        return old is new or bool(old == new)
+    except Exception:  # an entry whose == raises is not the same
+        return False
+
+
+def _where(value) -> str:
+    """An entry as a message names it: its module and qualified name where it has them."""
+    mod, qual = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    return f"{mod}.{qual}" if mod and qual else f"a {type(value).__name__} from {mod}"
 
 
 def import_submodules(package: str, only: Callable[[pkgutil.ModuleInfo], bool] = lambda m: True) -> Callable[[], None]:

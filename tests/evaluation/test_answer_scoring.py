@@ -124,7 +124,11 @@ def test_answer_protocol_end_to_end_on_a_scripted_backend():
     assert sum(n for n, _, _ in after.calls) == 4 and {b for _, b, _ in after.calls} == {16}
 
 
-def test_protocols_declare_their_headline_and_kind():
-    assert get_protocol("answer").headline == {"answer_em": ("reliability", "generality", "portability")}
-    assert get_protocol("answer_locality").headline == {"answer_unchanged": ("locality",)}
+def test_protocols_register_their_metrics_and_kind():
+    from polyedit.evaluation.metrics import get_metric
+
+    assert "answer_em" in get_protocol("answer").metrics and get_protocol("answer_locality").metrics == (
+        "answer_unchanged",)
+    assert get_metric("answer_em").heads == ("reliability", "generality", "portability")
+    assert get_metric("answer_unchanged").heads == ("locality",)
     assert get_protocol("token_accuracy").kind == "teacher-forced" and get_protocol("answer").kind == "generated"

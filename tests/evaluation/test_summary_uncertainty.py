@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from polyedit.errors import PolyeditError
 from polyedit.evaluation.aggregate import paired_difference, summarize
 from polyedit.evaluation.uncertainty import bootstrap_ci, macro_mean, paired_bootstrap
 
@@ -73,10 +74,40 @@ def test_summary_headline_is_declared_and_every_mean_is_labelled_with_an_interva
     assert "bootstrap over cases" in s["ci_method"]
 
 
-def test_run_order_decides_between_declared_headlines():
+def test_the_headline_is_declared_once_whatever_the_run_order():
     recs = [dict(r, protocols={"token_accuracy": r["protocols"]["token_accuracy"], "answer": r["protocols"]["answer"]})
             for r in RECORDS]
-    assert summarize(recs)["headline"] == {"reliability": "token_accuracy"}
+    s = summarize(recs)
+    assert s["headline"] == {"reliability": "answer_em"} and s["no_headline"] == {}
+    assert s["headline_rule"]["locality"] == "answer_unchanged" and s["headline_rule"]["portability"] == "answer_em"
+    assert s["protocol_roles"] == {"answer": "headline", "token_accuracy": "diagnostic"}
+
+
+def _only(metric: str, records=RECORDS) -> list[dict]:
+    """The records with every metric but `metric` (and its protocol) dropped."""
+    def keep(d):
+        return {k: v for k, v in d.items() if k == metric}
+    return [dict(r, probes=[dict(p, pre=keep(p["pre"]), post=keep(p["post"]), protocol=keep(p["protocol"]))
+                            for p in r["probes"]]) for r in records]
+
+
+def test_a_kind_without_its_declared_headline_has_none_and_the_summary_says_why():
+    # no fallback to "the first metric by name": token accuracy stays a diagnostic
+    s = summarize(_only("token_accuracy"), paper_protocols=("token_accuracy",))
+    assert s["headline"] == {} and s["mean"] == {}
+    assert "answer_em was not scored (protocol answer was not run)" in s["no_headline"]["reliability"]
+    diag = s["diagnostics"]["reliability"]["token_accuracy"]
+    assert diag["post"] == 1.0 and diag["role"] == "the paper's protocol"
+    assert s["protocol_roles"] == {"token_accuracy": "the paper's protocol"}
+
+
+def test_a_dataset_names_its_answer_scorer_but_not_a_diagnostic():
+    recs = [dict(r, probes=[dict(p, post={"bmike_f1": p["post"]["answer_em"]}, pre={"bmike_f1": 0.0},
+                                 protocol={"bmike_f1": {"name": "bmike_f1"}}) for p in r["probes"]]) for r in RECORDS]
+    s = summarize(recs, answer_scorer="bmike_f1")
+    assert s["headline"] == {"reliability": "bmike_f1"} and s["mean"]["reliability"]["post"] == 0.75
+    with pytest.raises(PolyeditError, match="answer scorer 'token_accuracy' cannot head reliability"):
+        summarize(RECORDS, answer_scorer="token_accuracy")
 
 
 def test_paired_difference_between_two_runs():
@@ -109,8 +140,10 @@ def test_reports_show_the_headline_protocol_with_intervals_and_diagnostics_apart
     head, _, diag = md.partition("## Diagnostics")
     assert "| en | 100.0 [100.0–100.0] (0.0) |" in head and "token_accuracy" not in head.split("| language |")[1]
     assert "| reliability | `token_accuracy` | `token_accuracy` (teacher-forced) | 100.0 [100.0–100.0] (50.0) |" in diag
-    other = summarize([dict(r, protocols={"token_accuracy": {}}) for r in RECORDS])
+    other = summarize([dict(r, probes=[dict(p, post={"bmike_f1": 1.0}, pre={"bmike_f1": 0.0},
+                                            protocol={"bmike_f1": {"name": "bmike_f1"}}) for p in r["probes"]])
+                       for r in RECORDS], answer_scorer="bmike_f1")
     runs = [Run(Path("a"), {"method": "a"}, s), Run(Path("b"), {"method": "b"}, other)]
     metric, protocol = column_protocol(runs, "reliability")
-    assert metric == "answer_em / token_accuracy"  # two runs with different headline metrics are flagged, not mixed
+    assert metric == "answer_em / bmike_f1"  # two runs with different headline metrics are flagged, not mixed
     assert "answer (generated)" in protocol

@@ -104,7 +104,7 @@ def test_rome_chains_edits_and_records_language_handling(tiny_model_dirs):
     h = get_method("rome", FAST["rome"]).apply(lm, [EN, ZH, Edit("en", "paris", "The capital is Paris and", "Rome")])
     rules = [e["subject_rule"] for e in h.info["edits"]]
     assert rules == ["exact", "exact", "casefold"]
-    assert [e["prompt_language"] for e in h.info["edits"]] == [["en"], ["zh"], ["en"]]
+    assert [e["prompt_language"] for e in h.info["edits"]] == ["en", "zh", "en"]
     assert h.info["second_moment"] == "identity"
     h.restore()
     assert state_hash(lm.model) == before
@@ -155,5 +155,5 @@ def test_subject_merged_with_target_reads_before_the_target(tiny_model_dirs):
     n_ctx = encode_with_target(lm.tokenizer, "我爱Par", "is").n_context
     assert ctx.rule == "exact+before_target" and ctx.lookup == [n_ctx - 1]
     handle = get_method("rome", FAST["rome"]).apply(lm, [edit])  # and ROME runs on it
-    assert handle.info["subject_rule"] == "exact+before_target"
+    assert handle.info["edits"][0]["subject_rule"] == "exact+before_target"
     handle.restore()

@@ -83,7 +83,7 @@ def test_memla_edits_only_selected_neurons_and_restores_bit_identically(lm_of, c
     assert changed and changed <= sets.independent | sets.specific
     info = handle.info
     assert info["neurons"][0]["counts"]["language_independent"] == len(sets.independent)
-    assert info["neurons"][0]["pivots"] == ["en", "zh", "fr"] and info["steps"] >= 1
+    assert info["neurons"][0]["pivots"] == ["en", "zh", "fr"] and info["training"][0]["steps"] >= 1
     json.dumps(info)
     handle.restore()
     assert state_hash(lm.model) == h0
@@ -97,7 +97,7 @@ def test_memla_is_deterministic(lm_of, case):
     for _ in range(2):
         handle = m.apply_cases(lm, [case])
         hashes.append(state_hash(lm.model))
-        losses.append(handle.info["loss"])
+        losses.append(handle.info["training"][0]["loss"])
         handle.restore()
     assert hashes[0] == hashes[1] != h0 and losses[0] == losses[1]
 

@@ -17,7 +17,8 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @click.option("--langs", default=None, help="probe languages, comma-separated (default: all in the data)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
 @hparams_option
-@click.option("--protocols", default=None, help="comma-separated protocols (default: the dataset's own)")
+@click.option("--protocols", default=None,
+              help="comma-separated protocols (default: the headline ones, then the dataset's own)")
 @click.option("--mode", type=click.Choice(["single", "batch", "sequential"]), default="single", show_default=True)
 @click.option("--edits-per-step", type=int, default=1, show_default=True,
               help="batch size (batch mode) or re-scoring interval (sequential mode)")

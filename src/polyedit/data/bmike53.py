@@ -355,7 +355,8 @@ def load(spec: DatasetSpec) -> Dataset:
         raise PolyeditError(f"bmike53:{task.name}: no usable record in {folder} ({why}){first}")
     for c in cases:  # in-context editing's demonstrations: the task's published pool, and its own edits
         c.meta.update(demo_pool=task.name, demo_dir=str(root), demo_corpus=f"bmike53:{task.name}:langs={{lang}}:dir={root}")
-    return report.dataset(f"bmike53:{task.name}", cases, f"{folder} ({how})", task.protocols)
+    return report.dataset(f"bmike53:{task.name}", cases, f"{folder} ({how})", task.protocols,
+                          answer_scorer="bmike_f1")  # the authors' F1 scores the generated answer
 
 
 load.describe_source = describe_bmike53_source  # for `polyedit data list`

@@ -22,8 +22,8 @@ class Dataset:
     cases: list[EditCase]
     skipped: Counter = field(default_factory=Counter)
     source: str = ""
-    #: the benchmark's own scoring protocols (names registered in polyedit.evaluation), used when a run
-    #: names none; None means polyedit's defaults
+    #: the protocols the benchmark was published with (names registered in polyedit.evaluation), run beside
+    #: the headline ones when a run names none and labelled as the paper's; None means polyedit's defaults
     protocols: list[str] | None = None
     #: case-level fields (`EditCase.meta`) the summary reports groups of, e.g. the world's `answer_kind`
     group_by: tuple[str, ...] = ()
@@ -34,6 +34,9 @@ class Dataset:
     languages: Counter = field(default_factory=Counter)
     #: what is suspicious but not an error: fields not understood, nulls, a probe kind left empty
     warnings: list[str] = field(default_factory=list)
+    #: the metric that scores a generated answer against the gold (the headline of reliability, generality
+    #: and portability: evaluation/aggregate.py); a benchmark with its own answer scorer names it
+    answer_scorer: str = "answer_em"
 
 
 class SpecOptions(dict):

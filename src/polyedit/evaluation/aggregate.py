@@ -2,10 +2,12 @@
 script, family and resource level, by any case-level field the dataset declares (`Dataset.group_by`,
 e.g. the world's `answer_kind`), and the cross-lingual matrix (edit language x probe language).
 
-Which metric stands for a probe kind (the headline) is declared by the protocols themselves
-(`register_protocol(..., headline=...)`): the first protocol of the run, in the run's order, that declares
-a metric for the kind and produced it. polyedit's defaults put the generated-answer protocols first; a
-benchmark's own protocols come first in its runs. Every other metric is a labelled diagnostic.
+Which metric stands for a probe kind (the headline) is declared once, here (`headline_rule`), and means
+the same on every dataset: reliability, generality and portability are the generated answer under the
+dataset's answer scorer (`answer_em`, normalised exact match with aliases; BMIKE-53 names its authors'
+`bmike_f1`), locality is `answer_unchanged`. A kind whose declared metric the run did not produce has no
+headline, and the summary says why (`no_headline`); there is no fallback. Every other metric is a
+diagnostic, labelled as the paper's protocol where the dataset was published with it (`protocol_roles`).
 
 Every mean entry says which protocol produced it and carries a 95% interval (`uncertainty.py`):
 `{"metric", "protocol": {"name", "kind", ...}, "post", "pre", "n", "n_cases", "n_langs", "ci95", "pre_ci95"}`.
@@ -17,10 +19,12 @@ from collections import defaultdict
 from statistics import mean
 from typing import Iterable
 
-from polyedit.data.cases import PROBE_KINDS
+from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, PROBE_KINDS, RELIABILITY
 from polyedit.data.languages import get_language
+from polyedit.errors import PolyeditError
 from polyedit.evaluation import uncertainty
-from polyedit.evaluation.protocols import PROTOCOLS, protocol_names
+from polyedit.evaluation.metrics import get_metric
+from polyedit.evaluation.protocols import PROTOCOLS
 
 
 def rows(records: Iterable[dict]) -> list[dict]:
@@ -38,16 +42,6 @@ def rows(records: Iterable[dict]) -> list[dict]:
     return out
 
 
-def _protocol_order(records: list[dict]) -> list[str]:
-    """The run's protocols in its order (records name them), then every registered one."""
-    protocol_names()  # importing the benchmark protocol modules registers them
-    order: dict[str, None] = {}
-    for rec in records:
-        order.update(dict.fromkeys(rec.get("protocols") or {}))
-    order.update(dict.fromkeys(PROTOCOLS))
-    return list(order)
-
-
 def _descriptors(records: list[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for rec in records:
@@ -57,20 +51,50 @@ def _descriptors(records: list[dict]) -> dict[str, dict]:
     return out
 
 
-def headline_metrics(records: list[dict], table: list[dict]) -> dict[str, tuple[str, str | None]]:
-    """kind -> (metric, protocol). A run scored only by protocols that declare nothing for a kind still
-    gets a headline (the first metric by name), never a silently empty row."""
+#: the headline of the probe kinds that ask for the new fact is the dataset's answer scorer
+ANSWER_KINDS = (RELIABILITY, GENERALITY, PORTABILITY)
+#: the answer scorer where a dataset names none (`Dataset.answer_scorer`)
+ANSWER_SCORER = "answer_em"
+#: the headline of locality on every dataset: the generated answer unchanged by the edit
+LOCALITY_HEADLINE = "answer_unchanged"
+
+
+def headline_rule(answer_scorer: str = ANSWER_SCORER) -> dict[str, str]:
+    """kind -> the metric that is its headline. The answer scorer must be a registered metric that may head
+    the answer kinds (`metrics.py`), so a diagnostic cannot be made a headline by naming it."""
+    metric = get_metric(answer_scorer)
+    if not set(ANSWER_KINDS) <= set(metric.heads):
+        raise PolyeditError(f"answer scorer {answer_scorer!r} cannot head {', '.join(ANSWER_KINDS)} "
+                            f"(it may head: {', '.join(metric.heads) or 'no probe kind'})")
+    return {**dict.fromkeys(ANSWER_KINDS, answer_scorer), LOCALITY: LOCALITY_HEADLINE}
+
+
+def headline_metrics(table: list[dict], answer_scorer: str = ANSWER_SCORER
+                     ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """(kind -> (metric, protocol), kind -> why it has no headline) for the kinds the run has probes of."""
     present = defaultdict(set)
     for r in table:
         present[r["kind"]].add(r["metric"])
-    out = {}
+    rule = headline_rule(answer_scorer)
+    head, missing = {}, {}
     for kind in PROBE_KINDS:
         if not present[kind]:
             continue
-        found = next(((m, name) for name in _protocol_order(records) if name in PROTOCOLS
-                      for m, kinds in PROTOCOLS.get(name).headline.items() if kind in kinds and m in present[kind]), None)
-        out[kind] = found or (min(present[kind]), None)
-    return out
+        metric = rule[kind]
+        producer = get_metric(metric).protocol
+        if metric in present[kind]:
+            head[kind] = (metric, producer)
+        else:
+            missing[kind] = (f"its headline {metric} was not scored (protocol {producer} was not run); "
+                             f"{', '.join(sorted(present[kind]))} are diagnostics")
+    return head, missing
+
+
+def protocol_roles(protocols, head: dict[str, tuple[str, str]], paper_protocols=()) -> dict[str, str]:
+    """protocol -> "headline", "the paper's protocol" (the dataset was published scored by it) or "diagnostic"."""
+    heads = {p for _, p in head.values()}
+    return {p: "headline" if p in heads else "the paper's protocol" if p in paper_protocols else "diagnostic"
+            for p in protocols}
 
 
 def _entry(sel: list[dict], metric: str, protocol: dict | None) -> dict | None:
@@ -85,10 +109,11 @@ def _entry(sel: list[dict], metric: str, protocol: dict | None) -> dict | None:
 
 
 def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "family", "resource"),
-              meta_groups: tuple[str, ...] = ()) -> dict:
-    """`group_by`: language-table columns; `meta_groups`: case-level fields (`EditCase.meta`) to group by."""
+              meta_groups: tuple[str, ...] = (), answer_scorer: str = ANSWER_SCORER, paper_protocols=()) -> dict:
+    """`group_by`: language-table columns; `meta_groups`: case-level fields (`EditCase.meta`) to group by;
+    `answer_scorer`: the dataset's (`headline_rule`); `paper_protocols`: those the dataset was published with."""
     table = rows(records)
-    head = headline_metrics(records, table)
+    head, no_headline = headline_metrics(table, answer_scorer)
     desc = _descriptors(records)
     by_key = defaultdict(list)  # (kind, metric) -> rows
     for r in table:
@@ -137,15 +162,21 @@ def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "famil
         ceiling = _entry([r for r in mine if r["metric"] == "gold_in_language"], "gold_in_language", desc.get("answer"))
         if got and ceiling:
             answer_language[lang] = {"answer_in_language": got, "detector_ceiling": ceiling}
-    diagnostics = {kind: {m: e for (k, m), sel in sorted(by_key.items()) if k == kind and m != headline[kind]
+    run_protocols = list(dict.fromkeys(r["protocol"] for r in table if r["protocol"]))
+    roles = protocol_roles(run_protocols, head, paper_protocols)
+    diagnostics = {kind: {m: {**e, "role": roles.get((e.get("protocol") or {}).get("name"), "diagnostic")}
+                          for (k, m), sel in sorted(by_key.items()) if k == kind and m != headline.get(kind)
                           for e in [_entry(sel, m, protocol_of(kind, m))] if e}
-                   for kind in headline}
+                   for kind in PROBE_KINDS if any(k == kind for k, _ in by_key)}
     out = {
         "n_cases": len(records),
         "headline": headline,
         "headline_protocols": {kind: p for kind, (_, p) in head.items()},
+        "headline_rule": headline_rule(answer_scorer),
+        "no_headline": no_headline,
+        "protocol_roles": roles,
         "ci_method": uncertainty.CI_METHOD,
-        "protocols": {name: desc[name] for name in dict.fromkeys(r["protocol"] for r in table if r["protocol"])},
+        "protocols": {name: desc[name] for name in run_protocols},
         "mean": macro(lambda r: True),
         "mean_excluding_edit_language": macro(lambda r: r["lang"] not in edit_langs) if len(langs) > 1 else {},
         "per_language": per_language,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from polyedit.data.cases import EditCase, Probe
+from polyedit.errors import PolyeditError
 from polyedit.evaluation.protocols import ProbeContext, answer_request, get_protocol
 from polyedit.models.backend import Backend, ScoreResult
 
@@ -87,12 +88,22 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
         for proto, needs in steps:
             res = [scored[score_reqs[r]] for r in needs.score] + [generated[r] for r in needs.generate]
             metrics = proto.score(pr.probe, res, ctx)
+            _check_own(proto, metrics)
             pr.metrics.update(metrics)
             pr.protocol_of.update(dict.fromkeys(metrics, proto.name))
             if needs.generate:
                 pr.outputs[proto.name] = [generated[r].text for r in needs.generate]
         results.append(pr)
     return Evaluation(results, unavailable, {p.name: describe(p, backend) for p in protos})
+
+
+def _check_own(proto, metrics: dict) -> None:
+    """A protocol emits only the metrics it registered: another protocol's name would overwrite that
+    protocol's value in the record (metrics.py)."""
+    foreign = set(metrics) - set(proto.metrics)
+    if foreign:
+        raise PolyeditError(f"protocol {proto.name} emitted {', '.join(sorted(foreign))}, which it did not register "
+                            f"(it registers: {', '.join(proto.metrics) or 'none'})")
 
 
 def describe(proto, backend) -> dict:

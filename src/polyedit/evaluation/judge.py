@@ -29,10 +29,12 @@ from polyedit.data.languages import get_language
 from polyedit.data.normalize import answer_stops, cut_answer
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.engine import Evaluation
+from polyedit.evaluation.metrics import register_metric
 from polyedit.models.openai_backend_http import EndpointError
 
 PROMPT_VERSION = "1"
 JUDGE_TOKENS = 4
+register_metric("judge_correct", "judge", "an LLM judge's YES on the generated answer (junk or unreachable: unscored)")
 JUDGE_PROMPT = (
     "You are grading a short answer to a factual question. The question is in {language}; the answer may be "
     "in any language or script, and counts as correct if it names the same thing as the gold answer or one "
@@ -82,7 +84,7 @@ class Judge:
         return {"name": "judge", "kind": "judged", "version": PROMPT_VERSION, "judge_model": self.model_name,
                 "judge_api": self.api,
                 "help": "an LLM judge's YES/NO on the generated answer; junk or unreachable = unscored",
-                "headline": {}, "parsing": "first word YES or NO, else unscored"}
+                "metrics": ["judge_correct"], "parsing": "first word YES or NO, else unscored"}
 
     def _key(self, prompt: str) -> str:
         return hashlib.sha256(f"{self.model_name}\n{prompt}".encode()).hexdigest()

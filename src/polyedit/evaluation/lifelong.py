@@ -28,6 +28,7 @@ from polyedit.data.cases import LOCALITY, RELIABILITY, EditCase, Probe
 from polyedit.errors import PolyeditError
 from polyedit.evaluation import uncertainty
 from polyedit.evaluation.engine import Evaluation, evaluate
+from polyedit.evaluation.records import protocol_labels
 
 RETENTION = ("retention", "answer", "answer_em")
 #: retention's rows in each edit's own language only: whether an edit still holds where it was made, apart
@@ -124,11 +125,14 @@ def rows_of(ev: Evaluation, metric: str) -> list[list]:
 
 
 def checkpoint_record(after_edits: int, retention: Evaluation, untouched: Evaluation) -> dict:
-    """One line of checkpoints.jsonl: (case, language, value) rows of each measure, with their protocols."""
+    """One line of checkpoints.jsonl: (case, language, value) rows of each measure, with their protocols
+    and, per measure, the full label of the protocol that produced its metric."""
+    protocols = {**retention.protocols, **untouched.protocols}
     return {"after_edits": after_edits,
             "retention": rows_of(retention, "answer_em"), "recall": rows_of(untouched, "answer_em"),
-            "locality": rows_of(untouched, "answer_unchanged"),
-            "protocols": {**retention.protocols, **untouched.protocols}}
+            "locality": rows_of(untouched, "answer_unchanged"), "protocols": protocols,
+            "protocol": {name: protocol_labels({metric: proto}, protocols)[metric]
+                         for name, proto, metric in (RETENTION, RECALL, LOCALITY_DRIFT)}}
 
 
 def with_edit_language(records: list[dict], edit_lang: dict[str, str]) -> list[dict]:

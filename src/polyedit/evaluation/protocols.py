@@ -11,6 +11,7 @@ from typing import Callable
 
 from polyedit.data.cases import LOCALITY, EditCase, Probe
 from polyedit.data.languages import join_target
+from polyedit.evaluation.metrics import register_metric
 from polyedit.models.backend import Generation, ScoreResult
 from polyedit.registry import Registry, import_submodules
 
@@ -33,8 +34,8 @@ class Protocol:
     requires: frozenset[str]
     help: str = ""
     kind: str = "teacher-forced"
-    #: metric -> the probe kinds it stands for in summaries when this protocol comes first in a run
-    headline: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the metrics it emits, each registered under its own name (`metrics.py`); it may emit no other
+    metrics: tuple[str, ...] = ()
     #: how the numbers were made (normalisation, decoding, detector, ...), recorded with every result
     settings: dict = field(default_factory=dict)
     version: str = "1"
@@ -42,7 +43,7 @@ class Protocol:
     def describe(self) -> dict:
         """The descriptor stored under `protocol` with every result: enough to tell two numbers apart."""
         return {"name": self.name, "kind": self.kind, "version": self.version, "help": self.help,
-                "headline": {m: list(k) for m, k in self.headline.items()}, **self.settings}
+                "metrics": list(self.metrics), **self.settings}
 
 
 @dataclass
@@ -67,16 +68,20 @@ PROTOCOLS: Registry[Protocol] = Registry(
 
 
 def register_protocol(name: str, requires: set[str], help: str = "", *, kind: str | None = None,
-                      headline: dict[str, tuple[str, ...]] | None = None, settings: dict | None = None,
+                      metrics: dict[str, str | tuple[str, tuple[str, ...]]], settings: dict | None = None,
                       version: str = "1"):
-    """`kind` defaults from what the protocol needs: generation -> "generated", scores -> "teacher-forced"."""
+    """`kind` defaults from what the protocol needs: generation -> "generated", scores -> "teacher-forced".
+    `metrics`: name -> help, or (help, probe kinds it may head); each is registered as this protocol's."""
     kind = kind or ("generated" if "generate" in requires else "teacher-forced")
     if kind not in PROTOCOL_KINDS:
         raise ValueError(f"protocol {name}: kind {kind!r} is not one of {PROTOCOL_KINDS}")
 
     def deco(pair):
         needs, score = pair
-        PROTOCOLS.register(name, Protocol(name, needs, score, frozenset(requires), help, kind, dict(headline or {}),
+        for metric, spec in metrics.items():
+            what, heads = (spec, ()) if isinstance(spec, str) else spec
+            register_metric(metric, name, what, heads=heads)
+        PROTOCOLS.register(name, Protocol(name, needs, score, frozenset(requires), help, kind, tuple(metrics),
                                           dict(settings or {}), version), help)
         return pair
 
@@ -105,9 +110,8 @@ def token_f1(pred: list[int], gold: list[int]) -> float:
 
 
 # token_accuracy: EasyEdit's default. Teacher-forced: the share of target tokens that are the model's argmax.
-_TF_KINDS = ("reliability", "generality", "portability")
 register_protocol("token_accuracy", {"score"}, "teacher-forced share of answer tokens predicted (EasyEdit)",
-                  headline={"token_accuracy": _TF_KINDS})((
+                  metrics={"token_accuracy": "share of the answer's tokens that are the model's argmax"})((
     lambda probe, prompt, ctx: Needs(score=(answer_request(probe, prompt),)),
     lambda probe, res, ctx: {"token_accuracy": res[0].token_accuracy},
 ))
@@ -121,7 +125,7 @@ def _prob_compare_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs |
 
 
 register_protocol("prob_compare", {"score"}, "mean log-prob of the new answer > the old answer's",
-                  headline={"prob_compare": ("reliability", "generality")})((
+                  metrics={"prob_compare": "the new answer's mean token log-probability beats the old answer's"})((
     _prob_compare_needs,
     lambda probe, res, ctx: {"prob_compare": float(res[0].mean_logprob > res[1].mean_logprob)},
 ))
@@ -137,11 +141,16 @@ def _generation_needs(probe: Probe, prompt: str, ctx: ProbeContext) -> Needs:
 def _generation_score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> dict[str, float]:
     pred = res[0].text.strip()
     gold = probe.answer.strip()
-    return {"exact_match": float(pred == gold), "token_f1": token_f1(ctx.tokenize(pred), ctx.tokenize(gold))}
+    return {"exact_match": float(pred == gold),
+            "generation_token_f1": token_f1(ctx.tokenize(pred), ctx.tokenize(gold))}
 
 
+# Version 2: its token F1 is `generation_token_f1` (it was `token_f1`, the name of BMIKE-53's own protocol,
+# whose value replaced this one's in a run with both).
 register_protocol("generation", {"generate"}, "greedy decoding as long as the gold answer, raw exact match and token F1",
-                  headline={"exact_match": _TF_KINDS},
+                  metrics={"exact_match": "raw generated text (whitespace stripped) equals the gold answer",
+                           "generation_token_f1": "standard token F1 of that text against the gold answer"},
+                  version="2",
                   settings={"decoding": {"strategy": "greedy", "max_new_tokens": "gold answer's length"},
                             "normalization": "surrounding whitespace stripped"})((
     _generation_needs, _generation_score,
@@ -169,7 +178,8 @@ def _locality_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> 
 
 
 register_protocol("locality", {"score"}, "locality probes: teacher-forced prediction unchanged by the edit; accuracy",
-                  headline={"locality_unchanged": ("locality",), "locality_accuracy": ("locality",)})((
+                  metrics={"locality_unchanged": "teacher-forced prediction unchanged by the edit (EasyEdit)",
+                           "locality_accuracy": "teacher-forced prediction equals the expected answer"})((
     _locality_needs, _locality_score,
 ))
 

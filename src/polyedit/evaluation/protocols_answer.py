@@ -28,6 +28,8 @@ from polyedit.evaluation import answer_language
 from polyedit.evaluation.protocols import Needs, ProbeContext, register_protocol
 from polyedit.models.backend import Generation
 
+#: the probe kinds a generated answer is scored against the gold for
+_ANSWER_KINDS = (RELIABILITY, GENERALITY, PORTABILITY)
 #: tokens allowed beyond the longest accepted answer
 ANSWER_SLACK = 8
 
@@ -76,7 +78,12 @@ def _score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> dict[str, 
 
 register_protocol("answer", {"generate"},
                   "generated answer, stopped in any script, exact match / F1 after per-language normalisation, aliases",
-                  headline={"answer_em": (RELIABILITY, GENERALITY, PORTABILITY)}, settings=_SETTINGS)((
+                  metrics={"answer_em": ("normalised generated answer equals the answer or an alias", _ANSWER_KINDS),
+                           "answer_f1": "best word (or character) F1 against the answer and aliases",
+                           "answer_in_language": "the generated answer is in the query's language",
+                           "gold_in_language": "the detector recognises the gold answer's language (its ceiling)",
+                           "answer_em_strict": "answer_em, a right answer in the wrong language counted wrong"},
+                  settings=_SETTINGS)((
     _needs, _score,
 ))
 
@@ -97,6 +104,7 @@ def _locality_score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> d
 
 register_protocol("answer_locality", {"generate"},
                   "locality: the normalised generated answer is the same after the edit as before",
-                  headline={"answer_unchanged": (LOCALITY,)}, settings=_SETTINGS)((
+                  metrics={"answer_unchanged": ("normalised generated answer as before the edit", (LOCALITY,))},
+                  settings=_SETTINGS)((
     _locality_needs, _locality_score,
 ))

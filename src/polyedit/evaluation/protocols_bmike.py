@@ -86,7 +86,8 @@ def language_fidelity(answer: str, lang: str) -> float | None:
     return None if ok is None else float(ok)
 
 
-_KINDS = (RELIABILITY, GENERALITY, LOCALITY, PORTABILITY)
+#: the kinds the authors' answer scores may stand for (locality's headline is the answer unchanged: aggregate.py)
+_KINDS = (RELIABILITY, GENERALITY, PORTABILITY)
 _EXACT = {"decoding": {"strategy": "greedy", "max_new_tokens": BMIKE_NEW_TOKENS, "stop": list(ANSWER_STOP)},
           "normalization": "none (the authors' raw string comparison)", "reference": "ercong21/MultiKnow icl.py"}
 _STRIPPED = {"decoding": {"strategy": "greedy", "max_new_tokens": BMIKE_NEW_TOKENS,
@@ -120,34 +121,35 @@ def _pred_stripped(res: list[Generation]) -> str:
 
 
 register_protocol("bmike_em", {"generate"}, "BMIKE-53 (authors' scorer): 15 greedy tokens cut at '\"', raw exact match",
-                  headline={"bmike_em": _KINDS}, settings=_EXACT)((
+                  metrics={"bmike_em": ("the authors' raw exact match", _KINDS)}, settings=_EXACT)((
     _answer_needs,
     lambda probe, res, ctx: {"bmike_em": float(_pred(res) == probe.answer)},
 ))
 
 register_protocol("bmike_f1", {"generate"},
                   "BMIKE-53's F1 (authors' scorer): overlap²/(|pred|·|gold|) of token ids (precision × recall)",
-                  headline={"bmike_f1": _KINDS}, settings=_EXACT)((
+                  metrics={"bmike_f1": ("the authors' F1: precision x recall of token ids", _KINDS)}, settings=_EXACT)((
     _answer_needs,
     lambda probe, res, ctx: {"bmike_f1": bmike_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer))},
 ))
 
 register_protocol("token_f1", {"generate"}, "standard token F1 of the BMIKE-53 answer (15 tokens cut at '\"')",
-                  settings=_EXACT)((
+                  metrics={"token_f1": "standard token F1 of the BMIKE-53 answer"}, settings=_EXACT)((
     _answer_needs,
     lambda probe, res, ctx: {"token_f1": token_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer))},
 ))
 
 register_protocol("bmike_em_stripped", {"generate"},
                   "BMIKE-53 exact match, whitespace stripped and raw prompts cut at a newline (polyedit's variant)",
-                  headline={"bmike_em_stripped": _KINDS}, settings=_STRIPPED)((
+                  metrics={"bmike_em_stripped": ("exact match, whitespace stripped", _KINDS)}, settings=_STRIPPED)((
     _stripped_needs,
     lambda probe, res, ctx: {"bmike_em_stripped": float(_pred_stripped(res) == probe.answer.strip())},
 ))
 
 register_protocol("bmike_f1_stripped", {"generate"},
                   "BMIKE-53's F1, whitespace stripped and raw prompts cut at a newline (polyedit's variant)",
-                  headline={"bmike_f1_stripped": _KINDS}, settings=_STRIPPED)((
+                  metrics={"bmike_f1_stripped": ("the authors' F1, whitespace stripped", _KINDS)},
+                  settings=_STRIPPED)((
     _stripped_needs,
     lambda probe, res, ctx: {"bmike_f1_stripped": bmike_f1(ctx.tokenize(_pred_stripped(res)),
                                                            ctx.tokenize(probe.answer.strip()))},
@@ -165,6 +167,7 @@ def _fidelity_score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> d
 
 register_protocol("language_fidelity", {"generate"},
                   "share of answers written in the query language's script (where the gold answer is)",
+                  metrics={"language_fidelity": "the answer is written in the query language's script"},
                   settings=_EXACT)((
     _fidelity_needs, _fidelity_score,
 ))
@@ -206,6 +209,7 @@ def _ppl_score(probe: Probe, res: list[ScoreResult], ctx: ProbeContext) -> dict[
 
 register_protocol("ppl_compare", {"score"},
                   "BMIKE-53: 1/perplexity of the new answer > that of the case's loc_ans (reliability, generality)",
+                  metrics={"ppl_compare": "1/perplexity of the new answer exceeds that of loc_ans"},
                   settings={"reference": "ercong21/MultiKnow icl.py", "counts": "every probe; ties fail; "
                             "an empty loc_ans competes with the whole sequence"})((
     _ppl_needs, _ppl_score,

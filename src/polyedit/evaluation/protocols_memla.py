@@ -54,7 +54,7 @@ def _token_set_f1_score(probe: Probe, res: list[Generation], ctx: ProbeContext) 
 
 register_protocol("token_set_f1", {"generate"},
                   "MEMLA: F1 of token-id sets of a greedy answer as long as the gold (locality, portability)",
-                  headline={"token_set_f1": TOKEN_SET_F1_KINDS},
+                  metrics={"token_set_f1": "F1 of the token-id sets of a greedy answer as long as the gold"},
                   settings={"decoding": {"strategy": "greedy", "max_new_tokens": "the gold answer's token count"},
                             "reference": "jiakuan01/memla4mke utils/evaluator.py"})((
     _token_set_f1_needs, _token_set_f1_score,
@@ -74,7 +74,7 @@ def _prob_compare_total_score(probe: Probe, res: list[ScoreResult], ctx: ProbeCo
 
 register_protocol("prob_compare_total", {"score"},
                   "MEMLA: total probability of the new answer > the old answer's",
-                  headline={"prob_compare_total": ("reliability", "generality")},
+                  metrics={"prob_compare_total": "the new answer's total probability beats the old answer's"},
                   settings={"reference": "jiakuan01/memla4mke utils/evaluator.py"})((
     _prob_compare_total_needs, _prob_compare_total_score,
 ))

@@ -27,15 +27,17 @@ from polyedit.data.cases import EditCase
 from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
-from polyedit.evaluation.aggregate import summarize
+from polyedit.evaluation.aggregate import ANSWER_SCORER, summarize
 from polyedit.evaluation.capability.checks import check_settings as capability_settings
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
+from polyedit.evaluation.metrics import get_metric
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
+from polyedit.evaluation.schema import FORMAT_VERSION, validate
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, recommended_hparams, undo_on_error
 from polyedit.models.backend import HFBackend
@@ -45,6 +47,7 @@ from polyedit.models.context import context_limit, edit_text, probe_text, too_lo
 from polyedit.models.load import LoadedModel
 from polyedit.models.pre_cache import cached
 from polyedit.models.tokens import subject_span
+from polyedit.seeds import check_seed
 
 MODES = ("single", "batch", "sequential")
 
@@ -83,7 +86,7 @@ class BenchConfig:
         self.chat_template = chat_scope(self.chat_template)
         if self.eval_batch_size != "auto":
             _whole(self.eval_batch_size, "eval batch size", 1)
-        _whole(self.seed, "seed", 0, 2**62)  # torch seeds are 64-bit; each case adds its position
+        check_seed(self.seed)  # the one range of every seed (polyedit/seeds.py)
         if self.limit is not None:
             _whole(self.limit, "limit", 1)
         if self.max_new_tokens is not None:
@@ -144,14 +147,15 @@ def _restore(handles: list[EditHandle]) -> None:
 def _evaluate_with(backend, cases, cfg, handles: dict[str, EditHandle] | None, reference=None) -> Evaluation:
     if handles is None:
         return evaluate(backend, cases, cfg.protocols, None, reference, cfg.max_new_tokens)
-    results, unavailable = [], {}
+    results, unavailable, protocols = [], {}, {}
     distinct = {id(h): h for h in handles.values()}
     for h in distinct.values():  # one engine call per distinct handle (one for batch-capable methods)
         mine = [c for c in cases if handles[c.case_id] is h]
         ev = evaluate(backend, mine, cfg.protocols, h, reference, cfg.max_new_tokens)
         results += ev.results
         unavailable.update(ev.unavailable)
-    return Evaluation(results, unavailable)
+        protocols.update(ev.protocols)  # the descriptors label every metric of the edited model's records
+    return Evaluation(results, unavailable, protocols)
 
 
 def _subject_rule(lm: LoadedModel, case: EditCase) -> str | None:
@@ -206,7 +210,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     cache shared by runs, and add to it (`polyedit.models.pre_cache`); it changes no number, so it is no
     part of the run's configuration (a run may be resumed with it on or off)."""
     if cfg.protocols is None:
-        cfg.protocols = list(dataset.protocols or DEFAULT_PROTOCOLS)
+        cfg.protocols = default_protocols(dataset)
     cases, too_long_skipped = prepare_cases(lm, dataset, cfg, method)
     step = cfg.edits_per_step if cfg.mode != "single" else 1
     chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
@@ -214,7 +218,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.checkpoints:  # checked against the run's cases before anything is written
         lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
         untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
-    meta = {"config": asdict(cfg), "hparams": method.resolved(lm).to_dict(),
+    meta = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "hparams": method.resolved(lm).to_dict(),
             "hparams_source": hparams_source(method, lm), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
                         "rule": CONTEXT_RULE, "skipped": dict(too_long_skipped)},
@@ -264,6 +268,15 @@ def _shared_endpoint(backend) -> dict:
     """A remote backend's response cache and token ledger, which the judge shares (one ledger per run)."""
     endpoint = getattr(backend, "endpoint", None)
     return {"response_cache": endpoint.cache, "ledger": endpoint.ledger} if endpoint is not None else {}
+
+
+def default_protocols(dataset: Dataset) -> list[str]:
+    """A run that names no protocols: polyedit's defaults, or the headline protocols (the dataset's answer
+    scorer's and `answer_locality`) followed by those the benchmark was published with."""
+    if dataset.protocols is None:
+        return list(DEFAULT_PROTOCOLS)
+    scorer = get_metric(getattr(dataset, "answer_scorer", ANSWER_SCORER)).protocol
+    return list(dict.fromkeys([scorer, "answer_locality", *dataset.protocols]))
 
 
 def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
@@ -347,6 +360,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                     _restore(applied)
             if cfg.log_samples:  # before the results: a chunk's samples without its results are cut on resume
                 store.samples.append(sample_lines(pre, post, chunk, cfg.method))
+            for r in records:  # the written contract (schema.py), checked before a line is written
+                validate("results.jsonl", r, str(store.results.path))
             store.results.append(records)
             bar.update(len(chunk))
     finally:
@@ -392,7 +407,10 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
                   lifelong_summary: dict | None = None, capability_summary: dict | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
     how the backend ran (device, dtype, batch size actually used, chat template)."""
-    summary = summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()))
+    summary = {"format_version": FORMAT_VERSION,
+               **summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()),
+                           answer_scorer=getattr(dataset, "answer_scorer", ANSWER_SCORER),
+                           paper_protocols=tuple(getattr(dataset, "protocols", None) or ()))}
     if evaluation:
         summary["evaluation"] = evaluation
     summary["skipped"] = dict(dataset.skipped) if dataset is not None else {}

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from polyedit.errors import PolyeditError
+from polyedit.evaluation.schema import check_version, version_of
 
 LOCK_NAME = ".polyedit.lock"
 OWNER_NAME = ".polyedit.lock.owner"  # who holds the lock: named when a second run is refused
@@ -198,6 +199,8 @@ class RunStore:
             raise PolyeditError(f"{self.run_file} is torn or not JSON; the run cannot be resumed") from None
         if not isinstance(saved, dict) or "config" not in saved:
             raise PolyeditError(f"{self.run_file} does not describe a run (no 'config'); cannot resume it")
+        if version_of(saved) != version_of(meta):  # records of two formats never share a file
+            check_version(saved, str(self.run_file), resume=True)
         for key in ("config", "cases"):
             want = json.loads(_dumps(meta.get(key)))  # compared as JSON: tuples are lists
             if saved.get(key) != want:

@@ -23,6 +23,7 @@ from polyedit.methods.search import Choice, Layers, Range, Search
 from polyedit.models.context import check_fits, edit_text, probe_text
 from polyedit.models.load import LoadedModel
 from polyedit.registry import Registry, import_submodules
+from polyedit.seeds import SEED_MAX, SEED_MIN
 
 
 def param(default: Any, help: str, *, gt: float | None = None, ge: float | None = None,
@@ -40,6 +41,11 @@ def param(default: Any, help: str, *, gt: float | None = None, ge: float | None 
     return dataclasses.field(default=default, metadata=meta)
 
 
+def _num(x) -> str:
+    """A limit or value as a message shows it: whole numbers in full (a seed's bound is not 2.14748e+09)."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 @dataclass
 class HParams:
     """Base of every method's hyperparameters. Fields left `None` are derived from the model in `resolve`.
@@ -47,7 +53,7 @@ class HParams:
     Every instance is validated on creation (`validate`): numbers finite and within their field's limits,
     strings among their choices. A subclass with checks across fields calls `super().__post_init__()`."""
 
-    seed: int = param(0, "random seed of the method's own sampling and initialisation", ge=0, le=2**32 - 1)
+    seed: int = param(0, "random seed of the method's own sampling and initialisation", ge=SEED_MIN, le=SEED_MAX)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -132,13 +138,13 @@ def _check_field(value: Any, meta: Any, owner: str, name: str) -> None:
             raise PolyeditError(f"{where} must be a finite number, got {v}")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if meta.get("gt") is not None and not v > meta["gt"]:
-                raise PolyeditError(f"{where} must be greater than {meta['gt']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be greater than {_num(meta['gt'])}, got {_num(v)}")
             if meta.get("ge") is not None and not v >= meta["ge"]:
-                raise PolyeditError(f"{where} must be at least {meta['ge']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be at least {_num(meta['ge'])}, got {_num(v)}")
             if meta.get("lt") is not None and not v < meta["lt"]:
-                raise PolyeditError(f"{where} must be less than {meta['lt']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be less than {_num(meta['lt'])}, got {_num(v)}")
             if meta.get("le") is not None and not v <= meta["le"]:
-                raise PolyeditError(f"{where} must be at most {meta['le']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be at most {_num(meta['le'])}, got {_num(v)}")
         if isinstance(v, str) and meta.get("choices") and v not in meta["choices"]:
             raise PolyeditError(f"{owner}: unknown {name} {v!r} (known: {', '.join(meta['choices'])})")
 
@@ -215,6 +221,9 @@ class EditHandle:
         self.lm = lm  # None for in-context methods on a remote endpoint: nothing local to restore
         params = dict(lm.model.named_parameters()) if param_names else {}
         self._backup = {n: params[n].detach().clone() for n in param_names}
+        # What the method records (results.jsonl's `info`, evaluation/schema.py `MethodInfo`): one shape
+        # however many edits the handle holds, so a field that differs per edit goes into a per-edit list
+        # (`info["edits"]`, one dict per edit in the order applied), never flat for one edit and nested for two.
         self.info: dict[str, Any] = dict(info or {})
         self.restored = False
         if _MADE:

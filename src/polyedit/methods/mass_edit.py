@@ -145,6 +145,8 @@ def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write:
         w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
         losses[f"layer {layer}"] = add_to_weight(w, write(layer, keys.to(w.device), residual.to(w.device), w))
         written[layer] = keys
-    info = {**language_info(contexts), "v_loss": value.loss, "v_steps": value.steps, "z_module": module}
+    # per-edit fields in one entry per edit (the same shape for one edit as for many); v_steps is shared
+    info = {"edits": [{**lang, "v_loss": loss} for lang, loss in zip(language_info(contexts), value.loss)],
+            "v_steps": value.steps, "z_module": module}
     commit_note(method, losses, w.dtype, info)
     return Spread(info, z, written)

@@ -286,9 +286,11 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
     return ValueResult(delta.detach(), v_init, losses.tolist(), step)
 
 
-def language_info(contexts: list[FactContexts]) -> dict:
-    """What to record about the language handling of these facts."""
-    return {"subject_rule": [c.rule for c in contexts] if len(contexts) > 1 else contexts[0].rule,
-            "prompt_language": sorted({c.edit.lang if language_prompts(c.edit.lang)[1] else f"{c.edit.lang}(default)"
-                                       for c in contexts}),
-            "n_contexts": [len(c.texts) for c in contexts]}
+def language_info(contexts: list[FactContexts]) -> list[dict]:
+    """What to record about the language handling of each fact, one entry per edit (a handle's
+    `info["edits"]`, the same shape for one edit as for many): how its subject was found, the language of
+    the prefixes and KL prompt (`xx(default)` where the language has none and the defaults stood in), and
+    how many contexts it was fitted over."""
+    return [{"subject_rule": c.rule,
+             "prompt_language": c.edit.lang if language_prompts(c.edit.lang)[1] else f"{c.edit.lang}(default)",
+             "n_contexts": len(c.texts)} for c in contexts]

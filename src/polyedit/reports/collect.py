@@ -22,6 +22,7 @@ from pathlib import Path
 from polyedit.data.registry import DatasetSpec
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.lifelong import edit_languages, with_edit_language
+from polyedit.evaluation.schema import check_version
 
 
 @dataclass
@@ -94,6 +95,7 @@ def read_run(folder: Path, n_samples: int = 200) -> Run:
         summary = json.loads((folder / "summary.json").read_text("utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise PolyeditError(f"{folder}: not a finished run ({e})") from None
+    check_version(run, str(folder / "run.json"))  # a newer polyedit's run: refused in one line
     pareto = None
     if (folder / "pareto.json").exists():
         pareto = json.loads((folder / "pareto.json").read_text("utf-8"))

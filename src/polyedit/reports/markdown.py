@@ -29,6 +29,11 @@ def protocol_label(e: dict | None) -> str:
     return f"`{p['name']}` ({p.get('kind', '?')})" if p.get("name") else "unlabelled"
 
 
+def _role(e: dict) -> str:
+    """A diagnostic that is the protocol the dataset was published with says so."""
+    return f", {e['role']}" if e.get("role") == "the paper's protocol" else ""
+
+
 def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     head = summary["headline"]
     kinds = [k for k in PROBE_KINDS if k in head]
@@ -36,6 +41,8 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
     lines = [f"# {title}", "", f"{summary['n_cases']} cases. Headline metrics, post-edit % with a 95% interval "
              "in square brackets, pre-edit in brackets: " + "; ".join(
                  f"{k} = `{head[k]}` from protocol {protocol_label(mean.get(k))}" for k in kinds) + ".", ""]
+    no_head = summary.get("no_headline") or {}
+    lines += [f"**No headline for {k}:** {why}." for k, why in no_head.items()] + ([""] if no_head else [])
     if summary.get("ci_method"):
         lines += [f"Intervals: {summary['ci_method']}.", ""]
     lines += [f"**Note:** {n}." for n in summary.get("notes", [])] + ([""] if summary.get("notes") else [])
@@ -65,13 +72,13 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
                   "own language.", "", "| language | answers in the language | detector ceiling |", "|---|---|---|"]
         lines += [f"| {lang} | {cell(v['answer_in_language'])} | {_pct(v['detector_ceiling']['post'])} |"
                   for lang, v in summary["answer_language"].items()]
-    diag = [(k, m, e) for k in kinds for m, e in (summary.get("diagnostics") or {}).get(k, {}).items()]
+    diag = [(k, m, e) for k in PROBE_KINDS for m, e in (summary.get("diagnostics") or {}).get(k, {}).items()]
     if diag:
         lines += ["", "## Diagnostics", "", "Other metrics of this run, mean over languages; each is labelled with "
                   "its protocol and is not the headline (teacher-forced scores give partial credit for answers "
                   "the model would not generate).", "", "| probes | metric | protocol | post [95% CI] (pre) |",
                   "|---|---|---|---|"]
-        lines += [f"| {k} | `{m}` | {protocol_label(e)} | {cell(e)} |" for k, m, e in diag]
+        lines += [f"| {k} | `{m}` | {protocol_label(e)}{_role(e)} | {cell(e)} |" for k, m, e in diag]
     if summary.get("judge_unscored"):
         u = summary["judge_unscored"]
         lines += ["", f"Judge: {u['pre']} answers before and {u['post']} after the edit left unscored (junk verdict "

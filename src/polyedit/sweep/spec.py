@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from polyedit.errors import PolyeditError
+from polyedit.seeds import check_seed
 
 TOP_KEYS = {"models", "methods", "datasets", "langs", "modes", "limit", "seed", "shard_size", "resources", "out",
             "capability", "cost"}
@@ -331,7 +332,11 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
     datasets = _datasets(doc, where, default_langs)
     limit = None if doc.get("limit") is None else _int(doc["limit"], f"{where}: limit", 1)
     modes = _modes(doc, where, limit)
-    seed = _int(doc.get("seed", 0), f"{where}: seed", 0)
+    seed = doc.get("seed", 0)
+    try:
+        check_seed(seed, "seed")
+    except PolyeditError as e:
+        raise _fail(f"{where}: seed", str(e).removeprefix("seed ")) from None
     shard_size = _int(doc.get("shard_size", 4), f"{where}: shard_size", 1)
     out = doc.get("out")
     if out is not None and not isinstance(out, str):

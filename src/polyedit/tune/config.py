@@ -22,6 +22,7 @@ from pathlib import Path
 from polyedit.data.cases import GENERALITY, LOCALITY, RELIABILITY
 from polyedit.data.dataset import DatasetSpec
 from polyedit.errors import PolyeditError
+from polyedit.seeds import check_seed
 
 #: the protocols every trial (and the test evaluation) is scored by: the generated-answer headline ones
 PROTOCOLS = ["answer", "answer_locality"]
@@ -53,8 +54,7 @@ class TuneConfig:
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
                 raise PolyeditError(f"--{name.replace('_', '-')} must be a whole number of at least {minimum}, got {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
-            raise PolyeditError(f"--seed must be a whole number in [0, 2^31), got {self.seed!r}")
+        check_seed(self.seed, "--seed")
         f = self.locality_floor
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not 0 <= f <= 1:
             raise PolyeditError(f"--locality-floor must be a number in [0, 1], got {f!r}")

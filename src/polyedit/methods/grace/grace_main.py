@@ -159,7 +159,7 @@ class GRACE(EditMethod):
         hp = self.resolved(lm)
         name = lm.arch.mlp_out[hp.layer]
         adaptor = adaptor_for(lm, name)
-        handle = GraceHandle(lm, adaptor, {"layer": hp.layer, "module": name})
+        handle = GraceHandle(lm, adaptor, {"layer": hp.layer, "module": name, "edits": []})
         gen = torch.Generator(device="cpu").manual_seed(hp.seed)
         rules: Counter = Counter()
         try:
@@ -168,7 +168,8 @@ class GRACE(EditMethod):
                 init = f_h if hp.val_init == "warm" else torch.rand(f_h.shape, generator=gen).to(f_h.device)
                 entry, rule = adaptor.codebook.update(h, edit.target_new.strip(), hp.eps_init, init)
                 rules[rule] += 1
-                handle.info["loss"], handle.info["steps"] = self._train_value(lm, adaptor, entry, batch, hp)
+                loss, steps = self._train_value(lm, adaptor, entry, batch, hp)
+                handle.info["edits"].append({"loss": loss, "steps": steps})  # each edit's value, not the last
         except BaseException:
             handle.restore()
             raise

@@ -105,7 +105,8 @@ class LangEdit(EditMethod):
 
 
 def _merged(info: dict[str, list], edits: list[Edit]) -> dict:
-    """One group: its info as MEMIT records it; several: each field per language group, in group order."""
-    if len(info.get("v_steps", [])) == 1:
-        return {k: v[0] for k, v in info.items()}
-    return {**info, "language_order": [lang for lang, _ in language_groups(edits)]}
+    """The same shape for any number of edits and languages: `edits`, one entry per edit in group order;
+    `notes`, every group's; each other field one value per language group, in `language_order`."""
+    flat = {k: [x for part in info.pop(k, []) for x in part] for k in ("edits", "notes")}
+    return {**{k: v for k, v in flat.items() if v or k == "edits"}, **info,
+            "language_order": [lang for lang, _ in language_groups(edits)]}

@@ -89,9 +89,7 @@ class MEMLA(EditMethod):
             handle.info["training"].append(train_pairs(lm, edit, pairs, hp))
             for where, lost in commit(lm, pairs, hp.commit_scale).items():
                 losses[where + (f", edit {i}" if len(edits) > 1 else "")] = lost
-        commit_note(self.name, losses, lm.dtype, handle.info)
-        if len(edits) == 1:
-            handle.info.update(handle.info["training"][0])
+        commit_note(self.name, losses, lm.dtype, handle.info)  # "training": one entry per edit, however many
         if filled:
             handle.info["old_answers"] = filled
         return handle

@@ -78,7 +78,7 @@ def rome_edit(lm: LoadedModel, edit: Edit, hp: ROMEHParams, c: torch.Tensor) -> 
         k_star, k_fit = k_star.to(w.device), k_fit.to(w.device)
         v_star = w.float() @ k_fit + value.delta[0].to(w.device)  # v* = W k + δ (bias unchanged: added to both)
         lost = add_to_weight(w, rank_one_update(w, c, k_star, v_star, k_fit))
-    record = {**language_info(contexts), "v_loss": value.loss[0], "v_steps": value.steps,
+    record = {**language_info(contexts)[0], "v_loss": value.loss[0], "v_steps": value.steps,
               "delta_norm": value.delta[0].norm().item(), "commit_loss": lost}
     return record, k_fit, v_star
 
@@ -99,7 +99,7 @@ class ROME(EditMethod):
         records = [r for r, _, _ in done]
         losses = {f"layer {hp.layer}" + (f", edit {i}" if len(records) > 1 else ""): r.pop("commit_loss")
                   for i, r in enumerate(records)}
-        handle.info.update(records[0] if len(records) == 1 else {"edits": records})
+        handle.info["edits"] = records  # one entry per edit, however many
         commit_note(self.name, losses, lm.dtype, handle.info)
         handle.keys_values = [(k, v) for _, k, v in done]  # (k, v*) with Ŵ k = v*, for inspection and tests
         return handle
