@@ -105,6 +105,18 @@ def test_the_reference_tables_list_every_protocol_and_dataset(site):
     assert all(f in datasets for f in format_names())
 
 
+def test_every_metric_and_every_record_field_has_its_entry(site):
+    from polyedit.evaluation.metrics import METRICS
+    from polyedit.evaluation.schema import FILES
+
+    protocols = text_of(site / "protocols.html")
+    assert [m for m in METRICS.names() if m not in protocols] == []
+    records = text_of(site / "records.html")
+    for name, (model, _) in FILES.items():
+        assert name in records
+        assert [f for f in model.model_fields if f not in records] == [], name
+
+
 def test_an_unknown_method_in_a_marker_fails_the_strict_build(tmp_path):
     importable("mkdocs")
     docs = tmp_path / "docs"

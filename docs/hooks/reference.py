@@ -6,6 +6,8 @@ they cannot drift from the code. A page asks for one with a marker on a line of 
     <!-- polyedit:datasets -->        every registered dataset with its spec and source
     <!-- polyedit:formats -->         every file format `polyedit data validate` checks
     <!-- polyedit:protocols -->       every scoring protocol: kind, version, headline metrics, settings
+    <!-- polyedit:metrics -->         every registered metric: protocol, aggregation, direction, kinds it may head
+    <!-- polyedit:records -->         the run folder's files, field by field (evaluation/schema.py)
 
 An unknown marker or method name fails the build (mkdocs build --strict turns the warning into an error).
 """
@@ -83,8 +85,33 @@ def protocols(_=None) -> str:
     return _table(["protocol", "kind", "version", "what it measures", "headline metrics", "settings"], rows)
 
 
+def metrics(_=None) -> str:
+    from polyedit.evaluation.metrics import METRICS
+
+    return _table(["metric", "protocol", "aggregation", "higher is better", "may head", "meaning"],
+                  [[f"`{n}`", f"`{m.protocol}`", m.aggregation, "yes" if m.higher_is_better else "no",
+                    ", ".join(m.heads) or "none", _prose(m.help)] for n, m in METRICS.items()])
+
+
+def records(_=None) -> str:
+    from polyedit.evaluation.schema import FILES, FORMAT_VERSION, READABLE
+
+    out = [f"Record format version **{FORMAT_VERSION}** (this polyedit reads versions "
+           f"{', '.join(map(str, READABLE))}). Fields not named here may appear; a reader ignores them."]
+    for name, (model, per_line) in FILES.items():
+        out.append(f"\n### `{name}`\n\n{_prose(model.__doc__ or '')} ({'one record per line' if per_line else 'one object'})\n")
+        out.append(_table(["field", "type", "meaning"],
+                          [[f"`{f}`", f"`{_prose(_type(info.annotation))}`", _prose(info.description or "")]
+                           for f, info in model.model_fields.items()]))
+    return "\n".join(out)
+
+
+def _type(annotation) -> str:
+    return getattr(annotation, "__name__", None) if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+
+
 GENERATORS = {"hparams": hparams, "methods": methods, "datasets": datasets, "formats": formats,
-              "protocols": protocols}
+              "protocols": protocols, "metrics": metrics, "records": records}
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
