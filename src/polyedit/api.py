@@ -55,6 +55,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     `checkpoints`, `retention_sample`, `recall_sample`: lifelong checkpoints of a sequential run
     (`polyedit.evaluation.lifelong`)."""
     from polyedit.reports.markdown import summary_markdown
+    from polyedit.reports.specs import display_spec
 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
                     protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
@@ -71,7 +72,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
     cfg = BenchConfig(model=model if isinstance(model, str) else lm.name, hparams=m.hparams.to_dict(), **settings)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend)
-    write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
+    write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {display_spec(data)}"))
     return summary
 
 
