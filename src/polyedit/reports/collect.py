@@ -142,11 +142,19 @@ def records(run: Run) -> list[dict]:
     return run.cache["records"]
 
 
-def all_samples(run: Run) -> list[dict]:
-    """Every row of samples.jsonl (pre- and post-edit prompt, generated text and metrics per probe)."""
-    if "samples" not in run.cache:
-        run.cache["samples"] = _read_jsonl(run.dir / "samples.jsonl")
-    return run.cache["samples"]
+def iter_samples(run: Run):
+    """Every row of samples.jsonl (pre- and post-edit prompt, generated text and metrics per probe), one at a
+    time (a large run's log need not fit in memory); the run's `samples` when it has no such log."""
+    path = run.dir / "samples.jsonl"
+    if not path.exists():
+        yield from run.samples
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                return  # a torn last line of an unfinished run
 
 
 def headline_metric(run: Run, kind: str) -> str | None:

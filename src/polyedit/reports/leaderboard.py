@@ -60,10 +60,13 @@ def protocol_note(runs: list[Run], kinds: list[str]) -> str:
     parts = []
     for k in kinds:
         metrics = sorted({str(headline_metric(r, k)) for r in runs if mean_entry(r, k)})
-        protos = sorted({str(((mean_entry(r, k) or {}).get("protocol") or {}).get("name", "n/a"))
-                         for r in runs if mean_entry(r, k)})
+        protos = sorted({_protocol((mean_entry(r, k) or {}).get("protocol")) for r in runs if mean_entry(r, k)})
         parts.append(f"{k}: {' / '.join(metrics)} (protocol {' / '.join(protos)})")
     return "; ".join(parts)
+
+
+def _protocol(p) -> str:
+    return f"{p.get('name', 'n/a')} ({p.get('kind', 'n/a')})" if isinstance(p, dict) else "n/a"
 
 
 def family_table(family: str, runs: list[Run], index: int) -> Table:

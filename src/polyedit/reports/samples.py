@@ -22,7 +22,7 @@ import html
 import json
 import random
 
-from polyedit.reports.collect import Run, all_samples, headline_metric, records
+from polyedit.reports.collect import Run, headline_metric, iter_samples, records
 
 OUTCOMES = ("edit did not converge", "edit did not take", "answered in another language", "locality broken",
             "judge disagreed with exact match", "wrong after the edit", "right after the edit")
@@ -88,27 +88,31 @@ def _answer(s: dict, stage: str) -> str:
     return "" if gen is None else str(gen)
 
 
+def _row(run: Run, s: dict, case: dict) -> dict:
+    return {"run": run.label, "case": str(s.get("case_id")), "kind": str(s.get("kind")), "lang": str(s.get("lang")),
+            "edit_lang": str(case.get("edit_lang")), "prompt": str(_stage(s, "post").get("prompt") or s.get("prompt") or ""),
+            "gold": str(s.get("gold") if s.get("gold") is not None else s.get("answer", "")),
+            "pre": _answer(s, "pre"), "post": _answer(s, "post"), "outcomes": outcomes(run, s, case)}
+
+
 def browser_rows(run: Run, per_outcome: int) -> list[dict]:
-    """A seeded sample of at most `per_outcome` probes per outcome of one run, each with its tags."""
+    """A seeded random sample of at most `per_outcome` probes per outcome of one run (reservoir sampling over
+    the per-sample log, so its size does not matter), each with its outcomes, in log order."""
     facts = _case_facts(run)
-    rows = []
-    for s in all_samples(run) or run.samples:
-        case = facts.get(s.get("case_id"), {})
-        rows.append({"run": run.label, "case": str(s.get("case_id")), "kind": str(s.get("kind")),
-                     "lang": str(s.get("lang")), "edit_lang": str(case.get("edit_lang")),
-                     "prompt": str(_stage(s, "post").get("prompt") or s.get("prompt") or ""),
-                     "gold": str(s.get("gold") if s.get("gold") is not None else s.get("answer", "")),
-                     "pre": _answer(s, "pre"), "post": _answer(s, "post"),
-                     "outcomes": outcomes(run, s, case)})
     rng = random.Random(f"{SEED}:{run.dir.name}")
-    rng.shuffle(rows)
-    keep, seen = [], {}
-    for r in rows:
-        if any(seen.get(t, 0) < per_outcome for t in r["outcomes"] or ["none"]):
-            for t in r["outcomes"] or ["none"]:
-                seen[t] = seen.get(t, 0) + 1
-            keep.append(r)
-    return keep
+    kept: dict[str, list[tuple[int, dict]]] = {}
+    seen: dict[str, int] = {}
+    for i, s in enumerate(iter_samples(run)):
+        row = _row(run, s, facts.get(s.get("case_id"), {}))
+        for tag in row["outcomes"] or ["none"]:
+            seen[tag] = n = seen.get(tag, 0) + 1
+            pool = kept.setdefault(tag, [])
+            if len(pool) < per_outcome:
+                pool.append((i, row))
+            elif (j := rng.randrange(n)) < per_outcome:
+                pool[j] = (i, row)
+    return [row for _, row in sorted({i: (i, r) for pool in kept.values() for i, r in pool}.values(),
+                                     key=lambda x: x[0])]
 
 
 def counts(rows: list[dict]) -> dict[str, int]:
