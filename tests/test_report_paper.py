@@ -149,3 +149,13 @@ def test_label_names_a_run_by_hand_and_a_bad_one_is_one_line(runs, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'nope' is not one of the report's run folders" in err[0]
     assert not (tmp_path / "bad").exists()  # nothing written
+
+
+def test_grouped_leaderboard_is_the_summary_by_script(runs):
+    table = list(csv.DictReader((runs / "report" / "tables" / "groups-1-script.csv").open()))
+    s = json.loads((runs / "world-medium" / "summary.json").read_text())["groups"]["script"]
+    got = {r["script"]: (r["reliability"], r["locality low"], r["locality pre"]) for r in table
+           if r["run"] == "ike (world:medium)"}
+    assert got == {g: (pct(e["reliability"]["post"]), pct(e["locality"]["ci95"][0]), pct(e["locality"]["pre"]))
+                   for g, e in s.items()}
+    assert set(got) == {"Latin", "Japanese"}  # en, de; ja

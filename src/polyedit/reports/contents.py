@@ -112,6 +112,7 @@ class Contents:
     pairs: list[dict]
     pair_tables: list[Table]
     unpaired: list[str]
+    groups: list[Table] = field(default_factory=list)  # leaderboards by script, family, resource level
     tables: list[Table] = field(default_factory=list)  # every table, for the CSV and LaTeX files
 
 
@@ -124,6 +125,7 @@ def build(runs: list[Run], root: Path | None = None) -> Contents:
     pair_tables = ([paired.summary_table(found)] + [paired.pair_table(d, i + 1) for i, d in enumerate(found)]
                    if found else [])
     rt = runs_table(runs, root)
-    c = Contents(runs, fams, rt, boards, mats, found, pair_tables, paired.unpaired(runs, found))
-    c.tables = [rt, *boards, *(t for _, t in mats), *pair_tables]
+    groups = [t for i, (fam, rs) in enumerate(fams.items()) for t in leaderboard.group_tables(fam, rs, i + 1)]
+    c = Contents(runs, fams, rt, boards, mats, found, pair_tables, paired.unpaired(runs, found), groups)
+    c.tables = [rt, *boards, *groups, *(t for _, t in mats), *pair_tables]
     return c

@@ -39,6 +39,11 @@ def _heatmap(ax, trace, fig) -> None:
             if v == v:
                 ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="white" if v > 60 else "black")
     ax.figure.colorbar(im, ax=ax, label=_plain(trace.colorbar.title.text))
+    for shape in fig.layout.shapes or ():  # the edit language's column, outlined as on the page
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle((shape.x0, shape.y0), shape.x1 - shape.x0, shape.y1 - shape.y0, fill=False,
+                               edgecolor=shape.line.color or "#c0392b", linewidth=2))
 
 
 def _bars(ax, traces) -> None:

@@ -19,6 +19,7 @@ from polyedit.reports.collect import (Run, edit_languages_of, headline_metric, l
 from polyedit.reports.specs import display_spec
 from polyedit.reports.tables import Table
 
+GROUPS = ("script", "family", "resource")  # the languages' attributes summary.json groups by (data/languages)
 SCOPES = (("edit", "edit language"), ("other", "other languages"), ("all", "all languages"))
 
 
@@ -84,3 +85,18 @@ def family_table(family: str, runs: list[Run], index: int) -> Table:
 
 def tables(families: dict[str, list[Run]]) -> list[Table]:
     return [family_table(fam, rs, i + 1) for i, (fam, rs) in enumerate(families.items())]
+
+
+def group_tables(family: str, runs: list[Run], index: int) -> list[Table]:
+    """Per language attribute (script, family, resource level): each run's mean over the probe languages of
+    each group, post-edit with its interval and the pre-edit value (summary.json's `groups`)."""
+    kinds = kinds_of(runs)
+    out = []
+    for attr in GROUPS:
+        rows = [[r.label, str(value)] + [_estimate(entry.get(k)) for k in kinds]
+                for r in runs for value, entry in ((r.summary.get("groups") or {}).get(attr) or {}).items()]
+        if rows:
+            out.append(Table(f"groups-{index}-{attr}", f"{display_spec(family)}: by {attr}", ["run", attr] + kinds, rows,
+                             "Post-edit headline metric in %, [95% interval], (pre-edit), mean over the group's probe "
+                             "languages."))
+    return out

@@ -195,6 +195,11 @@ def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = 
     page.h("Leaderboard")
     for t in c.leaderboards:
         page.add(t)
+    if c.groups:
+        page.parts.append("<details><summary>By script, language family and resource level</summary>")
+        for t in c.groups:
+            page.add(t)
+        page.parts.append("</details>")
     page.h("Cross-lingual transfer")
     for m, _ in c.matrices:
         page.chart(figures.heatmap(m.title, m.matrix, contents.MATRIX_KIND, m.rows_name, m.edit_lang))
@@ -239,7 +244,7 @@ def build_markdown(runs: list[Run], title: str, tunings: list | None = None,
     if tunings:
         lines += tuning_markdown(tunings)
     lines += tables.markdown(c.runs_table)
-    for t in c.leaderboards:
+    for t in c.leaderboards + c.groups:
         lines += tables.markdown(t)
     for _, t in c.matrices:
         lines += tables.markdown(t)
