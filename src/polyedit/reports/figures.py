@@ -40,6 +40,13 @@ def heatmap(title: str, matrix: dict[str, dict[str, float]], kind: str, rows_nam
                                                                     for c in cols])
         fig.add_shape(type="rect", x0=i - 0.5, x1=i + 0.5, y0=-0.5, y1=len(rows) - 0.5, line=dict(color="#c0392b", width=2))
         x_title += f" (edit language {edit_lang} outlined)"
+    elif rows_name == "edit language":  # each row's own language: the diagonal, outlined
+        for i, r in enumerate(rows):
+            if r in cols:
+                j = cols.index(r)
+                fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
+                              line=dict(color="#c0392b", width=2))
+        x_title += " (each row's edit language outlined)"
     fig = _layout(fig, title, x_title, rows_name, height=max(240, 140 + 28 * len(rows)))
     return fig.update_layout(showlegend=False)  # the colour bar is the legend
 
