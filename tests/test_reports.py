@@ -38,3 +38,15 @@ def test_markdown_is_complete():
     md = summary_markdown(s, "t")
     assert "| zh | 25.0 [0.0–50.0] (0.0) | 50.0 [0.0–100.0] (100.0) |" in md
     assert "`token_accuracy` (teacher-forced)" in md
+
+
+def test_a_lifelong_summary_shows_its_checkpoints():
+    s = summarize(RECORDS)
+    point = lambda m, lo, hi: {"metric": "answer_em", "protocol": "answer", "mean": m, "ci95": [lo, hi]}
+    s["lifelong"] = {"checkpoints": [{"after_edits": 2, "retention": point(0.5, 0.25, 0.75),
+                                      "recall": point(0.9, 0.8, 1.0), "locality": point(1.0, 1.0, 1.0)}],
+                     "measures": {"retention": "reliability of the edits so far"}}
+    md = summary_markdown(s, "t")
+    assert "## Lifelong editing" in md and "retention: reliability of the edits so far" in md
+    assert "| 2 | 50.0 [25.0–75.0] | – | 90.0 [80.0–100.0] | 100.0 [100.0–100.0] |" in md
+    assert "Lifelong" not in summary_markdown(summarize(RECORDS), "t")
