@@ -40,8 +40,14 @@ def why_not(a: Run, b: Run) -> str | None:
 
 
 def _values(run: Run, kind: str, metric: str) -> list[tuple[str, str, float]]:
-    return [(r["case_id"], r["lang"], float(r["post"])) for r in flat_rows(records(run))
-            if r["kind"] == kind and r["metric"] == metric and r["post"] is not None]
+    """(case, language, post-edit value) rows; flattened once per run, as every pair of it needs them."""
+    if "post_rows" not in run.cache:
+        table: dict[tuple[str, str], list] = {}
+        for r in flat_rows(records(run)):
+            if r["post"] is not None:
+                table.setdefault((r["kind"], r["metric"]), []).append((r["case_id"], r["lang"], float(r["post"])))
+        run.cache["post_rows"] = table
+    return run.cache["post_rows"].get((kind, metric), [])
 
 
 def compare(a: Run, b: Run) -> dict:
