@@ -31,7 +31,7 @@ class Rendered:
     screenshot: Path
 
 
-def render(page: Path, folder: Path, width: int = 1280, height: int = 3000) -> Rendered:
+def render(page: Path, folder: Path, width: int = 1280, height: int = 3000, screenshot: bool = True) -> Rendered:
     exe = chromium()
     url = page.resolve().as_uri()
     base = [exe, *FLAGS, f"--window-size={width},{height}"]
@@ -40,6 +40,8 @@ def render(page: Path, folder: Path, width: int = 1280, height: int = 3000) -> R
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [f"{m.group(1)} ({m.group(2)})" for m in CONSOLE.finditer(dom.stderr)]
     shot = folder / f"{page.stem}.png"
+    if not screenshot:  # the DOM is all the caller reads
+        return Rendered(dom.stdout, console, shot)
     run = subprocess.run(base + [f"--user-data-dir={folder / 'profile-shot'}", f"--screenshot={shot}", url],
                          capture_output=True, text=True, timeout=240)
     assert run.returncode == 0 and shot.stat().st_size > 1000, run.stderr[-2000:]

@@ -175,7 +175,7 @@ def test_sample_browser_filters_to_failures_on_a_bmike53_run(runs, tmp_path):
     for outcome, expected in (("edit did not converge", stuck), ("answered in another language", other)):
         filtered = tmp_path / f"{outcome.replace(' ', '-')}.html"
         filtered.write_text(page.replace("</body>", FILTER.format(outcome)))
-        dom = render(filtered, tmp_path / outcome.replace(" ", "-"), height=800).dom
+        dom = render(filtered, tmp_path / outcome.replace(" ", "-"), height=800, screenshot=False).dom
         table = dom.split('id="samples"')[1].split("</table>")[0]
         trs = re.findall(r"<tr ([^>]*)>", table)
         visible = [t for t in trs if "display: none" not in t]
