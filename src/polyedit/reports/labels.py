@@ -41,10 +41,10 @@ FIELDS = (
     {"name": "dtype", "get": lambda r: environment(r).get("dtype"), "show": "{}"},
     {"name": "chat template", "get": lambda r: r.config.get("chat_template") or False, "show": "chat template {}"},
     {"name": "probe languages", "get": lambda r: ",".join(r.config.get("langs") or []) or "all",
-     "show": "probes {}"},
+     "show": "probes {}", "within": ("family",)},  # datasets differ in their languages anyway
     {"name": "seed", "get": lambda r: r.config.get("seed"), "show": "seed {}"},
 )
-_KEYS = {f["name"]: f["get"] for f in FIELDS} | {"method": lambda r: r.method}
+_KEYS = {f["name"]: f["get"] for f in FIELDS} | {"method": lambda r: r.method, "family": lambda r: r.family}
 
 
 def differing_fields(runs: list[Run]) -> list[str]:
