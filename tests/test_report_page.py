@@ -73,7 +73,8 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
     assert text.count("<p class='empty'>") + len([c for c in charts]) >= 4 + 12 + 1 + 1, sorted(charts)
     assert len(charts) >= 4 + 1 + 1 + 1
     assert [c for c, inner in charts.items() if not drawn(inner)] == []
-    assert len(list((tmp_path / "rep" / "figures").glob("*.svg"))) == len(charts)  # every figure, for a paper
+    for ext in ("svg", "png"):  # every figure, for a paper
+        assert len(list((tmp_path / "rep" / "figures").glob(f"*.{ext}"))) == len(charts)
     assert shown.dom.count("Pareto front") >= 1 and "edits applied" in shown.dom
     assert "probe language" in shown.dom and "edit language" in shown.dom  # axis titles drawn
     assert len(re.findall(r"<tr ", shown.dom.split('id="samples"')[1])) > 20  # the sample browser

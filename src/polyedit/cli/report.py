@@ -1,5 +1,5 @@
 """`polyedit report RUN_OR_SWEEP_DIR... --out DIR`: one HTML page, one Markdown file, every table as CSV and
-LaTeX and every figure as SVG for a set of runs."""
+LaTeX and every figure as SVG and PNG for a set of runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 @click.command("report")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="folder for report.html, report.md, tables/ (CSV, LaTeX) and figures/ (SVG)")
+              help="folder for report.html, report.md, tables/ (CSV, LaTeX) and figures/ (SVG, PNG)")
 @click.option("--title", default="polyedit report", show_default=True)
 @click.option("--samples", "n_samples", type=int, default=50, show_default=True,
               help="probes per run and outcome kept for the sample browser, and shown per filter")

@@ -1,8 +1,9 @@
-"""Every table of a report as CSV and LaTeX (booktabs), every figure as SVG, so they go into a paper unchanged.
+"""Every table of a report as CSV and LaTeX (booktabs), every figure as SVG and PNG, so they go into a paper
+unchanged.
 
 Figures are Plotly figures on the page. Plotly's own static export needs kaleido (and a browser), which an
 offline machine may lack; when it is missing, the figure's traces (heatmaps, bars with error bars, lines with
-error bars: all the report draws) are redrawn with matplotlib and saved as SVG."""
+error bars: all the report draws) are redrawn with matplotlib."""
 
 from __future__ import annotations
 
@@ -69,13 +70,16 @@ def _lines(ax, traces) -> None:
         ax.errorbar(list(t.x), list(t.y), yerr=err, label=t.name, marker="o", capsize=2)
 
 
-def save_svg(fig, path: Path) -> Path:
-    """The figure as SVG: Plotly's export where kaleido is installed, else redrawn with matplotlib."""
+def save_figure(fig, path: Path) -> list[Path]:
+    """The figure as `path` (.svg) and beside it as .png: Plotly's export where kaleido is installed, else
+    redrawn with matplotlib."""
+    png = path.with_suffix(".png")
     try:
         import kaleido  # noqa: F401
 
         fig.write_image(str(path))
-        return path
+        fig.write_image(str(png), scale=2)
+        return [path, png]
     except Exception:  # kaleido missing, or it found no browser: matplotlib draws it
         pass
     import matplotlib
@@ -98,5 +102,6 @@ def save_svg(fig, path: Path) -> Path:
     ax.set_ylabel(_plain(fig.layout.yaxis.title.text))
     mfig.tight_layout()
     mfig.savefig(path, format="svg")
+    mfig.savefig(png, format="png", dpi=150)
     plt.close(mfig)
-    return path
+    return [path, png]

@@ -262,8 +262,8 @@ def build_markdown(runs: list[Run], title: str, tunings: list | None = None,
 def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report", n_samples: int = 50,
                  root: Path | None = None, tunings: list | None = None,
                  labels: dict[str, str] | None = None) -> tuple[Path, Path]:
-    """report.html, report.md, report.json, tables/*.csv and *.tex, figures/*.svg under `out`."""
-    from polyedit.reports.export import save_svg, write_tables
+    """report.html, report.md, report.json, tables/*.csv and *.tex, figures/*.svg and *.png under `out`."""
+    from polyedit.reports.export import save_figure, write_tables
     from polyedit.reports.labels import name_runs
 
     name_runs(runs, labels)
@@ -277,7 +277,7 @@ def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report
     write_tables(c.tables, out / "tables")
     (out / "figures").mkdir(exist_ok=True)
     for i, fig in enumerate(page.figures):
-        save_svg(fig, out / "figures" / f"chart-{i + 1}.svg")
+        save_figure(fig, out / "figures" / f"chart-{i + 1}.svg")
     index = {"runs": [str(r.dir) for r in runs], "labels": {str(r.dir): r.label for r in runs}, "paired": c.pairs}
     if tunings:
         from polyedit.reports.tuning import differences
