@@ -80,7 +80,8 @@ def family_table(family: str, runs: list[Run], index: int) -> Table:
                     + [s[k][scope] for k in kinds for scope, _ in SCOPES])
     note = ("Post-edit headline metric in %, [95% interval], (pre-edit): in the edit language, mean over the other "
             f"probe languages, mean over all. {protocol_note(runs, kinds)}.")
-    return Table(f"leaderboard-{index}", f"Leaderboard: {display_spec(family)}", header, rows, note)
+    return Table(f"leaderboard-{index}", f"Leaderboard: {display_spec(family)}", header, rows, note,
+                 [("", 3)] + [(k, len(SCOPES)) for k in kinds])
 
 
 def tables(families: dict[str, list[Run]]) -> list[Table]:

@@ -65,7 +65,7 @@ class Page:
                  "vertical-align:top}th{background:#f4f4f4}td:first-child{text-align:left}small{color:#666}"
                  ".samples td{text-align:left;max-width:28em;overflow-wrap:anywhere}.chart{margin:1em 0}"
                  "input.search{width:30em;padding:4px;margin:.5em 0}p.empty{color:#666;margin:.3em 0}"
-                 "details{margin:.5em 0}.filters label{margin-right:1em}div.wide{overflow-x:auto}table.leaderboard td{white-space:nowrap}")
+                 "details{margin:.5em 0}.filters label{margin-right:1em}div.wide{overflow-x:auto}table.leaderboard td{white-space:nowrap}th[colspan]{text-align:center}")
         search = ("document.querySelectorAll('input.search').forEach(function(box){box.addEventListener('input',"
                   "function(){var q=box.value.toLowerCase();document.querySelectorAll('#'+box.dataset.table+' tbody tr')"
                   ".forEach(function(tr){tr.style.display=tr.textContent.toLowerCase().indexOf(q)>=0?'':'none';});"

@@ -23,6 +23,16 @@ class Table:
     header: list[str]
     rows: list[list] = field(default_factory=list)
     note: str = ""
+    #: (heading, columns) spanning the header, e.g. a probe kind over its edit/other/all columns; a column's
+    #: own name then drops the heading's "kind, " prefix in HTML and LaTeX (CSV and Markdown keep full names)
+    spans: list[tuple[str, int]] = field(default_factory=list)
+
+    def short_header(self) -> list[str]:
+        out, i = [], 0
+        for heading, n in self.spans or [("", len(self.header))]:
+            out += [h.removeprefix(f"{heading}, ") if heading else h for h in self.header[i:i + n]]
+            i += n
+        return out
 
 
 def is_estimate(cell) -> bool:
@@ -50,7 +60,9 @@ def html_table(t: Table, cls: str = "leaderboard") -> str:
             return main + (f"<br><small>pre {html.escape(pct(c['pre']))}</small>" if "pre" in c else "")
         return html.escape(text(c))
 
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in t.short_header())
+    if t.spans:
+        th = ("".join(f"<th colspan='{n}'>{html.escape(h)}</th>" for h, n in t.spans) + "</tr><tr>" + th)
     trs = "".join("<tr>" + "".join(f"<td>{td(c)}</td>" for c in row) + "</tr>" for row in t.rows)
     return (f"<div class='wide'><table class='{cls}' data-table='{html.escape(t.name)}'><thead><tr>{th}</tr></thead>"
             f"<tbody>{trs}</tbody></table></div>")
@@ -104,7 +116,16 @@ def to_latex(t: Table) -> str:
                                 + (f" ({pct(c['pre'])})" if "pre" in c else ""))
         return latex_escape(text(c))
 
-    lines = [f"% {latex_escape(t.title)}", r"\begin{tabular}{l" + "r" * (len(t.header) - 1) + "}", r"\toprule",
-             " & ".join(latex_escape(h) for h in t.header) + r" \\", r"\midrule"]
+    lines = [f"% {latex_escape(t.title)}", r"\begin{tabular}{l" + "r" * (len(t.header) - 1) + "}", r"\toprule"]
+    if t.spans:
+        lines.append(" & ".join(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(h)}}}" if h else " & ".join([""] * n)
+                                for h, n in t.spans) + r" \\")
+        start, rules = 1, []
+        for h, n in t.spans:
+            if h:
+                rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
+            start += n
+        lines.append(" ".join(rules))
+    lines += [" & ".join(latex_escape(h) for h in t.short_header()) + r" \\", r"\midrule"]
     lines += [" & ".join(cell(c) for c in row) + r" \\" for row in t.rows]
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
