@@ -105,6 +105,7 @@ def test_csv_latex_and_format_latex_reproduce_the_leaderboard(runs, capsys):
     header, body = board[0], board[1:]
     tex = (runs / "report" / "tables" / "leaderboard-1.tex").read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+    assert "\\multicolumn{3}{c}{reliability}" in tex and "\\cmidrule(lr){4-6}" in tex  # a kind over its 3 columns
     capsys.readouterr()
     assert main(["report", str(runs / "world-small"), str(runs / "world-medium"), "--out", str(runs / "again"),
                  "--format", "latex"]) == 0
@@ -135,7 +136,8 @@ def test_a_run_on_other_cases_is_not_paired_and_says_why(runs, tmp_path):
     assert main(["report", str(runs / "world-medium"), str(other), "--out", str(tmp_path / "rep")]) == 0
     md = (tmp_path / "rep" / "report.md").read_text()
     lines = [x for x in md.splitlines() if "not paired with any run" in x]
-    assert len(lines) == 2 and all("(different cases from" in x for x in lines)
+    assert len(lines) == 2 and all(x.endswith(": different cases).") for x in lines)
+    assert "- ike (world:medium) on world:small: not paired with any run (nearest, ike (world:small): different cases)." in lines
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["paired"] == []
 
 

@@ -79,7 +79,7 @@ def family_table(family: str, runs: list[Run], index: int) -> Table:
         rows.append([",".join(edit_languages_of(r)) or "n/a", r.label, str(r.summary.get("n_cases", "n/a"))]
                     + [s[k][scope] for k in kinds for scope, _ in SCOPES])
     note = ("Post-edit headline metric in %, [95% interval], (pre-edit): in the edit language, mean over the other "
-            f"probe languages, mean over all. {protocol_note(runs, kinds)}.")
+            "probe languages, mean over all." + (f" {protocol_note(runs, kinds)}." if kinds else ""))
     return Table(f"leaderboard-{index}", f"Leaderboard: {display_spec(family)}", header, rows, note,
                  [("", 3)] + [(k, len(SCOPES)) for k in kinds])
 

@@ -86,7 +86,8 @@ def unpaired(runs: list[Run], found: list[dict]) -> list[str]:
             continue
         others = sorted((o for o in runs if o is not r), key=lambda o: o.family != r.family)
         reason = why_not(r, others[0]) or "no headline metric scored by both"
-        lines.append(f"{r.label} on {display_spec(r.data)}: not paired with any run ({reason} from {others[0].label}).")
+        lines.append(f"{r.label} on {display_spec(r.data)}: not paired with any run (nearest, {others[0].label}: "
+                     f"{reason}).")
     return lines
 
 
