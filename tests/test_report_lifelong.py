@@ -61,6 +61,7 @@ def test_pair_is_a_paired_bootstrap_on_the_checkpoint_rows(runs):
            f"| {100 * loc['diff']:.1f} [{100 * loc['ci95'][0]:.1f}, {100 * loc['ci95'][1]:.1f}] "
            f"| {loc['p_value']:.3f} | 5 |")
     assert row in md
+    assert "### Lifelong checkpoints" in md and "| alphaedit (seed 0) | 6 | " in md  # each run's own numbers too
     page = (runs / "report" / "report.html").read_text()
     assert "Differences between lifelong runs on the same edits" in page
     assert page.index("Lifelong editing") < page.index("Differences between lifelong runs")
