@@ -35,7 +35,7 @@ class Run:
     extra: dict = field(default_factory=dict)  # the rest of run.json (a sweep cell's identity, hparams)
     checkpoints: list[dict] = field(default_factory=list)  # checkpoints.jsonl of a lifelong run
     given_label: str | None = None  # the report's name for the run (`reports.labels`: what differs, or --label)
-    cache: dict = field(default_factory=dict, repr=False)  # results.jsonl, read once when a table needs it
+    cache: dict = field(default_factory=dict, repr=False)  # read or computed once per report (results.jsonl ...)
 
     @property
     def method(self) -> str:
