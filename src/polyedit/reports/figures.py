@@ -51,40 +51,39 @@ def heatmap(title: str, matrix: dict[str, dict[str, float]], kind: str, rows_nam
     return fig.update_layout(showlegend=False)  # the colour bar is the legend
 
 
+def _bar(fig: go.Figure, name: str, langs: list[str], entries: list[dict], stage: str, grey: str | None) -> None:
+    """One bar per language of `stage` ("pre" or "post"), with its 95% interval; pre-edit bars grey, hatched."""
+    ys = [e.get(stage) for e in entries]
+    ci = [e.get("ci95" if stage == "post" else "pre_ci95") or [y, y] for e, y in zip(entries, ys)]
+    fig.add_bar(name=name, x=langs, y=ys, marker=dict(color=grey, pattern=dict(shape="/")) if grey else None,
+                error_y=dict(type="data", symmetric=False, array=[(c[1] or 0) - (y or 0) for c, y in zip(ci, ys)],
+                             arrayminus=[(y or 0) - (c[0] or 0) for c, y in zip(ci, ys)]),
+                hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>")
+
+
 def pre_post_bars(title: str, runs: list[Run], kind: str) -> go.Figure | None:
     """Per probe language, each run's post-edit bar and the pre-edit bar beside it (one per distinct set of
     pre-edit values: runs on one model share it), with 95% intervals; None when nothing is above zero."""
     from polyedit.reports.collect import language_entry, probe_languages
 
-    fig = go.Figure()
-    pres: dict[tuple, list[str]] = {}
-    series = []
+    series = []  # (run label, languages, their entries)
     for run in runs:
         langs = [lang for lang in probe_languages(run) if language_entry(run, lang, kind)]
-        if not langs:
-            continue
-        es = [language_entry(run, lang, kind) for lang in langs]
-        series.append((run.label, langs, es, "post"))
-        key = tuple((lang, e.get("pre")) for lang, e in zip(langs, es))
-        if key not in pres:
-            pres[key] = []
-            series.insert(len(series) - 1, (None, langs, es, "pre"))
-        pres[key].append(run.label)
-    if not any((e.get(stage) or 0) > 0 for _, _, es, stage in series for e in es):
+        if langs:
+            series.append((run.label, langs, [language_entry(run, lang, kind) for lang in langs]))
+    if not any((e.get(stage) or 0) > 0 for _, _, es in series for e in es for stage in ("pre", "post")):
         return None
-    for label, langs, es, stage in series:
-        if stage == "pre":
-            owners = pres[tuple((lang, e.get("pre")) for lang, e in zip(langs, es))]
-            label = "pre-edit" + ("" if len(pres) == 1 else f" ({', '.join(owners)})")
-        ys = [e.get(stage) for e in es]
-        ci = [e.get("ci95" if stage == "post" else "pre_ci95") or [y, y] for e, y in zip(es, ys)]
-        pre_style = dict(color=GREYS[list(pres).index(tuple((lang, e.get("pre")) for lang, e in zip(langs, es)))
-                                     % len(GREYS)], pattern=dict(shape="/"))
-        fig.add_bar(name=label if stage == "pre" else f"{label}, post-edit", x=langs, y=ys,
-                    marker=pre_style if stage == "pre" else None,
-                    error_y=dict(type="data", symmetric=False, array=[(c[1] or 0) - (y or 0) for c, y in zip(ci, ys)],
-                                 arrayminus=[(y or 0) - (c[0] or 0) for c, y in zip(ci, ys)]),
-                    hovertemplate="%{x}: %{y:.3f}<extra>" + f"{label}, {stage}-edit" + "</extra>")
+    pres: dict[tuple, list[str]] = {}  # each distinct pre-edit series -> the runs that share it
+    for label, langs, es in series:
+        pres.setdefault(tuple((lang, e.get("pre")) for lang, e in zip(langs, es)), []).append(label)
+    fig, drawn = go.Figure(), set()
+    for label, langs, es in series:
+        key = tuple((lang, e.get("pre")) for lang, e in zip(langs, es))
+        if key not in drawn:  # before the first run that has it
+            drawn.add(key)
+            name = "pre-edit" + ("" if len(pres) == 1 else f" ({', '.join(pres[key])})")
+            _bar(fig, name, langs, es, "pre", GREYS[list(pres).index(key) % len(GREYS)])
+        _bar(fig, f"{label}, post-edit", langs, es, "post", None)
     fig.update_layout(barmode="group")
     fig.update_yaxes(range=[0, 1.05])
     fig.update_xaxes(type="category")
