@@ -14,7 +14,7 @@ import click
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="folder for report.html, report.md, tables/ (CSV, LaTeX) and figures/ (SVG, PNG)")
 @click.option("--title", default="polyedit report", show_default=True)
-@click.option("--samples", "n_samples", type=int, default=50, show_default=True,
+@click.option("--samples", "n_samples", type=int, default=20, show_default=True,
               help="probes per run and outcome kept for the sample browser, and shown per filter")
 @click.option("--label", "labels", multiple=True, metavar="FOLDER=NAME",
               help="name a run by hand (repeatable); FOLDER is the run's folder or its name")

@@ -144,10 +144,12 @@ def records(run: Run) -> list[dict]:
 
 def iter_samples(run: Run):
     """Every row of samples.jsonl (pre- and post-edit prompt, generated text and metrics per probe), one at a
-    time (a large run's log need not fit in memory); the run's `samples` when it has no such log."""
+    time (a large run's log need not fit in memory). A run made before the per-sample log: every probe of
+    results.jsonl, without generated text."""
     path = run.dir / "samples.jsonl"
     if not path.exists():
-        yield from run.samples
+        yield from ({"case_id": r["case_id"], **p, "gold": p.get("answer")} for r in records(run)
+                    for p in r.get("probes", []))
         return
     with open(path, encoding="utf-8") as f:
         for line in f:

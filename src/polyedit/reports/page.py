@@ -259,7 +259,7 @@ def build_markdown(runs: list[Run], title: str, tunings: list | None = None,
     return "\n".join(lines)
 
 
-def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report", n_samples: int = 50,
+def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report", n_samples: int = 20,
                  root: Path | None = None, tunings: list | None = None,
                  labels: dict[str, str] | None = None) -> tuple[Path, Path]:
     """report.html, report.md, report.json, tables/*.csv and *.tex, figures/*.svg and *.png under `out`."""
