@@ -31,17 +31,20 @@ class Rendered:
     screenshot: Path
 
 
-def render(page: Path, folder: Path, width: int = 1280, height: int = 3000) -> Rendered:
-    return render_url(page.resolve().as_uri(), folder, folder / f"{page.stem}.png", width, height)
+def render(page: Path, folder: Path, width: int = 1280, height: int = 3000, screenshot: bool = True) -> Rendered:
+    return render_url(page.resolve().as_uri(), folder, folder / f"{page.stem}.png", width, height, screenshot)
 
 
-def render_url(url: str, folder: Path, shot: Path, width: int = 1280, height: int = 3000) -> Rendered:
+def render_url(url: str, folder: Path, shot: Path, width: int = 1280, height: int = 3000,
+               screenshot: bool = True) -> Rendered:
     exe = chromium()
     base = [exe, *FLAGS, f"--window-size={width},{height}"]
     dom = subprocess.run(base + [f"--user-data-dir={folder / 'profile-dom'}", "--enable-logging=stderr", "--v=0",
                                  "--dump-dom", url], capture_output=True, text=True, timeout=240)
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [f"{m.group(1)} ({m.group(2)})" for m in CONSOLE.finditer(dom.stderr)]
+    if not screenshot:  # the DOM is all the caller reads
+        return Rendered(dom.stdout, console, shot)
     run = subprocess.run(base + [f"--user-data-dir={folder / 'profile-shot'}", f"--screenshot={shot}", url],
                          capture_output=True, text=True, timeout=240)
     assert run.returncode == 0 and shot.stat().st_size > 1000, run.stderr[-2000:]

@@ -57,10 +57,11 @@ def test_pair_is_a_paired_bootstrap_on_the_checkpoint_rows(runs):
 
     md = (runs / "report" / "report.md").read_text()
     loc = pair["checkpoints"][1]["locality"]
-    row = (f"| alphaedit sequential×1 − memit sequential×1 [memit] | 6 | locality | answer_locality (answer_unchanged) "
+    row = (f"| alphaedit (seed 0) − memit (seed 0) [memit] | 6 | locality | answer_locality (answer_unchanged) "
            f"| {100 * loc['diff']:.1f} [{100 * loc['ci95'][0]:.1f}, {100 * loc['ci95'][1]:.1f}] "
            f"| {loc['p_value']:.3f} | 5 |")
     assert row in md
+    assert "### Lifelong checkpoints" in md and "| alphaedit (seed 0) | 6 | " in md  # each run's own numbers too
     page = (runs / "report" / "report.html").read_text()
     assert "Differences between lifelong runs on the same edits" in page
     assert page.index("Lifelong editing") < page.index("Differences between lifelong runs")
@@ -74,8 +75,8 @@ def test_runs_with_other_checkpoints_or_seed_are_named_as_not_paired(runs):
     assert why[("alphaedit", "memit-seed1")] == why[("memit", "memit-seed1")] == "different seed"
     assert len(why) == 6 and sum(w is None for w in why.values()) == 1
     line = next(x for x in (runs / "report" / "report.md").read_text().splitlines() if x.startswith("Not paired:"))
-    assert "memit sequential×1 [memit] − memit sequential×1 [memit-ck6] (different checkpoints)" in line
-    assert "alphaedit sequential×1 − memit sequential×1 [memit-seed1] (different seed)" in line
+    assert "memit (seed 0) [memit] − memit (seed 0) [memit-ck6] (different checkpoints)" in line
+    assert "alphaedit (seed 0) − memit (seed 1) (different seed)" in line  # runs named by what differs
     assert len(find_runs([runs])) == 4  # the unpaired runs are still runs of the report
 
 

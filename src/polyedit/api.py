@@ -60,6 +60,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     unedited model's results are read from and added to the cache shared by runs (`polyedit.models.pre_cache`);
     False computes them afresh and stores nothing."""
     from polyedit.reports.markdown import summary_markdown
+    from polyedit.reports.specs import display_spec
 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
                     protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
@@ -84,7 +85,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     name = model if isinstance(model, str) or lm is None else lm.name
     cfg = BenchConfig(model=name, hparams=m.hparams.to_dict(), **settings)
     summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend, pre_cache=cache)
-    write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {data}"))
+    write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {display_spec(data)}"))
     return summary
 
 

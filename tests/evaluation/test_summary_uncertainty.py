@@ -131,7 +131,7 @@ def test_answer_language_table_reports_the_detector_ceiling():
 def test_reports_show_the_headline_protocol_with_intervals_and_diagnostics_apart():
     from polyedit.cli.demo import headline_note
     from polyedit.reports.collect import Run
-    from polyedit.reports.page import column_protocol
+    from polyedit.reports.leaderboard import protocol_note
     from polyedit.reports.markdown import summary_markdown
 
     s = summarize(RECORDS)
@@ -144,6 +144,7 @@ def test_reports_show_the_headline_protocol_with_intervals_and_diagnostics_apart
                                             protocol={"bmike_f1": {"name": "bmike_f1"}}) for p in r["probes"]])
                        for r in RECORDS], answer_scorer="bmike_f1")
     runs = [Run(Path("a"), {"method": "a"}, s), Run(Path("b"), {"method": "b"}, other)]
-    metric, protocol = column_protocol(runs, "reliability")
-    assert metric == "answer_em / bmike_f1"  # two runs with different headline metrics are flagged, not mixed
-    assert "answer (generated)" in protocol
+    note = protocol_note(runs, ["reliability"])
+    # two runs with different headline metrics are flagged, not mixed
+    assert note.startswith("reliability: answer_em / bmike_f1 (protocol ")
+    assert "answer (generated)" in note

@@ -35,6 +35,8 @@ class Run:
     pareto: dict | None = None
     extra: dict = field(default_factory=dict)  # the rest of run.json (a sweep cell's identity, hparams)
     checkpoints: list[dict] = field(default_factory=list)  # checkpoints.jsonl of a lifelong run
+    given_label: str | None = None  # the report's name for the run (`reports.labels`: what differs, or --label)
+    cache: dict = field(default_factory=dict, repr=False)  # read or computed once per report (results.jsonl ...)
 
     @property
     def method(self) -> str:
@@ -63,7 +65,9 @@ class Run:
 
     @property
     def label(self) -> str:
-        """Method, then what tells this run apart from others of the method (hyperparameter file, mode)."""
+        """The report's name (`given_label`); alone, method, then hyperparameter file and mode."""
+        if self.given_label:
+            return self.given_label
         parts = [self.method]
         hp = ((self.extra.get("sweep") or {}).get("cell") or {}).get("hparams")
         if hp:
@@ -128,3 +132,64 @@ def find_runs(paths: list[str | Path], n_samples: int = 200, allow_none: bool = 
     if not found and not allow_none:
         raise PolyeditError(f"no finished runs (run.json + summary.json) under {', '.join(map(str, paths))}")
     return [read_run(f, n_samples) for f in dict.fromkeys(found)]
+
+
+# Accessors: what the report reads from a run's files, in one place, so a change of the record schema is
+# adapted here and not in every table.
+
+def records(run: Run) -> list[dict]:
+    """Every case record of results.jsonl (paired differences and the sample browser need all of them)."""
+    if "records" not in run.cache:
+        run.cache["records"] = _read_jsonl(run.dir / "results.jsonl")
+    return run.cache["records"]
+
+
+def iter_samples(run: Run):
+    """Every row of samples.jsonl (pre- and post-edit prompt, generated text and metrics per probe), one at a
+    time (a large run's log need not fit in memory). A run made before the per-sample log: every probe of
+    results.jsonl, without generated text."""
+    path = run.dir / "samples.jsonl"
+    if not path.exists():
+        yield from ({"case_id": r["case_id"], **p, "gold": p.get("answer")} for r in records(run)
+                    for p in r.get("probes", []))
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                return  # a torn last line of an unfinished run
+
+
+def headline_metric(run: Run, kind: str) -> str | None:
+    return (run.summary.get("headline") or {}).get(kind)
+
+
+def mean_entry(run: Run, kind: str, other_languages: bool = False) -> dict | None:
+    """{post, pre, ci95, pre_ci95, ...} of the mean over probe languages (or over the languages other than
+    the edit language)."""
+    key = "mean_excluding_edit_language" if other_languages else "mean"
+    return (run.summary.get(key) or {}).get(kind)
+
+
+def language_entry(run: Run, lang: str, kind: str) -> dict | None:
+    """The headline metric's entry for one probe language."""
+    return ((run.summary.get("per_language") or {}).get(lang) or {}).get(kind, {}).get(headline_metric(run, kind))
+
+
+def probe_languages(run: Run) -> list[str]:
+    return list(run.summary.get("per_language") or {})
+
+
+def edit_languages_of(run: Run) -> list[str]:
+    """The languages the run's edits were made in (the rows of its cross-lingual matrix)."""
+    matrix = run.summary.get("cross_lingual") or {}
+    return sorted({el for rows in matrix.values() for el in rows}) or ([run.edit_lang] if run.edit_lang else [])
+
+
+def lifelong_checkpoints(run: Run) -> list[dict]:
+    return (run.summary.get("lifelong") or {}).get("checkpoints") or []
+
+
+def environment(run: Run) -> dict:
+    return run.extra.get("environment") or {}

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from polyedit.reports.collect import Run
 
 SCALE = "Blues"
+GREYS = ["#9a9a9a", "#6f6f6f", "#c4c4c4", "#4f4f4f"]  # pre-edit bars: one grey per distinct pre-edit series
 FONT = dict(family="system-ui, sans-serif", size=12)
 
 
@@ -19,37 +20,74 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go
     return fig
 
 
-def heatmap(title: str, matrix: dict[str, dict[str, float]], kind: str) -> go.Figure:
-    """matrix[edit language][probe language] in [0, 1]; missing cells stay empty."""
-    rows = sorted(matrix)
+def heatmap(title: str, matrix: dict[str, dict[str, float]], kind: str, rows_name: str = "edit language",
+            edit_lang: str | None = None) -> go.Figure:
+    """matrix[row][probe language] in [0, 1], drawn in % on one colour scale (0-100); missing cells stay
+    empty. Rows are edit languages, or runs (`rows_name`); `edit_lang` marks the edit language's column."""
+    rows = list(matrix)
     cols = sorted({c for r in matrix.values() for c in r})
-    z = [[matrix[r].get(c) for c in cols] for r in rows]
-    text = [["" if v is None else f"{100 * v:.0f}" for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, zmin=0, zmax=1, colorscale=SCALE, text=text,
-                               texttemplate="%{text}", hovertemplate="edit %{y} → probe %{x}: %{z:.3f}<extra></extra>",
-                               colorbar=dict(title=dict(text=f"{kind}<br>(0–1)"))))
+    z = [[None if matrix[r].get(c) is None else 100 * matrix[r][c] for c in cols] for r in rows]
+    text = [["" if v is None else f"{v:.0f}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, zmin=0, zmax=100, colorscale=SCALE, text=text,
+                               texttemplate="%{text}", hovertemplate=f"{rows_name} %{{y}} → probe %{{x}}: "
+                               "%{z:.1f}%<extra></extra>", colorbar=dict(title=dict(text=f"{kind}<br>(%)"))))
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="bottom")
-    fig = _layout(fig, title, "probe language", "edit language", height=max(240, 140 + 28 * len(rows)))
+    x_title = "probe language"
+    if edit_lang in cols:  # the edit language's column: its tick in bold, outlined
+        i = cols.index(edit_lang)
+        fig.update_xaxes(tickmode="array", tickvals=cols, ticktext=[f"<b>{c}</b> (edit)" if c == edit_lang else c
+                                                                    for c in cols])
+        fig.add_shape(type="rect", x0=i - 0.5, x1=i + 0.5, y0=-0.5, y1=len(rows) - 0.5, line=dict(color="#c0392b", width=2))
+        x_title += f" (edit language {edit_lang} outlined)"
+    elif rows_name == "edit language":  # each row's own language: the diagonal, outlined
+        for i, r in enumerate(rows):
+            if r in cols:
+                j = cols.index(r)
+                fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
+                              line=dict(color="#c0392b", width=2))
+        x_title += " (each row's edit language outlined)"
+    fig = _layout(fig, title, x_title, rows_name, height=max(240, 140 + 28 * len(rows)))
     return fig.update_layout(showlegend=False)  # the colour bar is the legend
 
 
-def language_bars(title: str, runs: list[Run], kind: str) -> go.Figure | None:
-    fig = go.Figure()
+def _bar(fig: go.Figure, name: str, langs: list[str], entries: list[dict], stage: str, grey: str | None) -> None:
+    """One bar per language of `stage` ("pre" or "post"), with its 95% interval; pre-edit bars grey, hatched."""
+    ys = [e.get(stage) for e in entries]
+    ci = [e.get("ci95" if stage == "post" else "pre_ci95") or [y, y] for e, y in zip(entries, ys)]
+    fig.add_bar(name=name, x=langs, y=ys, marker=dict(color=grey, pattern=dict(shape="/")) if grey else None,
+                error_y=dict(type="data", symmetric=False, array=[(c[1] or 0) - (y or 0) for c, y in zip(ci, ys)],
+                             arrayminus=[(y or 0) - (c[0] or 0) for c, y in zip(ci, ys)]),
+                hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>")
+
+
+def pre_post_bars(title: str, runs: list[Run], kind: str) -> go.Figure | None:
+    """Per probe language, each run's post-edit bar and the pre-edit bar beside it (one per distinct set of
+    pre-edit values: runs on one model share it), with 95% intervals; None when nothing is above zero."""
+    from polyedit.reports.collect import language_entry, probe_languages
+
+    series = []  # (run label, languages, their entries)
     for run in runs:
-        metric = run.summary.get("headline", {}).get(kind)
-        per = run.summary.get("per_language", {})
-        langs = [lang for lang in per if metric in per[lang].get(kind, {})]
-        if not langs:
-            continue
-        fig.add_bar(name=run.label, x=langs, y=[per[lang][kind][metric]["post"] for lang in langs],
-                    hovertemplate="%{x}: %{y:.3f}<extra>" + run.label + "</extra>")
-    if not fig.data:
+        langs = [lang for lang in probe_languages(run) if language_entry(run, lang, kind)]
+        if langs:
+            series.append((run.label, langs, [language_entry(run, lang, kind) for lang in langs]))
+    if not any((e.get(stage) or 0) > 0 for _, _, es in series for e in es for stage in ("pre", "post")):
         return None
+    pres: dict[tuple, list[str]] = {}  # each distinct pre-edit series -> the runs that share it
+    for label, langs, es in series:
+        pres.setdefault(tuple((lang, e.get("pre")) for lang, e in zip(langs, es)), []).append(label)
+    fig, drawn = go.Figure(), set()
+    for label, langs, es in series:
+        key = tuple((lang, e.get("pre")) for lang, e in zip(langs, es))
+        if key not in drawn:  # before the first run that has it
+            drawn.add(key)
+            name = "pre-edit" + ("" if len(pres) == 1 else f" ({', '.join(pres[key])})")
+            _bar(fig, name, langs, es, "pre", GREYS[list(pres).index(key) % len(GREYS)])
+        _bar(fig, f"{label}, post-edit", langs, es, "post", None)
     fig.update_layout(barmode="group")
-    fig.update_yaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.05])
     fig.update_xaxes(type="category")
-    return _layout(fig, title, "probe language", f"{kind}, post-edit")
+    return _layout(fig, title, "probe language", f"{kind}, pre- and post-edit, 95% intervals")
 
 
 def sequential_curves(title: str, runs: list[Run], kind: str) -> go.Figure | None:

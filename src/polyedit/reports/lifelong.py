@@ -78,7 +78,8 @@ def label(run: Run, runs: list[Run]) -> str:
 
 def differences(runs: list[Run]) -> list[dict]:
     """Every two lifelong runs, ordered by method name (then label and folder): A − B where comparable."""
-    life = sorted((r for r in runs if is_lifelong(r)), key=lambda r: (r.method, r.label, str(r.dir)))
+    life = sorted((r for r in runs if is_lifelong(r)),  # the name before twins got their folder's: a stable order
+                  key=lambda r: (r.method, r.cache.get("base_label", r.label), str(r.dir)))
     out = []
     for a, b in itertools.combinations(life, 2):
         row = {"a": label(a, life), "b": label(b, life), "a_dir": str(a.dir), "b_dir": str(b.dir),

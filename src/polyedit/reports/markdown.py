@@ -93,7 +93,34 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
                   f"{v['completion_tokens']} |" for k, v in ledger.items()]
     if summary.get("skipped"):
         lines += ["", "## Skipped while loading", ""] + [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())]
+    lines += lifelong_lines(summary)
     if summary.get("subject_rules"):
         lines += ["", "Subject located by: " + ", ".join(f"{k} {v}" for k, v in summary["subject_rules"].items())]
     lines += capability_markdown(summary)
     return "\n".join(lines) + "\n"
+
+
+LIFELONG_MEASURES = ("retention", "retention_edit_language", "recall", "locality")
+LIFELONG_HEADER = ["after edits", "retention", "retention, edit language", "recall", "locality"]
+
+
+def lifelong_rows(summary: dict) -> list[list[str]]:
+    """A lifelong run's checkpoints (summary.json's `lifelong`): each measure's mean over languages, with its
+    95% interval, in %."""
+    rows = []
+    for point in (summary.get("lifelong") or {}).get("checkpoints") or []:
+        rows.append([str(point["after_edits"])] + [
+            f"{_pct(point[m]['mean'])} [{_pct(point[m]['ci95'][0])}–{_pct(point[m]['ci95'][1])}]" if m in point
+            else "–" for m in LIFELONG_MEASURES])
+    return rows
+
+
+def lifelong_lines(summary: dict) -> list[str]:
+    rows = lifelong_rows(summary)
+    if not rows:
+        return []
+    measures = (summary.get("lifelong") or {}).get("measures") or {}
+    return ["", "## Lifelong editing", "", "At each checkpoint, with every edit so far in place, % [95% interval]: "
+            + "; ".join(f"{k}: {v}" for k, v in measures.items()) + ".", "",
+            "| " + " | ".join(LIFELONG_HEADER) + " |", "|" + "---|" * len(LIFELONG_HEADER)] + [
+        "| " + " | ".join(r) + " |" for r in rows]

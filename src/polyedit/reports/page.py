@@ -1,9 +1,13 @@
-"""`polyedit report`: one self-contained HTML page and one Markdown file for any set of runs.
+"""`polyedit report`: one self-contained HTML page, one Markdown file, every table as CSV and LaTeX and every
+figure as SVG, for any set of runs.
 
-The page inlines plotly.js once (no network fetch); every chart is a Plotly figure. Sections: runs,
-leaderboard (per dataset: methods x probe kinds, headline metric with its 95% interval, the protocol in the
-column header), cross-lingual heatmaps (edit x probe language), per-language bars, sequential-editing curves,
-lifelong curves with the paired differences between comparable lifelong runs, Pareto fronts of tuning searches, and the first samples of each run in a searchable table."""
+The page inlines plotly.js once (no network fetch); every chart is a Plotly figure. Runs are named by what
+tells them apart (`labels`). Sections: runs; leaderboards in the field's shape (`leaderboard`: edit language,
+other languages, all, each with its interval and pre-edit value); per dataset and edit language one run x
+probe-language matrix, and an edit x probe-language matrix per method of an edit-language sweep; pre- and
+post-edit bars per language; sequential-editing curves; lifelong curves and checkpoint tables with the paired
+differences between comparable lifelong runs; paired differences between any two runs on the same cases
+(`paired`); Pareto fronts of tuning searches; a sample browser that finds failures (`samples`)."""
 
 from __future__ import annotations
 
@@ -14,51 +18,17 @@ from pathlib import Path
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from polyedit.data.cases import PROBE_KINDS
-from polyedit.reports import figures
-from polyedit.reports.collect import Run
-from polyedit.reports.numbers import NA, interval, pct
-
-
-def families(runs: list[Run]) -> dict[str, list[Run]]:
-    out: dict[str, list[Run]] = {}
-    for r in runs:
-        out.setdefault(r.family, []).append(r)
-    return out
-
-
-def row_label(run: Run) -> str:
-    return run.label + (f" · edits in {run.edit_lang}" if run.edit_lang else "")
-
-
-def kinds_of(runs: list[Run]) -> list[str]:
-    return [k for k in PROBE_KINDS if any(k in r.summary.get("mean", {}) for r in runs)]
-
-
-def column_protocol(runs: list[Run], kind: str) -> tuple[str, str]:
-    """(metric, protocol) heading a leaderboard column; several are joined when runs disagree."""
-    metrics = sorted({str(r.summary.get("headline", {}).get(kind)) for r in runs if kind in r.summary.get("mean", {})})
-    protos = set()
-    for r in runs:
-        p = r.summary.get("mean", {}).get(kind, {}).get("protocol")
-        protos.add(f"{p.get('name', NA)} ({p.get('kind', NA)})" if isinstance(p, dict) else NA)
-    return " / ".join(metrics), "protocol " + " / ".join(sorted(protos))
-
-
-def leaderboard_rows(runs: list[Run], kinds: list[str]) -> list[list[str]]:
-    rows = []
-    for r in runs:
-        row = [row_label(r), str(r.summary.get("n_cases", NA))]
-        for k in kinds:
-            m = r.summary.get("mean", {}).get(k)
-            row.append(f"{pct(m.get('post'))} {interval(m.get('ci95'))} (pre {pct(m.get('pre'))})" if m else NA)
-        rows.append(row)
-    return rows
+from polyedit.reports import contents, figures, samples, tables
+from polyedit.reports.collect import Run, lifelong_checkpoints
+from polyedit.reports.leaderboard import kinds_of
+from polyedit.reports.markdown import LIFELONG_HEADER, lifelong_rows
+from polyedit.reports.tables import Table
 
 
 class Page:
     def __init__(self, title: str) -> None:
         self.title, self.parts, self.n_charts = title, [f"<h1>{html.escape(title)}</h1>"], 0
+        self.figures: list = []  # every chart drawn, for the SVG files
 
     def h(self, text: str, level: int = 2) -> None:
         self.parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
@@ -71,10 +41,20 @@ class Page:
         trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
         self.parts.append(f"<table class='{cls}'><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>")
 
-    def chart(self, fig) -> None:
+    def add(self, t: Table) -> None:
+        self.h(t.title, 3)
+        if t.note:
+            self.p(t.note)
+        self.parts.append(tables.html_table(t))
+
+    def chart(self, fig, empty: str | None = None) -> None:
+        """The figure, or (None) the line `empty` says instead: a chart with nothing to show takes no panel."""
         if fig is None:
+            if empty:
+                self.parts.append(f"<p class='empty'>{html.escape(empty)}</p>")
             return
         self.n_charts += 1
+        self.figures.append(fig)
         self.parts.append("<div class='chart'>" + pio.to_html(
             fig, full_html=False, include_plotlyjs=False, div_id=f"chart-{self.n_charts}",
             config={"displayModeBar": False, "responsive": True}) + "</div>")
@@ -84,7 +64,8 @@ class Page:
                  "margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;"
                  "vertical-align:top}th{background:#f4f4f4}td:first-child{text-align:left}small{color:#666}"
                  ".samples td{text-align:left;max-width:28em;overflow-wrap:anywhere}.chart{margin:1em 0}"
-                 "input.search{width:30em;padding:4px;margin:.5em 0}")
+                 "input.search{width:30em;padding:4px;margin:.5em 0}p.empty{color:#666;margin:.3em 0}"
+                 "details{margin:.5em 0}.filters label{margin-right:1em}div.wide{overflow-x:auto}table.leaderboard td{white-space:nowrap}th[colspan]{text-align:center}")
         search = ("document.querySelectorAll('input.search').forEach(function(box){box.addEventListener('input',"
                   "function(){var q=box.value.toLowerCase();document.querySelectorAll('#'+box.dataset.table+' tbody tr')"
                   ".forEach(function(tr){tr.style.display=tr.textContent.toLowerCase().indexOf(q)>=0?'':'none';});"
@@ -93,31 +74,6 @@ class Page:
                 f"<title>{html.escape(self.title)}</title><style>{style}</style>"
                 f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
                 + "".join(self.parts) + f"<script>{search}</script></body></html>")
-
-
-def _text(v) -> str:
-    if v is None:
-        return NA
-    if isinstance(v, dict):
-        return "; ".join(f"{k}: {_text(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return " | ".join(_text(x) for x in v)
-    if isinstance(v, float):
-        return f"{v:.3f}"
-    return str(v)
-
-
-def sample_row(run: Run, s: dict) -> list[str]:
-    """One probe of the per-sample log (samples.jsonl), or of results.jsonl for runs made before it."""
-    post = s.get("post") if isinstance(s.get("post"), dict) else {}
-    stage = post if "metrics" in post else {"metrics": post}
-    return [row_label(run), str(s.get("case_id", NA)), str(s.get("kind", NA)), str(s.get("lang", NA)),
-            _text(stage.get("prompt", s.get("prompt"))), _text(stage.get("generated")), _text(s.get("gold")),
-            _text(s.get("aliases") or None), _text(stage.get("metrics"))]
-
-
-SAMPLE_HEADER = ["run", "case", "kind", "language", "prompt (post-edit)", "generated (post-edit)", "gold", "aliases",
-                 "metrics (post-edit)"]
 
 
 def tuning_section(page: Page, tunings: list) -> None:
@@ -158,88 +114,6 @@ def lifelong_section(page: Page, runs: list[Run]) -> None:
         page.p(line)
 
 
-def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = None,
-               tunings: list | None = None) -> str:
-    page = Page(title)
-    if tunings:
-        tuning_section(page, tunings)
-    page.h("Runs")
-    page.table(["run", "folder", "model", "method", "data", "mode", "cases"],
-               [[row_label(r), _rel(r.dir, root), str(r.config.get("model", NA)), r.method, r.data,
-                 str(r.config.get("mode", NA)), str(r.summary.get("n_cases", NA))] for r in runs])
-    fams = families(runs)
-    page.h("Leaderboard")
-    page.p("Post-edit headline metric in %, mean over probe languages, with its 95% interval; pre-edit in "
-           "brackets. Each column names its metric and the protocol that scored it (n/a: not recorded by the run).")
-    for fam, rs in fams.items():
-        kinds = kinds_of(rs)
-        header = ["run", "cases"] + [
-            f"{k}<br><small>{html.escape(column_protocol(rs, k)[0])}<br>{html.escape(column_protocol(rs, k)[1])}</small>"
-            for k in kinds]
-        page.h(fam, 3)
-        page.table(header, leaderboard_rows(rs, kinds), "leaderboard")
-    page.h("Cross-lingual transfer")
-    for fam, rs in fams.items():
-        for label, matrix in heatmap_groups(rs).items():
-            page.chart(figures.heatmap(f"{label} on {fam}: reliability, edit language × probe language", matrix,
-                                       "reliability"))
-    page.h("Per language")
-    for fam, rs in fams.items():
-        primary = [r for r in rs if not r.edit_lang] or rs
-        for k in kinds_of(primary):
-            page.chart(figures.language_bars(f"{fam}: {k} per probe language", primary, k))
-    seq = [r for r in runs if r.sequential]
-    if seq:
-        page.h("Sequential editing")
-        for k in kinds_of(seq):
-            page.chart(figures.sequential_curves(f"{k} of all edits so far, as edits accumulate", seq, k))
-    life = [r for r in runs if (r.summary.get("lifelong") or {}).get("checkpoints")]
-    if life:
-        page.h("Lifelong editing")
-        page.p("At each checkpoint of a sequential run (--checkpoints): retention of the edits made so far, "
-               "recall of facts no edit touches (every language) and whether their answers are unchanged "
-               "(locality; drift is its fall), mean over languages with 95% intervals.")
-        for measure, what in (("retention", "reliability of the edits so far"),
-                              ("retention_edit_language", "reliability of the edits so far, in each edit's language"),
-                              ("recall", "recall of untouched facts"),
-                              ("locality", "untouched facts' answers unchanged")):
-            page.chart(figures.lifelong_curves(f"{what}, as edits accumulate", life, measure))
-        lifelong_section(page, runs)
-    tuned = [r for r in runs if r.pareto]
-    if tuned:
-        page.h("Pareto fronts (tuning)")
-        for r in tuned:
-            page.chart(figures.pareto(f"{row_label(r)} on {r.data}: trials and Pareto front", r))
-    page.h("Samples")
-    page.p(f"The first {n_samples} probes of each run's per-sample log (samples.jsonl; results.jsonl for runs "
-           "without one, which recorded no generated text). Type to filter.")
-    page.parts.append("<input class='search' type='search' data-table='samples' placeholder='filter samples…'>")
-    page.table(SAMPLE_HEADER, [sample_row(r, s) for r in runs for s in r.samples[:n_samples]], "samples")
-    page.parts[-1] = page.parts[-1].replace("<table class='samples'>", "<table class='samples' id='samples'>")
-    return page.html()
-
-
-def heatmap_groups(runs: list[Run]) -> dict[str, dict]:
-    """Runs that differ only in edit language are one matrix; every other run is a matrix of its own."""
-    groups: dict[str, dict] = {}
-    for r in runs:
-        rel = r.summary.get("cross_lingual", {}).get("reliability")
-        if not rel:
-            continue
-        key = f"{r.label}, edits in each language" if r.edit_lang else r.label
-        if not r.edit_lang and key in groups:
-            key = f"{key} [{r.dir.name}]"  # two runs of one label: the folder tells them apart
-        groups.setdefault(key, {}).update(rel)
-    return groups
-
-
-def _rel(path: Path, root: Path | None) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve())) if root else str(path)
-    except ValueError:
-        return str(path)
-
-
 def tuning_markdown(tunings: list) -> list[str]:
     from polyedit.reports import tuning
 
@@ -273,35 +147,138 @@ def lifelong_markdown(runs: list[Run]) -> list[str]:
     return lines
 
 
-def build_markdown(runs: list[Run], title: str, tunings: list | None = None) -> str:
-    lines = [f"# {title}", "", f"{len(runs)} runs. Post-edit headline metric in %, mean over probe languages, "
-             "[95% interval], (pre-edit).", ""]
+
+
+def _rows_section(page: Page, c: contents.Contents) -> None:
+    page.h("Runs")
+    page.p("Each run is named by its method and the settings in which it differs from the other runs of this "
+           "report; that name is used in every table, legend and title.")
+    page.parts.append(tables.html_table(c.runs_table, "runs"))
+
+
+def _bars(page: Page, c: contents.Contents) -> None:
+    page.h("Pre- and post-edit, per probe language")
+    for fam, rs in c.families.items():
+        for prefix, group in contents.bar_groups(fam, rs):
+            for k in kinds_of(group):
+                title = f"{prefix}: {k} per probe language, pre- and post-edit"
+                page.chart(figures.pre_post_bars(title, group, k), f"{title}: 0 in every language, before and after.")
+
+
+def _paired(page: Page, c: contents.Contents) -> None:
+    page.h("Paired differences between runs on the same cases")
+    if c.pair_tables:
+        page.add(c.pair_tables[0])
+        for t in c.pair_tables[1:]:
+            page.parts.append(f"<details><summary>{html.escape(t.title)}, per language</summary>")
+            page.add(t)
+            page.parts.append("</details>")
+    else:
+        page.p("No two runs of this report share their data, cases and probe languages.")
+    if c.unpaired:
+        page.parts.append("<ul class='unpaired'>" + "".join(f"<li>{html.escape(x)}</li>" for x in c.unpaired) + "</ul>")
+
+
+def lifelong_table(runs: list[Run]) -> Table | None:
+    rows = [[r.label] + row for r in runs for row in lifelong_rows(r.summary)]
+    return Table("lifelong", "Lifelong checkpoints", ["run"] + LIFELONG_HEADER, rows,
+                 "% [95% interval], mean over languages, at each checkpoint with every edit so far in place.") if rows else None
+
+
+def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = None,
+               tunings: list | None = None, c: contents.Contents | None = None) -> Page:
+    c = c or contents.build(runs, root)
+    page = Page(title)
+    if tunings:
+        tuning_section(page, tunings)
+    _rows_section(page, c)
+    page.h("Leaderboard")
+    for t in c.leaderboards:
+        page.add(t)
+    if c.groups:
+        page.parts.append("<details><summary>By script, language family and resource level</summary>")
+        for t in c.groups:
+            page.add(t)
+        page.parts.append("</details>")
+    page.h("Cross-lingual transfer")
+    for m, _ in c.matrices:
+        page.chart(figures.heatmap(m.title, m.matrix, contents.MATRIX_KIND, m.rows_name, m.edit_lang))
+    _bars(page, c)
+    seq = [r for r in runs if r.sequential]
+    if seq:
+        page.h("Sequential editing")
+        for k in kinds_of(seq):
+            page.chart(figures.sequential_curves(f"{k} of all edits so far, as edits accumulate", seq, k))
+    life = [r for r in runs if lifelong_checkpoints(r)]
+    if life:
+        page.h("Lifelong editing")
+        page.p("At each checkpoint of a sequential run (--checkpoints): retention of the edits made so far, "
+               "recall of facts no edit touches (every language) and whether their answers are unchanged "
+               "(locality; drift is its fall), mean over languages with 95% intervals.")
+        for measure, what in (("retention", "reliability of the edits so far"),
+                              ("retention_edit_language", "reliability of the edits so far, in each edit's language"),
+                              ("recall", "recall of untouched facts"),
+                              ("locality", "untouched facts' answers unchanged")):
+            page.chart(figures.lifelong_curves(f"{what}, as edits accumulate", life, measure))
+        if t := lifelong_table(life):
+            page.add(t)
+        lifelong_section(page, runs)
+    _paired(page, c)
+    tuned = [r for r in runs if r.pareto]
+    if tuned:
+        page.h("Pareto fronts (tuning)")
+        for r in tuned:
+            page.chart(figures.pareto(f"{r.label} on {contents.display_spec(r.data)}: trials and Pareto front", r))
+    page.h("Samples")
+    page.p(f"Probes with their pre- and post-edit answers. Per run and outcome, a seeded random sample of up to "
+           f"{n_samples} probes is kept; the filters show up to {n_samples} of the matching ones. Outcomes: "
+           + "; ".join(samples.OUTCOMES) + ".")
+    page.parts.append(samples.html_browser(runs, n_samples, n_samples))
+    return page
+
+
+def build_markdown(runs: list[Run], title: str, tunings: list | None = None,
+                   c: contents.Contents | None = None) -> str:
+    c = c or contents.build(runs)
+    lines = [f"# {title}", "", f"{len(runs)} runs.", ""]
     if tunings:
         lines += tuning_markdown(tunings)
-    for fam, rs in families(runs).items():
-        kinds = kinds_of(rs)
-        lines += [f"## {fam}", "", "| run | cases | " + " | ".join(
-            f"{k} ({column_protocol(rs, k)[0]}; {column_protocol(rs, k)[1]})" for k in kinds) + " |",
-                  "|---|---|" + "---|" * len(kinds)]
-        lines += ["| " + " | ".join(row) + " |" for row in leaderboard_rows(rs, kinds)]
-        for label, matrix in heatmap_groups(rs).items():
-            cols = sorted({c for row in matrix.values() for c in row})
-            lines += ["", f"Reliability, {label}: edit language (rows) × probe language (columns)", "",
-                      "| edit \\ probe | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-            lines += [f"| {r} | " + " | ".join(pct(matrix[r].get(c)) for c in cols) + " |" for r in sorted(matrix)]
-        lines.append("")
+    lines += tables.markdown(c.runs_table)
+    for t in c.leaderboards + c.groups:
+        lines += tables.markdown(t)
+    for _, t in c.matrices:
+        lines += tables.markdown(t)
+    if t := lifelong_table([r for r in runs if lifelong_checkpoints(r)]):
+        lines += tables.markdown(t)
     lines += lifelong_markdown(runs)
+    if c.pair_tables:
+        lines += ["## Paired differences between runs on the same cases", ""]
+        for t in c.pair_tables:
+            lines += tables.markdown(t)
+    lines += [f"- {line}" for line in c.unpaired] + ([""] if c.unpaired else [])
     return "\n".join(lines)
 
 
-def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report", n_samples: int = 50,
-                 root: Path | None = None, tunings: list | None = None) -> tuple[Path, Path]:
+def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report", n_samples: int = 20,
+                 root: Path | None = None, tunings: list | None = None,
+                 labels: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """report.html, report.md, report.json, tables/*.csv and *.tex, figures/*.svg and *.png under `out`."""
+    from polyedit.reports.export import save_figure, write_tables
+    from polyedit.reports.labels import name_runs
+
+    name_runs(runs, labels)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    page, md = out / "report.html", out / "report.md"
-    page.write_text(build_page(runs, title, n_samples, root, tunings), "utf-8")
-    md.write_text(build_markdown(runs, title, tunings), "utf-8")
-    index = {"runs": [str(r.dir) for r in runs]}
+    c = contents.build(runs, root)
+    page_path, md = out / "report.html", out / "report.md"
+    page = build_page(runs, title, n_samples, root, tunings, c)
+    page_path.write_text(page.html(), "utf-8")
+    md.write_text(build_markdown(runs, title, tunings, c), "utf-8")
+    write_tables(c.tables, out / "tables")
+    (out / "figures").mkdir(exist_ok=True)
+    for i, fig in enumerate(page.figures):
+        save_figure(fig, out / "figures" / f"chart-{i + 1}.svg")
+    index = {"runs": [str(r.dir) for r in runs], "labels": {str(r.dir): r.label for r in runs}, "paired": c.pairs}
     if tunings:
         from polyedit.reports.tuning import differences
 
@@ -312,4 +289,4 @@ def write_report(runs: list[Run], out: str | Path, title: str = "polyedit report
     if life := lifelong_differences(runs):
         index["lifelong_differences"] = life
     (out / "report.json").write_text(json.dumps(index, indent=1), "utf-8")
-    return page, md
+    return page_path, md

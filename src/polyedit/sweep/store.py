@@ -97,6 +97,7 @@ def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> d
     from polyedit.evaluation import lifelong
     from polyedit.evaluation.runner import write_summary
     from polyedit.reports.markdown import summary_markdown
+    from polyedit.reports.specs import display_spec
 
     missing = [s.index for s in shards if not s.done]
     if missing:
@@ -131,7 +132,7 @@ def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> d
     checks = _lines(cell_dir / CAPABILITY_FILES[0]) if (cell_dir / CAPABILITY_FILES[0]).exists() else None
     summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"), life,
                             compare.summarize_records(checks) if checks else None)
-    _atomic_write(cell_dir / "summary.md", summary_markdown(summary, f"{cell.method} on {cell.data}"))
+    _atomic_write(cell_dir / "summary.md", summary_markdown(summary, f"{cell.method} on {display_spec(cell.data)}"))
     return summary
 
 
