@@ -36,7 +36,7 @@ from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
-from polyedit.methods.base import EditHandle, EditMethod, undo_on_error
+from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn
 from polyedit.models.backend import HFBackend
 from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
@@ -116,14 +116,9 @@ def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[di
 
 
 def _apply(method: EditMethod, lm: LoadedModel, cases: list[EditCase]) -> tuple[dict[str, EditHandle], list]:
-    """Apply the cases' edits together; methods without batch support apply them one after another (and
-    if one of those fails, the ones before it are undone)."""
-    with undo_on_error():  # a failure in mid-edit (or Ctrl-C) undoes whatever was applied
-        if method.supports_batch or len(cases) == 1:
-            h = method.apply_cases(lm, cases)
-            return {c.case_id: h for c in cases}, [h]
-        handles = {c.case_id: method.apply_cases(lm, [c]) for c in cases}
-    return handles, list(handles.values())
+    """Apply the cases' edits (`apply_in_turn`: together, or one after another, and all undone if one fails)."""
+    handles = apply_in_turn(method, lm, cases)
+    return handles, list({id(h): h for h in handles.values()}.values())
 
 
 def _restore(handles: list[EditHandle]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import typing
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -183,16 +184,25 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-_MADE: list[list[EditHandle]] = []  # the handles created inside each open `undo_on_error` block
+_OPEN = threading.local()  # per thread: the handles created inside each open `undo_on_error` block
+
+
+def _open_blocks() -> list[list[EditHandle]]:
+    if not hasattr(_OPEN, "blocks"):
+        _OPEN.blocks = []
+    return _OPEN.blocks
 
 
 @contextmanager
 def undo_on_error():
     """Every EditHandle created inside the block is remembered; if the block raises (an error in mid-edit,
-    Ctrl-C), they are restored, last first, so a half-applied edit never stays in the model. The runner
-    wraps each `apply` in it; a method need not guard itself."""
+    Ctrl-C, a diverged optimisation), they are restored, last first, so a half-applied edit never stays in
+    the model. Every method's `apply` runs inside one (`EditMethod.__init_subclass__`), so a method need
+    not guard itself; blocks nest, and a block that ends normally hands its handles to the one around it,
+    so an edit applied in a chain is undone with the chain."""
+    blocks = _open_blocks()
     made: list[EditHandle] = []
-    _MADE.append(made)
+    blocks.append(made)
     try:
         yield
     except BaseException:
@@ -201,7 +211,9 @@ def undo_on_error():
                 h.restore()
         raise
     finally:
-        _MADE.remove(made)
+        del blocks[max(i for i, b in enumerate(blocks) if b is made)]  # by identity: empty blocks are equal
+    if blocks:
+        blocks[-1].extend(made)
 
 
 class EditHandle:
@@ -217,8 +229,8 @@ class EditHandle:
         self._backup = {n: params[n].detach().clone() for n in param_names}
         self.info: dict[str, Any] = dict(info or {})
         self.restored = False
-        if _MADE:
-            _MADE[-1].append(self)
+        if _open_blocks():
+            _open_blocks()[-1].append(self)
 
     def touched(self) -> list[str]:
         """Names of the parameters this edit may have changed (those it backed up)."""
@@ -280,7 +292,7 @@ class EditMethod(ABC):
         """Every `apply`/`apply_cases` a method defines refuses an edit longer than the model's context
         (one line, before anything changes: `polyedit.models.context`'s rule), hands back only finite
         weights (a non-finite one, an update overflowing float16 or a diverged optimiser, restores the model
-        and raises), and its handle records the hyperparameters it ran with (`info["hparams"]`)."""
+        and raises), is undone if it ends early (`undo_on_error`), and its handle records the hyperparameters it ran with (`info["hparams"]`)."""
         super().__init_subclass__(**kwargs)
         for name in ("apply", "apply_cases"):
             if name in vars(cls) and not getattr(vars(cls)[name], "_checks_finite", False):
@@ -328,8 +340,9 @@ def _finite_checked(fn):
     def checked(self, lm, edits, *args, **kwargs):
         if lm is not None:  # the context rule, for callers that skip the runner (which drops such cases first)
             check_fits(lm, [edit_text(e if isinstance(e, Edit) else e.edit) for e in edits], "edit")
-        handle = fn(self, lm, edits, *args, **kwargs)
-        check_finite(handle, self.name)
+        with undo_on_error():  # however the edit ends early, nothing of it stays in the model
+            handle = fn(self, lm, edits, *args, **kwargs)
+            check_finite(handle, self.name)
         return handle
 
     checked._checks_finite = True
@@ -347,6 +360,30 @@ def _recording(fn):
         return handle
 
     return apply
+
+
+class ChainedHandle(EditHandle):
+    """Edits applied one after another (methods without batch editing); restored last first."""
+
+    def __init__(self, lm: LoadedModel | None, handles: list[EditHandle]) -> None:
+        super().__init__(lm, (), {"edits": [h.info for h in handles]})
+        self.handles = handles
+
+    def restore(self) -> None:
+        for h in reversed(self.handles):
+            h.restore()
+        self.restored = True
+
+
+def apply_in_turn(method: EditMethod, lm: LoadedModel | None, cases: list[EditCase]) -> dict[str, EditHandle]:
+    """Case id -> the handle that holds its edit: all cases in one `apply_cases` where the method edits in
+    batches (or there is one case), else one after another. If any of them fails or is interrupted, the ones
+    already applied are undone too: the model is left with all the edits or none."""
+    with undo_on_error():
+        if method.supports_batch or len(cases) == 1:
+            h = method.apply_cases(lm, cases)
+            return {c.case_id: h for c in cases}
+        return {c.case_id: method.apply_cases(lm, [c]) for c in cases}
 
 
 def recommended_hparams(lm: LoadedModel | None, method: str) -> dict[str, Any]:
