@@ -23,7 +23,12 @@ def command(paths, out, title, n_samples):
     from polyedit.reports.tuning import find_tunings
 
     tunings = find_tunings(list(paths))  # `polyedit tune` folders: fronts, chosen points, test comparison
-    runs = find_runs(list(paths), n_samples, allow_none=bool(tunings))
+    damaged: list[str] = []
+    try:
+        runs = find_runs(list(paths), n_samples, allow_none=bool(tunings), damaged=damaged)
+    finally:
+        for line in damaged:  # one line per damaged run; the others are rendered
+            click.echo(f"skipped: {line}", err=True)
     root = Path(os.path.commonpath([str(Path(p).resolve()) for p in paths]))  # folders shown relative to it
     page, md = write_report(runs, out, title, n_samples, root=root, tunings=tunings)
     searches = f", {len(tunings)} tuning searches" if tunings else ""

@@ -101,19 +101,12 @@ class HParams:
     @staticmethod
     def read_yaml(path: str | Path) -> dict[str, Any]:
         """The mapping a hyperparameter file sets (only the fields it names)."""
-        import yaml
+        from polyedit.data.jsonio import read_yaml
 
         p = Path(path)
         if not p.is_file():
             raise PolyeditError(f"hyperparameter file {p} does not exist")
-        try:
-            data = yaml.safe_load(p.read_text("utf-8")) or {}
-        except UnicodeDecodeError as e:
-            raise PolyeditError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-        except OSError as e:
-            raise PolyeditError(f"{p}: cannot read ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        data = read_yaml(p) or {}
         if not isinstance(data, dict):
             raise PolyeditError(f"{p}: expected a mapping of hyperparameters")
         return data

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from polyedit.data.jsonio import read_text, read_yaml
 from polyedit.errors import PolyeditError
 from polyedit.models.device import check_device_map, checkpoint_dtype, placement, resolve_device, resolve_dtype
 
@@ -126,7 +127,7 @@ def default_dataset(path: str) -> str | None:
     """A model folder may name the dataset it is evaluated on by default in `dataset.txt` (one dataset spec;
     the knowledge-world models name their own world), so no caller pairs models with data by name."""
     file = Path(path) / "dataset.txt"
-    spec = file.read_text("utf-8").strip() if file.is_file() else ""
+    spec = read_text(file).strip() if file.is_file() else ""
     return spec or None
 
 
@@ -141,15 +142,10 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
 def editing_hparams(path: str) -> dict[str, dict]:
     """A model folder may ship recommended editing hyperparameters in `editing.yaml` ({method: {field:
     value}}), as it ships `generation_config.json`; runs use them unless told otherwise."""
-    import yaml
-
     file = Path(path) / "editing.yaml"
     if not file.is_file():
         return {}
-    try:
-        data = yaml.safe_load(file.read_text("utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise PolyeditError(f"{file}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = read_yaml(file) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise PolyeditError(f"{file}: expected a mapping of method name to hyperparameters")
     return data

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from polyedit.data.jsonio import read_yaml
 
 from polyedit.errors import PolyeditError
 
@@ -77,7 +77,7 @@ class Cell:
     def identity(self) -> dict:
         """What makes two cells the same run: the hyperparameters' values, wherever their file lies."""
         d = self.to_dict()
-        d["hparams"] = yaml.safe_load(Path(self.hparams).read_text("utf-8")) if self.hparams else None
+        d["hparams"] = read_yaml(Path(self.hparams)) if self.hparams else None
         return d
 
 
@@ -273,8 +273,4 @@ def load_sweep(path: str | Path) -> Sweep:
     p = Path(path)
     if not p.is_file():
         raise PolyeditError(f"no such sweep file {str(p)!r}")
-    try:
-        doc = yaml.safe_load(p.read_text("utf-8"))
-    except yaml.YAMLError as e:
-        raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return parse_sweep(doc, str(p), p.parent)
+    return parse_sweep(read_yaml(p), str(p), p.parent)
