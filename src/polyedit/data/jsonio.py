@@ -89,7 +89,7 @@ def lone_surrogate(value: Any) -> str | None:
                 return path
         elif isinstance(v, dict):
             for k, item in v.items():
-                if has_lone_surrogate(k):
+                if isinstance(k, str) and has_lone_surrogate(k):
                     return path or "(key)"
                 stack.append((f"{path}.{k}" if path else str(k), item))
         elif isinstance(v, list):

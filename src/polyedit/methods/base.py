@@ -126,15 +126,20 @@ def _check_field(value: Any, meta: Any, owner: str, name: str) -> None:
             raise PolyeditError(f"{where} must be a finite number, got {v}")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if meta.get("gt") is not None and not v > meta["gt"]:
-                raise PolyeditError(f"{where} must be greater than {meta['gt']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be greater than {meta['gt']:g}, got {_number(v)}")
             if meta.get("ge") is not None and not v >= meta["ge"]:
-                raise PolyeditError(f"{where} must be at least {meta['ge']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be at least {meta['ge']:g}, got {_number(v)}")
             if meta.get("lt") is not None and not v < meta["lt"]:
-                raise PolyeditError(f"{where} must be less than {meta['lt']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be less than {meta['lt']:g}, got {_number(v)}")
             if meta.get("le") is not None and not v <= meta["le"]:
-                raise PolyeditError(f"{where} must be at most {meta['le']:g}, got {v:g}")
+                raise PolyeditError(f"{where} must be at most {meta['le']:g}, got {_number(v)}")
         if isinstance(v, str) and meta.get("choices") and v not in meta["choices"]:
             raise PolyeditError(f"{owner}: unknown {name} {v!r} (known: {', '.join(meta['choices'])})")
+
+
+def _number(v: int | float) -> str:
+    """A number as an error message shows it (an integer in full: `:g` cannot format one beyond float range)."""
+    return str(v) if isinstance(v, int) else f"{v:g}"
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -167,7 +172,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise PolyeditError(f"{where}: expected a number, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise PolyeditError(f"{where} must be a finite number, got {value}")
-        if hint is int and float(value) != int(value):
+        if isinstance(value, int) and abs(value) > MAX_INT:  # no count, seed or size is larger; float() overflows
+            raise PolyeditError(f"{where}: {len(str(abs(value)))}-digit integer is out of range (at most {MAX_INT})")
+        if hint is int and isinstance(value, float) and not value.is_integer():
             raise PolyeditError(f"{where}: expected an integer, got {value!r}")
         return hint(value)
     if hint is str:
@@ -176,6 +183,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     return value
 
+
+MAX_INT = 2**63 - 1  # the largest integer a hyperparameter may hold (torch's int64)
 
 _OPEN = threading.local()  # per thread: the handles created inside each open `undo_on_error` block
 

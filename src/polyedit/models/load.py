@@ -99,6 +99,7 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", d
     check_device_map(device_map, device)
     target = resolve_device(device)  # before anything is read: a missing GPU is one line
     path = resolve_model_path(spec)
+    side = {"editing_hparams": editing_hparams(path), "dataset": default_dataset(path)}  # damage: before the weights
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
@@ -113,11 +114,15 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", d
         raise PolyeditError(f"cannot load model {spec!r}: its safetensors weights are damaged ({_first_line(e)})") from None
     except (OSError, ValueError, EnvironmentError) as e:  # missing files, remote code refused, bad config
         raise PolyeditError(f"cannot load model {spec!r}: {_first_line(e)}") from None
+    except RuntimeError as e:
+        if "mismatched_sizes" not in str(e):
+            raise
+        raise PolyeditError(f"cannot load model {spec!r}: the sizes in its config.json do not match its weights") from None
     if device_map is None:
         model.to(target)
     model.eval()
     prepare_tokenizer(tokenizer)
-    meta = {"path": path, "editing_hparams": editing_hparams(path), "dataset": default_dataset(path)}
+    meta = {"path": path, **side}
     if device_map is not None:
         meta["device_map"] = device_map
     return LoadedModel(model, tokenizer, spec, meta)
