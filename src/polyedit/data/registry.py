@@ -12,8 +12,8 @@ from typing import Callable
 
 from polyedit.data.cases import Edit, EditCase, Probe, case_id_of
 from polyedit.data.dataset import Dataset, DatasetSpec, SpecOptions
-from polyedit.data.jsonio import parse_json, read_jsonl, read_text
-from polyedit.data.problems import Report, register_format
+from polyedit.data.jsonio import has_lone_surrogate, lone_surrogate, parse_json, read_text
+from polyedit.data.problems import SUBJECT_MISSING, Report, register_format
 from polyedit.data.splits import select as select_split
 from polyedit.errors import PolyeditError
 from polyedit.registry import Registry, import_submodules
@@ -57,69 +57,97 @@ def load_dataset(spec: str, limit: int | None = None) -> Dataset:
 
 @register_dataset("jsonl", "polyedit's own case format: one EditCase object per line (jsonl:PATH)")
 def load_jsonl(spec: DatasetSpec) -> Dataset:
+    """The cases of a JSONL file, refused at its first problem: `check_jsonl`'s own checks (one code path, so a
+    file `validate` calls clean always loads). Edits whose prompt lacks the subject are kept and counted."""
     if not spec.arg:
         raise PolyeditError("jsonl dataset needs a path: jsonl:PATH")
     path = Path(spec.arg)
     if not path.is_file():
         raise PolyeditError(f"jsonl dataset: no file at {path}")
-    cases, lines = [], {}
-    for i, record in read_jsonl(path):
-        case = EditCase.from_dict(record, where=f"{path}:{i}")
-        if case.case_id in lines:
-            raise PolyeditError(f"{path}:{i}: case_id {case.case_id!r} already used at line {lines[case.case_id]}")
-        lines[case.case_id] = i
-        cases.append(case)
-    return Dataset(f"jsonl:{path}", cases, source=str(path))
+    report = Report()
+    cases = _jsonl_cases(path, report)
+    if report.skipped[_REFUSED]:
+        raise PolyeditError(str(next(p for p in report.problems if not p.message.endswith(_KEPT))))
+    return Dataset(f"jsonl:{path}", cases, report.skipped, source=str(path))
 
 
 @register_format("jsonl", "polyedit's own case format, one case per line (every field of every line checked)")
 def check_jsonl(path: Path) -> Report:
     """Every problem of every line: every bad field of the edit and of each probe (`Edit.problems`,
-    `Probe.problems`: the checks that building them runs), the case id, the meta object. Problems name
-    `file:line` and the field."""
-    report = Report(exhaustive=True)
+    `Probe.problems`: the checks that building them runs), the case id, the meta object, a lone surrogate
+    anywhere, a repeated id, an edit whose prompt lacks its subject, an empty file. Problems name `file:line`
+    and the field."""
     if path.is_dir():
         raise PolyeditError(f"{path}: is a directory; the jsonl format is one file")
-    seen: dict[str, int] = {}
+    report = Report(exhaustive=True)
+    _jsonl_cases(path, report)
+    return report
+
+
+_REFUSED = "problems"  # the reason of a problem that refuses the file (the others are counted and kept)
+_KEPT = " (kept)"
+
+
+def _jsonl_cases(path: Path, report: Report) -> list[EditCase]:
+    """The cases of every line without a problem; every problem recorded in `report`."""
+    cases, seen, lines = [], {}, 0
     for number, line in enumerate(read_text(path).split("\n"), 1):
         if not line.strip():
             continue
+        lines += 1
         where = f"{path}:{number}"
+        found = _record_problems(line, where, seen, number)
+        for field, message in found:
+            report.add(where, None, field, message.removeprefix(f"{where}: "), _REFUSED)
+        if found:
+            continue
+        case = EditCase.from_dict(parse_json(line, where), where=where)
+        if not case.edit.subject_in_prompt:  # counted as the benchmark loaders count it (flag_missing_subject)
+            report.add(where, None, "edit.subject", f"prompt {case.edit.prompt!r} does not contain its subject "
+                                                    f"{case.edit.subject!r}{_KEPT}", SUBJECT_MISSING)
+        cases.append(case)
+    if not lines:
+        report.add(path, None, None, "no case (the file is empty)", _REFUSED)
+    return cases
 
-        def add(field: str | None, message: str) -> None:
-            report.add(where, None, field, message.removeprefix(f"{where}: "), "problems")
 
+def _record_problems(line: str, where: str, seen: dict[str, int], number: int) -> list[tuple[str | None, str]]:
+    """(field, message) for each problem of one line."""
+    try:
+        rec = parse_json(line, where, strings=False)  # lone surrogates: reported per field below
+    except PolyeditError as e:
+        return [(None, str(e))]
+    if not isinstance(rec, dict):
+        return [(None, f"expected an object, got {type(rec).__name__}")]
+    out = []
+    probes = rec.get("probes", [])
+    if not isinstance(probes, list):
+        out.append(("probes", f"expected a list, got {type(probes).__name__}"))
+        probes = []
+    for part, cls, value in [("edit", Edit, rec.get("edit"))] + [
+            (f"probes[{i}]", Probe, p) for i, p in enumerate(probes)]:
+        if not isinstance(value, dict):
+            out.append((part, "missing" if value is None else f"expected an object, got {type(value).__name__}"))
+            continue
+        out += [(f"{part}.{field}", message) for field, message in cls.problems(value)]
+    meta = rec.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        out.append(("meta", f"expected an object, got {type(meta).__name__}"))
+    elif meta is not None and lone_surrogate(meta) is not None:
+        bad = lone_surrogate(meta)
+        out.append((f"meta.{bad}" if bad and bad != "(key)" else "meta", "holds a lone surrogate (an unpaired "
+                                                                          "\\ud800-\\udfff escape), which is not text"))
+    if rec.get("case_id") is not None:
         try:
-            rec = parse_json(line, where, strings=False)  # lone surrogates: reported per field below
+            cid = case_id_of(rec["case_id"], where)
         except PolyeditError as e:
-            add(None, str(e))
-            continue
-        if not isinstance(rec, dict):
-            add(None, f"expected an object, got {type(rec).__name__}")
-            continue
-        probes = rec.get("probes", [])
-        if not isinstance(probes, list):
-            add("probes", f"expected a list, got {type(probes).__name__}")
-            probes = []
-        for part, cls, value in [("edit", Edit, rec.get("edit"))] + [
-                (f"probes[{i}]", Probe, p) for i, p in enumerate(probes)]:
-            if not isinstance(value, dict):
-                add(part, "missing" if value is None else f"expected an object, got {type(value).__name__}")
-                continue
-            for field, message in cls.problems(value):
-                add(f"{part}.{field}", message)
-        if rec.get("meta") is not None and not isinstance(rec["meta"], dict):
-            add("meta", f"expected an object, got {type(rec['meta']).__name__}")
-        if rec.get("case_id") is not None:
-            try:
-                cid = case_id_of(rec["case_id"], where)
-            except PolyeditError as e:
-                add("case_id", str(e))
-                continue
-            if cid in seen:
-                add("case_id", f"{cid!r} already used at line {seen[cid]}")
-            seen[cid] = number
-    return report
+            return out + [("case_id", str(e))]
+        if has_lone_surrogate(cid):
+            out.append(("case_id", "holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not text"))
+        elif cid in seen:
+            out.append(("case_id", f"{cid!r} already used at line {seen[cid]}"))
+        seen.setdefault(cid, number)
+    return out
 
 
 def check_unique_ids(cases: list[EditCase], source: str) -> None:
