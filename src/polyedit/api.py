@@ -23,7 +23,7 @@ from polyedit.evaluation.engine import Evaluation
 from polyedit.evaluation.engine import evaluate as _evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
 from polyedit.evaluation.runner import BenchConfig, run_bench
-from polyedit.evaluation.store import write_atomic
+from polyedit.evaluation.store import RunStore, write_atomic
 from polyedit.methods.base import ChainedHandle, EditHandle, apply_in_turn, get_method
 from polyedit.models.backend import HFBackend
 from polyedit.models.load import LoadedModel, load_model
@@ -63,6 +63,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
                     checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
+    RunStore(out).check_before(resume)  # the output folder, before the data and the model are read
     dataset = dataset if dataset is not None else load_dataset(data)
     if backend is not None:
         lm = None  # nothing is loaded here: the endpoint holds the model

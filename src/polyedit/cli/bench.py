@@ -61,6 +61,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     from polyedit.models.load import load_model
 
     from polyedit.evaluation.runner import BenchConfig
+    from polyedit.evaluation.store import RunStore
 
     batch_size = parse_batch_size(batch_size)
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
@@ -71,6 +72,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
                 judge_model=judge_model, **lifelong)  # and on bad flags
+    RunStore(out).check_before(resume)  # the --out folder: before the data and the model are read
     dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
     backend = None
     if backend_kind == "openai":

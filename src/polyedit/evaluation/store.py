@@ -150,9 +150,7 @@ class RunStore:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            pid = owner.read_text("utf-8").strip() if owner.exists() else "?"
-            raise PolyeditError(f"{self.out} is in use by another polyedit run (pid {pid}); wait for it to "
-                                f"finish or choose another --out") from None
+            raise self._in_use() from None
         except OSError as e:
             raise PolyeditError(f"cannot lock {self.out}: {e.strerror or e}") from None
         fresh = False
@@ -175,6 +173,35 @@ class RunStore:
             lock.release()
             if created and self.out.exists() and not any(self.out.iterdir()):
                 self.out.rmdir()
+
+    def check_before(self, resume: bool) -> None:
+        """The refusals of `open` that need no model, made before one is loaded (and creating nothing): the
+        folder can be made and written, no other run holds it, and it holds no run unless resuming. `open`
+        still takes the lock and checks the configuration."""
+        from filelock import FileLock, Timeout
+
+        existing = next(p for p in (self.out, *self.out.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            raise PolyeditError(f"cannot create output folder {self.out}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK):
+            raise PolyeditError(f"output folder {self.out} is not writable ({existing})")
+        if existing != self.out:
+            return
+        if (self.out / LOCK_NAME).exists():  # only a run that made it can hold it; else nothing is created here
+            lock = FileLock(str(self.out / LOCK_NAME))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                raise self._in_use() from None
+            lock.release()
+        if self.run_file.exists() and not resume:
+            raise PolyeditError(f"{self.out} already holds a run; pass --resume to continue it or choose a new --out")
+
+    def _in_use(self) -> PolyeditError:
+        owner = self.out / OWNER_NAME
+        pid = owner.read_text("utf-8").strip() if owner.exists() else "?"
+        return PolyeditError(f"{self.out} is in use by another polyedit run (pid {pid}); wait for it to finish or "
+                             f"choose another --out")
 
     def note(self, key: str, value) -> None:
         """Set `key` in run.json (atomically): what is only known at the end, such as an endpoint's notes."""

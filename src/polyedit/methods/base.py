@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import threading
 import typing
 from abc import ABC, abstractmethod
@@ -218,6 +219,20 @@ def undo_on_error():
         blocks[-1].extend(made)
 
 
+def check_save_target(path: str | Path) -> Path:
+    """`path` as a folder an edited model or adapter may be written to: new or empty (a model's files are
+    never mixed with, or written over, others), and writable. Checked before an edit is computed."""
+    out = Path(path)
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise PolyeditError(f"cannot save to {out}: {existing} is not a folder")
+    if existing == out and any(out.iterdir()):
+        raise PolyeditError(f"cannot save to {out}: the folder is not empty (choose a new or empty one)")
+    if not os.access(existing, os.W_OK):
+        raise PolyeditError(f"cannot save to {out}: {existing} is not writable")
+    return out
+
+
 class EditHandle:
     """The result of applying a method. `restore()` undoes it exactly (bit-identical weights).
 
@@ -257,7 +272,7 @@ class EditHandle:
         config and tokenizer. Adapter methods override this to write their adapter instead."""
         if not self._backup:
             raise PolyeditError("this edit changed no weight: there is no edited model to save")
-        out = Path(path)
+        out = check_save_target(path)
         out.mkdir(parents=True, exist_ok=True)
         self.lm.model.save_pretrained(str(out), safe_serialization=True)
         self.lm.tokenizer.save_pretrained(str(out))

@@ -15,6 +15,7 @@ import torch
 from polyedit.data.jsonio import read_text, read_yaml
 from polyedit.errors import PolyeditError
 from polyedit.models.device import check_device_map, checkpoint_dtype, placement, resolve_device, resolve_dtype
+from polyedit.models.hub import local_only as hub_local_only
 
 
 @dataclass
@@ -100,14 +101,15 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", d
     target = resolve_device(device)  # before anything is read: a missing GPU is one line
     path = resolve_model_path(spec)
     side = {"editing_hparams": editing_hparams(path), "dataset": default_dataset(path)}  # damage: before the weights
+    hub = {"local_files_only": True} if not Path(path).exists() and hub_local_only(path, revision) else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision, **hub)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision, **hub)
         torch_dtype = resolve_dtype(dtype, target, checkpoint_dtype(config))
         placed = {"device_map": device_map} if device_map is not None else {}
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype,
                                                      trust_remote_code=trust_remote_code, revision=revision,
-                                                     use_safetensors=True, **placed)  # never unpickle weights
+                                                     use_safetensors=True, **placed, **hub)  # never unpickle weights
     except PolyeditError:
         raise
     except SafetensorError as e:
