@@ -127,19 +127,22 @@ def _check_field(value: Any, meta: Any, owner: str, name: str) -> None:
             raise PolyeditError(f"{where} must be a finite number, got {v}")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if meta.get("gt") is not None and not v > meta["gt"]:
-                raise PolyeditError(f"{where} must be greater than {meta['gt']:g}, got {_number(v)}")
+                raise PolyeditError(f"{where} must be greater than {_number(meta['gt'])}, got {_number(v)}")
             if meta.get("ge") is not None and not v >= meta["ge"]:
-                raise PolyeditError(f"{where} must be at least {meta['ge']:g}, got {_number(v)}")
+                raise PolyeditError(f"{where} must be at least {_number(meta['ge'])}, got {_number(v)}")
             if meta.get("lt") is not None and not v < meta["lt"]:
-                raise PolyeditError(f"{where} must be less than {meta['lt']:g}, got {_number(v)}")
+                raise PolyeditError(f"{where} must be less than {_number(meta['lt'])}, got {_number(v)}")
             if meta.get("le") is not None and not v <= meta["le"]:
-                raise PolyeditError(f"{where} must be at most {meta['le']:g}, got {_number(v)}")
+                raise PolyeditError(f"{where} must be at most {_number(meta['le'])}, got {_number(v)}")
+        if isinstance(v, int) and abs(v) > MAX_INT:  # no count, seed or size is larger
+            raise PolyeditError(f"{where}: a {len(str(abs(v)))}-digit integer is out of range (at most {MAX_INT})")
         if isinstance(v, str) and meta.get("choices") and v not in meta["choices"]:
             raise PolyeditError(f"{owner}: unknown {name} {v!r} (known: {', '.join(meta['choices'])})")
 
 
 def _number(v: int | float) -> str:
-    """A number as an error message shows it (an integer in full: `:g` cannot format one beyond float range)."""
+    """A number as an error message shows it: an integer in full (`:g` rounds 2**32 - 1 and cannot format one
+    beyond float range), a float in `:g`."""
     return str(v) if isinstance(v, int) else f"{v:g}"
 
 
@@ -173,8 +176,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise PolyeditError(f"{where}: expected a number, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise PolyeditError(f"{where} must be a finite number, got {value}")
-        if isinstance(value, int) and abs(value) > MAX_INT:  # no count, seed or size is larger; float() overflows
-            raise PolyeditError(f"{where}: {len(str(abs(value)))}-digit integer is out of range (at most {MAX_INT})")
+        if hint is float and isinstance(value, int) and abs(value) > MAX_INT:  # float() would overflow
+            raise PolyeditError(f"{where}: a {len(str(abs(value)))}-digit integer is out of range (at most {MAX_INT})")
         if hint is int and isinstance(value, float) and not value.is_integer():
             raise PolyeditError(f"{where}: expected an integer, got {value!r}")
         return hint(value)
