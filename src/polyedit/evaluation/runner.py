@@ -77,7 +77,7 @@ class BenchConfig:
         self.chat_template = chat_scope(self.chat_template)
         if self.eval_batch_size != "auto":
             _whole(self.eval_batch_size, "eval batch size", 1)
-        _whole(self.seed, "seed", 0, 2**62)  # torch seeds are 64-bit; each case adds its position
+        _whole(self.seed, "seed", 0, MAX_SEED)
         if self.limit is not None:
             _whole(self.limit, "limit", 1)
         if self.max_new_tokens is not None:
@@ -94,6 +94,9 @@ class BenchConfig:
             self.protocols = list(dict.fromkeys(self.protocols))
             for name in self.protocols:
                 get_protocol(name)
+
+
+MAX_SEED = 2**62  # torch seeds are 64-bit; each case adds its position
 
 
 def _whole(value, what: str, minimum: int, maximum: int | None = None) -> None:
