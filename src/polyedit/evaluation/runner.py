@@ -27,7 +27,7 @@ from polyedit.data.cases import EditCase
 from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
-from polyedit.evaluation.aggregate import summarize
+from polyedit.evaluation.aggregate import rows, summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
@@ -221,6 +221,20 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                              getattr(backend, "describe", dict)(), life)
 
 
+def _check_resumed(results) -> None:
+    """Each record a resumed run keeps must be one its summary can read (`aggregate.rows`, the reader of the
+    summary): a damaged one is refused now, before any case runs, rather than after all of them."""
+    for number, record in enumerate(results.records(), 1):
+        try:
+            if not isinstance(record, dict):
+                raise TypeError(f"a {type(record).__name__}, not an object")
+            rows([record])
+        except (KeyError, TypeError, AttributeError) as e:
+            what = f"no field {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+            raise PolyeditError(f"{results.path}: record {number} is not a whole results record ({what}); the run "
+                                f"cannot be resumed (choose a new --out)") from None
+
+
 def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
     return {"checkpoints": cfg.checkpoints, "retention_sample": cfg.retention_sample,
             "recall_sample": cfg.recall_sample, "untouched_cases": len(untouched),
@@ -232,6 +246,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 judge=None, untouched: list[EditCase] | None = None) -> None:
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
+    _check_resumed(store.results)
     done_ids = {r.get("case_id") for r in store.results.records()}
     n_done = next((k for k, chunk in enumerate(chunks) if not all(c.case_id in done_ids for c in chunk)), len(chunks))
 

@@ -227,7 +227,7 @@ class RunStore:
             raise PolyeditError(f"{self.run_file} does not describe a run (no 'config'); cannot resume it")
         for key in ("config", "cases"):
             want = json.loads(_dumps(meta.get(key)))  # compared as JSON: tuples are lists
-            if saved.get(key) != want:
+            if _order_free(saved.get(key)) != _order_free(want):
                 what = f"configuration ({_differing(saved.get(key), want)})" if key == "config" else "list of cases"
                 raise PolyeditError(f"{self.out} holds a run with a different {what}; cannot resume it")
         return False
@@ -243,6 +243,14 @@ class RunStore:
 
 
 _MISSING = object()
+
+
+def _order_free(config):
+    """A configuration as a resume compares it: the order of `langs` changes no result (probes are kept by
+    membership, tables sorted by language), so `--langs de,en` resumes a run started with `--langs en,de`."""
+    if isinstance(config, dict) and isinstance(config.get("langs"), list):
+        return {**config, "langs": sorted(config["langs"], key=str)}
+    return config
 
 
 def _differing(saved, want, shown: int = 4) -> str:
