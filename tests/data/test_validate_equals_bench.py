@@ -23,6 +23,7 @@ REFUSED = {
     "surrogate_meta_key": (_line(meta={"note\ud800": 1}), "meta"),
     "surrogate_meta_value": (_line(meta={"note": ["ok", "\udfff"]}), "meta.note[1]"),
     "empty": ("", "no case"),
+    "no_probes": (_line(probes=[]), "field probes: no probe"),
     "blank_lines": ("\n\n  \n", "no case"),
 }
 

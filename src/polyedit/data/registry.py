@@ -124,6 +124,8 @@ def _record_problems(line: str, where: str, seen: dict[str, int], number: int) -
     if not isinstance(probes, list):
         out.append(("probes", f"expected a list, got {type(probes).__name__}"))
         probes = []
+    elif not probes:  # a run would edit and measure nothing: an empty table, not a result
+        out.append(("probes", "no probe: the case has nothing to measure"))
     for part, cls, value in [("edit", Edit, rec.get("edit"))] + [
             (f"probes[{i}]", Probe, p) for i, p in enumerate(probes)]:
         if not isinstance(value, dict):
