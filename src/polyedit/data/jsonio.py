@@ -221,7 +221,8 @@ def parse_yaml(text: str, where: str) -> Any:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise PolyeditError(f"{where}{line}: not valid YAML ({str(getattr(e, 'problem', None) or e).splitlines()[0]})") from None
+        reason = str(getattr(e, "problem", None) or e).splitlines()[0]
+        raise PolyeditError(f"{where}{line}: not valid YAML ({reason})") from None
     bad = lone_surrogate(value)
     if bad is not None:
         raise PolyeditError(f"{where}: {'field ' + bad if bad else 'value'} holds a lone surrogate, which is not text")

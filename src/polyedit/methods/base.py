@@ -312,7 +312,8 @@ class EditMethod(ABC):
         """Every `apply`/`apply_cases` a method defines refuses an edit longer than the model's context
         (one line, before anything changes: `polyedit.models.context`'s rule), hands back only finite
         weights (a non-finite one, an update overflowing float16 or a diverged optimiser, restores the model
-        and raises), is undone if it ends early (`undo_on_error`), and its handle records the hyperparameters it ran with (`info["hparams"]`)."""
+        and raises), is undone if it ends early (`undo_on_error`), and its handle records the hyperparameters
+        it ran with (`info["hparams"]`)."""
         super().__init_subclass__(**kwargs)
         for name in ("apply", "apply_cases"):
             if name in vars(cls) and not getattr(vars(cls)[name], "_checks_finite", False):

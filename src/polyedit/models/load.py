@@ -119,7 +119,8 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", d
     except RuntimeError as e:
         if "mismatched_sizes" not in str(e):
             raise
-        raise PolyeditError(f"cannot load model {spec!r}: the sizes in its config.json do not match its weights") from None
+        raise PolyeditError(f"cannot load model {spec!r}: the sizes in its config.json do not match its "
+                            f"weights") from None
     if device_map is None:
         model.to(target)
     model.eval()
