@@ -19,6 +19,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 
 LOCK_NAME = ".polyedit.lock"
@@ -220,9 +221,10 @@ class RunStore:
         if not resume:
             raise PolyeditError(f"{self.out} already holds a run; pass --resume to continue it or choose a new --out")
         try:
-            saved = json.loads(self.run_file.read_text("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise PolyeditError(f"{self.run_file} is torn or not JSON; the run cannot be resumed") from None
+            saved = read_json(self.run_file)
+        except PolyeditError as e:
+            raise PolyeditError(f"{self.run_file} is torn or not JSON; the run cannot be resumed "
+                                f"({str(e).removeprefix(f'{self.run_file}: ')})") from None
         if not isinstance(saved, dict) or "config" not in saved:
             raise PolyeditError(f"{self.run_file} does not describe a run (no 'config'); cannot resume it")
         for key in ("config", "cases"):
