@@ -98,3 +98,18 @@ def test_damaged_model_folders_are_one_line(damage, file, message, tiny_model_di
 def test_a_seed_of_ten_to_the_23_names_its_bound_exactly():
     with pytest.raises(PolyeditError, match=r"seed must be at most 4294967295, got 100000000000000000000000$"):
         get_method("ft-m", {"seed": 10 ** 23})
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"text": "a"}\n[1, 2]\n', "corpus.jsonl:2: not a JSON object"),
+    (b'{"text": "a"}\n{"text": "\xff"}\n', "corpus.jsonl:2: not UTF-8 text"),
+    (b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}\n", "corpus.jsonl:1: JSON nested too deeply"),
+    (b'{"text": "a", "text": "b"}\n', "corpus.jsonl:1: not usable JSON (duplicate key 'text')"),
+])
+def test_a_damaged_stats_corpus_is_one_line(tmp_path, content, message):
+    from polyedit.methods.second_moment import corpus_texts
+
+    path = tmp_path / "corpus.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(PolyeditError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        list(corpus_texts(str(path)))
