@@ -101,7 +101,11 @@ def _jsonl_cases(path: Path, report: Report) -> list[EditCase]:
             report.add(where, None, field, message.removeprefix(f"{where}: "), _REFUSED)
         if found:
             continue
-        case = EditCase.from_dict(parse_json(line, where), where=where)
+        try:
+            case = EditCase.from_dict(parse_json(line, where), where=where)
+        except PolyeditError as e:  # a check building the case makes that the ones above do not
+            report.add(where, None, None, str(e).removeprefix(f"{where}: "), _REFUSED)
+            continue
         if not case.edit.subject_in_prompt:  # counted as the benchmark loaders count it (flag_missing_subject)
             report.add(where, None, "edit.subject", f"prompt {case.edit.prompt!r} does not contain its subject "
                                                     f"{case.edit.subject!r}{_KEPT}", SUBJECT_MISSING)
