@@ -39,7 +39,7 @@ def test_bad_bench_flags_and_hparams_write_nothing(tiny_model_dirs, cases_file, 
         (["--langs", ","], "--langs ',' names no language"),
         (["--langs", "hi"], "language(s) hi not in jsonl:"),
         (["--edits-per-step", "0"], "edits per step must be at least 1"),
-        (["--hparams", str(nan_lr)], "lr must be a finite number, got nan"),
+        (["--hparams", str(nan_lr)], "nan.yaml:1: .nan is not a finite number"),
     ]:
         assert main(base + extra) == 2, extra
         _one_line(capsys, message)

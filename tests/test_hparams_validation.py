@@ -12,10 +12,10 @@ from polyedit.methods.ft.ft_l import OBJECTIVES, FTLHParams
 
 
 @pytest.mark.parametrize("text, message", [
-    ("lr: .inf\n", "lr must be a finite number, got inf"),
-    ("lr: .nan\n", "lr must be a finite number, got nan"),
+    ("lr: .inf\n", "hp.yaml:1: .inf is not a finite number"),  # refused by the reader, with its line
+    ("lr: .nan\n", "hp.yaml:1: .nan is not a finite number"),
     ("lr: -1\n", "lr must be greater than 0, got -1"),
-    ("steps: .inf\n", "steps must be a finite number"),
+    ("steps: .inf\n", "hp.yaml:1: .inf is not a finite number"),
     ("steps: -2\n", "steps must be at least 0"),
     ("1: 2\nlr: 0.1\n", "hyperparameter names must be strings, got 1"),
     ("objective: prompt_lst\n", "unknown objective 'prompt_lst' (known: prompt_last, target_tokens)"),

@@ -23,8 +23,8 @@ from polyedit.evaluation.engine import Evaluation
 from polyedit.evaluation.engine import evaluate as _evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
 from polyedit.evaluation.runner import BenchConfig, run_bench
-from polyedit.evaluation.store import write_atomic
-from polyedit.methods.base import EditHandle, get_method
+from polyedit.evaluation.store import RunStore, write_atomic
+from polyedit.methods.base import ChainedHandle, EditHandle, apply_in_turn, get_method
 from polyedit.models.backend import HFBackend
 from polyedit.models.load import LoadedModel, load_model
 
@@ -72,6 +72,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
                     capability_limit=capability_limit, capability_sample=capability_sample)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
+    RunStore(out).check_before(resume)  # the output folder, before the data and the model are read
     dataset = dataset if dataset is not None else load_dataset(data, langs=settings["langs"])
     if backend is not None:
         from polyedit.models.openai_backend_model import describe_model
@@ -96,19 +97,6 @@ class EditResult(NamedTuple):
     handle: EditHandle  # every edit, in place on `handle.lm` (the edited model); `handle.restore()` undoes them
 
 
-class _Chained(EditHandle):
-    """Edits applied one after another (methods without batch editing); restored last first."""
-
-    def __init__(self, lm: LoadedModel, handles: list[EditHandle]) -> None:
-        super().__init__(lm, (), {"edits": [h.info for h in handles]})
-        self.handles = handles
-
-    def restore(self) -> None:
-        for h in reversed(self.handles):
-            h.restore()
-        self.restored = True
-
-
 def edit(model: str | LoadedModel, method: str, prompts, target_new, *, subject, ground_truth=None,
          rephrase_prompts=None, locality_inputs=None, portability_inputs=None, reliability_inputs=None,
          lang="en", rephrase_langs=None, hparams=None, protocols=None, out: str | Path | None = None) -> EditResult:
@@ -126,8 +114,7 @@ def edit(model: str | LoadedModel, method: str, prompts, target_new, *, subject,
     with tempfile.TemporaryDirectory(prefix="polyedit-edit-") as tmp:
         summary = bench(lm, method, "edit-requests", out if out is not None else tmp, hparams=hparams,
                         protocols=protocols, dataset=dataset, progress=False)
-    if m.supports_batch or m.edits_in_context or len(cases) == 1:
-        handle = m.apply_cases(lm, cases)
-    else:
-        handle = _Chained(lm, [m.apply_cases(lm, [c]) for c in cases])
-    return EditResult(summary, handle)
+    if m.edits_in_context:  # one handle whose prompts carry every edit
+        return EditResult(summary, m.apply_cases(lm, cases))
+    handles = list({id(h): h for h in apply_in_turn(m, lm, cases).values()}.values())  # all kept, or none
+    return EditResult(summary, handles[0] if len(handles) == 1 else ChainedHandle(lm, handles))

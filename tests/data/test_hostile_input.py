@@ -38,11 +38,11 @@ def _line(**changes) -> str:
     ('{"case_id": ' + "9" * 5000 + "}", r":2: not usable JSON \(an integer of 5000 digits\)"),
     ("[" * 100_000 + "]" * 100_000, r":2: JSON nested too deeply"),
     (_line(probes__0__answer_true=float("nan")), r":2: not usable JSON \(NaN is not a JSON value\)"),
-    (_line(meta=["ab"]), r":2: 'meta' must be an object, got list"),
-    (_line(**{"edit__prompt": "Ana was born in \ud800"}), r":2: field edit.prompt holds a lone surrogate"),
-    (_line(probes__0__answer_true=3), r":2: generality probe \(de\): answer_true must be a string or null"),
-    (_line(case_id="c1"), r":2: case_id 'c1' already used at line 1"),
-    (_line(**{"edit__subject": 7}), r":2: edit .*subject must be a non-empty string"),
+    (_line(meta=["ab"]), r":2 field meta: expected an object, got list"),
+    (_line(**{"edit__prompt": "Ana was born in \ud800"}), r":2 field edit.prompt: prompt holds a lone surrogate"),
+    (_line(probes__0__answer_true=3), r":2 field probes\[0\].answer_true: answer_true must be a string or null"),
+    (_line(case_id="c1"), r":2 field case_id: 'c1' already used at line 1"),
+    (_line(**{"edit__subject": 7}), r":2 field edit.subject: subject must be a non-empty string"),
 ])
 def test_bad_jsonl_lines_name_file_and_line(tmp_path, second, message):
     p = _file(tmp_path, [_line(case_id="c0") if "already" not in message else json.dumps(GOOD), second])

@@ -325,9 +325,9 @@ def test_jsonl_lists_every_bad_field_of_each_edit_and_probe(tmp_path, capsys):
     assert "edit.lang: unknown language code 'xx'" in line1[0] and "got 7" in line1[1]
     assert line1[-1] == "case_id: case_id must be a non-empty string or an integer, got [1]"
     assert out[len(line1):] == [f"{path}:3 field probes: expected a list, got dict"]
-    # loading refuses the file with one of them: it stops at the first problem
+    # loading refuses the file with the first of them (the same checks: tests/data/test_validate_equals_bench.py)
     from polyedit.data.registry import load_dataset
     from polyedit.errors import PolyeditError
 
-    with pytest.raises(PolyeditError, match=r"cases.jsonl:1: case_id must be a non-empty string"):
+    with pytest.raises(PolyeditError, match=r"cases.jsonl:1 field edit.lang: unknown language code 'xx'"):
         load_dataset(f"jsonl:{path}")

@@ -417,6 +417,7 @@ def test_api_key_enforced_on_every_route(keyed):
     assert post(port, "/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]})[0] == 401
     status, payload, _ = post(port, "/v1/completions", OK, {"Authorization": f"Bearer {KEY}"})
     assert status == 200 and payload["choices"][0]["finish_reason"] == "length"
+    assert post(port, "/v1/completions", OK, {"Authorization": f"bearer {KEY}"})[0] == 200  # schemes ignore case
 
 
 def test_binds_loopback_by_default(lm):

@@ -65,6 +65,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     from polyedit.models.load import load_model
 
     from polyedit.evaluation.runner import BenchConfig
+    from polyedit.evaluation.store import RunStore
 
     batch_size = parse_batch_size(batch_size)
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
@@ -81,6 +82,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
         from polyedit.evaluation.capability.harness import require_lm_eval
 
         require_lm_eval()
+    RunStore(out).check_before(resume)  # the --out folder: before the data and the model are read
     dataset = load_dataset(data, langs=langs)  # fail on bad data before loading the model; handed on, not read again
     check_remote(backend_kind, m, method, base_url, chat_template, max_api_tokens)
     backend = None

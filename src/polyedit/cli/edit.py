@@ -33,10 +33,12 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     from polyedit.data.cases import Edit
     from polyedit.data.languages import normalize_code
     from polyedit.errors import PolyeditError
-    from polyedit.methods.base import get_method
+    from polyedit.methods.base import check_save_target, get_method
     from polyedit.models.backend import HFBackend
     from polyedit.models.load import load_model
 
+    if max_new_tokens < 1:
+        raise PolyeditError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
     edit = Edit(lang, subject, prompt, target_new, target_true)
     if not edit.subject_in_prompt:  # datasets may lack it (translations); typed by hand, it is a typo
         raise PolyeditError(f"--prompt {prompt!r} does not contain its subject {subject!r}")
@@ -49,6 +51,8 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     if save_dir and get_method(method, hparams).edits_in_context:
         raise PolyeditError(f"--save: {method} edits no weight (the edit lives in the prompt); nothing to save")
     get_method(method, hparams)  # fail on bad hyperparameters before loading the model
+    if save_dir:
+        check_save_target(save_dir)  # and on a folder the edited model could not be written to
     lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code,
                     modules=parse_modules(modules))
     m = get_method(method, hparams, lm)

@@ -35,7 +35,12 @@ def command(paths, out, title, n_samples, labels, fmt):
     from polyedit.reports.tuning import find_tunings
 
     tunings = find_tunings(list(paths))  # `polyedit tune` folders: fronts, chosen points, test comparison
-    runs = find_runs(list(paths), n_samples, allow_none=bool(tunings))
+    damaged: list[str] = []
+    try:
+        runs = find_runs(list(paths), n_samples, allow_none=bool(tunings), damaged=damaged)
+    finally:
+        for line in damaged:  # one line per damaged run; the others are rendered
+            click.echo(f"skipped: {line}", err=True)
     by_hand = parse_labels(labels, runs)  # a bad --label fails before anything is written
     root = Path(os.path.commonpath([str(Path(p).resolve()) for p in paths]))  # folders shown relative to it
     page, md = write_report(runs, out, title, n_samples, root=root, tunings=tunings, labels=by_hand)

@@ -1,23 +1,28 @@
-"""Reading JSON and JSONL from files we did not write: one safe path for every loader.
+"""Reading JSON, JSONL and YAML from files we did not write: the one strict path for every file polyedit reads.
 
-`json.loads` alone lets through what later breaks a run far from its cause: `NaN` and `Infinity` (not
-JSON, and they poison metrics), integers of thousands of digits (a ValueError, not a decode error),
-nesting deep enough to exhaust the stack, and `\\ud800` escapes that decode to lone surrogates, which
-cannot be written back as UTF-8 (the results file fails mid-run). Here each of these is a
-`PolyeditError` naming the file and line; a byte-order mark is tolerated in JSON and JSONL alike.
+`json.loads` and `yaml.safe_load` alone let through what later breaks a run far from its cause: `NaN`,
+`Infinity` and `1e400` (not finite, and they poison metrics), integers of thousands of digits (an
+OverflowError or ValueError far from the file), nesting deep enough to exhaust the stack, duplicate keys
+(the last silently wins), and `\\ud800` escapes that decode to lone surrogates, which cannot be written
+back as UTF-8 (the results file fails mid-run). Here each of these is a `PolyeditError` naming the file,
+line and field; a byte-order mark is tolerated.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from polyedit.errors import PolyeditError
 
 MAX_INT_DIGITS = 100  # ids and counts; a longer number is damage, not data
+MAX_DEPTH = 100  # the deepest file polyedit writes or reads nests under ten levels
 
 
 class _Reject(ValueError):
@@ -38,7 +43,30 @@ def _int(text: str) -> int:
 def _float(text: str) -> float:
     if len(text) > 400:
         raise _Reject(f"a number of {len(text)} characters")
-    return float(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Reject(f"{text} is not a finite number")
+    return value
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and mappings nest in `value` (0 for a scalar). Iterative: no input exhausts the stack."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def _duplicate_key(pairs: list[tuple[str, Any]]) -> dict:
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Reject(f"duplicate key {k!r}")
+        out[k] = v
+    return out
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -61,7 +89,7 @@ def lone_surrogate(value: Any) -> str | None:
                 return path
         elif isinstance(v, dict):
             for k, item in v.items():
-                if has_lone_surrogate(k):
+                if isinstance(k, str) and has_lone_surrogate(k):
                     return path or "(key)"
                 stack.append((f"{path}.{k}" if path else str(k), item))
         elif isinstance(v, list):
@@ -75,7 +103,8 @@ def parse_json(text: str, where: str, *, strings: bool = True) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        value = json.loads(text, parse_constant=_constant, parse_int=_int, parse_float=_float)
+        value = json.loads(text, parse_constant=_constant, parse_int=_int, parse_float=_float,
+                           object_pairs_hook=_duplicate_key)
     except _Reject as e:
         raise PolyeditError(f"{where}: not usable JSON ({e})") from None
     except json.JSONDecodeError as e:
@@ -84,6 +113,8 @@ def parse_json(text: str, where: str, *, strings: bool = True) -> Any:
         raise PolyeditError(f"{where}: JSON nested too deeply") from None
     except ValueError as e:  # int() limits the json module does not translate
         raise PolyeditError(f"{where}: not usable JSON ({str(e).split(';')[0]})") from None
+    if nesting_depth(value) > MAX_DEPTH:
+        raise PolyeditError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep")
     if strings:
         bad = lone_surrogate(value)
         if bad is not None:
@@ -121,3 +152,83 @@ def read_jsonl(path: Path, *, strings: bool = True) -> Iterator[tuple[int, Any]]
     for number, line in enumerate(read_text(path).split("\n"), 1):
         if line.strip():
             yield number, parse_json(line, f"{path}:{number}", strings=strings)
+
+
+class _YAMLRejected(Exception):
+    def __init__(self, node: yaml.Node, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = node.start_mark.line + 1, reason
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with `parse_json`'s limits: depth bounded while composing (before the recursive
+    constructor runs), duplicate keys refused, integers and floats checked before conversion."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _YAMLRejected(self.peek_event(), f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise _YAMLRejected(key_node, f"duplicate key {key!r}")
+                    seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node):
+        digits = len(str(node.value).lstrip("+-").replace("_", ""))
+        if digits > MAX_INT_DIGITS:
+            raise _YAMLRejected(node, f"an integer of {digits} digits")
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise _YAMLRejected(node, f"{node.value} is not a finite number")
+        return value
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """`text` parsed as YAML with the rules of `parse_json` (safe tags only, no duplicate keys, integers of
+    at most `MAX_INT_DIGITS` digits, finite numbers, at most `MAX_DEPTH` levels); errors name `where:line`."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        loader = _StrictLoader(text)
+        try:
+            value = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except _YAMLRejected as e:
+        raise PolyeditError(f"{where}:{e.line}: {e.reason}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        reason = str(getattr(e, "problem", None) or e).splitlines()[0]
+        raise PolyeditError(f"{where}{line}: not valid YAML ({reason})") from None
+    bad = lone_surrogate(value)
+    if bad is not None:
+        raise PolyeditError(f"{where}: {'field ' + bad if bad else 'value'} holds a lone surrogate, which is not text")
+    return value
+
+
+def read_yaml(path: Path) -> Any:
+    """The parsed content of a YAML file (see `parse_yaml`)."""
+    return parse_yaml(read_text(Path(path)), str(path))

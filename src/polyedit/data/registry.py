@@ -13,9 +13,9 @@ from typing import Callable
 
 from polyedit.data.cases import Edit, EditCase, Probe, case_id_of
 from polyedit.data.dataset import Dataset, DatasetSpec, SpecOptions
-from polyedit.data.jsonio import parse_json, read_jsonl, read_text
+from polyedit.data.jsonio import has_lone_surrogate, lone_surrogate, parse_json, read_text
 from polyedit.data.mapping import apply_mapping, parse_mapping
-from polyedit.data.problems import Report, register_format
+from polyedit.data.problems import SUBJECT_MISSING, Report, register_format
 from polyedit.data.schema import schema_errors
 from polyedit.data.splits import select as select_split
 from polyedit.errors import PolyeditError
@@ -62,24 +62,123 @@ def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = 
     return ds
 
 
-@register_dataset("jsonl", "polyedit's own case format: one EditCase object per line (jsonl:PATH)")
+@register_dataset("jsonl", "polyedit's own case format: one EditCase object per line (jsonl:PATH[:map=FROM:TO,...])")
 def load_jsonl(spec: DatasetSpec) -> Dataset:
+    """The cases of a JSONL file, refused at its first problem: `check_jsonl`'s own checks (one code path, so a
+    file `validate` calls clean always loads). Edits whose prompt lacks the subject are kept and counted."""
     if not spec.arg:
         raise PolyeditError("jsonl dataset needs a path: jsonl:PATH")
     path = Path(spec.arg)
     if not path.is_file():
         raise PolyeditError(f"jsonl dataset: no file at {path}")
     report = Report(mapping=parse_mapping(spec.options.get("map")))
-    cases, lines = [], {}
-    for i, record in read_jsonl(path):
-        record = apply_mapping(record, report.mapping)
-        case = EditCase.from_dict(record, where=f"{path}:{i}")
-        if case.case_id in lines:
-            raise PolyeditError(f"{path}:{i}: case_id {case.case_id!r} already used at line {lines[case.case_id]}")
-        lines[case.case_id] = i
-        cases.append(case)
-        _account_jsonl(report, path, i, record)
+    cases = _jsonl_cases(path, report)
+    if report.skipped[_REFUSED]:
+        raise PolyeditError(str(next(p for p in report.problems if not p.message.endswith(_KEPT))))
     return report.dataset(f"jsonl:{path}", cases, str(path))
+
+
+@register_format("jsonl", "polyedit's own case format, one case per line (every field of every line checked)")
+def check_jsonl(path: Path) -> Report:
+    """Every problem of every line: every bad field of the edit and of each probe (`Edit.problems`,
+    `Probe.problems`: the checks that building them runs), the case id, the meta object, a lone surrogate
+    anywhere, a repeated id, an edit whose prompt lacks its subject, an empty file, and what the case schema
+    finds beyond them. Problems name `file:line` and the field."""
+    if path.is_dir():
+        raise PolyeditError(f"{path}: is a directory; the jsonl format is one file")
+    report = Report(exhaustive=True)
+    _jsonl_cases(path, report)
+    return report
+
+
+_REFUSED = "problems"  # the reason of a problem that refuses the file (the others are counted and kept)
+_KEPT = " (kept)"
+
+
+def _jsonl_cases(path: Path, report: Report) -> list[EditCase]:
+    """The cases of every line without a problem; every problem recorded in `report`, every field counted."""
+    cases, seen, lines = [], {}, 0
+    for number, line in enumerate(read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        lines += 1
+        where = f"{path}:{number}"
+        refused = report.skipped[_REFUSED]
+        try:
+            rec = parse_json(line, where, strings=False)  # lone surrogates: reported per field below
+        except PolyeditError as e:
+            report.add(where, None, None, str(e).removeprefix(f"{where}: "), _REFUSED)
+            continue
+        rec = apply_mapping(rec, report.mapping) if isinstance(rec, dict) else rec
+        found = _record_problems(rec, where, seen, number)
+        for field, message in found:
+            report.add(where, None, field, message.removeprefix(f"{where}: "), _REFUSED)
+        if isinstance(rec, dict):
+            _schema_problems(report, where, rec)
+        if report.skipped[_REFUSED] > refused:  # this line has a problem
+            continue
+        try:
+            case = EditCase.from_dict(apply_mapping(parse_json(line, where), report.mapping), where=where)
+        except PolyeditError as e:  # a check building the case makes that the ones above do not
+            report.add(where, None, None, str(e).removeprefix(f"{where}: "), _REFUSED)
+            continue
+        if not case.edit.subject_in_prompt:  # counted as the benchmark loaders count it (flag_missing_subject)
+            report.add(where, None, "edit.subject", f"prompt {case.edit.prompt!r} does not contain its subject "
+                                                    f"{case.edit.subject!r}{_KEPT}", SUBJECT_MISSING)
+        _account_jsonl(report, path, number, rec)
+        cases.append(case)
+    if not lines:
+        report.add(path, None, None, "no case (the file is empty)", _REFUSED)
+    return cases
+
+
+def _record_problems(rec, where: str, seen: dict[str, int], number: int) -> list[tuple[str | None, str]]:
+    """(field, message) for each problem of one parsed line."""
+    if not isinstance(rec, dict):
+        return [(None, f"expected an object, got {type(rec).__name__}")]
+    out = []
+    probes = rec.get("probes", [])
+    if not isinstance(probes, list):
+        out.append(("probes", f"expected a list, got {type(probes).__name__}"))
+        probes = []
+    elif not probes:  # a run would edit and measure nothing: an empty table, not a result
+        out.append(("probes", "no probe: the case has nothing to measure"))
+    for part, cls, value in [("edit", Edit, rec.get("edit"))] + [
+            (f"probes[{i}]", Probe, p) for i, p in enumerate(probes)]:
+        if not isinstance(value, dict):
+            out.append((part, "missing" if value is None else f"expected an object, got {type(value).__name__}"))
+            continue
+        out += [(f"{part}.{field}", message) for field, message in cls.problems(value)]
+    meta = rec.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        out.append(("meta", f"expected an object, got {type(meta).__name__}"))
+    elif meta is not None and lone_surrogate(meta) is not None:
+        bad = lone_surrogate(meta)
+        out.append((f"meta.{bad}" if bad and bad != "(key)" else "meta", "holds a lone surrogate (an unpaired "
+                                                                          "\\ud800-\\udfff escape), which is not text"))
+    if rec.get("case_id") is not None:
+        try:
+            cid = case_id_of(rec["case_id"], where)
+        except PolyeditError as e:
+            return out + [("case_id", str(e))]
+        if has_lone_surrogate(cid):
+            out.append(("case_id", "holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not text"))
+        elif cid in seen:
+            out.append(("case_id", f"{cid!r} already used at line {seen[cid]}"))
+        seen.setdefault(cid, number)
+    return out
+
+
+def _schema_problems(report: Report, where: str, rec: dict) -> None:
+    """What the case schema finds beyond the checks above: a field already named by them is not named twice,
+    and a field the schema does not know is a warning (the loader ignores it), not a problem."""
+    named = {p.field for p in report.problems if p.file == where}
+    for path, message, unknown in schema_errors(rec):
+        if unknown:
+            report.warn(where, None, path, message)
+        elif not any(path and f and (f == path or f.startswith(path + ".") or path.startswith(f + "."))
+                     for f in named):
+            report.add(where, None, path, message, _REFUSED)
 
 
 def _account_jsonl(report: Report, path: Path, line: int, record: dict) -> None:
@@ -99,75 +198,6 @@ def _account_jsonl(report: Report, path: Path, line: int, record: dict) -> None:
                     stack.append((name, item))
                 elif key == "probes" and isinstance(item, list):
                     stack += [(f"probes[{j}]", p) for j, p in enumerate(item) if isinstance(p, dict)]
-
-
-@register_format("jsonl", "polyedit's own case format, one case per line (every field of every line checked)")
-def check_jsonl(path: Path) -> Report:
-    """Every problem of every line: every bad field of the edit and of each probe (`Edit.problems`,
-    `Probe.problems`: the checks that building them runs), the case id, the meta object. Problems name
-    `file:line` and the field."""
-    report = Report(exhaustive=True)
-    if path.is_dir():
-        raise PolyeditError(f"{path}: is a directory; the jsonl format is one file")
-    seen: dict[str, int] = {}
-    for number, line in enumerate(read_text(path).split("\n"), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-
-        def add(field: str | None, message: str) -> None:
-            report.add(where, None, field, message.removeprefix(f"{where}: "), "problems")
-
-        try:
-            rec = parse_json(line, where, strings=False)  # lone surrogates: reported per field below
-        except PolyeditError as e:
-            add(None, str(e))
-            continue
-        if not isinstance(rec, dict):
-            add(None, f"expected an object, got {type(rec).__name__}")
-            continue
-        probes = rec.get("probes", [])
-        if not isinstance(probes, list):
-            add("probes", f"expected a list, got {type(probes).__name__}")
-            probes = []
-        for part, cls, value in [("edit", Edit, rec.get("edit"))] + [
-                (f"probes[{i}]", Probe, p) for i, p in enumerate(probes)]:
-            if not isinstance(value, dict):
-                add(part, "missing" if value is None else f"expected an object, got {type(value).__name__}")
-                continue
-            for field, message in cls.problems(value):
-                add(f"{part}.{field}", message)
-        if rec.get("meta") is not None and not isinstance(rec["meta"], dict):
-            add("meta", f"expected an object, got {type(rec['meta']).__name__}")
-        _check_case_id(rec, where, number, seen, add)
-        _schema_problems(report, where, rec, add)
-    return report
-
-
-def _check_case_id(rec: dict, where: str, number: int, seen: dict[str, int],
-                   add: Callable[[str | None, str], None]) -> None:
-    if rec.get("case_id") is None:
-        return
-    try:
-        cid = case_id_of(rec["case_id"], where)
-    except PolyeditError as e:
-        add("case_id", str(e))
-        return
-    if cid in seen:
-        add("case_id", f"{cid!r} already used at line {seen[cid]}")
-    seen[cid] = number
-
-
-def _schema_problems(report: Report, where: str, rec: dict, add: Callable[[str | None, str], None]) -> None:
-    """What the case schema finds beyond the checks above: a field already named by them is not named twice,
-    and a field the schema does not know is a warning (the loader ignores it), not a problem."""
-    named = {p.field for p in report.problems if p.file == where}
-    for path, message, unknown in schema_errors(rec):
-        if unknown:
-            report.warn(where, None, path, message)
-        elif not any(path and f and (f == path or f.startswith(path + ".") or path.startswith(f + "."))
-                     for f in named):
-            add(path, message)
 
 
 def check_unique_ids(cases: list[EditCase], source: str) -> None:

@@ -29,6 +29,12 @@ def _per_request(value: Any, n: int, name: str) -> list:
     raise PolyeditError(f"edit: {name} has {count} entries for {n} prompts (one per edit request)")
 
 
+def _language(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise PolyeditError(f"edit: {name} must be a language code such as 'en', got {value!r}")
+    return normalize_code(value)
+
+
 def _strings(value: Any, name: str) -> list[str]:
     items = [value] if isinstance(value, str) else list(value or [])
     if not all(isinstance(x, str) and x.strip() for x in items):
@@ -79,7 +85,7 @@ def cases_from_requests(prompts, target_new, *, subject, ground_truth=None, reph
         if len(values) != n:
             raise PolyeditError(f"edit: {name} has {len(values)} entries for {n} prompts (one per edit request)")
     truths = [None] * n if ground_truth is None else _per_request(ground_truth, n, "ground_truth")
-    langs = [normalize_code(x) for x in ([lang] * n if isinstance(lang, str) else _per_request(lang, n, "lang"))]
+    langs = [_language(x, "lang") for x in ([lang] * n if isinstance(lang, str) else _per_request(lang, n, "lang"))]
     rephrased = [[] for _ in range(n)] if rephrase_prompts is None else _per_request(rephrase_prompts, n,
                                                                                        "rephrase_prompts")
     r_langs = ([[x] for x in langs] if rephrase_langs is None

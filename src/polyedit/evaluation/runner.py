@@ -27,7 +27,7 @@ from polyedit.data.cases import EditCase
 from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
-from polyedit.evaluation.aggregate import ANSWER_SCORER, summarize
+from polyedit.evaluation.aggregate import ANSWER_SCORER, rows, summarize
 from polyedit.evaluation.capability.checks import check_settings as capability_settings
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
@@ -39,7 +39,7 @@ from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.schema import FORMAT_VERSION, validate
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
-from polyedit.methods.base import EditHandle, EditMethod, recommended_hparams, undo_on_error
+from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, recommended_hparams
 from polyedit.models.backend import HFBackend
 from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
@@ -129,14 +129,9 @@ def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[di
 
 
 def _apply(method: EditMethod, lm: LoadedModel, cases: list[EditCase]) -> tuple[dict[str, EditHandle], list]:
-    """Apply the cases' edits together; methods without batch support apply them one after another (and
-    if one of those fails, the ones before it are undone)."""
-    with undo_on_error():  # a failure in mid-edit (or Ctrl-C) undoes whatever was applied
-        if method.supports_batch or len(cases) == 1:
-            h = method.apply_cases(lm, cases)
-            return {c.case_id: h for c in cases}, [h]
-        handles = {c.case_id: method.apply_cases(lm, [c]) for c in cases}
-    return handles, list(handles.values())
+    """Apply the cases' edits (`apply_in_turn`: together, or one after another, and all undone if one fails)."""
+    handles = apply_in_turn(method, lm, cases)
+    return handles, list({id(h): h for h in handles.values()}.values())
 
 
 def _restore(handles: list[EditHandle]) -> None:
@@ -279,6 +274,20 @@ def default_protocols(dataset: Dataset) -> list[str]:
     return list(dict.fromkeys([scorer, "answer_locality", *dataset.protocols]))
 
 
+def _check_resumed(results) -> None:
+    """Each record a resumed run keeps must be one its summary can read (`aggregate.rows`, the reader of the
+    summary): a damaged one is refused now, before any case runs, rather than after all of them."""
+    for number, record in enumerate(results.records(), 1):
+        try:
+            if not isinstance(record, dict):
+                raise TypeError(f"a {type(record).__name__}, not an object")
+            rows([record])
+        except (KeyError, TypeError, AttributeError) as e:
+            what = f"no field {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+            raise PolyeditError(f"{results.path}: record {number} is not a whole results record ({what}); the run "
+                                f"cannot be resumed (choose a new --out)") from None
+
+
 def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
     return {"checkpoints": cfg.checkpoints, "retention_sample": cfg.retention_sample,
             "recall_sample": cfg.recall_sample, "untouched_cases": len(untouched),
@@ -291,6 +300,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     unedited = unedited or backend
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
+    _check_resumed(store.results)
     done_ids = {r.get("case_id") for r in store.results.records()}
     n_done = next((k for k, chunk in enumerate(chunks) if not all(c.case_id in done_ids for c in chunk)), len(chunks))
 

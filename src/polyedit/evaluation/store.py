@@ -19,6 +19,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.schema import check_version, version_of
 
@@ -151,9 +152,7 @@ class RunStore:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            pid = owner.read_text("utf-8").strip() if owner.exists() else "?"
-            raise PolyeditError(f"{self.out} is in use by another polyedit run (pid {pid}); wait for it to "
-                                f"finish or choose another --out") from None
+            raise self._in_use() from None
         except OSError as e:
             raise PolyeditError(f"cannot lock {self.out}: {e.strerror or e}") from None
         fresh = False
@@ -177,6 +176,35 @@ class RunStore:
             if created and self.out.exists() and not any(self.out.iterdir()):
                 self.out.rmdir()
 
+    def check_before(self, resume: bool) -> None:
+        """The refusals of `open` that need no model, made before one is loaded (and creating nothing): the
+        folder can be made and written, no other run holds it, and it holds no run unless resuming. `open`
+        still takes the lock and checks the configuration."""
+        from filelock import FileLock, Timeout
+
+        existing = next(p for p in (self.out, *self.out.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            raise PolyeditError(f"cannot create output folder {self.out}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK):
+            raise PolyeditError(f"output folder {self.out} is not writable ({existing})")
+        if existing != self.out:
+            return
+        if (self.out / LOCK_NAME).exists():  # only a run that made it can hold it; else nothing is created here
+            lock = FileLock(str(self.out / LOCK_NAME))
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                raise self._in_use() from None
+            lock.release()
+        if self.run_file.exists() and not resume:
+            raise PolyeditError(f"{self.out} already holds a run; pass --resume to continue it or choose a new --out")
+
+    def _in_use(self) -> PolyeditError:
+        owner = self.out / OWNER_NAME
+        pid = owner.read_text("utf-8").strip() if owner.exists() else "?"
+        return PolyeditError(f"{self.out} is in use by another polyedit run (pid {pid}); wait for it to finish or "
+                             f"choose another --out")
+
     def note(self, key: str, value) -> None:
         """Set `key` in run.json (atomically): what is only known at the end, such as an endpoint's notes."""
         saved = json.loads(self.run_file.read_text("utf-8"))
@@ -194,16 +222,17 @@ class RunStore:
         if not resume:
             raise PolyeditError(f"{self.out} already holds a run; pass --resume to continue it or choose a new --out")
         try:
-            saved = json.loads(self.run_file.read_text("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise PolyeditError(f"{self.run_file} is torn or not JSON; the run cannot be resumed") from None
+            saved = read_json(self.run_file)
+        except PolyeditError as e:
+            raise PolyeditError(f"{self.run_file} is torn or not JSON; the run cannot be resumed "
+                                f"({str(e).removeprefix(f'{self.run_file}: ')})") from None
         if not isinstance(saved, dict) or "config" not in saved:
             raise PolyeditError(f"{self.run_file} does not describe a run (no 'config'); cannot resume it")
         if version_of(saved) != version_of(meta):  # records of two formats never share a file
             check_version(saved, str(self.run_file), resume=True)
         for key in ("config", "cases"):
             want = json.loads(_dumps(meta.get(key)))  # compared as JSON: tuples are lists
-            if saved.get(key) != want:
+            if _order_free(saved.get(key)) != _order_free(want):
                 what = f"configuration ({_differing(saved.get(key), want)})" if key == "config" else "list of cases"
                 raise PolyeditError(f"{self.out} holds a run with a different {what}; cannot resume it")
         return False
@@ -219,6 +248,14 @@ class RunStore:
 
 
 _MISSING = object()
+
+
+def _order_free(config):
+    """A configuration as a resume compares it: the order of `langs` changes no result (probes are kept by
+    membership, tables sorted by language), so `--langs de,en` resumes a run started with `--langs en,de`."""
+    if isinstance(config, dict) and isinstance(config.get("langs"), list):
+        return {**config, "langs": sorted(config["langs"], key=str)}
+    return config
 
 
 def _differing(saved, want, shown: int = 4) -> str:

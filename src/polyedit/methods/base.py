@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import threading
 import typing
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -39,11 +41,6 @@ def param(default: Any, help: str, *, gt: float | None = None, ge: float | None 
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
-
-
-def _num(x) -> str:
-    """A limit or value as a message shows it: whole numbers in full (a seed's bound is not 2.14748e+09)."""
-    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 @dataclass
@@ -106,19 +103,12 @@ class HParams:
     @staticmethod
     def read_yaml(path: str | Path) -> dict[str, Any]:
         """The mapping a hyperparameter file sets (only the fields it names)."""
-        import yaml
+        from polyedit.data.jsonio import read_yaml
 
         p = Path(path)
         if not p.is_file():
             raise PolyeditError(f"hyperparameter file {p} does not exist")
-        try:
-            data = yaml.safe_load(p.read_text("utf-8")) or {}
-        except UnicodeDecodeError as e:
-            raise PolyeditError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-        except OSError as e:
-            raise PolyeditError(f"{p}: cannot read ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        data = read_yaml(p) or {}
         if not isinstance(data, dict):
             raise PolyeditError(f"{p}: expected a mapping of hyperparameters")
         return data
@@ -138,15 +128,23 @@ def _check_field(value: Any, meta: Any, owner: str, name: str) -> None:
             raise PolyeditError(f"{where} must be a finite number, got {v}")
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             if meta.get("gt") is not None and not v > meta["gt"]:
-                raise PolyeditError(f"{where} must be greater than {_num(meta['gt'])}, got {_num(v)}")
+                raise PolyeditError(f"{where} must be greater than {_number(meta['gt'])}, got {_number(v)}")
             if meta.get("ge") is not None and not v >= meta["ge"]:
-                raise PolyeditError(f"{where} must be at least {_num(meta['ge'])}, got {_num(v)}")
+                raise PolyeditError(f"{where} must be at least {_number(meta['ge'])}, got {_number(v)}")
             if meta.get("lt") is not None and not v < meta["lt"]:
-                raise PolyeditError(f"{where} must be less than {_num(meta['lt'])}, got {_num(v)}")
+                raise PolyeditError(f"{where} must be less than {_number(meta['lt'])}, got {_number(v)}")
             if meta.get("le") is not None and not v <= meta["le"]:
-                raise PolyeditError(f"{where} must be at most {_num(meta['le'])}, got {_num(v)}")
+                raise PolyeditError(f"{where} must be at most {_number(meta['le'])}, got {_number(v)}")
+        if isinstance(v, int) and abs(v) > MAX_INT:  # no count, seed or size is larger
+            raise PolyeditError(f"{where}: a {len(str(abs(v)))}-digit integer is out of range (at most {MAX_INT})")
         if isinstance(v, str) and meta.get("choices") and v not in meta["choices"]:
             raise PolyeditError(f"{owner}: unknown {name} {v!r} (known: {', '.join(meta['choices'])})")
+
+
+def _number(v: int | float) -> str:
+    """A number as an error message shows it: an integer in full (`:g` rounds 2**32 - 1 and cannot format one
+    beyond float range), a float in `:g`."""
+    return str(v) if isinstance(v, int) else f"{v:g}"
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -179,7 +177,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             raise PolyeditError(f"{where}: expected a number, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise PolyeditError(f"{where} must be a finite number, got {value}")
-        if hint is int and float(value) != int(value):
+        if hint is float and isinstance(value, int) and abs(value) > MAX_INT:  # float() would overflow
+            raise PolyeditError(f"{where}: a {len(str(abs(value)))}-digit integer is out of range (at most {MAX_INT})")
+        if hint is int and isinstance(value, float) and not value.is_integer():
             raise PolyeditError(f"{where}: expected an integer, got {value!r}")
         return hint(value)
     if hint is str:
@@ -189,16 +189,27 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-_MADE: list[list[EditHandle]] = []  # the handles created inside each open `undo_on_error` block
+MAX_INT = 2**63 - 1  # the largest integer a hyperparameter may hold (torch's int64)
+
+_OPEN = threading.local()  # per thread: the handles created inside each open `undo_on_error` block
+
+
+def _open_blocks() -> list[list[EditHandle]]:
+    if not hasattr(_OPEN, "blocks"):
+        _OPEN.blocks = []
+    return _OPEN.blocks
 
 
 @contextmanager
 def undo_on_error():
     """Every EditHandle created inside the block is remembered; if the block raises (an error in mid-edit,
-    Ctrl-C), they are restored, last first, so a half-applied edit never stays in the model. The runner
-    wraps each `apply` in it; a method need not guard itself."""
+    Ctrl-C, a diverged optimisation), they are restored, last first, so a half-applied edit never stays in
+    the model. Every method's `apply` runs inside one (`EditMethod.__init_subclass__`), so a method need
+    not guard itself; blocks nest, and a block that ends normally hands its handles to the one around it,
+    so an edit applied in a chain is undone with the chain."""
+    blocks = _open_blocks()
     made: list[EditHandle] = []
-    _MADE.append(made)
+    blocks.append(made)
     try:
         yield
     except BaseException:
@@ -207,7 +218,23 @@ def undo_on_error():
                 h.restore()
         raise
     finally:
-        _MADE.remove(made)
+        del blocks[max(i for i, b in enumerate(blocks) if b is made)]  # by identity: empty blocks are equal
+    if blocks:
+        blocks[-1].extend(made)
+
+
+def check_save_target(path: str | Path) -> Path:
+    """`path` as a folder an edited model or adapter may be written to: new or empty (a model's files are
+    never mixed with, or written over, others), and writable. Checked before an edit is computed."""
+    out = Path(path)
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise PolyeditError(f"cannot save to {out}: {existing} is not a folder")
+    if existing == out and any(out.iterdir()):
+        raise PolyeditError(f"cannot save to {out}: the folder is not empty (choose a new or empty one)")
+    if not os.access(existing, os.W_OK):
+        raise PolyeditError(f"cannot save to {out}: {existing} is not writable")
+    return out
 
 
 class EditHandle:
@@ -226,8 +253,8 @@ class EditHandle:
         # (`info["edits"]`, one dict per edit in the order applied), never flat for one edit and nested for two.
         self.info: dict[str, Any] = dict(info or {})
         self.restored = False
-        if _MADE:
-            _MADE[-1].append(self)
+        if _open_blocks():
+            _open_blocks()[-1].append(self)
 
     def touched(self) -> list[str]:
         """Names of the parameters this edit may have changed (those it backed up)."""
@@ -252,7 +279,7 @@ class EditHandle:
         config and tokenizer. Adapter methods override this to write their adapter instead."""
         if not self._backup:
             raise PolyeditError("this edit changed no weight: there is no edited model to save")
-        out = Path(path)
+        out = check_save_target(path)
         out.mkdir(parents=True, exist_ok=True)
         self.lm.model.save_pretrained(str(out), safe_serialization=True)
         self.lm.tokenizer.save_pretrained(str(out))
@@ -289,7 +316,8 @@ class EditMethod(ABC):
         """Every `apply`/`apply_cases` a method defines refuses an edit longer than the model's context
         (one line, before anything changes: `polyedit.models.context`'s rule), hands back only finite
         weights (a non-finite one, an update overflowing float16 or a diverged optimiser, restores the model
-        and raises), and its handle records the hyperparameters it ran with (`info["hparams"]`)."""
+        and raises), is undone if it ends early (`undo_on_error`), and its handle records the hyperparameters
+        it ran with (`info["hparams"]`)."""
         super().__init_subclass__(**kwargs)
         for name in ("apply", "apply_cases"):
             if name in vars(cls) and not getattr(vars(cls)[name], "_checks_finite", False):
@@ -337,8 +365,9 @@ def _finite_checked(fn):
     def checked(self, lm, edits, *args, **kwargs):
         if lm is not None:  # the context rule, for callers that skip the runner (which drops such cases first)
             check_fits(lm, [edit_text(e if isinstance(e, Edit) else e.edit) for e in edits], "edit")
-        handle = fn(self, lm, edits, *args, **kwargs)
-        check_finite(handle, self.name)
+        with undo_on_error():  # however the edit ends early, nothing of it stays in the model
+            handle = fn(self, lm, edits, *args, **kwargs)
+            check_finite(handle, self.name)
         return handle
 
     checked._checks_finite = True
@@ -356,6 +385,30 @@ def _recording(fn):
         return handle
 
     return apply
+
+
+class ChainedHandle(EditHandle):
+    """Edits applied one after another (methods without batch editing); restored last first."""
+
+    def __init__(self, lm: LoadedModel | None, handles: list[EditHandle]) -> None:
+        super().__init__(lm, (), {"edits": [h.info for h in handles]})
+        self.handles = handles
+
+    def restore(self) -> None:
+        for h in reversed(self.handles):
+            h.restore()
+        self.restored = True
+
+
+def apply_in_turn(method: EditMethod, lm: LoadedModel | None, cases: list[EditCase]) -> dict[str, EditHandle]:
+    """Case id -> the handle that holds its edit: all cases in one `apply_cases` where the method edits in
+    batches (or there is one case), else one after another. If any of them fails or is interrupted, the ones
+    already applied are undone too: the model is left with all the edits or none."""
+    with undo_on_error():
+        if method.supports_batch or len(cases) == 1:
+            h = method.apply_cases(lm, cases)
+            return {c.case_id: h for c in cases}
+        return {c.case_id: method.apply_cases(lm, [c]) for c in cases}
 
 
 def recommended_hparams(lm: LoadedModel | None, method: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Iterator
 
 import torch
 
+from polyedit.data.jsonio import parse_json
 from polyedit.errors import PolyeditError
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
@@ -104,27 +105,35 @@ def _hf_texts(spec: str) -> Iterator[str]:
 
 def _file_texts(path: Path) -> Iterator[str]:
     if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    text = json.loads(line).get("text")
-                except (json.JSONDecodeError, AttributeError):
-                    raise PolyeditError(f"{path}:{n}: not a JSON object") from None
-                if isinstance(text, str) and text.strip():
-                    yield text
+        for n, line in _utf8_lines(path):
+            if not line.strip():
+                continue
+            row = parse_json(line, f"{path}:{n}")  # the strict reader: streamed, one line at a time
+            if not isinstance(row, dict):
+                raise PolyeditError(f"{path}:{n}: not a JSON object")
+            text = row.get("text")
+            if isinstance(text, str) and text.strip():
+                yield text
         return
-    with open(path, encoding="utf-8") as f:
-        para: list[str] = []
-        for line in f:
-            if line.strip():
-                para.append(line.rstrip("\n"))
-            elif para:
-                yield "\n".join(para)
-                para = []
-        if para:
+    para: list[str] = []
+    for _, line in _utf8_lines(path):
+        if line.strip():
+            para.append(line.rstrip("\n"))
+        elif para:
             yield "\n".join(para)
+            para = []
+    if para:
+        yield "\n".join(para)
+
+
+def _utf8_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a file streamed as UTF-8; a byte that is not UTF-8 is one line naming its line."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise PolyeditError(f"{path}:{n}: not UTF-8 text ({e.reason})") from None
 
 
 def corpus_texts(spec: str, lm: LoadedModel | None = None) -> Iterator[str]:

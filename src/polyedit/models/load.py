@@ -12,8 +12,10 @@ from pathlib import Path
 
 import torch
 
+from polyedit.data.jsonio import read_text, read_yaml
 from polyedit.errors import PolyeditError
 from polyedit.models.device import check_device_map, checkpoint_dtype, placement, resolve_device, resolve_dtype
+from polyedit.models.hub import local_only as hub_local_only
 
 
 @dataclass
@@ -100,25 +102,32 @@ def load_model(spec: str, *, dtype: str = "auto", device: str | None = "auto", d
     check_device_map(device_map, device)
     target = resolve_device(device)  # before anything is read: a missing GPU is one line
     path = resolve_model_path(spec)
+    side = {"editing_hparams": editing_hparams(path), "dataset": default_dataset(path)}  # damage: before the weights
+    hub = {"local_files_only": True} if not Path(path).exists() and hub_local_only(path, revision) else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision, **hub)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision, **hub)
         torch_dtype = resolve_dtype(dtype, target, checkpoint_dtype(config))
         placed = {"device_map": device_map} if device_map is not None else {}
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype,
                                                      trust_remote_code=trust_remote_code, revision=revision,
-                                                     use_safetensors=True, **placed)  # never unpickle weights
+                                                     use_safetensors=True, **placed, **hub)  # never unpickle weights
     except PolyeditError:
         raise
     except SafetensorError as e:
         raise PolyeditError(f"cannot load model {spec!r}: its safetensors weights are damaged ({_first_line(e)})") from None
     except (OSError, ValueError, EnvironmentError) as e:  # missing files, remote code refused, bad config
         raise PolyeditError(f"cannot load model {spec!r}: {_first_line(e)}") from None
+    except RuntimeError as e:
+        if "mismatched_sizes" not in str(e):
+            raise
+        raise PolyeditError(f"cannot load model {spec!r}: the sizes in its config.json do not match its "
+                            f"weights") from None
     if device_map is None:
         model.to(target)
     model.eval()
     prepare_tokenizer(tokenizer)
-    meta = {"path": path, "editing_hparams": editing_hparams(path), "dataset": default_dataset(path)}
+    meta = {"path": path, **side}
     if device_map is not None:
         meta["device_map"] = device_map
     if modules:
@@ -130,7 +139,7 @@ def default_dataset(path: str) -> str | None:
     """A model folder may name the dataset it is evaluated on by default in `dataset.txt` (one dataset spec;
     the knowledge-world models name their own world), so no caller pairs models with data by name."""
     file = Path(path) / "dataset.txt"
-    spec = file.read_text("utf-8").strip() if file.is_file() else ""
+    spec = read_text(file).strip() if file.is_file() else ""
     return spec or None
 
 
@@ -145,15 +154,10 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
 def editing_hparams(path: str) -> dict[str, dict]:
     """A model folder may ship recommended editing hyperparameters in `editing.yaml` ({method: {field:
     value}}), as it ships `generation_config.json`; runs use them unless told otherwise."""
-    import yaml
-
     file = Path(path) / "editing.yaml"
     if not file.is_file():
         return {}
-    try:
-        data = yaml.safe_load(file.read_text("utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise PolyeditError(f"{file}: not valid YAML ({str(e).splitlines()[0]})") from None
+    data = read_yaml(file) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise PolyeditError(f"{file}: expected a mapping of method name to hyperparameters")
     return data

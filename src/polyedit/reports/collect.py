@@ -15,10 +15,10 @@ the command line may be a run, or hold runs at any depth (a sweep, the demo); a 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polyedit.data.jsonio import parse_json, read_json, read_text
 from polyedit.data.registry import DatasetSpec
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.lifelong import edit_languages, with_edit_language
@@ -78,37 +78,63 @@ class Run:
         return " ".join(parts)
 
 
+def _read_object(path: Path) -> dict:
+    value = read_json(path)
+    if not isinstance(value, dict):
+        raise PolyeditError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def _read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    out = []
+    """The objects of a JSONL log; a torn last line (a run still writing, or killed) ends it quietly."""
     if not path.exists():
-        return out
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if limit is not None and len(out) >= limit:
-                break
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line of an unfinished run
+        return []
+    lines = read_text(path).split("\n")
+    out = []
+    for number, line in enumerate(lines, 1):
+        if limit is not None and len(out) >= limit:
+            break
+        if not line.strip():
+            continue
+        try:
+            value = parse_json(line, f"{path}:{number}")
+        except PolyeditError:
+            if number == len(lines):
+                break  # the last line, without its newline: torn mid-write
+            raise
+        if not isinstance(value, dict):
+            raise PolyeditError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
+        out.append(value)
     return out
 
 
+def _read_pareto(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    pareto = _read_object(path)
+    objectives, trials = pareto.get("objectives"), pareto.get("trials")
+    if not isinstance(objectives, list) or len(objectives) != 2 or not isinstance(trials, list) \
+            or not all(isinstance(t, dict) for t in trials):
+        raise PolyeditError(f"{path}: needs 'objectives' (two names) and a 'trials' list of objects")
+    return pareto
+
+
 def read_run(folder: Path, n_samples: int = 200) -> Run:
-    try:
-        run = json.loads((folder / "run.json").read_text("utf-8"))
-        summary = json.loads((folder / "summary.json").read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise PolyeditError(f"{folder}: not a finished run ({e})") from None
+    """One run folder, every file read strictly (`polyedit.data.jsonio`); damage is a PolyeditError naming
+    the file, line and field."""
+    for name in ("run.json", "summary.json"):
+        if not (folder / name).is_file():
+            raise PolyeditError(f"{folder}: not a finished run (no {name})")
+    run, summary = _read_object(folder / "run.json"), _read_object(folder / "summary.json")
+    if not isinstance(run.get("config", {}), dict):
+        raise PolyeditError(f"{folder / 'run.json'}: field config: expected an object")
     check_version(run, str(folder / "run.json"))  # a newer polyedit's run: refused in one line
-    pareto = None
-    if (folder / "pareto.json").exists():
-        pareto = json.loads((folder / "pareto.json").read_text("utf-8"))
-        if not isinstance(pareto, dict) or len(pareto.get("objectives", [])) != 2 or not isinstance(pareto.get("trials"), list):
-            raise PolyeditError(f"{folder / 'pareto.json'}: needs 'objectives' (two names) and a 'trials' list")
+    pareto = _read_pareto(folder / "pareto.json")
     samples = _read_jsonl(folder / "samples.jsonl", n_samples)
     if not samples:  # runs from before the per-sample log: the probes of results.jsonl, without generated text
-        samples = [{"case_id": r["case_id"], **p, "gold": p.get("answer")}
-                   for r in _read_jsonl(folder / "results.jsonl", n_samples) for p in r.get("probes", [])][:n_samples]
+        samples = [{"case_id": r.get("case_id"), **p, "gold": p.get("answer")}
+                   for r in _read_jsonl(folder / "results.jsonl", n_samples) for p in r.get("probes", [])
+                   if isinstance(p, dict)][:n_samples]
     checkpoints = _read_jsonl(folder / "checkpoints.jsonl")
     if checkpoints:  # each edit's own language, for retention there (lifelong.with_edit_language)
         checkpoints = with_edit_language(checkpoints, edit_languages(_read_jsonl(folder / "results.jsonl")))
@@ -116,10 +142,12 @@ def read_run(folder: Path, n_samples: int = 200) -> Run:
                {k: v for k, v in run.items() if k != "config"}, checkpoints)
 
 
-def find_runs(paths: list[str | Path], n_samples: int = 200, allow_none: bool = False) -> list[Run]:
+def find_runs(paths: list[str | Path], n_samples: int = 200, allow_none: bool = False,
+              damaged: list[str] | None = None) -> list[Run]:
     """Every finished run at or under `paths`, in path order. The trial runs of a tuning search
     (`reports.tuning`) are left out: its Pareto front stands for them. `allow_none`: finding none is no error
-    (the paths hold tuning searches only)."""
+    (the paths hold tuning searches only). `damaged`: a damaged run's one-line reason is added to it and
+    the others are read (without it, the first damaged run raises)."""
     from polyedit.reports.tuning import inside_trials
 
     found: list[Path] = []
@@ -131,7 +159,17 @@ def find_runs(paths: list[str | Path], n_samples: int = 200, allow_none: bool = 
         found += [r for r in runs if not any(o != r and o in r.parents for o in runs)]
     if not found and not allow_none:
         raise PolyeditError(f"no finished runs (run.json + summary.json) under {', '.join(map(str, paths))}")
-    return [read_run(f, n_samples) for f in dict.fromkeys(found)]
+    out = []
+    for folder in dict.fromkeys(found):
+        try:
+            out.append(read_run(folder, n_samples))
+        except PolyeditError as e:
+            if damaged is None:
+                raise
+            damaged.append(str(e))
+    if found and not out and not allow_none:
+        raise PolyeditError(f"no readable runs under {', '.join(map(str, paths))} ({len(damaged)} damaged)")
+    return out
 
 
 # Accessors: what the report reads from a run's files, in one place, so a change of the record schema is
@@ -153,12 +191,14 @@ def iter_samples(run: Run):
         yield from ({"case_id": r["case_id"], **p, "gold": p.get("answer")} for r in records(run)
                     for p in r.get("probes", []))
         return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                row = parse_json(line, f"{path}:{number}")
+            except PolyeditError:
                 return  # a torn last line of an unfinished run
+            if isinstance(row, dict):
+                yield row
 
 
 def headline_metric(run: Run, kind: str) -> str | None:

@@ -16,11 +16,10 @@ listed as runs of the report; its test run (`test/`) is.
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyedit.errors import PolyeditError
+from polyedit.data.jsonio import read_json
 from polyedit.evaluation.aggregate import paired_difference
 from polyedit.evaluation.store import JsonLines
 from polyedit.reports.numbers import interval, pct
@@ -66,10 +65,7 @@ class Tuning:
 
 
 def _json(path: Path):
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise PolyeditError(f"{path}: unreadable ({e})") from None
+    return read_json(path)
 
 
 def read_tuning(folder: Path) -> Tuning:

@@ -198,6 +198,14 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
         raise BadRequest(400, "the client went away before the body arrived") from None
 
 
+def authorisation_matches(header: str, api_key: str) -> bool:
+    """Whether an `Authorization` header (as the server decodes it, latin-1) is `Bearer KEY`: the scheme in any
+    case (RFC 9110 §11.1: schemes are case-insensitive), the key exactly, compared in constant time."""
+    scheme, _, token = header.partition(" ")
+    return hmac.compare_digest(scheme.lower().encode("latin-1") + b" " + token.encode("latin-1"),
+                               f"bearer {api_key}".encode("utf-8"))
+
+
 def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: int = MAX_BODY,
                read_timeout: float = 30.0) -> FastAPI:
     """The ASGI application. Its lifespan starts the model worker and stops it."""
@@ -213,8 +221,7 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
     async def authorise(request: Request) -> None:
         if api_key is None:
             return
-        sent = request.headers.get("authorization", "").encode("latin-1")
-        if not hmac.compare_digest(sent, f"Bearer {api_key}".encode("utf-8")):
+        if not authorisation_matches(request.headers.get("authorization", ""), api_key):
             raise BadRequest(401, "missing or wrong API key (send 'Authorization: Bearer KEY')",
                              kind="authentication_error")
 

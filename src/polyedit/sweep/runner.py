@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from polyedit.data.jsonio import read_json
 from polyedit.sweep.spec import Cell, Sweep
 from polyedit.sweep.store import Shard, assemble_cell, claim_cell, plan_shards
 
@@ -72,7 +73,7 @@ def finish(p: Plan) -> dict[str, dict]:
     summaries = {}
     for cell, cell_dir, shards in p.cells:
         if (cell_dir / "summary.md").exists() and (cell_dir / "summary.json").exists():
-            summaries[cell.name] = json.loads((cell_dir / "summary.json").read_text("utf-8"))
+            summaries[cell.name] = read_json(cell_dir / "summary.json")
         elif all(s.done for s in shards):
             summaries[cell.name] = assemble_cell(cell, cell_dir, shards, p.datasets[cell.data])
     return summaries

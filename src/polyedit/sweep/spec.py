@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from polyedit.data.jsonio import read_yaml
 
 from polyedit.errors import PolyeditError
 from polyedit.seeds import check_seed
@@ -94,7 +94,7 @@ class Cell:
     def identity(self) -> dict:
         """What makes two cells the same run: the hyperparameters' values, wherever their file lies."""
         d = self.to_dict()
-        d["hparams"] = yaml.safe_load(Path(self.hparams).read_text("utf-8")) if self.hparams else None
+        d["hparams"] = read_yaml(Path(self.hparams)) if self.hparams else None
         return d
 
 
@@ -134,10 +134,30 @@ def _list(doc: dict, key: str, where: str, required: bool = True) -> list:
     return v
 
 
-def _int(v, where: str, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise _fail(where, f"must be an integer >= {minimum}, got {v!r}")
+def _int(v, where: str, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum or (maximum is not None and v > maximum):
+        bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise _fail(where, f"must be an integer {bound}, got {v!r}")
     return v
+
+
+def _models(doc: dict, where: str) -> list[str]:
+    """The model specs, each resolvable now (a local folder with its files, a world model, a hub id that is
+    cached or reachable), so a sweep never writes its folders for a model it cannot load."""
+    from polyedit.models.hub import local_only
+    from polyedit.models.load import resolve_model_path
+
+    models = _list(doc, "models", where)
+    for i, m in enumerate(models):
+        if not isinstance(m, str) or not m:
+            raise _fail(f"{where}: models[{i}]", f"must be a model name or path, got {m!r}")
+        try:
+            path = resolve_model_path(m)
+            if not path.startswith("world:") and not Path(path).exists():
+                local_only(path)
+        except PolyeditError as e:
+            raise _fail(f"{where}: models[{i}]", str(e)) from None
+    return models
 
 
 def _langs(v, where: str) -> tuple[str, ...] | None:
@@ -196,7 +216,7 @@ def _methods(doc: dict, where: str, base: Path) -> list[tuple[str, str | None]]:
 
 
 def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str, ...] | None]]:
-    from polyedit.data.registry import DatasetSpec, dataset_names
+    from polyedit.data.registry import DatasetSpec, dataset_names, load_dataset
 
     out = []
     for i, d in enumerate(_list(doc, "datasets", where)):
@@ -209,6 +229,10 @@ def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str
             raise _fail(f"{w}.spec", str(e)) from None
         if parsed.name not in dataset_names():
             raise _fail(f"{w}.spec", f"unknown dataset {parsed.name!r} (known: {', '.join(sorted(dataset_names()))})")
+        try:
+            load_dataset(d["spec"])  # its files exist and load: a run would stop here after writing its folder
+        except PolyeditError as e:
+            raise _fail(f"{w}.spec", str(e)) from None
         langs = _langs(d["langs"], f"{w}.langs") if "langs" in d else default_langs
         out.append((d["spec"], langs))
     return out
@@ -323,10 +347,7 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
     if not isinstance(doc, dict):
         raise _fail(where, "must be a mapping of keys (models, methods, datasets, ...)")
     _keys(doc, TOP_KEYS, f"{where}:")
-    models = _list(doc, "models", where)
-    for i, m in enumerate(models):
-        if not isinstance(m, str) or not m:
-            raise _fail(f"{where}: models[{i}]", f"must be a model name or path, got {m!r}")
+    models = _models(doc, where)
     default_langs = _langs(doc.get("langs"), f"{where}: langs")
     methods = _methods(doc, where, base)
     datasets = _datasets(doc, where, default_langs)
@@ -356,8 +377,4 @@ def load_sweep(path: str | Path) -> Sweep:
     p = Path(path)
     if not p.is_file():
         raise PolyeditError(f"no such sweep file {str(p)!r}")
-    try:
-        doc = yaml.safe_load(p.read_text("utf-8"))
-    except yaml.YAMLError as e:
-        raise PolyeditError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return parse_sweep(doc, str(p), p.parent)
+    return parse_sweep(read_yaml(p), str(p), p.parent)

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.capability import compare
 from polyedit.evaluation.capability.checks import RECORDS, SAMPLES
@@ -67,7 +68,7 @@ def claim_cell(cell: Cell, cell_dir: Path, write: bool = True) -> None:
     """Check (and with `write`, record) the cell's identity, so a restarted sweep never mixes two configurations."""
     marker = cell_dir / "cell.json"
     if marker.exists():
-        saved = json.loads(marker.read_text("utf-8"))
+        saved = read_json(marker)
         if saved != cell.identity():
             raise PolyeditError(f"{cell_dir} holds a grid cell with a different configuration; choose a new --out")
         return

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from polyedit.data.cases import GENERALITY, LOCALITY, RELIABILITY
 from polyedit.data.dataset import DatasetSpec
+from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 from polyedit.seeds import check_seed
 
@@ -114,7 +115,7 @@ def objectives(summary: dict, transfer_kind: str) -> dict[str, float | None]:
 
 
 def read_config(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise PolyeditError(f"{path}: cannot read the search's record ({e})") from None
+    record = read_json(path)
+    if not isinstance(record, dict):
+        raise PolyeditError(f"{path}: the search's record must be a JSON object")
+    return record

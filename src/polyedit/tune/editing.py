@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 from polyedit.tune.config import TuneConfig
 from polyedit.tune.evaluate import read_chosen
@@ -42,8 +42,8 @@ def write_editing_entry(cfg: TuneConfig, out: str | Path, size: str, path: str |
     if not chosen["chosen"]["meets_floor"]:
         raise PolyeditError(f"{out}: no trial reached locality {cfg.locality_floor:g}; nothing written "
                             f"(lower --locality-floor or search further)")
-    record = json.loads((out / "tune.json").read_text("utf-8"))
-    test = json.loads((out / "test.json").read_text("utf-8")) if (out / "test.json").exists() else None
+    record = read_json(out / "tune.json")
+    test = read_json(out / "test.json") if (out / "test.json").exists() else None
     values = {**cfg.base_hparams, **chosen["chosen"]["params"]}
     written = set_entry(path or shipped_path(), size, cfg.method, values, entry_comment(record, cfg, chosen, test))
     refresh_builtin_copy(written, size)  # the shipped file changed: so does the built-in model's own copy

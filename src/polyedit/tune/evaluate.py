@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.store import write_atomic
 from polyedit.methods.base import METHODS
@@ -18,7 +19,7 @@ def read_chosen(out: Path) -> dict:
     path = out / "chosen.json"
     if not path.exists():
         raise PolyeditError(f"{out} has no chosen configuration yet (no trial has completed)")
-    return json.loads(path.read_text("utf-8"))
+    return read_json(path)
 
 
 def evaluate_test(cfg: TuneConfig, out: str | Path, lm=None, progress: bool = True, device: str = "auto") -> dict:
@@ -33,7 +34,7 @@ def evaluate_test(cfg: TuneConfig, out: str | Path, lm=None, progress: bool = Tr
     hp = METHODS.get(cfg.method).hparams_class.from_dict(chosen["hparams"], where=str(out / "chosen.json"))
     folder = out / TEST_DIR
     if (folder / "run.json").exists():
-        saved = json.loads((folder / "run.json").read_text("utf-8")).get("config", {})
+        saved = read_json(folder / "run.json").get("config", {})
         if saved.get("hparams") != json.loads(json.dumps(hp.to_dict())):
             raise PolyeditError(f"{folder} holds the test run of another configuration than the chosen trial "
                                 f"{chosen['chosen']['number']}; remove {folder} to evaluate the chosen one")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from polyedit.data.jsonio import read_json
 from polyedit.evaluation.store import write_atomic
 from polyedit.methods.base import METHODS
 from polyedit.tune.config import OBJECTIVES, TuneConfig
@@ -31,7 +32,7 @@ def trial_rows(out: Path, study) -> list[dict]:
         row = {"number": t.number, "state": t.state.name}
         extra = out / "trials" / f"{t.number:04d}" / "trial.json"
         if extra.exists():
-            row |= json.loads(extra.read_text("utf-8"))
+            row |= read_json(extra)
         else:
             row["params"] = None  # asked but not yet scored: its hyperparameters are decoded when it is
         rows.append(row)

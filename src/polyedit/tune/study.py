@@ -84,15 +84,21 @@ def make_sampler(sampler: dict, number: int):
 def _locked(out: Path):
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(out / LOCK_NAME))
+    path = out / LOCK_NAME
+    made = not path.exists()
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         raise PolyeditError(f"{out} is in use by another polyedit tune; wait for it or choose another --out") from None
+    refused = True
     try:
         yield
+        refused = False
     finally:
         lock.release()
+        if refused and made and not (out / TUNE_FILE).exists():
+            path.unlink(missing_ok=True)  # refused before the search began: the user's folder is as it was
 
 
 def _open_record(out: Path, cfg: TuneConfig, command: str | None) -> dict:

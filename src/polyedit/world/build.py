@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from polyedit.data.jsonio import read_json
 from polyedit.world.config import BuildConfig, build_config
 from polyedit.world.corpus import UpdateSampler, fact_docs, incontext_split
 from polyedit.world.editing_yaml import CHECKPOINTS, write_checkpoint_copy
@@ -37,7 +38,7 @@ def read_build(path: str | Path) -> dict:
     file = Path(path) / BUILD_FILE
     if not file.is_file():
         raise PolyeditError(f"{path} is not a knowledge-world checkpoint (no {BUILD_FILE})")
-    return json.loads(file.read_text("utf-8"))
+    return read_json(file)
 
 
 def build(size: str, out: str | Path | None = None, *, seed: int = 0, device: str = "cpu",

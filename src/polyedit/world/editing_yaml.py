@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from polyedit.data.jsonio import parse_yaml, read_text, read_yaml
 from polyedit.errors import PolyeditError
 
 _SIZE = re.compile(r"^([A-Za-z0-9_.-]+):\s*$")
@@ -34,7 +35,7 @@ def write_checkpoint_copy(size: str, out: Path, source: Path | None = None) -> b
     model folder `out`, entries shared by YAML anchors written out in full. False where the file has none."""
     import json
 
-    recommended = yaml.safe_load((source or shipped_path()).read_text("utf-8")) or {}
+    recommended = read_yaml(source or shipped_path()) or {}
     if not recommended.get(size):
         return False
     text = yaml.safe_dump(json.loads(json.dumps(recommended[size])), sort_keys=True, allow_unicode=True)
@@ -84,13 +85,8 @@ def _entry_text(method: str, values: dict, comment: list[str]) -> list[str]:
 
 def set_entry(path: str | Path, size: str, method: str, values: dict, comment: list[str]) -> Path:
     path = Path(path)
-    try:
-        text = path.read_text("utf-8")
-        before = yaml.safe_load(text) or {}
-    except OSError as e:
-        raise PolyeditError(f"cannot read {path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise PolyeditError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    text = read_text(path)
+    before = parse_yaml(text, str(path)) or {}
     if not isinstance(before, dict):
         raise PolyeditError(f"{path}: expected a mapping of world size to methods")
     lines = text.splitlines()

@@ -18,7 +18,6 @@ demonstrations took each route is in `BmikePool.split_counts`. The authors' late
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from polyedit.data.cases import GENERALITY, LOCALITY, PORTABILITY, RELIABILITY, EditCase
+from polyedit.data.jsonio import read_json
 from polyedit.data.languages import get_language, normalize_code
 from polyedit.errors import PolyeditError
 from polyedit.methods.ike.prompts import fact_text
@@ -112,10 +112,7 @@ class BmikePool:
         self.path = Path(root) / "demonstrations" / f"{BMIKE_POOL_FILES[self.task]}_multi.json"
         if not self.path.is_file():
             raise PolyeditError(f"ike: demonstration pool {self.path} does not exist")
-        try:
-            rows = json.loads(self.path.read_text("utf-8"))
-        except json.JSONDecodeError as e:
-            raise PolyeditError(f"{self.path}: not valid JSON ({e})") from None
+        rows = read_json(self.path)
         if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
             raise PolyeditError(f"{self.path}: expected a JSON array of demonstration objects")
         self.rows = rows

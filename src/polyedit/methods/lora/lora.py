@@ -20,7 +20,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.errors import PolyeditError
-from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
+from polyedit.methods.base import EditHandle, EditMethod, HParams, check_save_target, param, register_method
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.objectives import edit_batch, fit_adam, mean_target_nll
 from polyedit.methods.search import int_range, layer_sets, log_range
@@ -75,7 +75,7 @@ class LoRAHandle(EditHandle):
 
     def save(self, path: str | Path) -> Path:
         """A LoRA edit is saved as its standard peft adapter (apply with `PeftModel.from_pretrained`)."""
-        return self.save_adapter(path)
+        return self.save_adapter(check_save_target(path))
 
 
 def train_adapter(lm: LoadedModel, edits: list[Edit], hp: LoRAHParams, handle: LoRAHandle) -> None:
