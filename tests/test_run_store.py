@@ -15,6 +15,7 @@ from polyedit.evaluation import store as store_mod
 from polyedit.evaluation.runner import BenchConfig, run_bench
 from polyedit.methods import get_method
 from polyedit.models import load_model
+from run_files import numbers_only
 from test_model_access import state_hash
 
 FAST = {"lr": 5e-2, "steps": 3, "norm_constraint": None}
@@ -44,10 +45,9 @@ def _numbers(out):
     def lines(name):
         p = out / name
         rows = [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
-        return [{k: v for k, v in r.items() if k != "seconds_per_edit"} for r in rows]
+        return numbers_only(rows)
     summary = json.loads((out / "summary.json").read_text())
-    summary.pop("seconds_per_edit")
-    return lines("results.jsonl"), lines("sequential.jsonl"), summary
+    return lines("results.jsonl"), lines("sequential.jsonl"), numbers_only(summary)
 
 
 def _killed_child(lm, out, mode, kill_at: int, tear: float) -> None:

@@ -17,7 +17,7 @@ SPECS = {
     "mzsre": lambda: f"mzsre:{shared('data/mzsre/data/MzsRE') / 'mzsre_test_duplicate_enzh.json'}:edit_lang=zh",
     "bizsre": lambda: f"bizsre:{shared('data/bi-zsre/eval/data/bizsre_test.json')}",
     "mlake": lambda: f"mlake:{shared('data/mlake/dataset')}:langs=en,de",
-    "knowedit": lambda: f"knowedit:{__import__('conftest').FIXTURES / 'knowedit' / 'wiki_recent.json'}",
+    "knowedit": lambda: f"knowedit:{Path(__file__).parent / 'fixtures' / 'knowedit' / 'wiki_recent.json'}",
 }
 
 

@@ -23,13 +23,8 @@ def write_sweep(folder: Path, **over) -> Path:
 
 
 def numbers(out: Path) -> dict:
-    """Every number of every cell (results and summaries), timing left out."""
-    def strip(obj):
-        if isinstance(obj, dict):
-            return {k: strip(v) for k, v in obj.items() if k != "seconds_per_edit"}
-        if isinstance(obj, list):
-            return [strip(v) for v in obj]
-        return obj
+    """Every number of every cell (results and summaries), provenance left out."""
+    from run_files import numbers_only as strip
 
     res = {}
     for cell in sorted(p.parent for p in out.glob("*/cell.json")):
