@@ -3,6 +3,7 @@ the same cases (every probe, language, alias, group and source id); the file pas
 (the shipped case schema and the build checks); `polyedit data schema` prints that schema."""
 
 import json
+from pathlib import Path
 
 import pytest
 from requires import bmike53_root, shared
