@@ -84,3 +84,30 @@ def test_a_key_on_its_own_boundary_routes_to_its_entry_when_read_again_slightly_
         assert idx.item() == entry and bool(inside)
         far = h + 0.05 * outward  # a real miss, well past float32 rounding: still outside
         assert not bool(cb.route(far[None])[1])
+
+
+def test_grace_edits_on_their_boundary_answer_the_same_in_batches_of_1_10_and_32(small):
+    """Each fact edited twice, by its prompt and a paraphrase with the same answer: the paraphrase's key is
+    covered by the expand rule (ε set to its distance exactly). Every edit prompt, generated alone and among
+    other prompts in batches of 10 and 32, routes to its entry: the same answer, the target, each time.
+    Without the router's tolerance the first paraphrase answered its old answer (Corvalis) in a batch of 10."""
+    from polyedit.data.cases import Edit
+    from polyedit.methods import get_method
+    from polyedit.models.backend import HFBackend
+
+    lm, cases = small
+    edits = []
+    for c in cases[:4]:
+        para = next(p for p in c.probes if p.kind == "generality" and p.lang == c.edit.lang)
+        edits += [c.edit, Edit(c.edit.lang, c.edit.subject, para.prompt, c.edit.target_new, c.edit.target_true)]
+    handle = get_method("grace", {"eps_init": 20.0, "steps": 60, "lr": 0.5}).apply(lm, edits)
+    try:
+        assert handle.info["rules"] == {"add": 4, "expand": 4} and all(r["converged"] for r in handle.info["edits"])
+        fillers = [p.prompt for c in cases[4:12] for p in c.probes if p.kind == "locality"][:31]
+        prompts = [e.prompt for e in edits] + fillers
+        answers = {size: [g.text for g in HFBackend(lm, batch_size=size).generate(prompts, 4)][:len(edits)]
+                   for size in (1, 10, 32)}
+        assert answers[1] == answers[10] == answers[32]
+        assert all(a.strip().startswith(e.target_new) for a, e in zip(answers[1], edits))
+    finally:
+        handle.restore()

@@ -27,6 +27,8 @@ class Dataset:
     protocols: list[str] | None = None
     #: case-level fields (`EditCase.meta`) the summary reports groups of, e.g. the world's `answer_kind`
     group_by: tuple[str, ...] = ()
+    #: what a run on these cases must say (the edit language probed though `langs=` left it out)
+    notes: list[str] = field(default_factory=list)
 
 
 class SpecOptions(dict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from polyedit.data.cases import Edit, EditCase, Probe, case_id_of
+from polyedit.data.cases import Edit, EditCase, Probe, case_id_of, edit_language_added
 from polyedit.data.dataset import Dataset, DatasetSpec, SpecOptions
 from polyedit.data.jsonio import parse_json, read_jsonl, read_text
 from polyedit.data.problems import Report, register_format
@@ -49,7 +49,9 @@ def load_dataset(spec: str, limit: int | None = None) -> Dataset:
                             f"(it reads: {', '.join(used) or 'none'}; langs= restricts probe languages)")
     check_unique_ids(ds.cases, spec)
     if langs:
-        ds.cases = [c.restrict(langs) for c in ds.cases]
+        note = edit_language_added(ds.cases, langs, f"langs={','.join(langs)}")
+        ds.notes += [note] if note else []
+        ds.cases = [c.restrict_probed(langs) for c in ds.cases]
     if limit is not None:
         ds.cases = ds.cases[:limit]
     return ds

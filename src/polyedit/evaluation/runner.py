@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from polyedit.data.cases import EditCase
+from polyedit.data.cases import EditCase, edit_language_added
 from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
@@ -31,6 +31,7 @@ from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
+from polyedit.evaluation.edit_success import case_outcome, convergence_note, convergence_summary
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
@@ -164,7 +165,10 @@ def prepare_cases(lm: LoadedModel | None, dataset: Dataset, cfg: BenchConfig,
         if missing:
             raise PolyeditError(f"language(s) {', '.join(missing)} not in {cfg.data} "
                                 f"(it has: {', '.join(sorted(present))})")
-        cases = [c.restrict(cfg.langs) for c in cases]
+        note = edit_language_added(cases, cfg.langs, f"--langs {','.join(cfg.langs)}")
+        if note and note not in dataset.notes:
+            dataset.notes.append(note)
+        cases = [c.restrict_probed(cfg.langs) for c in cases]
     skipped: Counter = Counter()
     limit = context_limit(lm) if lm is not None else None
     if limit is not None:
@@ -283,6 +287,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                                     "chunk": chunk_of[c.case_id], "edit": asdict(c.edit),
                                     "subject_rule": _subject_rule(lm, c), "seconds_per_edit": t_edit / len(chunk),
                                     "info": _jsonable(handles[c.case_id].info), "unavailable": post.unavailable,
+                                    "convergence": _jsonable_or_none(case_outcome(handles[c.case_id].info,
+                                                                                   _edit_index(handles, chunk, c))),
                                     "meta": _jsonable(c.meta), "protocols": {**pre.protocols, **post.protocols},
                                     "probes": _probe_records(pre, post, c)})
                 if sequential:
@@ -328,6 +334,16 @@ def replace_protocols(cfg: BenchConfig, protocols: list[str]) -> BenchConfig:
     return dataclasses.replace(cfg, protocols=protocols, checkpoints=None, retention_sample=None)
 
 
+def _edit_index(handles: dict[str, EditHandle], chunk: list[EditCase], case: EditCase) -> int:
+    """Where `case`'s edit stands among the edits its handle applied (0 for an edit applied alone)."""
+    mine = handles[case.case_id]
+    return [c.case_id for c in chunk if handles[c.case_id] is mine].index(case.case_id)
+
+
+def _jsonable_or_none(info: dict | None) -> dict | None:
+    return None if info is None else _jsonable(info)
+
+
 def _jsonable(info: dict) -> dict:
     return json.loads(json.dumps(info, default=lambda o: float(o) if hasattr(o, "__float__") else str(o)))
 
@@ -344,7 +360,9 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
     summary["subject_rules"] = _count(r.get("subject_rule") for r in records)
     if lifelong_summary is not None:
         summary["lifelong"] = lifelong_summary
-    summary["notes"] = run_notes(records)  # fallbacks taken, edits that changed nothing: said, not buried
+    summary["convergence"] = convergence_summary(records)
+    summary["notes"] = (list(getattr(dataset, "notes", [])) if dataset is not None else []) + run_notes(records)
+    summary["notes"] += [n for n in [convergence_note(summary["convergence"])] if n]
     write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False))
     return summary
 
