@@ -10,7 +10,7 @@ reliability of those and of the converged ones separately, each with its interva
 from __future__ import annotations
 
 from polyedit.data.cases import RELIABILITY
-from polyedit.evaluation.aggregate import _entry, headline_metrics, rows
+from polyedit.evaluation.aggregate import _entry, headline_metrics, rows, summarize
 
 
 def case_outcome(info: dict, index: int) -> dict | None:
@@ -57,3 +57,50 @@ def convergence_note(summary: dict | None) -> str | None:
     return (f"{summary['not_converged']} of {summary['n_edits']} edits did not converge (their objective stayed "
             f"above its target): reliability {_share(rel['not_converged'])} on them, "
             f"{_share(rel['converged'])} on the converged ones")
+
+
+#: the metric that says, before the edit, whether the model generated a probe's old answer (`answer` protocol)
+OLD_ANSWER = "old_answer_em"
+
+
+def knew_old_answer(record: dict) -> bool | None:
+    """Whether the unedited model generated the old answer (target_true) to the edit's own reliability
+    prompt, in the edit's language; None where the probe has no old answer or no such probe was scored."""
+    lang = record["edit"]["lang"]
+    for p in record.get("probes", []):
+        if p["kind"] == RELIABILITY and p["lang"] == lang and OLD_ANSWER in (p.get("pre") or {}):
+            return bool(p["pre"][OLD_ANSWER])
+    return None
+
+
+def known_share(records: list[dict]) -> dict[str, dict]:
+    """Per probe language: the share of cases whose old answer the unedited model generated to the
+    reliability prompt in that language ({share, n_cases})."""
+    by_lang: dict[str, list[float]] = {}
+    for r in records:
+        for p in r.get("probes", []):
+            if p["kind"] == RELIABILITY and OLD_ANSWER in (p.get("pre") or {}):
+                by_lang.setdefault(p["lang"], []).append(float(p["pre"][OLD_ANSWER]))
+    return {lang: {"share": sum(v) / len(v), "n_cases": len(v)} for lang, v in sorted(by_lang.items())}
+
+
+def known_facts(records: list[dict]) -> dict:
+    """What the model knew before the edit: the per-language share (`known_share`) and, labelled "known
+    facts", every headline restricted to the cases whose old answer it generated in the edit's language
+    (`summarize(records)["mean"]` of those: each entry with its interval). Where the data gives no old
+    answer, `n_with_old_answer` is 0 and says so."""
+    judged = [r for r in records if knew_old_answer(r) is not None]
+    known = [r for r in judged if knew_old_answer(r)]
+    return {"label": "known facts: cases whose old answer (target_true) the unedited model generated in the "
+                     "edit's language",
+            "n_with_old_answer": len(judged), "n_known": len(known), "per_language": known_share(records),
+            "mean": summarize(known)["mean"] if known else {}}
+
+
+def known_note(summary: dict) -> str | None:
+    """One line: how much of the old knowledge the model had (or that the data gives no old answer)."""
+    if not summary["n_with_old_answer"]:
+        return "the data gives no old answer (target_true): what the model knew before the edit is not measured"
+    return (f"the unedited model generated the old answer in {summary['n_known']} of "
+            f"{summary['n_with_old_answer']} cases (edit language); summary.json's known_facts restricts "
+            f"every headline to them")

@@ -31,7 +31,8 @@ from polyedit.evaluation.aggregate import summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
-from polyedit.evaluation.edit_success import case_outcome, convergence_note, convergence_summary
+from polyedit.evaluation.edit_success import (case_outcome, convergence_note, convergence_summary, known_facts,
+                                              known_note)
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
@@ -361,8 +362,9 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
     if lifelong_summary is not None:
         summary["lifelong"] = lifelong_summary
     summary["convergence"] = convergence_summary(records)
+    summary["known_facts"] = known_facts(records)
     summary["notes"] = (list(getattr(dataset, "notes", [])) if dataset is not None else []) + run_notes(records)
-    summary["notes"] += [n for n in [convergence_note(summary["convergence"])] if n]
+    summary["notes"] += [n for n in [convergence_note(summary["convergence"]), known_note(summary["known_facts"])] if n]
     write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False))
     return summary
 

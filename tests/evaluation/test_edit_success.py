@@ -1,0 +1,42 @@
+"""A run says whether its edits reached their own objective and what the model knew before them: the README's
+BMIKE-53 example (`langs=de,ja,zh`) probes the edit language too and its summary counts the edits that did not
+converge; on the world, whose cases carry their old answers, the summary gives the share of known facts and
+the headlines on those alone."""
+
+import json
+
+from requires import world_checkpoint
+
+from polyedit.cli.main import main
+
+
+def test_bmike53_with_langs_without_english_probes_english_and_counts_converged_edits(tmp_path, bmike53_root, capsys):
+    world_checkpoint("small")
+    out = tmp_path / "run"
+    assert main(["bench", "--model", "world:small", "--method", "ft-m", "--limit", "3", "--out", str(out),
+                 "--data", f"bmike53:zsre:langs=de,ja,zh:dir={bmike53_root}"]) == 0
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert "en" in summary["per_language"]  # the edit language, added
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text("utf-8").splitlines()]
+    failed = sum(not r["convergence"]["converged"] for r in records)
+    assert summary["convergence"]["n_edits"] == 3 and summary["convergence"]["not_converged"] == failed
+    assert summary["known_facts"]["n_with_old_answer"] == 0  # zsRE gives no old answer
+    printed = capsys.readouterr().out
+    assert "leaves out the edit language en: probed as well" in printed
+    assert "the data gives no old answer" in printed
+    if failed:
+        assert f"{failed} of 3 edits did not converge" in printed
+
+
+def test_world_cases_report_the_share_of_known_facts_and_headlines_on_them(tmp_path):
+    world_checkpoint("small")
+    out = tmp_path / "run"
+    assert main(["bench", "--model", "world:small", "--method", "ft-m", "--limit", "4", "--out", str(out),
+                 "--data", "world:small", "--langs", "en,de", "--protocols", "answer,answer_locality"]) == 0
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    known = summary["known_facts"]
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text("utf-8").splitlines()]
+    en = [p for r in records for p in r["probes"] if p["kind"] == "reliability" and p["lang"] == "en"]
+    assert known["per_language"]["en"]["share"] == sum(p["pre"]["old_answer_em"] for p in en) / len(en)
+    assert known["n_with_old_answer"] == 4 and 0 < known["n_known"] <= 4  # the world model knows its facts
+    assert known["mean"]["reliability"]["n_cases"] == known["n_known"] and "ci95" in known["mean"]["reliability"]
