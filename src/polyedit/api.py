@@ -44,7 +44,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None,
           device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
           batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
-          retention_sample: int | None = None, recall_sample: int = 50) -> dict:
+          retention_sample: int | None = None, recall_sample: int = 50, case_filter: str | None = None) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
     evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
@@ -53,14 +53,16 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).
     `judge_url`, `judge_model`: an OpenAI-compatible endpoint that judges every generated answer.
     `checkpoints`, `retention_sample`, `recall_sample`: lifelong checkpoints of a sequential run
-    (`polyedit.evaluation.lifelong`)."""
+    (`polyedit.evaluation.lifelong`). `case_filter`: "known" keeps the cases whose old answer the unedited
+    model generates (`polyedit.evaluation.edit_success.known_cases`)."""
     from polyedit.reports.markdown import summary_markdown
 
     settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
                     protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
                     edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
                     judge_model=judge_model, eval_batch_size=batch_size, chat_template=chat_template,
-                    checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
+                    checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample,
+                    filter=case_filter)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
     dataset = dataset if dataset is not None else load_dataset(data)

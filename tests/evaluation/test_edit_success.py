@@ -40,3 +40,18 @@ def test_world_cases_report_the_share_of_known_facts_and_headlines_on_them(tmp_p
     assert known["per_language"]["en"]["share"] == sum(p["pre"]["old_answer_em"] for p in en) / len(en)
     assert known["n_with_old_answer"] == 4 and 0 < known["n_known"] <= 4  # the world model knows its facts
     assert known["mean"]["reliability"]["n_cases"] == known["n_known"] and "ci95" in known["mean"]["reliability"]
+    assert main(["bench", "--model", "world:small", "--method", "ft-m", "--limit", "4", "--out", str(tmp_path / "known"),
+                 "--data", "world:small", "--langs", "en,de", "--protocols", "answer,answer_locality",
+                 "--filter", "known"]) == 0
+    only = json.loads((tmp_path / "known" / "summary.json").read_text("utf-8"))
+    assert only["n_cases"] == known["n_known"] and only["known_facts"]["n_known"] == known["n_known"]
+    if known["n_known"] < 4:
+        assert sum(only["skipped"].values()) == 4 - known["n_known"]
+
+
+def test_filter_known_without_old_answers_is_one_line(tmp_path, bmike53_root, capsys):
+    world_checkpoint("small")
+    assert main(["bench", "--model", "world:small", "--method", "ft-m", "--limit", "2", "--out", str(tmp_path / "r"),
+                 "--data", f"bmike53:zsre:langs=de:dir={bmike53_root}", "--filter", "known"]) == 2
+    err = capsys.readouterr().err
+    assert "--filter known: the data gives no old answer" in err and not (tmp_path / "r" / "results.jsonl").exists()

@@ -21,6 +21,8 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @click.option("--edits-per-step", type=int, default=1, show_default=True,
               help="batch size (batch mode) or re-scoring interval (sequential mode)")
 @click.option("--limit", type=int, default=None, help="first N cases only")
+@click.option("--filter", "case_filter", type=click.Choice(["known"]), default=None,
+              help="known: only the cases whose old answer the unedited model generates (counted in the summary)")
 @click.option("--checkpoints", default=None, help="sequential mode: edit counts, e.g. 100,500,1000, at which "
               "retention of earlier edits, recall of untouched facts and locality drift are measured "
               "(checkpoints.jsonl; replaces the re-scoring of every case after every step)")
@@ -48,7 +50,7 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @batch_size_option
 @chat_template_option
 @remote_option
-def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, checkpoints,
+def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, case_filter, checkpoints,
             retention_sample, recall_sample, seed, resume,
             judge_url, judge_model, log_samples,
             backend_kind, base_url, model_name, api_key_env, concurrency, device, dtype, device_map, batch_size,
@@ -70,7 +72,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     lifelong = dict(checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample)
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                judge_model=judge_model, **lifelong)  # and on bad flags
+                judge_model=judge_model, filter=case_filter, **lifelong)  # and on bad flags
     dataset = load_dataset(data)  # fail on bad data before loading the model; handed on, not read again
     backend = None
     if backend_kind == "openai":
@@ -87,7 +89,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     summary = bench(lm, method, data, out, backend=backend, dataset=dataset, langs=langs, protocols=protocols,
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
                     log_samples=log_samples, judge_url=judge_url, judge_model=judge_model,
-                    batch_size=batch_size, chat_template=chat_template, **lifelong)
+                    batch_size=batch_size, chat_template=chat_template, case_filter=case_filter, **lifelong)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing

@@ -104,3 +104,26 @@ def known_note(summary: dict) -> str | None:
     return (f"the unedited model generated the old answer in {summary['n_known']} of "
             f"{summary['n_with_old_answer']} cases (edit language); summary.json's known_facts restricts "
             f"every headline to them")
+
+
+#: `--filter`: which cases a run keeps, decided on the unedited model before anything is written
+FILTERS = ("known",)
+
+
+def known_cases(backend, cases: list, max_new_tokens: int | None = None) -> tuple[list, int]:
+    """`--filter known`: the cases whose old answer (`target_true`) the unedited model generates to the edit
+    prompt (greedy, the `answer` protocol's stops, normalised exact match), and how many were left out. A
+    case without an old answer cannot be known; data without any is refused in one line."""
+    from polyedit.data import normalize
+    from polyedit.evaluation.protocols_answer import budget
+    from polyedit.errors import PolyeditError
+
+    have = [c for c in cases if c.edit.target_true]
+    if not have:
+        raise PolyeditError("--filter known: the data gives no old answer (target_true), so no case can be known")
+    n = max_new_tokens or budget(max(len(backend.tokenize(c.edit.target_true)) for c in have))
+    answers = backend.generate([c.edit.prompt for c in have], n)
+    keep = [c for c, g in zip(have, answers)
+            if normalize.exact_match(normalize.cut_answer(g.text, normalize.answer_stops(c.edit.prompt)),
+                                     (c.edit.target_true,), c.edit.lang)]
+    return keep, len(cases) - len(keep)
