@@ -55,3 +55,19 @@ def test_filter_known_without_old_answers_is_one_line(tmp_path, bmike53_root, ca
                  "--data", f"bmike53:zsre:langs=de:dir={bmike53_root}", "--filter", "known"]) == 2
     err = capsys.readouterr().err
     assert "--filter known: the data gives no old answer" in err and not (tmp_path / "r" / "results.jsonl").exists()
+
+
+def test_settings_from_the_models_editing_yaml_name_the_data_they_were_chosen_on():
+    from polyedit.evaluation.edit_success import settings_note
+    from polyedit.methods import get_method
+    from polyedit.models import load_model
+
+    world_checkpoint("small")
+    lm = load_model("world:small")
+    note = settings_note(lm, get_method("ft-l", {}, lm), "bmike53:zsre")
+    assert note == ("ft-l's layers, lr, norm_constraint come from world:small's editing.yaml, chosen on its own "
+                    "data (world:small), not on bmike53:zsre")
+    assert settings_note(lm, get_method("ft-l", {}, lm), "world:small:n=4") is None  # its own data
+    given = get_method("ft-l", {"layers": [3], "lr": 0.01, "norm_constraint": 0.1}, lm)
+    assert settings_note(lm, given, "bmike53:zsre") is None  # nothing came from editing.yaml
+    assert settings_note(lm, get_method("ft-m", {}, lm), "bmike53:zsre") is None  # world:small has no ft-m entry

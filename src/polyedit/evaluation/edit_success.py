@@ -127,3 +127,20 @@ def known_cases(backend, cases: list, max_new_tokens: int | None = None) -> tupl
             if normalize.exact_match(normalize.cut_answer(g.text, normalize.answer_stops(c.edit.prompt)),
                                      (c.edit.target_true,), c.edit.lang)]
     return keep, len(cases) - len(keep)
+
+
+def settings_note(lm, method, data: str) -> str | None:
+    """When fields of the method's settings come from the model's `editing.yaml` and the model names its own
+    data (`dataset.txt`, the data those settings were chosen on) while this run edits other data: one line
+    naming both, since settings tuned on one dataset need not suit another."""
+    from polyedit.data.dataset import DatasetSpec
+    from polyedit.methods.base import recommended_hparams
+
+    own = (getattr(lm, "meta", None) or {}).get("dataset")
+    if own is None or method.given is None:
+        return None
+    filled = sorted(set(recommended_hparams(lm, method.name)) - set(method.given))
+    if not filled or DatasetSpec.parse(own).name == DatasetSpec.parse(data).name:
+        return None
+    return (f"{method.name}'s {', '.join(filled)} come from {lm.name}'s editing.yaml, chosen on its own data "
+            f"({own}), not on {data}")

@@ -32,7 +32,7 @@ from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
 from polyedit.evaluation.edit_success import (FILTERS, case_outcome, convergence_note, convergence_summary,
-                                              known_cases, known_facts, known_note)
+                                              known_cases, known_facts, known_note, settings_note)
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
@@ -204,6 +204,9 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.protocols is None:
         cfg.protocols = list(dataset.protocols or DEFAULT_PROTOCOLS)
     cases, too_long_skipped = prepare_cases(lm, dataset, cfg, method)
+    note = settings_note(lm, method, cfg.data)
+    if note and note not in dataset.notes:
+        dataset.notes.append(note)
     filtered: Counter = Counter()
     if cfg.filter == "known":  # on the unedited model, before anything is written
         cases, unknown = known_cases(backend or HFBackend(lm, batch_size=cfg.eval_batch_size,
