@@ -71,3 +71,17 @@ def test_settings_from_the_models_editing_yaml_name_the_data_they_were_chosen_on
     given = get_method("ft-l", {"layers": [3], "lr": 0.01, "norm_constraint": 0.1}, lm)
     assert settings_note(lm, given, "bmike53:zsre") is None  # nothing came from editing.yaml
     assert settings_note(lm, get_method("ft-m", {}, lm), "bmike53:zsre") is None  # world:small has no ft-m entry
+
+
+def test_the_convergence_note_gives_both_reliabilities_or_says_none_converged():
+    from polyedit.evaluation.edit_success import convergence_note
+
+    entry = {"metric": "answer_em", "post": 0.25, "ci95": [0.1, 0.4]}
+    some = {"n_edits": 10, "not_converged": 4, "reliability": {"not_converged": entry,
+                                                              "converged": {**entry, "post": 0.9, "ci95": [0.8, 1.0]}}}
+    assert convergence_note(some) == ("4 of 10 edits did not converge (their objective stayed above its target): "
+                                      "reliability answer_em 25.0 [10.0-40.0] on them, answer_em 90.0 [80.0-100.0] "
+                                      "on the converged ones")
+    every = {"n_edits": 3, "not_converged": 3, "reliability": {"not_converged": entry, "converged": None}}
+    assert convergence_note(every).endswith("on them, none converged")
+    assert convergence_note({**some, "not_converged": 0}) is None and convergence_note(None) is None

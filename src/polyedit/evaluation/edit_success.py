@@ -54,9 +54,10 @@ def convergence_note(summary: dict | None) -> str | None:
     if not summary or not summary["not_converged"]:
         return None
     rel = summary["reliability"]
+    rest = ("none converged" if summary["not_converged"] == summary["n_edits"]
+            else f"{_share(rel['converged'])} on the converged ones")
     return (f"{summary['not_converged']} of {summary['n_edits']} edits did not converge (their objective stayed "
-            f"above its target): reliability {_share(rel['not_converged'])} on them, "
-            f"{_share(rel['converged'])} on the converged ones")
+            f"above its target): reliability {_share(rel['not_converged'])} on them, {rest}")
 
 
 #: the metric that says, before the edit, whether the model generated a probe's old answer (`answer` protocol)
