@@ -101,3 +101,4 @@ def test_cli_bench_and_edit_run(tiny_model_dirs, cases_file, tmp_path, capsys):
                  "--subject", "Paris", "--target-new", "Spain", "--probe", "de=Paris ist die Hauptstadt von"]) == 0
     out = capsys.readouterr().out
     assert "before:" in out and "[de]" in out
+    assert "objective: loss " in out and " steps (target 0.01): " in out  # FT-L's loss against its early stop

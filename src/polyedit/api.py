@@ -45,7 +45,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           judge_api: str = "chat", device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
           batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
           retention_sample: int | None = None, recall_sample: int = 50, capability: list[str] | None = None,
-          capability_limit: int | None = None, capability_sample: int | None = None, cache: bool = True) -> dict:
+          capability_limit: int | None = None, capability_sample: int | None = None, cache: bool = True,
+          case_filter: str | None = None) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
     evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
@@ -58,7 +59,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     (`polyedit.evaluation.lifelong`). `capability`, `capability_limit`, `capability_sample`: lm-eval tasks run
     before and after editing (`polyedit.evaluation.capability`; needs the `capability` extra). `cache`: the
     unedited model's results are read from and added to the cache shared by runs (`polyedit.models.pre_cache`);
-    False computes them afresh and stores nothing."""
+    False computes them afresh and stores nothing. `case_filter`: "known" keeps the cases whose old answer the
+    unedited model generates (`polyedit.evaluation.edit_success.known_cases`)."""
     from polyedit.reports.markdown import summary_markdown
     from polyedit.reports.specs import display_spec
 
@@ -69,7 +71,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
                     chat_template=chat_template,
                     checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample,
                     capability=list(capability) if capability is not None else None,
-                    capability_limit=capability_limit, capability_sample=capability_sample)
+                    capability_limit=capability_limit, capability_sample=capability_sample, filter=case_filter)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
     RunStore(out).check_before(resume)  # the output folder, before the data and the model are read

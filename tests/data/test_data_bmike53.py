@@ -35,8 +35,10 @@ def test_known_answers_english_edit_target_language_probes(fixtures):
     assert probes(case, "de", "locality") == [("Wer schrieb Faust?", "Goethe", None)]
     assert probes(case, "de", "portability") == [
         ("Welche Länder grenzen an das Meer, in das die Donau fließt?", "Schweden", None)]
-    assert {p.lang for p in case.probes} == {"de"}  # the English reliability probe is restricted away
-    assert case.probes[0].subject == "Donau"
+    assert {p.lang for p in case.probes} == {"de", "en"}  # the edit language is always probed, and said so
+    assert ds.notes == ["langs=de leaves out the edit language en: probed as well, so that each edit's success "
+                        "is measured where it was made"]
+    assert next(p for p in case.probes if p.lang == "de").subject == "Donau"
     assert ds.protocols == ["bmike_f1", "bmike_em", "token_f1", "language_fidelity"] and ds.skipped == Counter()
     assert ds.cases[0].meta == {"benchmark": "bmike53", "task": "zsre", "source_case_id": 0, "subject_key": "Danube",
                                 "loc_ans": {"de": "Goethe"},  # as published, for ppl_compare
@@ -57,7 +59,7 @@ def test_missing_target_block_is_skipped_and_counted(fixtures):
     assert [c.case_id for c in ds.cases] == ["bmike53-zsre-0", "bmike53-zsre-2"]
     assert ds.skipped == Counter({"he: records without the target-language block": 1})
     both = load(fixtures, "bmike53:zsre:langs=he,de")  # the case lives on in the other language
-    assert len(both.cases) == 3 and {p.lang for p in both.cases[1].probes} == {"de"}
+    assert len(both.cases) == 3 and {p.lang for p in both.cases[1].probes} == {"de", "en"}  # en: the edit's
 
 
 def test_empty_loc_ans_drops_the_probe_and_counts_it(fixtures):
@@ -90,7 +92,7 @@ def test_zh_cn_is_normalised_in_file_names_block_keys_and_specs(fixtures):
     ds = load(fixtures, "bmike53:zsre:langs=zh-cn")
     assert len(ds.cases) == 2
     assert probes(ds.cases[1], "zh", "reliability") == [("肯尼亚山在哪个国家？", "秘鲁", None)]
-    assert {p.lang for p in load(fixtures, "bmike53:zsre:langs=zh").cases[0].probes} == {"zh"}
+    assert {p.lang for p in load(fixtures, "bmike53:zsre:langs=zh").cases[0].probes} == {"zh", "en"}
 
 
 def test_subject_recovered_ignoring_whitespace_or_case_skipped(fixtures):

@@ -36,8 +36,8 @@ def test_show_prints_cases_as_polyedit_sees_them(capsys, fixtures):
 def test_stats_counts_languages_probes_and_skips(capsys, fixtures):
     code, out, _ = run(capsys, "data", "stats", f"bmike53:zsre:langs=he,de:dir={fixtures / 'bmike53'}")
     assert code == 0
-    assert "cases: 3" in out and "probe languages: 2: de he" in out
-    assert "probes: reliability 5, generality 5, locality 5, portability 5" in out
+    assert "cases: 3" in out and "probe languages: 3: de en he" in out  # en: the edit language, always probed
+    assert "probes: reliability 8, generality 5, locality 5, portability 5" in out
     assert "     1  he: records without the target-language block" in out
     assert "protocols: bmike_f1, bmike_em, token_f1" in out
 

@@ -32,4 +32,4 @@ def test_cli_bench_ike_on_bmike53(tiny_model_dirs, tmp_path, capsys):
     assert {"bmike_em", "bmike_f1", "token_f1"} <= set(post)
     assert 0.0 <= post["bmike_f1"] <= 1.0
     summary = json.loads((out / "summary.json").read_text("utf-8"))
-    assert set(summary["per_language"]) == {"de", "ru"}
+    assert set(summary["per_language"]) == {"de", "ru", "en"}  # the edit language is always probed

@@ -76,7 +76,7 @@ def test_mixed_and_metric_specific_match_the_format(zsre_de, pool_rows, index):
     specific = _handle("metric_specific_8", case)
     ids = {"reliability": [1, 2, 9, 10, 17, 18, 25, 26], "generality": [1, 2, 9, 10, 17, 18, 25, 26],
            "locality": [5, 6, 13, 14, 21, 22, 29, 30], "portability": [7, 8, 15, 16, 23, 24, 31, 32]}
-    for probe in case.probes:
+    for probe in (p for p in case.probes if p.lang == "de"):  # the edit language's (en) are probed too
         query = expected_query(rec["en"], rec["de"][fields[probe.kind]])
         first8 = "".join(expected_demo(pool_rows[i - 1], "de") for i in [8, 7, 6, 5, 4, 3, 2, 1])
         assert mixed.transform_prompt(probe) == first8 + query
@@ -88,14 +88,14 @@ def test_mixed_and_metric_specific_match_the_format(zsre_de, pool_rows, index):
 def test_japanese_and_counterfact_query_blocks():
     ja = _dataset("zsre", "ja")
     case = next(c for c in ja.cases if c.meta["source_case_id"] == 5)
-    port = next(p for p in case.probes if p.kind == "portability")
+    port = next(p for p in case.probes if p.kind == "portability" and p.lang == "ja")
     assert _handle("zero_shot", case).transform_prompt(port) == (
         'New Fact: "What country is Shmavon Shmavonyan from? Yemen"\n'
         'Question: "Shmavon Shmavonyanの母国の首都はどこですか？" Answer: "')
     cf = _dataset("counterfact", "ru")
     rec = raw("CounterFact", "counterfact_test_ru.json")[0]
     case = cf.cases[0]
-    rel = next(p for p in case.probes if p.kind == "reliability")
+    rel = next(p for p in case.probes if p.kind == "reliability" and p.lang == "ru")
     assert _handle("zero_shot", case).transform_prompt(rel) == expected_query(rec["en"], rec["ru"]["src"])
 
 

@@ -1,5 +1,5 @@
-"""ReMaKE: retrieval of stored edits across languages on world:small, the plain prompt when nothing is
-retrieved (locality), a memory that grows with sequential edits and shrinks on restore, a missing retriever
+"""ReMaKE: retrieval of stored edits across languages on world:small, ReMaKE's own prompt (the bare question
+when nothing is retrieved) and BMIKE's as the alternative, a memory that grows with sequential edits and shrinks on restore, a missing retriever
 as one line, and the same results through a local model and `polyedit serve` on loopback."""
 
 import json
@@ -9,6 +9,7 @@ import pytest
 from polyedit.data.registry import load_dataset
 from polyedit.errors import PolyeditError
 from polyedit.methods import get_method
+from polyedit.methods.ike.prompts import fact_text
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,17 @@ def test_a_query_in_any_language_retrieves_its_edit_where_the_name_is_written_al
     langs = {p.lang for c in edited for p in c.probes if p.subject == c.edit.subject}
     assert {"zh", "ja", "ru"} & langs  # across scripts too, where the name is spelt in Latin letters
     probe = next(p for p in edited[1].probes if p.kind == "reliability" and p.lang == "en")
-    prompt = h.transform_prompt(probe)
-    assert prompt.endswith(f'Question: "{probe.prompt}" Answer: "') and edited[1].edit.target_new in prompt
+    e = edited[1].edit
+    # ReMaKE's own form (its `compute_icl_edit_quality`): the edit as a question and answer, then the query
+    assert h.info["prompt_form"] == "remake" and h.stop_strings() == ("\n",)
+    assert h.transform_prompt(probe) == f"Question: {e.prompt} Answer: {e.target_new}\nQuestion: {probe.prompt} Answer:"
+    bmike = get_method("remake", {"prompt_form": "bmike"}).apply(None, [c.edit for c in edited])
+    fact = fact_text(e.prompt, e.target_new, e.lang)  # a zh edit: prompt and target joined without a space
+    assert bmike.transform_prompt(probe) == f'New Fact: "{fact}"\nQuestion: "{probe.prompt}" Answer: "'
+    assert bmike.info["prompt_form"] == "bmike" and bmike.stop_strings() == ('"',)
 
 
-def test_nothing_retrieved_means_the_plain_prompt(cases):
+def test_nothing_retrieved_means_the_bare_question_or_under_bmike_the_plain_prompt(cases):
     edited, others = cases[:12], cases[12:]
     h = get_method("remake").apply(None, [c.edit for c in edited])
     edited_subjects = {p.subject for c in edited for p in c.probes}
@@ -46,7 +53,9 @@ def test_nothing_retrieved_means_the_plain_prompt(cases):
     assert len(plain) > 50
     unretrieved = [p for p in plain if not h.retrieved(p)]
     assert len(unretrieved) >= 0.8 * len(plain)
-    assert all(h.transform_prompt(p) == p.prompt for p in unretrieved)
+    assert all(h.transform_prompt(p) == f"Question: {p.prompt} Answer:" for p in unretrieved)
+    bmike = get_method("remake", {"prompt_form": "bmike"}).apply(None, [c.edit for c in edited])
+    assert all(bmike.transform_prompt(p) == p.prompt for p in unretrieved)
 
 
 def test_memory_grows_with_sequential_edits_and_restore_removes_them(cases):
@@ -57,7 +66,7 @@ def test_memory_grows_with_sequential_edits_and_restore_removes_them(cases):
     assert handles[2].retrieved(probe)[0][0] == cases[0].edit  # the latest handle sees every edit so far
     for h in reversed(handles):
         h.restore()
-    assert m.memory.edits == [] and handles[2].transform_prompt(probe) == probe.prompt
+    assert m.memory.edits == [] and handles[2].transform_prompt(probe) == f"Question: {probe.prompt} Answer:"
 
 
 def test_an_unavailable_retriever_is_one_line_not_a_fallback(cases):
@@ -82,12 +91,13 @@ def test_bench_local_and_through_the_endpoint_agree(tmp_path):
     data = "world:small:n=3:edit_lang=all:mix=cycle"
     cfg = dict(model="world:small", method="remake", data=data, langs=["en", "de", "zh"],
                protocols=["answer", "answer_locality"], mode="sequential")
-    local = run_bench(lm, get_method("remake"), load_dataset(data), tmp_path / "local", BenchConfig(**cfg),
+    bmike = {"prompt_form": "bmike"}  # the world models learnt in-context facts in BMIKE's form, not ReMaKE's
+    local = run_bench(lm, get_method("remake", bmike), load_dataset(data), tmp_path / "local", BenchConfig(**cfg),
                       progress=False)
     server, _ = serve_in_thread(CompletionModel(lm, "world-small"), "127.0.0.1", 0)
     try:
         backend = OpenAIBackend(f"http://127.0.0.1:{server.server_address[1]}/v1", "world-small")
-        remote = run_bench(None, get_method("remake"), load_dataset(data), tmp_path / "remote", BenchConfig(**cfg),
+        remote = run_bench(None, get_method("remake", bmike), load_dataset(data), tmp_path / "remote", BenchConfig(**cfg),
                            progress=False, backend=backend)
     finally:
         server.shutdown()

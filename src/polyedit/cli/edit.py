@@ -72,7 +72,22 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     finally:
         handle.restore()
     click.echo(f"{method} edit ({edit.lang}): {prompt!r} -> {target_new!r}")
+    for line in outcome_lines(handle.info):
+        click.echo(line)
     for (code, p), b, a in zip(asks, before, after):
         click.echo(f"[{code}] {p}\n    before: {b.text.strip()!r}\n    after:  {a.text.strip()!r}")
     if saved is not None:
         click.echo(f"edited model saved to {saved}")
+
+
+def outcome_lines(info: dict) -> list[str]:
+    """What the method reached: its objective's final loss against the target and the steps it took (for a
+    method that optimises one), then each note it left."""
+    lines = []
+    for row in info.get("edits") or []:
+        if "converged" not in row:
+            continue
+        loss = "no loss" if row["loss"] is None else f"loss {row['loss']:.4g}"
+        verdict = "converged" if row["converged"] else "did NOT converge: the edit itself failed"
+        lines.append(f"objective: {loss} after {row['steps']} steps (target {row['target']:g}): {verdict}")
+    return lines + [f"note: {n}" for n in info.get("notes", [])]

@@ -221,6 +221,13 @@ class EditCase:
         keep = {normalize_code(x) for x in langs}
         return EditCase(self.case_id, self.edit, [p for p in self.probes if p.lang in keep], dict(self.meta))
 
+    def restrict_probed(self, langs: list[str] | None) -> EditCase:
+        """`restrict` to `langs` and the edit's own language: edit success is measured where the edit was
+        made, whatever the probed languages asked for (`edit_language_added` says when it was added)."""
+        if not langs:
+            return self
+        return self.restrict(list(langs) + [self.edit.lang])
+
     def to_dict(self) -> dict[str, Any]:
         return {"case_id": self.case_id, "edit": asdict(self.edit), "probes": [_probe_dict(p) for p in self.probes],
                 "meta": self.meta}
@@ -278,3 +285,16 @@ def make_case(case_id: str, lang: str, subject: str, prompt: str, target_new: st
     edit = Edit(lang, subject, prompt, target_new, target_true)
     own = Probe("reliability", edit.lang, prompt, target_new, target_true, subject)
     return EditCase(case_id, edit, [own, *(probes or [])])
+
+
+def edit_language_added(cases: list[EditCase], langs: list[str] | None, where: str) -> str | None:
+    """The note a run gives when `langs` (named by `where`) leave out some edits' own language, which
+    `EditCase.restrict_probed` then probes as well; None when they include every edit language."""
+    if not langs:
+        return None
+    keep = {normalize_code(x) for x in langs}
+    added = sorted({c.edit.lang for c in cases} - keep)
+    if not added:
+        return None
+    return (f"{where} leaves out the edit language {', '.join(added)}: probed as well, so that each edit's "
+            f"success is measured where it was made")

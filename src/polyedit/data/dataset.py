@@ -37,6 +37,8 @@ class Dataset:
     #: the metric that scores a generated answer against the gold (the headline of reliability, generality
     #: and portability: evaluation/aggregate.py); a benchmark with its own answer scorer names it
     answer_scorer: str = "answer_em"
+    #: what a run on these cases must say (the edit language probed though `langs=` left it out)
+    notes: list[str] = field(default_factory=list)
 
 
 class SpecOptions(dict):

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from polyedit.data.cases import Edit, EditCase, Probe, case_id_of
+from polyedit.data.cases import Edit, EditCase, Probe, case_id_of, edit_language_added
 from polyedit.data.dataset import Dataset, DatasetSpec, SpecOptions
 from polyedit.data.jsonio import has_lone_surrogate, lone_surrogate, parse_json, read_text
 from polyedit.data.mapping import apply_mapping, parse_mapping
@@ -56,7 +56,9 @@ def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = 
                             f"(it reads: {', '.join(used) or 'none'}; langs= restricts probe languages)")
     check_unique_ids(ds.cases, spec)
     if langs:
-        ds.cases = [c.restrict(langs) for c in ds.cases]
+        note = edit_language_added(ds.cases, langs, f"langs={','.join(langs)}")
+        ds.notes += [note] if note else []
+        ds.cases = [c.restrict_probed(langs) for c in ds.cases]
     if limit is not None:
         ds.cases = ds.cases[:limit]
     return ds

@@ -13,7 +13,9 @@ per-language normalisation:
   `gold_in_language`: the same detector on the gold answer, whose language is known: its mean is the
   detector's ceiling. Both are absent where the gold answer has no letters (a year);
 - `answer_em_strict`: `answer_em`, except that a right answer in the wrong language is wrong (only
-  where the detector recognises the gold answer as the query's language, so its limits cost nothing).
+  where the detector recognises the gold answer as the query's language, so its limits cost nothing);
+- `old_answer_em`: the answer equals the probe's old answer (`answer_true`, where the data has one): before
+  the edit, whether the model knew the fact it is asked to change (`edit_success.known_facts`).
 
 `answer_locality` (locality probes, the headline): the normalised generated answer is the same after the
 edit as before it (`answer_unchanged`); before the edit it is unchanged by definition.
@@ -66,6 +68,8 @@ def _score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> dict[str, 
     pred = generated_answer(res, prompt, ctx)
     out = {"answer_em": normalize.exact_match(pred, probe.answers, probe.lang),
            "answer_f1": normalize.answer_f1(pred, probe.answers, probe.lang)}
+    if probe.answer_true:  # before the edit: whether the model generated the old answer (it knew the fact)
+        out["old_answer_em"] = normalize.exact_match(pred, (probe.answer_true,), probe.lang)
     candidates = tuple(ctx.case.languages) if ctx.case is not None else (probe.lang,)
     gold_ok = answer_language.in_language(probe.answer, probe.lang, candidates)
     if gold_ok is not None:

@@ -23,6 +23,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.errors import PolyeditError
+from polyedit.methods import convergence
 from polyedit.methods.base import HParams, param
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.precision import add_to_weight, commit_note
@@ -120,7 +121,7 @@ LayerWrite = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Ten
 
 @dataclass
 class Spread:
-    info: dict  # what to record: language handling, v* loss and steps
+    info: dict  # what to record: language handling, v* loss and steps, each edit's outcome ("edits")
     z: torch.Tensor  # (n_facts, d_model): the target of each fact at the last layer of the range
     keys: dict[int, torch.Tensor]  # layer -> the keys written there, (n_facts, d_ff)
 
@@ -145,8 +146,10 @@ def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write:
         w = weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[layer]))
         losses[f"layer {layer}"] = add_to_weight(w, write(layer, keys.to(w.device), residual.to(w.device), w))
         written[layer] = keys
-    # per-edit fields in one entry per edit (the same shape for one edit as for many); v_steps is shared
+    # per-edit fields in one entry per edit (the same shape for one edit as for many)
     info = {"edits": [{**lang, "v_loss": loss} for lang, loss in zip(language_info(contexts), value.loss)],
-            "v_steps": value.steps, "z_module": module}
+            "z_module": module}
+    convergence.record(info, [convergence.outcome(loss, steps, value.early_stop_loss)
+                              for loss, steps in zip(value.loss, value.steps)])
     commit_note(method, losses, w.dtype, info)
     return Spread(info, z, written)

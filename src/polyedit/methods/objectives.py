@@ -15,6 +15,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.data.languages import join_target
+from polyedit.methods import convergence
 from polyedit.methods.precision import Float32Masters
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target, pad_right
@@ -30,6 +31,11 @@ class TargetBatch:
     target_mask: torch.Tensor
     next_ids: torch.Tensor
     last_prompt: torch.Tensor  # index of each row's last context token
+
+    def row(self, i: int) -> TargetBatch:
+        """Edit i alone, at the batch's width (its loss computed from the batch's logits of row i)."""
+        return TargetBatch(*(t[i:i + 1] for t in (self.input_ids, self.attention_mask, self.target_mask,
+                                                   self.next_ids, self.last_prompt)))
 
     def to(self, device) -> TargetBatch:
         return TargetBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.target_mask,
@@ -94,16 +100,21 @@ def fit_adam(model: torch.nn.Module, params: list[torch.nn.Parameter], batch: Ta
     """Adam on `params` for up to `hp.steps` steps (`hp.lr`), stopping once the loss is below
     `hp.early_stop_loss`; `after_step(trained)` runs after each update on the float32 tensors being trained
     (FT-L's projection). Half-precision parameters are trained through float32 masters (`precision`); a
-    step with a non-finite gradient is skipped. The last loss, the number of updates and of skipped steps
-    go into `info`."""
+    step with a non-finite gradient is skipped. The last loss (after the last update), the number of
+    updates and of skipped steps go into `info`, and each edit's own loss against the target into
+    `info["edits"]` (`convergence`)."""
     masters = Float32Masters(params)
     opt = torch.optim.Adam(masters.masters, lr=hp.lr)
-    for step in range(hp.steps):
+    for step in range(hp.steps + 1):
         masters.zero_grad()
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         loss = loss_fn(logits, batch)
         info["loss"] = loss.item()
-        if loss.item() < hp.early_stop_loss or not math.isfinite(loss.item()):
+        if loss.item() < hp.early_stop_loss or not math.isfinite(loss.item()) or step == hp.steps:
+            with torch.no_grad():
+                per_edit = [loss_fn(logits[i:i + 1], batch.row(i)).item() for i in range(len(batch.input_ids))]
+            convergence.record(info, [convergence.outcome(x, info.get("steps", 0), hp.early_stop_loss)
+                                      for x in per_edit])
             break
         loss.backward()
         if not masters.pull_grads():

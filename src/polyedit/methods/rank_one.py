@@ -195,8 +195,14 @@ def subject_keys(lm: LoadedModel, layer: int, contexts: list[FactContexts], weig
 class ValueResult:
     delta: torch.Tensor  # (n_facts, dim): δ added at the lookup position of the module's output
     v_init: torch.Tensor  # (n_facts, dim): the module's output there before the edit (bare prompt)
-    loss: list[float]  # per fact, at the last step
-    steps: int
+    loss: list[float]  # per fact, at the step it stopped
+    steps: list[int]  # per fact, the step it stopped at (its last forward pass)
+    early_stop_loss: float = 5e-2  # the target each fact's loss is measured against
+
+    @property
+    def converged(self) -> list[bool]:
+        """Per fact: whether its loss reached the early-stop target (ROME/MEMIT's `loss < 5e-2`)."""
+        return [x < self.early_stop_loss for x in self.loss]
 
 
 def _essence_batch(lm: LoadedModel, contexts: list[FactContexts]):
@@ -211,7 +217,8 @@ def optimise_values(lm: LoadedModel, contexts: list[FactContexts], module: str, 
     the memory of a large batch: 100 MEMIT edits at once took 1.8 GB in one group on world:small)."""
     parts = [optimise_facts(lm, contexts[i:i + chunk], module, **settings) for i in range(0, len(contexts), chunk)]
     return ValueResult(torch.cat([p.delta for p in parts]), torch.cat([p.v_init for p in parts]),
-                       [x for p in parts for x in p.loss], max(p.steps for p in parts))
+                       [x for p in parts for x in p.loss], [x for p in parts for x in p.steps],
+                       parts[0].early_stop_loss)
 
 
 def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *, lr: float, steps: int,
@@ -224,7 +231,9 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
                + weight_decay · ‖δ‖ / ‖v_init‖²,
 
     with ‖δ‖ ≤ clamp_norm_factor · ‖v_init‖ after every step. Facts are optimised together, each with its
-    own δ and its own loss (summed, so each δ sees exactly its single-fact gradient)."""
+    own δ and its own loss (summed, so each δ sees exactly its single-fact gradient), and each stops on its
+    own as the reference's `compute_z` stops each request (loss below `early_stop_loss`, or the last step):
+    a stopped fact's δ is frozen (Adam's momentum would still move it), so it is the δ it gets alone."""
     n = len(contexts)
     pairs = [(t, c.edit.target_new, c.edit.lang) for c in contexts for t in c.texts]
     fact_of_row = torch.tensor([i for i, c in enumerate(contexts) for _ in c.texts], device=lm.device)
@@ -252,8 +261,9 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
     with torch.no_grad():
         base = index_at(lm.model(input_ids=e_ids, attention_mask=e_mask).logits, e_rows, e_lookup)
         kl_init = torch.log_softmax(base.float(), dim=-1)
-    losses = torch.zeros(n)
-    step = 0
+    losses = torch.full((n,), float("nan"))
+    stopped_at = torch.zeros(n, dtype=torch.long)
+    active = torch.ones(n, dtype=torch.bool, device=delta.device)
     with trainable(lm.model, []):
         for step in range(1, steps + 1):
             opt.zero_grad()
@@ -272,18 +282,26 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
                 kl = torch.zeros(n, device=delta.device)
             decay = delta.norm(dim=-1) / v_init.norm(dim=-1).clamp_min(1e-8) ** 2
             per_fact = nll + kl_factor * kl + weight_decay * decay
-            losses = per_fact.detach().cpu()
-            if bool((per_fact < early_stop_loss).all()):
+            stop = active & ((per_fact.detach() < early_stop_loss) | (step == steps))
+            losses[stop.cpu()] = per_fact.detach().cpu()[stop.cpu()]
+            stopped_at[stop.cpu()] = step
+            active &= ~stop
+            if not bool(active.any()):
                 break
-            if step == steps:
-                break
-            per_fact.sum().backward()
-            opt.step()
-            with torch.no_grad():
-                limit = clamp_norm_factor * v_init.norm(dim=-1, keepdim=True)
-                norm = delta.norm(dim=-1, keepdim=True)
-                delta.mul_(torch.where(norm > limit, limit / norm.clamp_min(1e-12), torch.ones_like(norm)))
-    return ValueResult(delta.detach(), v_init, losses.tolist(), step)
+            (per_fact * active).sum().backward()
+            _step_active(opt, delta, active, clamp_norm_factor * v_init.norm(dim=-1, keepdim=True))
+    return ValueResult(delta.detach(), v_init, losses.tolist(), stopped_at.tolist(), early_stop_loss)
+
+
+def _step_active(opt: torch.optim.Optimizer, delta: torch.Tensor, active: torch.Tensor, limit: torch.Tensor) -> None:
+    """One Adam step on the rows of δ still being optimised, each clamped to ‖δ‖ ≤ limit; stopped rows are
+    put back as they were."""
+    frozen = delta.detach().clone()
+    opt.step()
+    with torch.no_grad():
+        norm = delta.norm(dim=-1, keepdim=True)
+        delta.mul_(torch.where(norm > limit, limit / norm.clamp_min(1e-12), torch.ones_like(norm)))
+        delta.copy_(torch.where(active[:, None], delta, frozen))
 
 
 def language_info(contexts: list[FactContexts]) -> list[dict]:

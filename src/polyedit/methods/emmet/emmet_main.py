@@ -3,8 +3,10 @@ bottom-up over the layers) with ROME's equality constraint for the whole batch i
 squares: each layer writes its share R of the residual exactly for every edit's key (`update.emmet_update`).
 
 With one layer and one edit this is ROME (eq. 2 of ROME, context-mean key); with several edits of distinct
-keys every one is written exactly, where MEMIT trades them off against the preserved keys. The reference's
-`emmet_lambda` (0.1) regularises K₁ᵀC⁻¹K₁ for batches whose keys are nearly dependent.
+keys every one is written exactly, where MEMIT trades them off against the preserved keys. `emmet_lambda`
+(0.1, the authors' unified-editing configs) regularises K₁ᵀC⁻¹K₁ for batches of two or more edits, whose keys
+may be nearly dependent; a single edit is written exactly, as in the authors' code (EasyEdit's copy adds ε
+to a single edit too).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from polyedit.models.load import LoadedModel
 class EMMETHParams(MassEditHParams):
     mom2_update_weight: float | None = param(None, "λ of C = λ E[kkᵀ] (default: the MLP width, as MEMIT's); it "
                                              "matters only through emmet_lambda", gt=0)
-    emmet_lambda: float = param(0.1, "ε added to the diagonal of K₁ᵀC⁻¹K₁ (the reference's 0.1; 0: exact)", ge=0,
+    emmet_lambda: float = param(0.1, "ε added to the diagonal of K₁ᵀC⁻¹K₁ for batches of two or more edits (0: exact)", ge=0,
                                  search=log_range(1e-3, 1.0))
     update_norm_lambda: float = param(0.0, "μ added to the diagonal of C (the reference's, default 0)", ge=0)
 

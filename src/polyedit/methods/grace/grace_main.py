@@ -31,6 +31,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.errors import PolyeditError
+from polyedit.methods import convergence
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.grace.codebook import Codebook
 from polyedit.methods.layer_choice import check_layers, layer_at
@@ -162,6 +163,7 @@ class GRACE(EditMethod):
         handle = GraceHandle(lm, adaptor, {"layer": hp.layer, "module": name, "edits": []})
         gen = torch.Generator(device="cpu").manual_seed(hp.seed)
         rules: Counter = Counter()
+        outcomes = []
         try:
             for edit in edits:
                 h, f_h, batch = _key_and_output(lm, name, edit)
@@ -170,10 +172,12 @@ class GRACE(EditMethod):
                 rules[rule] += 1
                 loss, steps = self._train_value(lm, adaptor, entry, batch, hp)
                 handle.info["edits"].append({"loss": loss, "steps": steps})  # each edit's value, not the last
+                outcomes.append(convergence.outcome(loss, steps, hp.early_stop_loss))
         except BaseException:
             handle.restore()
             raise
         handle.info.update({"rules": dict(rules), "keys": len(adaptor.codebook)})
+        convergence.record(handle.info, outcomes)
         return handle
 
     @staticmethod

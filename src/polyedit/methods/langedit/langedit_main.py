@@ -76,7 +76,7 @@ class LangEdit(EditMethod):
         corpus, cs = layer_moments(lm, hp)
         handle = MemoryHandle(lm, lm.arch.mlp_out_weights(hp.layers), info={"layers": hp.layers, "second_moment": corpus})
         memory, d = handle.memory, lm.arch.intermediate_size
-        per_language, info = {}, {}
+        per_language, info, outcomes = {}, {}, {}
         for lang, group in language_groups(edits):
             ps = {}
             for layer in hp.layers:
@@ -97,10 +97,13 @@ class LangEdit(EditMethod):
             spread = spread_edits(lm, hp, group, write, method=self.name)
             if hp.remember_edits:
                 remember(handle, group, spread.keys)
+            for e, out in zip(group, spread.info.pop("edits")):
+                outcomes.setdefault(id(e), []).append(out)
             for k, v in spread.info.items():  # per edit, in the order of the call
                 info.setdefault(k, []).append(v)
         handle.info["null_space"] = per_language
         handle.info.update(_merged(info, edits))
+        handle.info["edits"] = [outcomes[id(e)].pop(0) for e in edits]  # in the order of the call
         return handle
 
 

@@ -14,6 +14,7 @@ data gives no old answer (BMIKE-53's zsRE), the model's own pre-edit greedy answ
 from __future__ import annotations
 
 from polyedit.data.cases import Edit, EditCase
+from polyedit.methods import convergence
 from polyedit.methods.base import EditHandle, EditMethod, register_method
 from polyedit.methods.memla.config import MEMLAHParams
 from polyedit.methods.memla.editor import build_pairs, commit, train_pairs
@@ -90,6 +91,10 @@ class MEMLA(EditMethod):
             for where, lost in commit(lm, pairs, hp.commit_scale).items():
                 losses[where + (f", edit {i}" if len(edits) > 1 else "")] = lost
         commit_note(self.name, losses, lm.dtype, handle.info)  # "training": one entry per edit, however many
+        convergence.record(handle.info, [convergence.outcome(
+            t["loss"], t["steps"], hp.early_stop_loss,
+            reached=t["loss"] is not None and (t["loss"] < hp.early_stop_loss or t["p_new"] > hp.early_stop_prob))
+            for t in handle.info["training"]])
         if filled:
             handle.info["old_answers"] = filled
         return handle

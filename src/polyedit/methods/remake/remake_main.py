@@ -14,9 +14,10 @@ nothing relevant the query goes to the model as it is, which is what keeps unrel
   scripts) or `sentence-transformers` (`embedding_model`, a local multilingual encoder; unavailable is a
   one-line error, never a silent fallback). The paper's retriever is a fine-tuned multilingual
   classifier; any sentence-transformers model stands in for it here.
-- Prompt: the in-context prompt of `ike.prompts` with the nearest edit as the query's new fact; further
-  retrieved edits (top_k > 1) come before it as `New fact: "..."` lines, nearest last. No demonstrations
-  (ReMaKE's zero-shot setting).
+- Prompt (`prompt_form`, recorded in `info`): ReMaKE's own by default, `Question: <edit prompt> Answer:
+  <target>\nQuestion: <query> Answer:` and the bare `Question: <query> Answer:` when nothing is retrieved;
+  `bmike`: BMIKE-53's in-context prompt (`ike.prompts`) and the plain query when nothing is retrieved
+  (`remake.prompts`). No demonstrations (ReMaKE's zero-shot setting).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import numpy as np
 from polyedit.data.cases import Edit, Probe
 from polyedit.errors import PolyeditError
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
-from polyedit.methods.ike.prompts import ANSWER_STOP, fact_text, in_context_prompt
+from polyedit.methods.ike.prompts import fact_text
 from polyedit.methods.ike.retrieval import CharNgramTfidf, SentenceTransformerEmbedder
+from polyedit.methods.remake.prompts import BUILDERS, PROMPT_FORMS, STOPS
 
 MULTILINGUAL_ST_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 
@@ -43,8 +45,11 @@ class ReMaKEHParams(HParams):
     top_k: int = param(1, "at most this many stored edits go before a query", ge=1)
     key: str = param("subject", "what a stored edit is indexed by: its subject, or its new-fact sentence "
                                 "(fact)", choices=("subject", "fact"))
-    threshold: float = param(0.5, "cosine similarity an edit needs to be retrieved; none above it: the plain "
-                                  "prompt", ge=-1, le=1)
+    threshold: float = param(0.5, "cosine similarity an edit needs to be retrieved; none above it: no edit in "
+                                  "the prompt", ge=-1, le=1)
+    prompt_form: str = param("remake", "remake: ReMaKE's `Question: ... Answer: ...` prompt (the bare question "
+                                       "when nothing is retrieved); bmike: BMIKE-53's `New Fact:` prompt (the plain "
+                                       "query when nothing is retrieved)", choices=PROMPT_FORMS)
 
 
 def make_retriever(hp: ReMaKEHParams):
@@ -102,16 +107,10 @@ class ReMaKEHandle(EditHandle):
         return self.method.memory.retrieve(probe.prompt, hp.top_k, hp.threshold)
 
     def transform_prompt(self, probe: Probe) -> str:
-        hits = self.retrieved(probe)
-        if not hits:
-            return probe.prompt
-        nearest, *others = hits
-        extra = "".join(f'New fact: "{fact_text(e.prompt, e.target_new, e.lang)}"\n' for e, _ in reversed(others))
-        e = nearest[0]
-        return extra + in_context_prompt([], e.prompt, e.target_new, probe.prompt, e.lang)
+        return BUILDERS[self.method.hparams.prompt_form]([e for e, _ in self.retrieved(probe)], probe.prompt)
 
     def stop_strings(self) -> tuple[str, ...]:
-        return (ANSWER_STOP,)
+        return (STOPS[self.method.hparams.prompt_form],)
 
     def restore(self) -> None:
         self.method.memory.remove(id(self))
@@ -143,5 +142,6 @@ class ReMaKE(EditMethod):
         handle = ReMaKEHandle(lm, self, list(edits), {})
         handle.info.update({"retriever": memory.embedder.name, "top_k": self.hparams.top_k,
                             "key": self.hparams.key, "threshold": self.hparams.threshold,
+                            "prompt_form": self.hparams.prompt_form,
                             "memory": len(memory.edits)})
         return handle

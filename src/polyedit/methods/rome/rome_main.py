@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from polyedit.data.cases import Edit
+from polyedit.methods import convergence
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers, layer_at
 from polyedit.methods.precision import add_to_weight, commit_note
@@ -78,8 +79,9 @@ def rome_edit(lm: LoadedModel, edit: Edit, hp: ROMEHParams, c: torch.Tensor) -> 
         k_star, k_fit = k_star.to(w.device), k_fit.to(w.device)
         v_star = w.float() @ k_fit + value.delta[0].to(w.device)  # v* = W k + δ (bias unchanged: added to both)
         lost = add_to_weight(w, rank_one_update(w, c, k_star, v_star, k_fit))
-    record = {**language_info(contexts)[0], "v_loss": value.loss[0], "v_steps": value.steps,
-              "delta_norm": value.delta[0].norm().item(), "commit_loss": lost}
+    record = {**language_info(contexts)[0], "v_loss": value.loss[0], "v_steps": value.steps[0],
+              "delta_norm": value.delta[0].norm().item(), "commit_loss": lost,
+              "outcome": convergence.outcome(value.loss[0], value.steps[0], value.early_stop_loss)}
     return record, k_fit, v_star
 
 
@@ -97,9 +99,11 @@ class ROME(EditMethod):
         handle = EditHandle(lm, lm.arch.mlp_out_weights([hp.layer]), info={"layer": hp.layer, "second_moment": corpus})
         done = [rome_edit(lm, e, hp, c) for e in edits]
         records = [r for r, _, _ in done]
+        outcomes = [r.pop("outcome") for r in records]
         losses = {f"layer {hp.layer}" + (f", edit {i}" if len(records) > 1 else ""): r.pop("commit_loss")
                   for i, r in enumerate(records)}
         handle.info["edits"] = records  # one entry per edit, however many
+        convergence.record(handle.info, outcomes)
         commit_note(self.name, losses, lm.dtype, handle.info)
         handle.keys_values = [(k, v) for _, k, v in done]  # (k, v*) with Ŵ k = v*, for inspection and tests
         return handle
