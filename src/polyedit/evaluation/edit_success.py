@@ -10,7 +10,7 @@ reliability of those and of the converged ones separately, each with its interva
 from __future__ import annotations
 
 from polyedit.data.cases import RELIABILITY
-from polyedit.evaluation.aggregate import _entry, headline_metrics, rows, summarize
+from polyedit.evaluation.aggregate import ANSWER_SCORER, _entry, headline_metrics, rows, summarize
 
 
 def case_outcome(info: dict, index: int) -> dict | None:
@@ -21,14 +21,14 @@ def case_outcome(info: dict, index: int) -> dict | None:
     return None
 
 
-def reliability(records: list[dict]) -> dict | None:
+def reliability(records: list[dict], answer_scorer: str = ANSWER_SCORER) -> dict | None:
     """The headline reliability entry (post, ci95, n ...) over these records' probes, every language."""
     table = rows(records)
-    metric = headline_metrics(records, table).get(RELIABILITY, (None, None))[0]
+    metric = headline_metrics(table, answer_scorer)[0].get(RELIABILITY, (None, None))[0]
     return _entry([r for r in table if r["kind"] == RELIABILITY and r["metric"] == metric], metric, None)
 
 
-def convergence_summary(records: list[dict]) -> dict | None:
+def convergence_summary(records: list[dict], answer_scorer: str = ANSWER_SCORER) -> dict | None:
     """{n_edits, not_converged, reliability: {converged, not_converged}} over the records whose edit has an
     outcome; None when none has."""
     known = [r for r in records if r.get("convergence")]
@@ -37,8 +37,8 @@ def convergence_summary(records: list[dict]) -> dict | None:
     failed = [r for r in known if not r["convergence"]["converged"]]
     done = [r for r in known if r["convergence"]["converged"]]
     return {"n_edits": len(known), "not_converged": len(failed),
-            "reliability": {"converged": reliability(done) if done else None,
-                            "not_converged": reliability(failed) if failed else None}}
+            "reliability": {"converged": reliability(done, answer_scorer) if done else None,
+                            "not_converged": reliability(failed, answer_scorer) if failed else None}}
 
 
 def _share(entry: dict | None) -> str:
@@ -85,7 +85,7 @@ def known_share(records: list[dict]) -> dict[str, dict]:
     return {lang: {"share": sum(v) / len(v), "n_cases": len(v)} for lang, v in sorted(by_lang.items())}
 
 
-def known_facts(records: list[dict]) -> dict:
+def known_facts(records: list[dict], answer_scorer: str = ANSWER_SCORER) -> dict:
     """What the model knew before the edit: the per-language share (`known_share`) and, labelled "known
     facts", every headline restricted to the cases whose old answer it generated in the edit's language
     (`summarize(records)["mean"]` of those: each entry with its interval). Where the data gives no old
@@ -95,7 +95,7 @@ def known_facts(records: list[dict]) -> dict:
     return {"label": "known facts: cases whose old answer (target_true) the unedited model generated in the "
                      "edit's language",
             "n_with_old_answer": len(judged), "n_known": len(known), "per_language": known_share(records),
-            "mean": summarize(known)["mean"] if known else {}}
+            "mean": summarize(known, answer_scorer=answer_scorer)["mean"] if known else {}}
 
 
 def known_note(summary: dict) -> str | None:

@@ -86,7 +86,9 @@ register_protocol("answer", {"generate"},
                            "answer_f1": "best word (or character) F1 against the answer and aliases",
                            "answer_in_language": "the generated answer is in the query's language",
                            "gold_in_language": "the detector recognises the gold answer's language (its ceiling)",
-                           "answer_em_strict": "answer_em, a right answer in the wrong language counted wrong"},
+                           "answer_em_strict": "answer_em, a right answer in the wrong language counted wrong",
+                           "old_answer_em": "the generated answer is the old answer (target_true), where the data "
+                                            "gives one: what the model knew before the edit"},
                   settings=_SETTINGS)((
     _needs, _score,
 ))

@@ -448,9 +448,9 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
                   lifelong_summary: dict | None = None, capability_summary: dict | None = None) -> dict:
     """summary.json beside the results (the Markdown table is written by the report layer). `evaluation`:
     how the backend ran (device, dtype, batch size actually used, chat template)."""
+    scorer = getattr(dataset, "answer_scorer", ANSWER_SCORER)
     summary = {"format_version": FORMAT_VERSION,
-               **summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()),
-                           answer_scorer=getattr(dataset, "answer_scorer", ANSWER_SCORER),
+               **summarize(records, meta_groups=tuple(getattr(dataset, "group_by", ()) or ()), answer_scorer=scorer,
                            paper_protocols=tuple(getattr(dataset, "protocols", None) or ()))}
     if evaluation:
         summary["evaluation"] = evaluation
@@ -461,8 +461,8 @@ def write_summary(out: Path, records: list[dict], dataset: Dataset | None = None
         summary["lifelong"] = lifelong_summary
     if capability_summary is not None:
         summary["capability"] = capability_summary
-    summary["convergence"] = convergence_summary(records)
-    summary["known_facts"] = known_facts(records)
+    summary["convergence"] = convergence_summary(records, scorer)
+    summary["known_facts"] = known_facts(records, scorer)
     summary["notes"] = (list(getattr(dataset, "notes", [])) if dataset is not None else []) + run_notes(records)
     summary["notes"] += [n for n in [convergence_note(summary["convergence"]), known_note(summary["known_facts"])] if n]
     write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False))
