@@ -23,13 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from polyedit.errors import PolyeditError
 from polyedit.models.backend import Generation, ScoreResult, cut_at_stop
-from polyedit.models.openai_backend_http import Endpoint, EndpointError, Ledger, ResponseCache, RetryPolicy
+from polyedit.models.openai_backend_http import (Endpoint, EndpointClient, EndpointError, Ledger, ResponseCache,
+                                                 RetryPolicy)
 
 __all__ = ["OpenAIBackend", "Endpoint", "EndpointError", "Ledger", "ResponseCache", "RetryPolicy", "word_ids"]
 _WORDS = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
-class OpenAIBackend:
+class OpenAIBackend(EndpointClient):
     """`Backend` over HTTP. `logprobs`: True, False, or None to ask the endpoint once at construction."""
 
     def __init__(self, base_url: str, model_name: str, *, api_key_env: str = "OPENAI_API_KEY",
@@ -51,14 +52,6 @@ class OpenAIBackend:
         if not self.has_logprobs:
             self.notes.append("endpoint returns no logprobs: probability protocols unavailable; token-level "
                               "metrics count words and punctuation instead of the model's tokens")
-
-    @property
-    def requests_sent(self) -> int:
-        return self.endpoint.requests_sent
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.endpoint.ledger
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(url={self.url!r}, model={self.model_name!r}, key_env={self.api_key_env!r})"

@@ -28,7 +28,7 @@ from polyedit.data.normalize import QUOTE_PAIRS, SENTENCE_END, SPACED_SENTENCE_E
 from polyedit.errors import PolyeditError
 from polyedit.models.backend import Generation, cut_at_stop
 from polyedit.models.openai_backend import word_ids
-from polyedit.models.openai_backend_http import Endpoint, Ledger, ResponseCache, RetryPolicy
+from polyedit.models.openai_backend_http import Endpoint, EndpointClient, Ledger, ResponseCache, RetryPolicy
 
 #: chat models often open with a label or quotes: fewer tokens than this would cut the answer itself off
 MIN_CHAT_TOKENS = 32
@@ -102,7 +102,7 @@ def extract_answer(reply: str, prompt: str, stop: tuple[str, ...] = ()) -> str:
     return text
 
 
-class ChatBackend:
+class ChatBackend(EndpointClient):
     """`Backend` over /v1/chat/completions: one request per prompt, `concurrency` in flight. `protocol`: a
     key of `CHAT_PROTOCOLS`; `extract=False` sends each prompt as one user message and keeps the reply's first
     line as it is (the judge writes its own instruction and parses its own verdict)."""
@@ -127,14 +127,6 @@ class ChatBackend:
 
     def __repr__(self) -> str:
         return f"ChatBackend(url={self.url!r}, model={self.model_name!r}, protocol={self.protocol!r})"
-
-    @property
-    def requests_sent(self) -> int:
-        return self.endpoint.requests_sent
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.endpoint.ledger
 
     def decoding(self) -> dict:
         return {"temperature": 0, **({"seed": self.seed} if self.seed is not None else {})}

@@ -246,3 +246,18 @@ def _hint(route: str, e) -> str:
     if route == "completions" and e.status_code == 404 and "chat" in _message(e).lower():
         return " (a chat model: use its chat route, --backend openai-chat or --judge-api chat)"
     return ""
+
+
+class EndpointClient:
+    """What the completions and chat backends share about their `Endpoint`: its count of requests sent and
+    its token ledger (what a run's summary reports)."""
+
+    endpoint: Endpoint
+
+    @property
+    def requests_sent(self) -> int:
+        return self.endpoint.requests_sent
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.endpoint.ledger
