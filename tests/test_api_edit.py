@@ -1,4 +1,4 @@
-"""`pe.edit`, EasyEdit's one call: the README's example runs as printed, and the inputs are checked."""
+"""`pe.edit`, EasyEdit's one call: the getting-started page's example runs as printed, and the inputs are checked."""
 
 import re
 from pathlib import Path
@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "getting-started.md"
 
 
 def _example() -> str:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text("utf-8"), re.S)
     found = [b for b in blocks if "pe.edit(" in b]
-    assert len(found) == 1, "the README has one pe.edit example"
+    assert len(found) == 1, "the getting-started page has one pe.edit example"
     return found[0]
 
 
@@ -21,7 +21,7 @@ def test_the_readme_example_runs_and_moves_the_edit(capsys):
 
     before = {n: p.detach().clone() for n, p in load_model("world:small").model.named_parameters()}
     scope: dict = {}
-    exec(compile(_example(), "README.md", "exec"), scope)
+    exec(compile(_example(), "getting-started.md", "exec"), scope)
     printed = capsys.readouterr().out
     summary, handle = scope["summary"], scope["handle"]
     head = summary["headline"]

@@ -1,4 +1,4 @@
-"""The README's dataset section: its jsonl example line is a valid case under the shipped schema and loads,
+"""The datasets page (docs/datasets/index.md): its jsonl example line is a valid case under the shipped schema and loads,
 and its mapping and parallel-files commands run as printed (from the repository root) and load every probe."""
 
 import json
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _section() -> str:
-    text = (ROOT / "README.md").read_text("utf-8")
+    text = (ROOT / "docs" / "datasets" / "index.md").read_text("utf-8")
     return text[text.index("**Bringing your own files.**"):text.index("**Dev/test splits.**")]
 
 
