@@ -12,6 +12,10 @@ Llama-3 and Qwen2.5); polyedit edits the MLP output projection of every model, b
 way up to the second-to-last layer (GPT-J: 18-26, as the reference). Differences, documented: the gradient of a
 call comes from one forward over its edits (the reference splits a batch into chunks of 10); the statistics are
 float64 (the reference's float32).
+
+The default η = 0.03 was measured on world:small (layers [1, 2], 40 English edits one at a time, never restored
+in between): 24 of 40 pass right after their edit and 8 at the end of the sequence (η 0.05: 25 and 5; η 0.1: 18
+and 3); a batch of 12 failing edits: 10 pass (η 0.1: 11). The reference's η = 1e-6 is for Llama-3-8B's widths.
 """
 
 from __future__ import annotations
@@ -34,16 +38,19 @@ from polyedit.models.load import LoadedModel
 
 
 def default_layers(n_layers: int) -> list[int]:
-    """From two thirds of the way up to the second-to-last layer (GPT-J's 28 layers: 18-26, the reference's)."""
+    """From two thirds of the way up to the second-to-last layer (GPT-J's 28 layers: 18-26, the reference's), at
+    least two layers where the model has three or more: the layers share one set of statistics (one module
+    shape), so a first edit with one target token still has two rows to normalise (one row alone is its own
+    mean, ẑ = 0, and writes nothing)."""
     last = max(0, n_layers - 2)
-    return list(range(min(last, 2 * n_layers // 3), last + 1))
+    return list(range(max(0, min(last - 1, 2 * n_layers // 3)), last + 1))
 
 
 @dataclass
 class UltraEditHParams(HParams):
     layers: list[int] | None = param(None, "layers whose MLP output projection is edited (default: default_layers)",
                                      search=layer_sets())
-    lr: float = param(0.1, "η: the step of the pseudo-target V = −η ‖k̂‖² ĝ (the reference's editor lr)", gt=0,
+    lr: float = param(0.03, "η: the step of the pseudo-target V = −η ‖k̂‖² ĝ (the reference's editor lr)", gt=0,
                       search=log_range(1e-3, 1.0))
     ridge: float = param(1.0, "λ of ΔW = Vᵀ K (KᵀK + λI)⁻¹ (the reference: 1)", gt=0, search=log_range(1e-2, 1e2))
 
