@@ -131,3 +131,17 @@ def test_bench_on_world_small(mode, step, world, tmp_path):
     assert all(len(r["info"]["edits"]) == (4 if mode == "batch" else 1) for r in rows)
     reliability = json.loads((out / "summary.json").read_text("utf-8"))["mean"]["reliability"]
     assert reliability["pre"] == 0.0 and reliability["post"] > 0.2, reliability  # measured (batch of 6): 0.53
+
+
+def test_the_crosscheck_against_the_reference_rule_agrees(world):
+    """benchmarks/ultraedit_crosscheck.py: the reference's arithmetic (re-derived, in float64 so that only the
+    rule is compared) and polyedit's weight change agree to float32 commit rounding (measured: 1.9e-7)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    try:
+        from ultraedit_crosscheck import main
+    finally:
+        sys.path.pop(0)
+    assert main(["--steps", "2", "--batch", "3", "--reference-dtype", "float64"]) < 1e-5
