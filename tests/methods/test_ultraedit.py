@@ -60,7 +60,8 @@ def test_pseudo_values_are_a_normalised_gradient_step():
 
 @pytest.mark.parametrize("n,ridge", [(3, 1.0), (12, 0.25)])  # fewer and more rows than key dimensions
 def test_ridge_update_is_the_ridge_least_squares_solution(n, ridge):
-    """ΔW minimises ‖K ΔWᵀ − V‖² + λ‖ΔW‖²: solved independently as least squares on [K; √λ I] ΔWᵀ = [V; 0]."""
+    """ΔW minimises ‖K ΔWᵀ − V‖² + λ‖ΔW‖²: solved independently as least squares on
+    [K; √λ I] ΔWᵀ = [V; 0]."""
     g = torch.Generator().manual_seed(n)
     k, v = torch.randn(n, 8, generator=g, dtype=torch.float64), torch.randn(n, 5, generator=g, dtype=torch.float64)
     delta = ridge_update(k, v, ridge)

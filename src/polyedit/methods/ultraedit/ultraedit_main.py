@@ -50,9 +50,10 @@ def default_layers(n_layers: int) -> list[int]:
 class UltraEditHParams(HParams):
     layers: list[int] | None = param(None, "layers whose MLP output projection is edited (default: default_layers)",
                                      search=layer_sets())
-    lr: float = param(0.03, "η: the step of the pseudo-target V = −η ‖k̂‖² ĝ (the reference's editor lr)", gt=0,
-                      search=log_range(1e-3, 1.0))
-    ridge: float = param(1.0, "λ of ΔW = Vᵀ K (KᵀK + λI)⁻¹ (the reference: 1)", gt=0, search=log_range(1e-2, 1e2))
+    lr: float = param(0.03, "η: the step of the pseudo-target V = −η ‖k̂‖² ĝ (the reference's editor lr)",
+                      gt=0, search=log_range(1e-3, 1.0))
+    ridge: float = param(1.0, "λ of ΔW = Vᵀ K (KᵀK + λI)⁻¹ (the reference: 1)", gt=0,
+                         search=log_range(1e-2, 1e2))
 
     def resolve(self, lm: LoadedModel) -> UltraEditHParams:
         layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)

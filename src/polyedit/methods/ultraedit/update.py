@@ -9,7 +9,7 @@ the edit loss with respect to the module's output. With ẑ_i = [k̂_i, ĝ_i] th
 
 and the update is the ridge least-squares map from the raw keys to those values:
 
-    ΔW = argmin_Δ ‖K Δᵀ − V‖² + λ ‖Δ‖²  =  Vᵀ K (Kᵀ K + λ I)⁻¹          (λ = 1 in the reference)
+    ΔW = argmin_Δ ‖K Δᵀ − V‖² + λ ‖Δ‖²  =  Vᵀ K (Kᵀ K + λ I)⁻¹     (λ = 1 in the reference)
 """
 
 from __future__ import annotations
