@@ -31,6 +31,7 @@ METHOD_CASES: dict[str, tuple[dict, str, tuple[str, ...]]] = {
     "memla-random": (_MEMLA, WEIGHTS, _MEMLA_LISTS),
     "memla-lora": (_MEMLA, WEIGHTS, _MEMLA_LISTS),
     "grace": ({"steps": 10}, SIDE_MEMORY, _EDITS),
+    "wise": ({"steps": 10}, SIDE_MEMORY, _EDITS),
     "ike": ({}, IN_CONTEXT, ()),
     "remake": ({}, IN_CONTEXT, ()),
 }

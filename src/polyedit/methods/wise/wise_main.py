@@ -199,9 +199,11 @@ class WISE(EditMethod):
         for edit in edits:  # one after another, as the reference edits
             handle.info["edits"].append(self._edit(lm, router, edit, hp))
         mem = router.memory
-        if mem.edits >= hp.save_freq and (mem.shards or bool(mem.side.any())):  # EasyEdit's merge at inference
-            mem.set_aside()
-            mem.merge(hp.merge_weight, hp.density)
+        if mem.edits >= hp.save_freq:  # EasyEdit's merge before inference: whatever shards there are
+            if bool(mem.side.any()):
+                mem.set_aside()
+            if mem.shards:
+                mem.merge(hp.merge_weight, hp.density)
         handle.info.update({"threshold": mem.threshold(hp.act_ratio), "shards": len(mem.shards),
                             "merges": mem.merges, "state_bytes": mem.nbytes()})
         return handle
