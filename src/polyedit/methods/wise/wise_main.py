@@ -105,6 +105,15 @@ class Router:
     def _stash_mask(self, model, args, kwargs):
         self._mask = kwargs.get("attention_mask")
 
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as (sequences, positions, d): a module that runs on flattened tokens (an MoE's shared
+        expert) is split into the attention mask's rows, or taken as one row without a mask that fits."""
+        if x.dim() == 3:
+            return x
+        m = self._mask
+        n = m.shape[0] if m is not None and m.dim() == 2 and x.shape[0] % m.shape[0] == 0 else 1
+        return x.reshape(n, -1, x.shape[-1])
+
     def _valid(self, x: torch.Tensor) -> torch.Tensor:
         m = self._mask
         if m is not None and m.dim() == 2 and m.shape[0] == x.shape[0] and m.shape[1] >= x.shape[1]:
@@ -112,8 +121,7 @@ class Router:
         return torch.ones(x.shape[:2], device=x.device)
 
     def _route(self, module, args, output):
-        x = args[0]
-        rows = x if x.dim() == 3 else x.reshape(1, -1, x.shape[-1])  # flattened tokens: one row
+        rows = self._rows(args[0])
         main = output.reshape(*rows.shape[:2], -1)
         if self.training is not None:
             side = main + (rows.float() @ self.training).to(main.dtype)
