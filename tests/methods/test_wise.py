@@ -157,5 +157,7 @@ def test_bench_runs_wise_in_batch_and_sequential_modes(world, mode, tmp_path):
     assert code == 0
     records = [json.loads(x) for x in (out / "results.jsonl").read_text("utf-8").splitlines()]
     assert len(records) == 2 and all(len(r["info"]["edits"]) >= 1 for r in records)
+    reliability = [p for r in records for p in r["probes"] if p["kind"] == "reliability" and p["lang"] == "en"]
+    assert all(p["pre"]["token_accuracy"] == 0.0 and p["post"]["token_accuracy"] == 1.0 for p in reliability)
     if mode == "sequential":
         assert (out / "sequential.jsonl").is_file()
