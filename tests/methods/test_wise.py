@@ -91,10 +91,14 @@ def test_later_merges_weigh_the_shards_0_4_and_the_merged_memory_0_6():
     mem.set_aside()
     mem.merge(1.0, 1.0)
     assert mem.merged.tolist() == [[2.0]] and mem.merges == 1 and not mem.shards
-    mem.side = torch.tensor([[-1.0]])
+    mem.side = torch.tensor([[-3.0]])
     mem.set_aside()
-    mem.merge(1.0, 1.0)  # weighted: −0.4 and 1.2; the sign is +, only the merged memory agrees: 1.2 / 0.6
+    mem.merge(1.0, 1.0)  # weighted −3·0.4 and 2·0.6 sum to 0, elected +: the merged memory alone, 1.2 / 0.6
     assert mem.merged.tolist() == [[pytest.approx(2.0)]]
+    mem.side = torch.tensor([[-2.5]])
+    mem.set_aside()
+    mem.merge(1.0, 1.0)  # −1.0 + 1.2 > 0 though the unweighted sum is negative: the weights elect the sign
+    assert mem.merged.tolist() == [[pytest.approx(2.0)]] and mem.merges == 3
 
 
 def test_margin_loss_by_hand():
