@@ -33,6 +33,7 @@ from polyedit.methods.objectives import edit_batch, mean_target_nll, trainable
 from polyedit.methods.search import int_range, log_range, one_layer, real_range
 from polyedit.methods.wise.losses import margin_loss
 from polyedit.methods.wise.memory import SideMemory, activation_scores, route, row_scores, shard_mask
+from polyedit.models.arch import is_transposed
 from polyedit.models.load import LoadedModel
 
 WISE_DEPTH = 0.8  # EasyEdit's WISE edits layer 27 of 32 (Llama-2-7B's down_proj)
@@ -89,8 +90,6 @@ class Router:
 
     def __init__(self, lm: LoadedModel, name: str, act) -> None:
         module = lm.model.get_submodule(name)
-        from polyedit.models.arch import is_transposed
-
         w = module.weight
         d_in, d_out = (w.shape[0], w.shape[1]) if is_transposed(module) else (w.shape[1], w.shape[0])
         self.name, self.act = name, act
@@ -133,12 +132,13 @@ class Router:
             return self._answer(rows, main).reshape(output.shape)
 
     def _answer(self, rows: torch.Tensor, main: torch.Tensor) -> torch.Tensor:
-        valid = self._valid(rows)
-        outs = [main, main + (rows.float() @ self.memory.merged).to(main.dtype) if self.memory.merged is not None
-                else main, main + (rows.float() @ self.memory.side).to(main.dtype)]
-        scores = [row_scores(activation_scores(main, o, self.act), valid) for o in outs[1:]]
-        choice = route(scores[0], scores[1], self.memory.threshold(self.act_ratio))
-        return torch.stack(outs)[choice, torch.arange(main.shape[0], device=main.device)]
+        """Each row's output from the memory the routing rule picks: main, merged side, current side."""
+        mem, valid = self.memory, self._valid(rows)
+        merged = main if mem.merged is None else main + (rows.float() @ mem.merged).to(main.dtype)
+        side = main + (rows.float() @ mem.side).to(main.dtype)
+        score_merged, score_side = (row_scores(activation_scores(main, o, self.act), valid) for o in (merged, side))
+        choice = route(score_merged, score_side, mem.threshold(self.act_ratio))
+        return torch.stack([main, merged, side])[choice, torch.arange(main.shape[0], device=main.device)]
 
     def detach(self) -> None:
         for h in self._hooks:
