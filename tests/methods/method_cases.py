@@ -32,6 +32,7 @@ METHOD_CASES: dict[str, tuple[dict, str, tuple[str, ...]]] = {
     "memla-lora": (_MEMLA, WEIGHTS, _MEMLA_LISTS),
     "grace": ({"steps": 10}, SIDE_MEMORY, _EDITS),
     "ultraedit": ({}, WEIGHTS, _EDITS),
+    "wise": ({"steps": 10}, SIDE_MEMORY, _EDITS),
     "ike": ({}, IN_CONTEXT, ()),
     "remake": ({}, IN_CONTEXT, ()),
 }
