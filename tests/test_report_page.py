@@ -154,8 +154,9 @@ FILTER = ("<script>var s=document.querySelector(\"select[data-filter='outcome']\
 
 
 def test_sample_browser_filters_to_failures_on_a_bmike53_run(runs, tmp_path):
-    """An edit marked as not converged (the method's info; here written into the record) and answers in
-    another language are found by the browser's filter, in headless Chromium."""
+    """Edits whose objective did not reach its target (FT-M at a few steps, on BMIKE-53 questions the world
+    model never saw: the records' own `convergence`) and answers in another language are found by the
+    browser's filter, in headless Chromium."""
     import shutil
 
     root, _ = runs
@@ -163,11 +164,10 @@ def test_sample_browser_filters_to_failures_on_a_bmike53_run(runs, tmp_path):
     run = tmp_path / "bmike"
     shutil.copytree(root / "bmike", run)
     recs = [json.loads(x) for x in (run / "results.jsonl").read_text().splitlines()]
-    recs[0]["info"]["converged"] = False
-    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    failed = {r["case_id"] for r in recs if not r["convergence"]["converged"]}
     rows = browser_rows(find_runs([run])[0], 1000)
     stuck = [r for r in rows if "edit did not converge" in r["outcomes"]]
-    assert stuck and {r["case"] for r in stuck} == {recs[0]["case_id"]}
+    assert failed and stuck and {r["case"] for r in stuck} == failed
     other = [r for r in rows if "answered in another language" in r["outcomes"]]
     assert other and all(r["post"] for r in other)
     assert browser_rows(find_runs([run])[0], 2) == browser_rows(find_runs([run])[0], 2)  # seeded

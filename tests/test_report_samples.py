@@ -24,8 +24,9 @@ def _run(folder: Path, samples: list[dict], records: list[dict]) -> Run:
 
 
 def _record(case, took, converged=None):
-    info = {} if converged is None else {"converged": converged}
-    return {"case_id": case, "edit": {"lang": "en"}, "info": info,
+    outcome = {} if converged is None else {"convergence": {"loss": 1.0, "steps": 3, "target": 0.5,
+                                                              "converged": converged}}
+    return {"case_id": case, "edit": {"lang": "en"}, "info": {}, **outcome,
             "probes": [{"kind": "reliability", "lang": "en", "pre": {"answer_em": 0.0}, "post": {"answer_em": took}}]}
 
 

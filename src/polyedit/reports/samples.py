@@ -2,8 +2,8 @@
 tagged with the outcomes that make it worth reading, so a failure can be found rather than scrolled to.
 
 Outcomes (a probe may have several):
-- "edit did not converge": the method said its optimisation did not reach its target (`converged: false`
-  in the case record's method info, where the method records it);
+- "edit did not converge": the method said its optimisation did not reach its target (the case record's
+  `convergence.converged`, where the method records it: `polyedit.methods.convergence`);
 - "edit did not take": the edit's own question, in the edit's language, is answered wrongly after the edit;
 - "answered in another language": the post-edit answer is not in the query's language (`answer_in_language`
   where the detector finds the gold answer in it, or BMIKE-53's `language_fidelity`, scored only where the
@@ -34,7 +34,7 @@ IN_LANGUAGE = (("answer_in_language", "gold_in_language"), ("language_fidelity",
 
 def converged(record: dict) -> bool | None:
     """The method's own word on whether the edit's optimisation converged (None: not recorded)."""
-    value = (record.get("info") or {}).get("converged")
+    value = (record.get("convergence") or {}).get("converged")
     return None if value is None else bool(value)
 
 
