@@ -17,7 +17,7 @@ def _bench(seed):
 def _sweep(seed):
     from polyedit.sweep.spec import parse_sweep
 
-    return parse_sweep({"models": ["m"], "methods": ["ft-l"], "datasets": ["world:small"], "seed": seed})
+    return parse_sweep({"models": ["world:small"], "methods": ["ft-l"], "datasets": ["world:small"], "seed": seed})
 
 
 def _tune(seed):

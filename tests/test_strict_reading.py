@@ -96,7 +96,7 @@ def test_damaged_model_folders_are_one_line(damage, file, message, tiny_model_di
 
 
 def test_a_seed_of_ten_to_the_23_names_its_bound_exactly():
-    with pytest.raises(PolyeditError, match=r"seed must be at most 4294967295, got 100000000000000000000000$"):
+    with pytest.raises(PolyeditError, match=r"seed must be at most 2147483647, got 100000000000000000000000$"):
         get_method("ft-m", {"seed": 10 ** 23})
 
 

@@ -33,7 +33,8 @@ def test_inline_and_yaml_mappings_load_the_same_case(tmp_path):
 
 
 def test_mapping_on_jsonl_and_a_path_format(tmp_path, fixtures):
-    line = {"case_id": "a", "change": {"lang": "en", "subject": "Ana", "prompt": "Ana was born in", "target_new": "Oslo"}}
+    line = {"case_id": "a", "change": {"lang": "en", "subject": "Ana", "prompt": "Ana was born in", "target_new": "Oslo"},
+            "probes": [{"kind": "reliability", "lang": "en", "prompt": "Ana was born in", "answer": "Oslo"}]}
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps(line) + "\n")
     assert load_dataset(f"jsonl:{path}:map=change:edit").cases[0].edit.target_new == "Oslo"

@@ -22,7 +22,7 @@ def command(sweep_file, out, ray_address, dry_run, device):
     from polyedit.errors import PolyeditError
     from polyedit.sweep.spec import load_sweep
 
-    sweep = load_sweep(sweep_file)
+    sweep = load_sweep(sweep_file, resolve_models=not dry_run)
     if dry_run:
         from polyedit.sweep.plan import describe, plan
 

@@ -40,7 +40,8 @@ def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = 
     """The dataset of `spec`; `langs` (a run's `--langs`) is the spec's `langs=` where it names none, so only
     those languages are read and counted (a run on BMIKE-53's de and ja reads two files, not 53)."""
     parsed = DatasetSpec.parse(spec)
-    if langs and not dict.__contains__(parsed.options, "langs"):
+    from_run = bool(langs) and not dict.__contains__(parsed.options, "langs")
+    if from_run:
         parsed.options["langs"] = ",".join(langs)
     if parsed.name not in DATASETS:
         raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(DATASETS.names())})")
@@ -55,12 +56,13 @@ def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = 
         raise PolyeditError(f"dataset spec {spec!r}: unknown option(s) {', '.join(unread)} for {parsed.name} "
                             f"(it reads: {', '.join(used) or 'none'}; langs= restricts probe languages)")
     check_unique_ids(ds.cases, spec)
-    if langs:
-        note = edit_language_added(ds.cases, langs, f"langs={','.join(langs)}")
-        ds.notes += [note] if note else []
-        ds.cases = [c.restrict_probed(langs) for c in ds.cases]
     if limit is not None:
         ds.cases = ds.cases[:limit]
+    if langs:
+        # a run's own --langs is noted by the run, for the cases it edits; a spec's langs= here
+        note = None if from_run else edit_language_added(ds.cases, langs, f"langs={','.join(langs)}")
+        ds.notes += [note] if note else []
+        ds.cases = [c.restrict_probed(langs) for c in ds.cases]
     return ds
 
 

@@ -58,7 +58,9 @@ def _few(langs: tuple[str, ...], most: int = 12) -> str:
 
 def describe(sweep: Sweep, plans: list[CellPlan]) -> list[str]:
     """The plan as the lines `--dry-run` prints: one per cell, then the totals."""
-    lines = [f"{len(plans)} grid cells (nothing is run, no model is loaded):"]
+    models = sorted({p.cell.model for p in plans})
+    lines = [f"{len(plans)} grid cells (nothing is run; the models are named, not loaded or looked up: "
+             f"{', '.join(models)}):"]
     for p in plans:
         hours = "" if p.gpu_hours is None else f", ~{p.gpu_hours:.2f} GPU h"
         lines.append(f"  {p.cell.name}: {p.cases} cases, {p.probes} probes, edit {_few(p.edit_langs)} -> "

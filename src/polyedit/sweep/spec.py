@@ -141,9 +141,10 @@ def _int(v, where: str, minimum: int, maximum: int | None = None) -> int:
     return v
 
 
-def _models(doc: dict, where: str) -> list[str]:
+def _models(doc: dict, where: str, resolve: bool = True) -> list[str]:
     """The model specs, each resolvable now (a local folder with its files, a world model, a hub id that is
-    cached or reachable), so a sweep never writes its folders for a model it cannot load."""
+    cached or reachable), so a sweep never writes its folders for a model it cannot load. `resolve=False`
+    (a plan, `--dry-run`): named only, as a recipe for a hub model is planned where its weights are not."""
     from polyedit.models.hub import local_only
     from polyedit.models.load import resolve_model_path
 
@@ -151,6 +152,8 @@ def _models(doc: dict, where: str) -> list[str]:
     for i, m in enumerate(models):
         if not isinstance(m, str) or not m:
             raise _fail(f"{where}: models[{i}]", f"must be a model name or path, got {m!r}")
+        if not resolve:
+            continue
         try:
             path = resolve_model_path(m)
             if not path.startswith("world:") and not Path(path).exists():
@@ -342,12 +345,12 @@ def _resources(doc: dict, where: str) -> Resources:
     return res
 
 
-def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
+def parse_sweep(doc, where: str = "sweep", base: Path = Path("."), resolve_models: bool = True) -> Sweep:
     """Validate a whole sweep document and expand it into its grid cells."""
     if not isinstance(doc, dict):
         raise _fail(where, "must be a mapping of keys (models, methods, datasets, ...)")
     _keys(doc, TOP_KEYS, f"{where}:")
-    models = _models(doc, where)
+    models = _models(doc, where, resolve_models)
     default_langs = _langs(doc.get("langs"), f"{where}: langs")
     methods = _methods(doc, where, base)
     datasets = _datasets(doc, where, default_langs)
@@ -373,8 +376,8 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path(".")) -> Sweep:
     return Sweep(cells, shard_size, _resources(doc, where), out, where, _cost(doc, where, methods))
 
 
-def load_sweep(path: str | Path) -> Sweep:
+def load_sweep(path: str | Path, resolve_models: bool = True) -> Sweep:
     p = Path(path)
     if not p.is_file():
         raise PolyeditError(f"no such sweep file {str(p)!r}")
-    return parse_sweep(read_yaml(p), str(p), p.parent)
+    return parse_sweep(read_yaml(p), str(p), p.parent, resolve_models)
