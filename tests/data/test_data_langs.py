@@ -23,7 +23,7 @@ SPECS = {
 def test_langs_restricts_the_probes_and_the_counts(name):
     spec, langs = SPECS[name][0](), SPECS[name][1]
     ds = load_dataset(spec, langs=langs)
-    # the asked languages, and the edit language, which a run always probes (the run's notes say so)
+    # the asked languages, and the edit language, which a run always probes (the run's notes say so): read too
     assert {p.lang for c in ds.cases for p in c.probes} == set(langs) | {c.edit.lang for c in ds.cases}
     counted = {reason.split(":")[0] for reason in ds.skipped if ":" in reason}
     assert counted <= {*langs, "en"}, counted  # English: the edit language, read for the edit itself

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from requires import importable
+from requires import shared, importable
 
 importable("lm_eval")
 
@@ -269,7 +269,7 @@ def test_a_check_leaves_the_runs_random_state_as_it_found_it():
     assert after == (torch.rand(1).item(), random.random(), np.random.rand())
 
 
-def test_the_hub_sweep_names_lm_evals_multilingual_suites_as_its_registry_spells_them():
+def test_the_hub_sweep_names_lm_evals_multilingual_suites_as_its_registry_spells_them(monkeypatch):
     """configs/capability.yaml parses as a sweep, and each suite is a task or group in lm-eval's own task files
     (read from them: indexing lm-eval's registry takes seconds)."""
     import re
@@ -279,6 +279,7 @@ def test_the_hub_sweep_names_lm_evals_multilingual_suites_as_its_registry_spells
     from polyedit.sweep import load_sweep
 
     root = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("MZSRE_DIR", str(shared("data/mzsre/data/MzsRE")))
     cells = load_sweep(root / "configs" / "capability.yaml", resolve_models=False).cells  # hub models, offline
     tasks = cells[0].capability
     assert {"xnli", "pawsx", "xstorycloze", "xcopa", "belebele", "mgsm_direct", "xquad", "mlqa"} <= set(tasks)

@@ -41,8 +41,9 @@ def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = 
     those languages are read and counted (a run on BMIKE-53's de and ja reads two files, not 53)."""
     parsed = DatasetSpec.parse(spec)
     from_run = bool(langs) and not dict.__contains__(parsed.options, "langs")
-    if from_run:
-        parsed.options["langs"] = ",".join(langs)
+    if from_run:  # with the edit language (the spec's edit_lang=, else English): a run always probes it
+        edit = [x for x in (dict.get(parsed.options, "edit_lang") or "en").split(",") if x and x != "all"]
+        parsed.options["langs"] = ",".join(dict.fromkeys([*langs, *edit]))
     if parsed.name not in DATASETS:
         raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(DATASETS.names())})")
     ds = DATASETS.get(parsed.name)(parsed)
