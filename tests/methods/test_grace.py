@@ -63,17 +63,37 @@ def test_a_key_the_expand_rule_just_covers_stays_covered_in_a_large_batch():
     at the 113th edit of a 1,000-edit lifelong run on world:medium)."""
     g = torch.Generator().manual_seed(0)
     misses = 0
-    for _ in range(20):
+    for cb, first, h, entry in _expanded(g):
+        assert cb.epsilons[entry].item() == pytest.approx(torch.dist(h, first).item())
+        batch = torch.cat([100 * torch.randn(63, 64, generator=g), h[None]])  # many rows, h last
+        idx, inside = cb.route(batch)
+        misses += int(not (idx[-1].item() == entry and bool(inside[-1])))
+    assert misses == 0
+
+
+def test_a_key_on_its_own_boundary_routes_to_its_entry_when_read_again_slightly_moved():
+    """The expand rule sets ε to the distance exactly; a read in another batch moves the key by float32
+    rounding, outward half of the time. Moved outward by 1e-6 of its norm, it still routes to its entry."""
+    for cb, first, h, entry in _expanded(torch.Generator().manual_seed(0)):
+        outward = (h - first) / (h - first).norm()
+        moved = h + 1e-6 * h.norm() * outward
+        assert torch.dist(moved, first).item() > cb.epsilons[entry].item()  # outside the radius itself
+        idx, inside = cb.route(moved[None])
+        assert idx.item() == entry and bool(inside)
+        far = h + 0.05 * outward  # a real miss, well past float32 rounding: still outside
+        assert not bool(cb.route(far[None])[1])
+
+
+def _expanded(g: torch.Generator, n: int = 20):
+    """`n` codebooks whose one entry the expand rule just stretched to a key h: (codebook, first key, h, entry)."""
+    for _ in range(n):
         cb = Codebook(64, 4)
         first = 10 * torch.randn(64, generator=g)
         h = first + 4 * torch.randn(64, generator=g)
         cb.update(first, "Paris", 1.0, torch.zeros(4))
         entry, rule = cb.update(h, "Paris", 60.0, torch.zeros(4))
-        assert rule == "expand" and cb.epsilons[entry].item() == pytest.approx(torch.dist(h, first).item())
-        batch = torch.cat([100 * torch.randn(63, 64, generator=g), h[None]])  # many rows, h last
-        idx, inside = cb.route(batch)
-        misses += int(not (idx[-1].item() == entry and bool(inside[-1])))
-    assert misses == 0
+        assert rule == "expand"
+        yield cb, first, h, entry
 
 
 def test_state_round_trip_is_exact():
