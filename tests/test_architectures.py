@@ -85,7 +85,7 @@ def _unfused_twin(phi3):
 
 
 def test_fused_gate_up_neurons_equal_the_unfused_models(arch_lm):
-    from polyedit.methods.attribution import GradientRow, last_position_activations, row_gradients
+    from polyedit.methods.knowledge_neurons.attribution import GradientRow, last_position_activations, row_gradients
 
     phi3 = arch_lm("phi3")
     twin = LoadedModel(_unfused_twin(phi3.model), phi3.tokenizer, "unfused")
@@ -97,7 +97,7 @@ def test_fused_gate_up_neurons_equal_the_unfused_models(arch_lm):
     assert acts.shape == (2, 3, 80)
     assert torch.allclose(acts, last_position_activations(twin, seqs), atol=1e-5)
 
-    from polyedit.methods.attribution import AttributionInput
+    from polyedit.methods.knowledge_neurons.attribution import AttributionInput
 
     x = AttributionInput(ids=(5, 9, 14, 3), target=11)
     rows = [GradientRow(x, layer, acts[0, layer] * 0.5) for layer in range(3)]
@@ -113,8 +113,8 @@ def test_post_norm_block_output_changes_as_intended(family, arch_model_dirs):
     component below 1e-4 of the intended change (z at the block output of a post-norm block: 18% on OLMo-2,
     50% on Gemma-2)."""
     from polyedit.data.cases import Edit
-    from polyedit.methods.mass_edit import MassEditHParams, bare_prompt_outputs, spread_edits
-    from polyedit.methods.rank_one import fact_contexts
+    from polyedit.methods.locate_then_edit.mass_edit import MassEditHParams, bare_prompt_outputs, spread_edits
+    from polyedit.methods.locate_then_edit.rank_one import fact_contexts
     from polyedit.models import load_model
     from polyedit.models.hooks import trace
 
@@ -168,7 +168,7 @@ def test_post_norm_refuses_a_spread_over_several_layers(arch_lm):
 def test_post_norm_default_range_is_its_last_layer():
     from types import SimpleNamespace
 
-    from polyedit.methods.mass_edit import MassEditHParams, default_layers
+    from polyedit.methods.locate_then_edit.mass_edit import MassEditHParams, default_layers
 
     def model(post_norm):
         arch = SimpleNamespace(n_layers=12, intermediate_size=80, post_norm=[post_norm] * 12)

@@ -107,7 +107,7 @@ def test_a_seed_of_ten_to_the_23_names_its_bound_exactly():
     (b'{"text": "a", "text": "b"}\n', "corpus.jsonl:1: not usable JSON (duplicate key 'text')"),
 ])
 def test_a_damaged_stats_corpus_is_one_line(tmp_path, content, message):
-    from polyedit.methods.second_moment import corpus_texts
+    from polyedit.methods.locate_then_edit.second_moment import corpus_texts
 
     path = tmp_path / "corpus.jsonl"
     path.write_bytes(content)

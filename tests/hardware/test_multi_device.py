@@ -12,7 +12,7 @@ import torch
 
 from polyedit.methods.memit.update import batch_update
 from polyedit.methods.rome.update import rank_one_update
-from polyedit.methods.second_moment import IDENTITY, second_moments
+from polyedit.methods.locate_then_edit.second_moment import IDENTITY, second_moments
 from polyedit.models.arch import weight_out_in
 
 

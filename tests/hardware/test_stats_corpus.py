@@ -6,7 +6,7 @@ import pytest
 import torch
 from requires import importable
 
-from polyedit.methods import second_moment as sm
+from polyedit.methods.locate_then_edit import second_moment as sm
 
 DOCS = ["The capital of France is Paris.", "Berlin ist die Hauptstadt von Deutschland.", "巴黎是法国的首都。",
         "Danielle Darrieux speaks French.", "Москва — столица России.", "東京は日本の首都です。"] * 4

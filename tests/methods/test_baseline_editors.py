@@ -111,7 +111,7 @@ def test_rome_chains_edits_and_records_language_handling(tiny_model_dirs):
 
 
 def test_prefixes_are_in_the_edits_language(tiny_lm):
-    from polyedit.methods.rank_one import context_prefixes, fact_contexts
+    from polyedit.methods.locate_then_edit.rank_one import context_prefixes, fact_contexts
 
     zh = context_prefixes(tiny_lm, "zh", 3, 4, seed=0)
     assert len(zh) == 3 and [p[0] for p in zh] == ["这", "因", "我"]
@@ -145,7 +145,7 @@ def test_hparams_defaults_follow_the_model(tiny_lm):
 def test_subject_merged_with_target_reads_before_the_target(tiny_model_dirs):
     """No space before a zh target: "Par" + "is" tokenise as one token "Paris", so the subject's last token
     is a target token; keys and values are read at the last token before the target, and the rule says so."""
-    from polyedit.methods.rank_one import fact_contexts
+    from polyedit.methods.locate_then_edit.rank_one import fact_contexts
     from polyedit.models import load_model
     from polyedit.models.tokens import encode_with_target
 

@@ -6,8 +6,8 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods import get_method
-from polyedit.methods.null_space import key_memory
-from polyedit.methods.rank_one import fact_contexts, subject_keys
+from polyedit.methods.locate_then_edit.null_space import key_memory
+from polyedit.methods.locate_then_edit.rank_one import fact_contexts, subject_keys
 from polyedit.models.arch import weight_out_in
 from test_model_access import state_hash
 

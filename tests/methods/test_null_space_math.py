@@ -10,7 +10,8 @@ from polyedit.errors import PolyeditError
 from polyedit.methods.emmet.update import emmet_update
 from polyedit.methods.langedit.langedit_main import preserved_moment
 from polyedit.methods.memit.update import batch_update
-from polyedit.methods.null_space import KeyMemory, null_space_projector, null_space_update, require_null_space
+from polyedit.methods.locate_then_edit.null_space import (KeyMemory, null_space_projector, null_space_update,
+                                                          require_null_space)
 from polyedit.methods.rome.update import rank_one_update
 
 D, D_OUT = 24, 10

@@ -4,7 +4,8 @@ default ones, and its record says so (`prompt_language: "xx(default)"`), one ent
 from __future__ import annotations
 
 from polyedit.data.cases import Edit
-from polyedit.methods import get_method, rank_one
+from polyedit.methods import get_method
+from polyedit.methods.locate_then_edit import rank_one
 
 HP = {"stats_corpus": "identity", "prefixes": 2, "prefix_tokens": 4, "v_steps": 2, "v_lr": 0.5, "layer": 1}
 

@@ -8,7 +8,8 @@ from polyedit.data.cases import Edit
 from polyedit.methods import get_method
 from polyedit.methods.memit.memit_main import bare_prompt_outputs
 from polyedit.methods.memit.update import batch_update
-from polyedit.methods.rank_one import context_keys, context_prefixes, fact_contexts, mean_key, read_at, subject_keys
+from polyedit.methods.locate_then_edit.rank_one import (context_keys, context_prefixes, fact_contexts, mean_key,
+                                                        read_at, subject_keys)
 from polyedit.methods.rome.update import rank_one_update
 from polyedit.models.arch import weight_out_in
 
@@ -188,7 +189,7 @@ def test_batch_update_is_the_regularised_least_squares():
 
 def test_facts_are_optimised_independently(tiny_model_dirs):
     """Each fact's δ sees only its own loss: optimising facts in groups of one equals optimising them together."""
-    from polyedit.methods.rank_one import optimise_values
+    from polyedit.methods.locate_then_edit.rank_one import optimise_values
     from polyedit.models import load_model
 
     lm = load_model(str(tiny_model_dirs["llama"]))

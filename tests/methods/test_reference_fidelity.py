@@ -25,7 +25,7 @@ def small():
 
 
 def _values(lm, edits, hp):
-    from polyedit.methods.rank_one import context_prefixes, fact_contexts, optimise_values
+    from polyedit.methods.locate_then_edit.rank_one import context_prefixes, fact_contexts, optimise_values
 
     contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
                               hp.fact_token) for e in edits]

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from polyedit.errors import PolyeditError
-from polyedit.methods import second_moment as sm
-from polyedit.methods.rank_one import read_at
+from polyedit.methods.locate_then_edit import second_moment as sm
+from polyedit.methods.locate_then_edit.rank_one import read_at
 
 DOCS = ["The capital of France is Paris.", "Berlin ist die Hauptstadt von Deutschland.", "巴黎是法国的首都。",
         "Danielle Darrieux speaks French."]

@@ -83,7 +83,7 @@ def test_memla_at_the_reference_commit_scale_moves_almost_nothing(world):
 
 
 def test_world_models_default_to_their_own_corpus(world):
-    from polyedit.methods.second_moment import corpus_texts, resolve_corpus
+    from polyedit.methods.locate_then_edit.second_moment import corpus_texts, resolve_corpus
 
     lm, cases = world
     assert resolve_corpus(lm, None) == "world"

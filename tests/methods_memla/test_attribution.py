@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from polyedit.methods.attribution import (Attribution, GradientRow, activations_and_baselines, answer_inputs,
-                                          attribute, attribute_reference_loop, eos_replaced, ig_scores,
-                                          last_position_activations, path_points, row_gradients, select_neurons)
+from polyedit.methods.knowledge_neurons.attribution import (Attribution, GradientRow, activations_and_baselines,
+                                                            answer_inputs, attribute, attribute_reference_loop,
+                                                            eos_replaced, ig_scores, last_position_activations,
+                                                            path_points, row_gradients, select_neurons)
 from polyedit.models.hooks import trace
 
 QUERIES = [("The capital of France is", "Paris", "en"), ("Danielle Darrieux speaks", "French", "en"),

@@ -9,7 +9,7 @@ from polyedit.data.cases import Probe, make_case
 from polyedit.data.registry import load_dataset
 from polyedit.evaluation.runner import BenchConfig, run_bench
 from polyedit.methods import get_method
-from polyedit.methods.attribution import attribute
+from polyedit.methods.knowledge_neurons.attribution import attribute
 from polyedit.methods.kn import KNHParams
 from polyedit.methods.kn.kn_main import answer_embedding, fact_prompts, refined_neurons
 from polyedit.models.arch import weight_out_in

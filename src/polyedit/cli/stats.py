@@ -27,7 +27,7 @@ def command(model, corpus, layers, n_tokens, cache_dir, recompute, device, dtype
     from polyedit.errors import PolyeditError
     from polyedit.methods.memit.memit_main import MEMITHParams
     from polyedit.methods.rome.rome_main import ROMEHParams
-    from polyedit.methods.second_moment import cache_path, default_tokens, second_moments
+    from polyedit.methods.locate_then_edit.second_moment import cache_path, default_tokens, second_moments
     from polyedit.models.load import load_model
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

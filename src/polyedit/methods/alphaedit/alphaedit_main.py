@@ -25,8 +25,9 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditMethod, param, register_method
-from polyedit.methods.mass_edit import MassEditHParams, layer_moments, spread_edits
-from polyedit.methods.null_space import MemoryHandle, null_space_projector, null_space_update, require_null_space
+from polyedit.methods.locate_then_edit.mass_edit import MassEditHParams, layer_moments, spread_edits
+from polyedit.methods.locate_then_edit.null_space import (MemoryHandle, null_space_projector, null_space_update,
+                                                          require_null_space)
 from polyedit.methods.search import log_range, real_range
 from polyedit.models.load import LoadedModel
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, param, register_method
 from polyedit.methods.emmet.update import emmet_update
-from polyedit.methods.mass_edit import MassEditHParams, layer_moments, mlp_width_weight, spread_edits
+from polyedit.methods.locate_then_edit.mass_edit import MassEditHParams, layer_moments, mlp_width_weight, spread_edits
 from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 

@@ -1,7 +1,7 @@
 """KN: knowledge neurons (Dai et al. 2022, "Knowledge Neurons in Pretrained Transformers", §5 Updating Facts).
 
-1. Attribution (shared with MEMLA, `polyedit.methods.attribution`): integrated gradients of P(target_true)
-   with respect to each neuron's activation, zero baseline as in the paper (`baseline: eos` for MEMLA's).
+1. Attribution (shared with MEMLA, `polyedit.methods.knowledge_neurons.attribution`): integrated gradients of
+   P(target_true) with respect to each neuron's activation, zero baseline as in the paper (`baseline: eos` for MEMLA's).
 2. Knowledge neurons: per prompt, the neurons above `threshold` x that prompt's max (Dai et al.'s t = 0.2);
    over the edit prompt and its paraphrases in the edit language, those found for more than a fraction `p`
    of the prompts (the refining step; with the edit prompt alone every coarse neuron survives).
@@ -26,7 +26,7 @@ import torch
 
 from polyedit.data.cases import GENERALITY, Edit, EditCase
 from polyedit.data.languages import join_target
-from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, attribute, select_neurons
+from polyedit.methods.knowledge_neurons.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS, attribute, select_neurons
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.old_answers import cases_with_old_answers, edits_with_old_answers
 from polyedit.methods.precision import add_to_weight, commit_note

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, param, register_method
-from polyedit.methods.mass_edit import (MassEditHParams, bare_prompt_outputs, default_layers, layer_moments,
-                                       mlp_width_weight, spread_edits)
+from polyedit.methods.locate_then_edit.mass_edit import (MassEditHParams, bare_prompt_outputs, default_layers,
+                                                         layer_moments, mlp_width_weight, spread_edits)
 from polyedit.methods.memit.update import batch_update
 from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel

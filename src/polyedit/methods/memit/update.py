@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from polyedit.methods.mass_edit import spread_residual
+from polyedit.methods.locate_then_edit.mass_edit import spread_residual
 
 __all__ = ["batch_update", "spread_residual"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from polyedit.errors import PolyeditError
-from polyedit.methods.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS
+from polyedit.methods.knowledge_neurons.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS
 from polyedit.methods.base import HParams, param
 from polyedit.methods.search import int_range, log_range, real_range
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from polyedit.data.cases import GENERALITY, RELIABILITY, Edit, EditCase
 from polyedit.data.languages import normalize_code
-from polyedit.methods.attribution import attribute, select_neurons
+from polyedit.methods.knowledge_neurons.attribution import attribute, select_neurons
 from polyedit.models.load import LoadedModel
 
 Neuron = tuple[int, int]

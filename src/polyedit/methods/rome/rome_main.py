@@ -24,10 +24,10 @@ from polyedit.methods import convergence
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers, layer_at
 from polyedit.methods.precision import add_to_weight, commit_note
-from polyedit.methods.rank_one import (FACT_TOKENS, context_keys, context_prefixes, fact_contexts, language_info,
-                                       mean_key, optimise_values)
+from polyedit.methods.locate_then_edit.rank_one import (FACT_TOKENS, context_keys, context_prefixes, fact_contexts,
+                                                        language_info, mean_key, optimise_values)
 from polyedit.methods.rome.update import DENOMINATOR_KEYS, rank_one_update
-from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.locate_then_edit.second_moment import resolve_corpus, second_moments
 from polyedit.methods.search import choice, int_range, log_range, one_layer
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel

@@ -183,7 +183,7 @@ class WiseHandle(EditHandle):
 
 def out_of_scope_batch(lm: LoadedModel, edit: Edit, hp: WiseHParams):
     """Model-generated text in the edit's language (ROME's prefixes), tokenised with its attention mask."""
-    from polyedit.methods.rank_one import context_prefixes
+    from polyedit.methods.locate_then_edit.rank_one import context_prefixes
 
     texts = context_prefixes(lm, edit.lang, hp.out_of_scope, hp.out_of_scope_tokens, hp.seed)
     if not texts:

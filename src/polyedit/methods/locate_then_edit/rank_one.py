@@ -35,7 +35,8 @@ from polyedit.models.tokens import encode_with_target, pad_right, prompt_ids, su
 @lru_cache(maxsize=1)
 def _prompt_table() -> dict:
     try:
-        return json.loads(resources.files("polyedit.methods").joinpath("rank_one_prompts.json").read_text("utf-8"))
+        table = resources.files("polyedit.methods.locate_then_edit").joinpath("rank_one_prompts.json")
+        return json.loads(table.read_text("utf-8"))
     except FileNotFoundError:  # a wheel without the data file: every language uses the default
         return {"_default": {"seeds": [], "join": " ", "essence": "{}"}}
 

@@ -27,10 +27,10 @@ from polyedit.methods import convergence
 from polyedit.methods.base import HParams, param
 from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.precision import add_to_weight, commit_note
-from polyedit.methods.second_moment import resolve_corpus, second_moments
+from polyedit.methods.locate_then_edit.second_moment import resolve_corpus, second_moments
 from polyedit.methods.search import choice, int_range, layer_sets, log_range
-from polyedit.methods.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts, language_info,
-                                       optimise_values, read_at, subject_keys)
+from polyedit.methods.locate_then_edit.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts,
+                                                        language_info, optimise_values, read_at, subject_keys)
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
 
