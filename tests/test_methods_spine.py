@@ -20,7 +20,7 @@ def test_registry_and_hparams(tmp_path):
     with pytest.raises(PolyeditError, match="unknown hyperparameter.*layerz"):
         get_method("ft-l", str(y))
     y.write_text("steps: many\n")
-    with pytest.raises(PolyeditError, match="steps: expected a number"):
+    with pytest.raises(PolyeditError, match="steps: input should be a valid integer, got 'many'"):
         get_method("ft-l", str(y))
 
 

@@ -14,7 +14,6 @@ An unknown marker or method name fails the build (mkdocs build --strict turns th
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 
@@ -45,9 +44,9 @@ def hparams(name: str) -> str:
     helps = cls.help()
     space = cls.search_space()
     rows = []
-    for f in dataclasses.fields(cls):
-        search = space.get(f.name)
-        rows.append([f"`{f.name}`", f"`{getattr(method.hparams, f.name)!r}`", _prose(helps.get(f.name, "").split(" [tuned:")[0]),
+    for field, help in helps.items():  # read from the hyperparameters' JSON schema
+        search = space.get(field)
+        rows.append([f"`{field}`", f"`{getattr(method.hparams, field)!r}`", _prose(help.split(" [tuned:")[0]),
                      search.describe() if search is not None else "fixed"])
     return (f"**`{name}`**: {_prose(method.description)}\n\n"
             + _table(["hyperparameter", "default", "meaning and limits", "searched by `polyedit tune`"], rows))

@@ -37,8 +37,6 @@ from polyedit.cli.common import device_option, dtype_option, hparams_option, mod
 def command(model, data, limit, case_ids, lang, prompt, subject, target_true, target_new, facts, pivots, steps,
             threshold, out_dir, hparams, device, dtype, trust_remote_code):
     """Find MEMLA's per-language, language-independent and language-specific neurons; JSON and plots."""
-    import dataclasses
-
     from polyedit.data.cases import RELIABILITY, Probe, make_case
     from polyedit.errors import PolyeditError
     from polyedit.methods.memla import MEMLAHParams
@@ -53,7 +51,7 @@ def command(model, data, limit, case_ids, lang, prompt, subject, target_true, ta
         changes["ig_steps"] = steps
     if threshold is not None:
         changes["threshold"] = threshold
-    hp = dataclasses.replace(hp, **changes)  # validated again by __post_init__
+    hp = MEMLAHParams.from_dict({**hp.to_dict(), **changes}, where="neurons")  # the options checked as a file is
     if data:
         from polyedit.data.registry import load_dataset
 

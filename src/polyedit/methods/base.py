@@ -6,22 +6,21 @@ looks methods up by name and never branches on them.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import threading
 import typing
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from polyedit.data.cases import Edit, EditCase, Probe
-from polyedit.errors import PolyeditError
-from polyedit.methods.search import Choice, Layers, Range, Search
+from polyedit.errors import PolyeditError, shorten
+from polyedit.methods.search import Choice, Layers, Range, Search, search_from_json
 from polyedit.models.context import check_fits, edit_text, probe_text
 from polyedit.models.load import LoadedModel
 from polyedit.registry import Registry, import_submodules
@@ -29,72 +28,57 @@ from polyedit.seeds import SEED_MAX, SEED_MIN
 
 
 def param(default: Any, help: str, *, gt: float | None = None, ge: float | None = None,
-          lt: float | None = None, le: float | None = None, choices: tuple[str, ...] | None = None,
-          search: Search | None = None) -> Any:
-    """A hyperparameter field with its help text and limits (as peft's configs carry `metadata["help"]`).
-    `gt`/`ge`/`lt`/`le` bound a number (each element of a list), `choices` a string. `HParams.validate` reads
-    them: the one place hyperparameters are checked (layer indices need the model: `layer_choice`).
-    `search`: the range `polyedit tune` searches (`polyedit.methods.search`); fields without one stay fixed."""
+          lt: float | None = None, le: float | None = None, search: Search | None = None) -> Any:
+    """A hyperparameter field: pydantic's `Field` with its meaning (`description`), its limits
+    (`gt`/`ge`/`lt`/`le`, checked by pydantic) and the range `polyedit tune` searches (`search`,
+    `polyedit.methods.search`), kept in the field's JSON schema beside its limits. A string field with a
+    fixed set of values is typed `Literal[...]`; layer indices need the model (`layer_choice`)."""
     if search is not None and not isinstance(search, (Range, Choice, Layers)):
         raise TypeError(f"search must be a Range, Choice or Layers declaration, got {search!r}")
-    meta = {"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices, "search": search}
-    if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+    extra = {"search": search.to_json()} if search is not None else None
+    return Field(default, description=help, gt=gt, ge=ge, lt=lt, le=le, json_schema_extra=extra)
 
 
-@dataclass
-class HParams:
-    """Base of every method's hyperparameters. Fields left `None` are derived from the model in `resolve`.
+class HParams(BaseModel):
+    """Base of every method's hyperparameters: a pydantic model, strict (a string is not a number, a number
+    not a list), closed (an unknown field is refused) and finite. Fields left `None` are derived from the
+    model in `resolve`. Checks across fields are `model_validator(mode="after")`s of the subclass.
+    Every refusal is one line naming the field (`PolyeditError`), whether built from a file or directly."""
 
-    Every instance is validated on creation (`validate`): numbers finite and within their field's limits,
-    strings among their choices. A subclass with checks across fields calls `super().__post_init__()`."""
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
     seed: int = param(0, "random seed of the method's own sampling and initialisation", ge=SEED_MIN, le=SEED_MAX)
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self, where: str | None = None) -> None:
-        where = where or f"{type(self).__name__}"
-        for f in dataclasses.fields(self):
-            _check_field(getattr(self, f.name), f.metadata, where, f.name)
+    def __init__(self, **values: Any) -> None:
+        # pydantic's validation of a model with its own __init__ runs it (from_dict's too): one place says it
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise _one_line(e, type(self), _WHERE.get() or type(self).__name__) from None
 
     @classmethod
     def help(cls) -> dict[str, str]:
-        """Field name -> help text, limits included (shown by `polyedit methods`)."""
-        out = {}
-        for f in dataclasses.fields(cls):
-            m = f.metadata
-            limits = [f"{op} {m[key]}" for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
-                      if m.get(key) is not None]
-            if m.get("choices"):
-                limits.append("one of " + ", ".join(m["choices"]))
-            out[f.name] = m.get("help", "") + (f" ({'; '.join(limits)})" if limits else "")
-            if m.get("search") is not None:
-                out[f.name] += f" [tuned: {m['search'].describe()}]"
-        return out
+        """Field name -> meaning, limits and search range, read from the JSON schema (`polyedit methods`)."""
+        return {name: describe_field(prop) for name, prop in cls.model_json_schema()["properties"].items()}
 
     @classmethod
     def search_space(cls) -> dict[str, Search]:
         """Field name -> its declared search range (`param(..., search=...)`): what `polyedit tune` varies."""
-        return {f.name: f.metadata["search"] for f in dataclasses.fields(cls) if f.metadata.get("search") is not None}
+        return {name: search_from_json(prop["search"])
+                for name, prop in cls.model_json_schema()["properties"].items() if "search" in prop}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "hyperparameters") -> HParams:
-        known = {f.name: f for f in dataclasses.fields(cls)}
         odd = [k for k in values if not isinstance(k, str)]
         if odd:
             raise PolyeditError(f"{where}: hyperparameter names must be strings, got {odd[0]!r}")
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise PolyeditError(f"{where}: unknown hyperparameter(s) {', '.join(unknown)} for {cls.__name__} "
-                                f"(known: {', '.join(known)})")
-        hints = typing.get_type_hints(cls)
-        clean = {}
-        for k, v in values.items():
-            clean[k] = _coerce(v, hints[k], f"{where}: {k}")
-        return cls(**clean)
+        token = _WHERE.set(where)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as e:  # the one line __init__ made, wrapped by pydantic
+            raise _one_line(e, cls, where) from None
+        finally:
+            _WHERE.reset(token)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> HParams:
@@ -115,81 +99,69 @@ class HParams:
 
     def resolve(self, lm: LoadedModel) -> HParams:
         """Fill model-derived defaults (which layers, ...). Subclasses override; returns a new object."""
-        return dataclasses.replace(self)
+        return self.model_copy()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
 
-def _check_field(value: Any, meta: Any, owner: str, name: str) -> None:
-    where = f"{owner}: {name}"
-    for v in value if isinstance(value, (list, tuple)) else [value]:
-        if isinstance(v, float) and not math.isfinite(v):
-            raise PolyeditError(f"{where} must be a finite number, got {v}")
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if meta.get("gt") is not None and not v > meta["gt"]:
-                raise PolyeditError(f"{where} must be greater than {_number(meta['gt'])}, got {_number(v)}")
-            if meta.get("ge") is not None and not v >= meta["ge"]:
-                raise PolyeditError(f"{where} must be at least {_number(meta['ge'])}, got {_number(v)}")
-            if meta.get("lt") is not None and not v < meta["lt"]:
-                raise PolyeditError(f"{where} must be less than {_number(meta['lt'])}, got {_number(v)}")
-            if meta.get("le") is not None and not v <= meta["le"]:
-                raise PolyeditError(f"{where} must be at most {_number(meta['le'])}, got {_number(v)}")
-        if isinstance(v, int) and abs(v) > MAX_INT:  # no count, seed or size is larger
-            raise PolyeditError(f"{where}: a {len(str(abs(v)))}-digit integer is out of range (at most {MAX_INT})")
-        if isinstance(v, str) and meta.get("choices") and v not in meta["choices"]:
-            raise PolyeditError(f"{owner}: unknown {name} {v!r} (known: {', '.join(meta['choices'])})")
+#: where the hyperparameters being validated come from (a file, a method's name), for the error line
+_WHERE: ContextVar[str | None] = ContextVar("hparams_where", default=None)
 
 
-def _number(v: int | float) -> str:
+def describe_field(prop: dict[str, Any]) -> str:
+    """A field's JSON schema as one line: its meaning, then its limits, then the range tune searches."""
+    limits = [f"{op} {_number(prop[key])}" for key, op in (("exclusiveMinimum", ">"), ("minimum", ">="),
+                                                             ("exclusiveMaximum", "<"), ("maximum", "<="))
+              if key in prop]
+    if "enum" in prop:
+        limits.append("one of " + ", ".join(map(str, prop["enum"])))
+    text = prop.get("description", "") + (f" ({'; '.join(limits)})" if limits else "")
+    if "search" in prop:
+        text += f" [tuned: {search_from_json(prop['search']).describe()}]"
+    return text
+
+
+def choices_of(cls: type[HParams], name: str) -> tuple | None:
+    """The values a `Literal` field allows (also inside `Optional`), else None."""
+    hint = cls.model_fields[name].annotation
+    for h in (hint, *typing.get_args(hint)):
+        if typing.get_origin(h) is typing.Literal:
+            return typing.get_args(h)
+    return None
+
+
+def _one_line(error: ValidationError, cls: type[HParams], where: str) -> PolyeditError:
+    """pydantic's report as one line naming the file or method (`where`) and the field: the first problem,
+    or every unknown field at once."""
+    problems = error.errors(include_url=False)
+    unknown = [str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden"]
+    if unknown:
+        return PolyeditError(f"{where}: unknown hyperparameter(s) {', '.join(sorted(unknown))} for "
+                             f"{cls.__name__} (known: {', '.join(cls.model_fields)})")
+    p = problems[0]
+    if p["type"] == "value_error" and isinstance(p.get("ctx", {}).get("error"), PolyeditError):
+        return p["ctx"]["error"]  # a check across fields already said it in one line
+    name = str(p["loc"][0]) if p["loc"] else "hyperparameters"
+    value, ctx = p.get("input"), p.get("ctx", {})
+    bound = {"greater_than": ("greater than", "gt"), "greater_than_equal": ("at least", "ge"),
+             "less_than": ("less than", "lt"), "less_than_equal": ("at most", "le")}.get(p["type"])
+    if bound:
+        return PolyeditError(f"{where}: {name} must be {bound[0]} {_number(ctx[bound[1]])}, got {_number(value)}")
+    if p["type"] == "finite_number":
+        return PolyeditError(f"{where}: {name} must be a finite number, got {value}")
+    if p["type"] == "literal_error" and name in cls.model_fields:
+        known = ", ".join(map(str, choices_of(cls, name) or ()))
+        return PolyeditError(f"{where}: unknown {name} {shorten(value)} (known: {known})")
+    return PolyeditError(f"{where}: {name}: {p['msg'][0].lower()}{p['msg'][1:]}, got {shorten(value)}")
+
+
+def _number(v: Any) -> str:
     """A number as an error message shows it: an integer in full (`:g` rounds 2**32 - 1 and cannot format one
     beyond float range), a float in `:g`."""
-    return str(v) if isinstance(v, int) else f"{v:g}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if value is None:
-        if type(None) in args or hint is type(None):
-            return None
-        raise PolyeditError(f"{where} may not be null")
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except PolyeditError:
-                continue
-        raise PolyeditError(f"{where}: {value!r} does not fit {hint}")
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise PolyeditError(f"{where}: expected a list, got {value!r}")
-        inner = args[0] if args else Any
-        return [_coerce(v, inner, where) for v in value] if origin is list else tuple(value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise PolyeditError(f"{where}: expected true/false, got {value!r}")
-    if hint in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise PolyeditError(f"{where}: expected a number, got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise PolyeditError(f"{where} must be a finite number, got {value}")
-        if hint is float and isinstance(value, int) and abs(value) > MAX_INT:  # float() would overflow
-            raise PolyeditError(f"{where}: a {len(str(abs(value)))}-digit integer is out of range (at most {MAX_INT})")
-        if hint is int and isinstance(value, float) and not value.is_integer():
-            raise PolyeditError(f"{where}: expected an integer, got {value!r}")
-        return hint(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise PolyeditError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-MAX_INT = 2**63 - 1  # the largest integer a hyperparameter may hold (torch's int64)
 
 _OPEN = threading.local()  # per thread: the handles created inside each open `undo_on_error` block
 
@@ -332,7 +304,7 @@ class EditMethod(ABC):
         if not fill:
             return self.hparams
         checked = self.hparams_class.from_dict(fill, where=f"{lm.name}'s editing.yaml ({self.name})")
-        return dataclasses.replace(self.hparams, **{k: getattr(checked, k) for k in fill})
+        return self.hparams.model_copy(update={k: getattr(checked, k) for k in fill})
 
     def resolved(self, lm: LoadedModel | None) -> HParams:
         """What the method runs with on `lm`: `for_model`, then the model-derived defaults (`resolve`)."""
@@ -443,7 +415,7 @@ def get_method(name: str, hparams: HParams | dict | str | Path | None = None,
     if isinstance(hparams, HParams):
         return cls(hparams)
     user = HParams.read_yaml(hparams) if isinstance(hparams, (str, Path)) else dict(hparams or {})
-    where = str(hparams) if isinstance(hparams, (str, Path)) else f"{name} hyperparameters"
+    where = f"{hparams} ({name})" if isinstance(hparams, (str, Path)) else f"{name} hyperparameters"
     # from_dict reports the user's own mistakes against their file, before any recommendation is merged
     method = cls(cls.hparams_class.from_dict(user, where=where))
     method.given = user

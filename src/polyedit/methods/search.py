@@ -3,7 +3,8 @@
 A declaration is data, read by `polyedit tune` (which turns it into an Optuna distribution; nothing here
 imports Optuna): a number range, linear or logarithmic, integer or real; a fixed set of choices; or a set
 of layers that depends on the model's depth (`one_layer`, `layer_sets`), since the same method edits
-4-layer world models and 48-layer ones. `HParams.search_space()` collects a class's declarations.
+4-layer world models and 48-layer ones. Each is kept as JSON in its field's schema (`to_json`);
+`HParams.search_space()` reads them back.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Range:
         if self.log and self.low <= 0:
             raise ValueError(f"a log search range needs low > 0, got {self.low}")
 
+    def to_json(self) -> dict[str, Any]:
+        return {"range": [self.low, self.high], "log": self.log, "integer": self.integer}
+
     def describe(self, n_layers: int | None = None) -> str:
         kind = "integer" if self.integer else "real"
         return f"{kind} in [{self.low:g}, {self.high:g}]" + (", log scale" if self.log else "")
@@ -45,6 +49,9 @@ class Choice:
     def options(self, n_layers: int | None = None) -> list[Any]:
         return [list(v) if isinstance(v, tuple) else v for v in self.values]
 
+    def to_json(self) -> dict[str, Any]:
+        return {"choices": self.options()}
+
     def describe(self, n_layers: int | None = None) -> str:
         return "one of " + ", ".join(map(str, self.options(n_layers)))
 
@@ -60,6 +67,9 @@ class Layers:
     def __post_init__(self) -> None:
         if self.shape not in ("one", "single", "span"):
             raise ValueError(f"unknown layer search shape {self.shape!r} (known: one, single, span)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layers": self.shape, "max_len": self.max_len}
 
     def options(self, n_layers: int | None) -> list[Any]:
         if not n_layers:
@@ -78,6 +88,15 @@ class Layers:
 
 
 Search = Range | Choice | Layers
+
+
+def search_from_json(d: dict[str, Any]) -> Search:
+    """The declaration a field's JSON schema holds under `search` (`to_json`), back as an object."""
+    if "range" in d:
+        return Range(*d["range"], log=d["log"], integer=d["integer"])
+    if "choices" in d:
+        return choice(*d["choices"])
+    return Layers(d["layers"], d["max_len"])
 
 
 def log_range(low: float, high: float) -> Range:

@@ -11,7 +11,6 @@ to a single edit too).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, param, register_method
@@ -21,7 +20,6 @@ from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
 
-@dataclass
 class EMMETHParams(MassEditHParams):
     mom2_update_weight: float | None = param(None, "λ of C = λ E[kkᵀ] (default: the MLP width, as MEMIT's); it "
                                              "matters only through emmet_lambda", gt=0)
@@ -31,7 +29,7 @@ class EMMETHParams(MassEditHParams):
 
     def resolve(self, lm: LoadedModel) -> EMMETHParams:
         hp = self.resolve_range(lm, "emmet")
-        return replace(hp, mom2_update_weight=mlp_width_weight(self.mom2_update_weight, lm))
+        return hp.model_copy(update=dict(mom2_update_weight=mlp_width_weight(self.mom2_update_weight, lm)))
 
 
 @register_method

@@ -8,7 +8,7 @@ ROME's FT objective puts every target token at the prompt's last position (`obje
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -20,7 +20,6 @@ from polyedit.methods.search import int_range, log_range, single_layer
 from polyedit.models.load import LoadedModel
 
 
-@dataclass
 class FTLHParams(HParams):
     layers: list[int] | None = param(None, "layers whose MLP output projection is tuned (default: the layer a "
                                            "third of the way up)", search=single_layer())
@@ -28,15 +27,14 @@ class FTLHParams(HParams):
     steps: int = param(25, "at most this many Adam steps", ge=0, search=int_range(5, 100, log=True))
     norm_constraint: float | None = param(5e-4, "L-inf radius around the original weights; null = none", gt=0,
                                           search=log_range(1e-4, 1e-1))
-    objective: str = param("prompt_last", "prompt_last: every target token at the prompt's last position "
-                           "(ROME's FT); target_tokens: teacher forced", choices=("prompt_last", "target_tokens"))
+    objective: Literal["prompt_last", "target_tokens"] = param("prompt_last", "prompt_last: every target token at the "
+                                                               "prompt's last position (ROME's FT); target_tokens: "
+                                                               "teacher forced")
     early_stop_loss: float = param(1e-2, "stop once the loss is below this", ge=0)
 
     def resolve(self, lm: LoadedModel) -> FTLHParams:
-        from dataclasses import replace
-
         layers = self.layers if self.layers is not None else [lm.arch.n_layers // 3]
-        return replace(self, layers=check_layers(layers, lm.arch.n_layers, "ft-l"))
+        return self.model_copy(update=dict(layers=check_layers(layers, lm.arch.n_layers, "ft-l")))
 
 
 def prompt_last_nll(logits: torch.Tensor, batch) -> torch.Tensor:

@@ -14,7 +14,6 @@ trained world model, locality fell from 0.79 to 0.67 at the same reliability.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
@@ -28,7 +27,6 @@ from polyedit.models.load import LoadedModel
 FTM_DEPTH = 0.66  # EasyEdit's FT-M: layer 21 of 32
 
 
-@dataclass
 class FTMHParams(HParams):
     layers: list[int] | None = param(None, "layers whose MLP output projection is tuned (default: the layer "
                                            "two thirds of the way up)", search=single_layer())
@@ -40,7 +38,7 @@ class FTMHParams(HParams):
 
     def resolve(self, lm: LoadedModel) -> FTMHParams:
         layers = self.layers if self.layers is not None else [layer_at(lm.arch.n_layers, FTM_DEPTH)]
-        return replace(self, layers=check_layers(layers, lm.arch.n_layers, "ft-m"))
+        return self.model_copy(update=dict(layers=check_layers(layers, lm.arch.n_layers, "ft-m")))
 
 
 @register_method

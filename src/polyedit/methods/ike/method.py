@@ -8,8 +8,9 @@ every probe into the in-context prompt (see `prompts.py`) and whose stop string 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import model_validator
 
 from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.errors import PolyeditError
@@ -26,9 +27,8 @@ from polyedit.methods.search import choice
 CASE_POOLS = ("cases", "world")
 
 
-@dataclass
 class IKEHParams(HParams):
-    setting: str = param("mixed_8", "which demonstrations go into the prompt", choices=tuple(SETTINGS),
+    setting: Literal[SETTINGS] = param("mixed_8", "which demonstrations go into the prompt",
                          search=choice("zero_shot", "one_shot", "mixed_8"))
     pool: str = param("auto", "demonstration pool: auto (what the case's dataset declares: its published pool, "
                       "else one built from its own edits), a BMIKE-53 task (zsre, counterfact, wikifactdiff), "
@@ -38,15 +38,16 @@ class IKEHParams(HParams):
     corpus: str | None = param(None, "dataset spec of the edits that case pools and retrieval draw from "
                                "(default: the one the case's dataset declares, {lang} standing for the "
                                "query language)")
-    embedder: str = param("auto", "retrieval embeddings: auto (sentence-transformers if available offline, "
-                          "else TF-IDF)", choices=("auto", "tfidf", "sentence-transformers"))
+    embedder: Literal["auto", "tfidf", "sentence-transformers"] = param(
+        "auto", "retrieval embeddings: auto (sentence-transformers if available offline, else TF-IDF)")
     embedding_model: str = param(DEFAULT_ST_MODEL, "sentence-transformers model of the retrieval")
     one_shot_id: int = param(AUTHORS_ONE_SHOT_ID, "the demonstration id of the one-shot setting", ge=1, le=32)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _known_pool(self) -> HParams:
         if self.pool != "auto" and self.pool not in CASE_POOLS:
             pool_task(self.pool)
+        return self
 
 
 class IKEHandle(EditHandle):

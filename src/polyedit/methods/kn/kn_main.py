@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -36,10 +36,9 @@ from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target
 
 
-@dataclass
 class KNHParams(HParams):
     ig_steps: int = param(20, "integrated-gradient steps m", ge=1)
-    attribution_baseline: str = param("zero", "zero: Dai et al.; eos: MEMLA's reference baseline", choices=BASELINES)
+    attribution_baseline: Literal[BASELINES] = param("zero", "zero: Dai et al.; eos: MEMLA's reference baseline")
     threshold: float = param(0.2, "coarse neurons: Attr > threshold x max Attr", ge=0, lt=1,
                              search=real_range(0.05, 0.6))
     p: float = param(0.5, "refined neurons: found for more than p x (number of prompts)", ge=0, lt=1,

@@ -21,7 +21,7 @@ language by language, each language's group seeing the groups before it as earli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -37,11 +37,10 @@ from polyedit.models.load import LoadedModel
 PRESERVE_EDITS = ("other_languages", "all")
 
 
-@dataclass
 class LangEditHParams(AlphaEditHParams):
-    preserve_edits: str = param("other_languages", "which earlier keys join the projected-out set of an edit in "
-                                "language ℓ: those of the other languages, or all (the authors' code)",
-                                choices=PRESERVE_EDITS)
+    preserve_edits: Literal[PRESERVE_EDITS] = param("other_languages", "which earlier keys join the projected-out set "
+                                                    "of an edit in language ℓ: those of the other languages, or all "
+                                                    "(the authors' code)")
     edited_key_weight: float = param(1.0, "w: how many corpus tokens of C one written key counts as", gt=0,
                                      search=log_range(0.1, 100.0))
 

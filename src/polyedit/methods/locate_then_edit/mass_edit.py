@@ -16,8 +16,8 @@ model's keys, which is what the sequential editors remember (AlphaEdit's K_p).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Literal
 
 import torch
 
@@ -42,7 +42,6 @@ def default_layers(n_layers: int) -> list[int]:
     return list(range(last - width + 1, last + 1))
 
 
-@dataclass
 class MassEditHParams(HParams):
     """The fields every editor of the family has (its own fields follow in its subclass)."""
 
@@ -50,10 +49,11 @@ class MassEditHParams(HParams):
                                      search=layer_sets())
     prefixes: int = param(5, "context prefixes generated in the edit's language", ge=0)
     prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
-    fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
-                            choices=FACT_TOKENS, search=choice(*FACT_TOKENS))
-    key_weighting: str = param("grouped", "how the keys average their contexts: grouped (the reference's: bare "
-                               "prompt 1/2, prefixes 1/2) or flat (every context the same)", choices=KEY_WEIGHTINGS)
+    fact_token: Literal[FACT_TOKENS] = param("subject_last", "where the fact is read and written "
+                                             "(rank_one.lookup_position)", search=choice(*FACT_TOKENS))
+    key_weighting: Literal[KEY_WEIGHTINGS] = param("grouped", "how the keys average their contexts: grouped (the "
+                                                   "reference's: bare prompt 1/2, prefixes 1/2) or flat (every context "
+                                                   "the same)")
     v_lr: float = param(0.5, "learning rate of the target values' optimisation", gt=0, search=log_range(0.05, 2.0))
     v_steps: int = param(25, "optimisation steps of the target values", ge=0, search=int_range(5, 40))
     kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
@@ -70,7 +70,8 @@ class MassEditHParams(HParams):
         layers = sorted(set(check_layers(layers, lm.arch.n_layers, method)))
         if self.layers is None and any(lm.arch.post_norm[layer] for layer in layers if lm.arch.post_norm):
             layers = layers[-1:]  # post-norm blocks: one layer is exact, a spread is not (`value_module`)
-        return replace(self, layers=layers, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size)
+        return self.model_copy(update=dict(layers=layers,
+                                           stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size))
 
 
 def layer_moments(lm: LoadedModel, hp: MassEditHParams) -> tuple[str, dict[int, torch.Tensor]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -28,7 +27,6 @@ from polyedit.models.arch import is_transposed
 from polyedit.models.load import LoadedModel
 
 
-@dataclass
 class LoRAHParams(HParams):
     target_modules: list[str] | None = param(None, "full module names; default: the MLP output projections "
                                                    "of `layers`")
@@ -52,7 +50,7 @@ class LoRAHParams(HParams):
             raise PolyeditError(f"lora: no module {unknown[0]!r} in {lm.name}")
         if self.rank < 1:
             raise PolyeditError("lora: rank must be at least 1")
-        return replace(self, layers=list(layers), target_modules=list(modules))
+        return self.model_copy(update=dict(layers=list(layers), target_modules=list(modules)))
 
 
 class LoRAHandle(EditHandle):

@@ -9,7 +9,6 @@ weighs every context the same (ROME's averaging).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditHandle, EditMethod, param, register_method
@@ -22,14 +21,13 @@ from polyedit.models.load import LoadedModel
 __all__ = ["MEMIT", "MEMITHParams", "bare_prompt_outputs", "default_layers"]
 
 
-@dataclass
 class MEMITHParams(MassEditHParams):
     mom2_update_weight: float | None = param(None, "λ of eq. 14 for C = E[kkᵀ] (default: the MLP width)", gt=0,
                                              search=log_range(1.0, 1e5))
 
     def resolve(self, lm: LoadedModel) -> MEMITHParams:
         hp = self.resolve_range(lm, "memit")
-        return replace(hp, mom2_update_weight=mlp_width_weight(self.mom2_update_weight, lm))
+        return hp.model_copy(update=dict(mom2_update_weight=mlp_width_weight(self.mom2_update_weight, lm)))
 
 
 @register_method

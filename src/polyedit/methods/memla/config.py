@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import model_validator
 
 from polyedit.errors import PolyeditError
 from polyedit.methods.knowledge_neurons.attribution import BASELINES, DEFAULT_TOKENS_PER_PASS
@@ -13,12 +15,11 @@ from polyedit.methods.search import int_range, log_range, real_range
 NEURON_SELECTIONS = ("attributed", "random")
 
 
-@dataclass
 class MEMLAHParams(HParams):
     # -- knowledge neurons (identify_kn/locate_kn.py, AMIG/knowledge_neurons/garns.py)
     ig_steps: int = param(20, "m, integrated-gradient steps", ge=1)
-    attribution_baseline: str = param("eos", "eos: mean of EOS-replaced activations (the reference); zero",
-                                      choices=BASELINES)
+    attribution_baseline: Literal[BASELINES] = param("eos", "eos: mean of EOS-replaced activations (the reference); "
+                                                     "zero")
     threshold: float = param(0.3, "keep Attr > threshold x max Attr, per prompt", ge=0, lt=1,
                              search=real_range(0.05, 0.6))
     pivot_langs: list[str] = param(["en", "zh", "fr"], "pivot languages whose neuron sets are intersected into "
@@ -39,13 +40,14 @@ class MEMLAHParams(HParams):
     use_specific: bool = param(True, "the language-specific editor")
     use_independent: bool = param(True, "the language-independent editor")
     use_masks: bool = param(True, "false: the same LoRA pairs on the whole projection, unmasked")
-    neuron_selection: str = param("attributed", "attributed: the knowledge neurons; random: as many neurons per "
-                                  "block and category, drawn from those attribution did not select (a control)",
-                                  choices=NEURON_SELECTIONS)
+    neuron_selection: Literal[NEURON_SELECTIONS] = param("attributed", "attributed: the knowledge neurons; random: as "
+                                                         "many neurons per block and category, drawn from those "
+                                                         "attribution did not select (a control)")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _one_editor_and_pivots(self) -> HParams:
         if not (self.use_specific or self.use_independent):
             raise PolyeditError("memla: at least one of use_specific / use_independent must be on")
         if not self.pivot_langs:
             raise PolyeditError("memla: pivot_langs may not be empty (use [\"all\"] for every language)")
+        return self

@@ -16,44 +16,45 @@ method it is a control of, for the comparison report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import model_validator
 
 from polyedit.methods.base import param, register_method
 from polyedit.methods.memla.config import MEMLAHParams
 from polyedit.methods.memla.memla_main import MEMLA
 
 
-@dataclass
 class RandomNeuronsHParams(MEMLAHParams):
-    neuron_selection: str = param("random", "the control: random neurons, as many per block and category as "
-                                  "MEMLA attributes", choices=("random",))
+    neuron_selection: Literal["random"] = param("random", "the control: random neurons, as many per block and category "
+                                                "as MEMLA attributes")
 
 
-@dataclass
 class UnmaskedHParams(MEMLAHParams):
     use_masks: bool = param(False, "the control: MEMLA's pairs on the whole projection, unmasked")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _masks_fixed(self) -> HParams:
         _fixed(self, "use_masks", False)
+        return self
 
 
-@dataclass
 class SpecificOnlyHParams(MEMLAHParams):
     use_independent: bool = param(False, "the control: no language-independent editor")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _independent_fixed(self) -> HParams:
         _fixed(self, "use_independent", False)
+        return self
 
 
-@dataclass
 class IndependentOnlyHParams(MEMLAHParams):
     use_specific: bool = param(False, "the control: no language-specific editor")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    @model_validator(mode="after")
+    def _specific_fixed(self) -> HParams:
         _fixed(self, "use_specific", False)
+        return self
 
 
 def _fixed(hp: MEMLAHParams, name: str, value) -> None:

@@ -22,8 +22,7 @@ nothing relevant the query goes to the model as it is, which is what keeps unrel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,19 +36,19 @@ from polyedit.methods.remake.prompts import BUILDERS, PROMPT_FORMS, STOPS
 MULTILINGUAL_ST_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 
 
-@dataclass
 class ReMaKEHParams(HParams):
-    retriever: str = param("tfidf", "how edits are retrieved: tfidf (character n-grams) or sentence-transformers "
-                                    "(`embedding_model`, local files only)", choices=("tfidf", "sentence-transformers"))
+    retriever: Literal["tfidf", "sentence-transformers"] = param(
+        "tfidf", "how edits are retrieved: tfidf (character n-grams) or sentence-transformers (`embedding_model`, "
+        "local files only)")
     embedding_model: str = param(MULTILINGUAL_ST_MODEL, "the sentence-transformers model of the retriever")
     top_k: int = param(1, "at most this many stored edits go before a query", ge=1)
-    key: str = param("subject", "what a stored edit is indexed by: its subject, or its new-fact sentence "
-                                "(fact)", choices=("subject", "fact"))
+    key: Literal["subject", "fact"] = param("subject", "what a stored edit is indexed by: its subject, or its new-fact "
+                                            "sentence (fact)")
     threshold: float = param(0.5, "cosine similarity an edit needs to be retrieved; none above it: no edit in "
                                   "the prompt", ge=-1, le=1)
-    prompt_form: str = param("remake", "remake: ReMaKE's `Question: ... Answer: ...` prompt (the bare question "
-                                       "when nothing is retrieved); bmike: BMIKE-53's `New Fact:` prompt (the plain "
-                                       "query when nothing is retrieved)", choices=PROMPT_FORMS)
+    prompt_form: Literal[PROMPT_FORMS] = param("remake", "remake: ReMaKE's `Question: ... Answer: ...` prompt (the "
+                                               "bare question when nothing is retrieved); bmike: BMIKE-53's `New "
+                                               "Fact:` prompt (the plain query when nothing is retrieved)")
 
 
 def make_retriever(hp: ReMaKEHParams):

@@ -15,7 +15,7 @@ Several edits in one call are applied one after another, each on the already edi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 
@@ -36,18 +36,17 @@ from polyedit.models.load import LoadedModel
 ROME_DEPTH = 0.18
 
 
-@dataclass
 class ROMEHParams(HParams):
     layer: int | None = param(None, "the edited layer (default: 18% of the way up; ROME: 5 of 28 in GPT-J)",
                               search=one_layer())
     prefixes: int = param(5, "context prefixes generated in the edit's language (k* and v* average over them)",
                           ge=0)
     prefix_tokens: int = param(10, "tokens per context prefix", ge=1)
-    fact_token: str = param("subject_last", "where the fact is read and written (rank_one.lookup_position)",
-                            choices=FACT_TOKENS, search=choice(*FACT_TOKENS))
-    denominator_key: str = param("bare_prompt", "the key of the update's denominator: bare_prompt (the "
-                                 "reference code's) or context_mean (the paper's eq. 2; module docstring)",
-                                 choices=DENOMINATOR_KEYS)
+    fact_token: Literal[FACT_TOKENS] = param("subject_last", "where the fact is read and written "
+                                             "(rank_one.lookup_position)", search=choice(*FACT_TOKENS))
+    denominator_key: Literal[DENOMINATOR_KEYS] = param("bare_prompt", "the key of the update's denominator: "
+                                                       "bare_prompt (the reference code's) or context_mean (the "
+                                                       "paper's eq. 2; module docstring)")
     v_lr: float = param(0.5, "learning rate of v*'s optimisation", gt=0, search=log_range(0.05, 2.0))
     v_steps: int = param(20, "optimisation steps of v*", ge=0, search=int_range(5, 40))
     kl_factor: float = param(0.0625, "weight of the KL term on the essence prompt", ge=0)
@@ -60,7 +59,8 @@ class ROMEHParams(HParams):
     def resolve(self, lm: LoadedModel) -> ROMEHParams:
         layer = self.layer if self.layer is not None else layer_at(lm.arch.n_layers, ROME_DEPTH)
         check_layers([layer], lm.arch.n_layers, "rome")
-        return replace(self, layer=layer, stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size)
+        return self.model_copy(update=dict(layer=layer,
+                                           stats_tokens=self.stats_tokens or 10 * lm.arch.intermediate_size))
 
 
 def rome_edit(lm: LoadedModel, edit: Edit, hp: ROMEHParams, c: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:

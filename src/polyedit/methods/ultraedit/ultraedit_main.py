@@ -20,7 +20,6 @@ and 3); a batch of 12 failing edits: 10 pass (η 0.1: 11). The reference's η = 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 
 import torch
 
@@ -46,7 +45,6 @@ def default_layers(n_layers: int) -> list[int]:
     return list(range(max(0, min(last - 1, 2 * n_layers // 3)), last + 1))
 
 
-@dataclass
 class UltraEditHParams(HParams):
     layers: list[int] | None = param(None, "layers whose MLP output projection is edited (default: default_layers)",
                                      search=layer_sets())
@@ -57,7 +55,7 @@ class UltraEditHParams(HParams):
 
     def resolve(self, lm: LoadedModel) -> UltraEditHParams:
         layers = self.layers if self.layers is not None else default_layers(lm.arch.n_layers)
-        return replace(self, layers=sorted(check_layers(layers, lm.arch.n_layers, "ultraedit")))
+        return self.model_copy(update=dict(layers=sorted(check_layers(layers, lm.arch.n_layers, "ultraedit"))))
 
 
 class StatisticsHandle(EditHandle):
