@@ -6,6 +6,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods import get_method
+from polyedit.methods.alphaedit.alphaedit_main import Projectors
 from polyedit.methods.locate_then_edit.null_space import key_memory
 from polyedit.methods.locate_then_edit.rank_one import fact_contexts, subject_keys
 from polyedit.models.arch import weight_out_in
@@ -31,7 +32,7 @@ def test_each_layers_update_lies_in_its_null_space_and_restore_forgets_the_keys(
     before, w0 = state_hash(lm.model), weights(lm, [0, 1])
     handle = get_method("alphaedit", HP).apply(lm, [EN, ZH])
     w1 = weights(lm, [0, 1])
-    projectors = lm.meta["null_space_projector"]
+    projectors = lm.method_state.of(Projectors)
     for layer in (0, 1):
         p = next(v[0] for k, v in projectors.items() if k[0] == layer).double()
         delta = w1[layer] - w0[layer]

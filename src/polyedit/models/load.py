@@ -16,6 +16,7 @@ from polyedit.data.jsonio import read_text, read_yaml
 from polyedit.errors import PolyeditError
 from polyedit.models.device import check_device_map, checkpoint_dtype, placement, resolve_device, resolve_dtype
 from polyedit.models.hub import local_only as hub_local_only
+from polyedit.models.state import MethodState
 
 
 @dataclass
@@ -26,6 +27,8 @@ class LoadedModel:
     tokenizer: object
     name: str
     meta: dict = field(default_factory=dict)
+    #: what editing methods keep about this model between edits (`polyedit.models.state`)
+    method_state: MethodState = field(default_factory=MethodState, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:

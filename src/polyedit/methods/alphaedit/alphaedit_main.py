@@ -19,7 +19,6 @@ energy the update could still touch. An empty null space is an error, never a si
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 
 import torch
 
@@ -32,7 +31,6 @@ from polyedit.methods.search import log_range, real_range
 from polyedit.models.load import LoadedModel
 
 
-@dataclass
 class AlphaEditHParams(MassEditHParams):
     nullspace_threshold: float = param(2e-2, "eigenvalues of C below this span the null space P projects on (the "
                                        "reference's configs: 2e-2)", gt=0)
@@ -47,10 +45,15 @@ class AlphaEditHParams(MassEditHParams):
         return self.resolve_range(lm, "alphaedit")
 
 
+class Projectors(dict):
+    """A model's memo of null-space projectors (its slot in `lm.method_state`): (layer, corpus, statistics and
+    threshold settings) -> (P, what `null_space_projector` reports)."""
+
+
 def projector(lm: LoadedModel, c: torch.Tensor, layer: int, corpus: str, hp: AlphaEditHParams,
               method: str = "alphaedit") -> tuple[torch.Tensor, dict]:
     """P of `layer` from its C, memoised on the model (an eigendecomposition of d_ff × d_ff per layer)."""
-    memo = lm.meta.setdefault("null_space_projector", {})
+    memo = lm.method_state.of(Projectors)
     key = (layer, corpus, hp.stats_tokens, hp.stats_dir, hp.nullspace_threshold, hp.nullspace_fraction)
     if key not in memo:
         p, info = null_space_projector(c, hp.nullspace_threshold, hp.nullspace_fraction)

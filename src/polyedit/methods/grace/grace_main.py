@@ -23,9 +23,8 @@ sequential by nature); later `apply`s on the same model share the codebook, so s
 from __future__ import annotations
 
 import math
-import weakref
 from collections import Counter
-from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 
@@ -37,13 +36,13 @@ from polyedit.methods.grace.codebook import Codebook
 from polyedit.methods.layer_choice import check_layers, layer_at
 from polyedit.methods.objectives import edit_batch, mean_target_nll, trainable
 from polyedit.methods.search import int_range, log_range, one_layer
+from polyedit.methods.side_memory import Attached, Hooked, SideMemoryHandle
 from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
 
 GRACE_DEPTH = 0.8  # EasyEdit's GRACE settings edit layer 27 of 32 (Llama-2) and 35 of 48 (GPT-2 XL)
 
 
-@dataclass
 class GraceHParams(HParams):
     layer: int | None = param(None, "layer whose MLP output projection gets the adaptor (default: 80% of the "
                                     "way up)", search=one_layer())
@@ -54,22 +53,22 @@ class GraceHParams(HParams):
     steps: int = param(100, "at most this many Adam steps per edit (EasyEdit's n_iter: 50)", ge=0,
                      search=int_range(10, 200, log=True))
     early_stop_loss: float = param(0.05, "stop once the target's mean token NLL is below this", ge=0)
-    val_init: str = param("warm", "a new value starts as the layer's own output at the key (warm) or "
-                                  "uniform noise in [0, 1) (cold)", choices=("warm", "cold"))
+    val_init: Literal["warm", "cold"] = param("warm", "a new value starts as the layer's own output at the key (warm) "
+                                              "or uniform noise in [0, 1) (cold)")
 
     def resolve(self, lm: LoadedModel) -> GraceHParams:
         layer = self.layer if self.layer is not None else layer_at(lm.arch.n_layers, GRACE_DEPTH)
-        return replace(self, layer=check_layers([layer], lm.arch.n_layers, "grace")[0])
+        return self.model_copy(update=dict(layer=check_layers([layer], lm.arch.n_layers, "grace")[0]))
 
 
-class Adaptor:
+class Adaptor(Hooked):
     """The codebook of one module and the forward hook that routes the module's inputs through it."""
 
     def __init__(self, module: torch.nn.Module, name: str, key_dim: int, value_dim: int, device) -> None:
         self.name = name
         self.codebook = Codebook(key_dim, value_dim, device)
         self.training: tuple[int, torch.Tensor] | None = None  # (entry, the value being trained)
-        self._hook = module.register_forward_hook(self._route)
+        self._hooks = [module.register_forward_hook(self._route)]
 
     def _values(self) -> torch.Tensor:
         if self.training is None:
@@ -90,21 +89,29 @@ class Adaptor:
         chosen = self._values()[idx].to(out.dtype)
         return torch.where(inside[:, None], chosen, out).reshape(output.shape)
 
-    def detach(self) -> None:
-        self._hook.remove()
+    def state(self):
+        return self.codebook.state()
+
+    def load(self, state) -> None:
+        self.codebook.load(state)
+
+    def holds_edits(self) -> bool:
+        return len(self.codebook) > 0
+
+    def stop_training(self) -> None:
+        self.training = None
 
 
-#: module -> its adaptor, so every edit of a model shares one codebook per layer
-_ADAPTORS: weakref.WeakKeyDictionary[torch.nn.Module, Adaptor] = weakref.WeakKeyDictionary()
+class GraceAdaptors(Attached[Adaptor]):
+    """A model's GRACE adaptors (its slot in `lm.method_state`): every edit of a model shares one codebook
+    per layer."""
 
 
 def adaptor_for(lm: LoadedModel, name: str) -> Adaptor:
     module = lm.model.get_submodule(name)
-    if module not in _ADAPTORS:
-        weight = module.weight
-        d_in, d_out = (weight.shape[0], weight.shape[1]) if _transposed(module) else (weight.shape[1], weight.shape[0])
-        _ADAPTORS[module] = Adaptor(module, name, d_in, d_out, weight.device)
-    return _ADAPTORS[module]
+    weight = module.weight
+    d_in, d_out = (weight.shape[0], weight.shape[1]) if _transposed(module) else (weight.shape[1], weight.shape[0])
+    return lm.method_state.of(GraceAdaptors).attach(name, lambda: Adaptor(module, name, d_in, d_out, weight.device))
 
 
 def _transposed(module) -> bool:
@@ -115,27 +122,7 @@ def _transposed(module) -> bool:
 
 def active_adaptors(lm: LoadedModel) -> list[Adaptor]:
     """The adaptors attached to `lm`'s modules now (none once every edit is restored)."""
-    return [a for m, a in _ADAPTORS.items() if any(m is x for x in lm.model.modules())]
-
-
-class GraceHandle(EditHandle):
-    """Restores the codebook to its state before the edit; removes the hook once the codebook is empty."""
-
-    def __init__(self, lm: LoadedModel, adaptor: Adaptor, info: dict) -> None:
-        super().__init__(lm, (), info)
-        self.adaptor = adaptor
-        self._before = adaptor.codebook.state()
-
-    def restore(self) -> None:
-        a = self.adaptor
-        a.training = None
-        a.codebook.load(self._before)
-        if not len(a.codebook):
-            a.detach()
-            module = self.lm.model.get_submodule(a.name)
-            if _ADAPTORS.get(module) is a:
-                del _ADAPTORS[module]
-        self.restored = True
+    return lm.method_state.of(GraceAdaptors).active()
 
 
 def _key_and_output(lm: LoadedModel, name: str, edit: Edit) -> tuple[torch.Tensor, torch.Tensor, object]:
@@ -160,7 +147,8 @@ class GRACE(EditMethod):
         hp = self.resolved(lm)
         name = lm.arch.mlp_out[hp.layer]
         adaptor = adaptor_for(lm, name)
-        handle = GraceHandle(lm, adaptor, {"layer": hp.layer, "module": name, "edits": []})
+        handle = SideMemoryHandle(lm, lm.method_state.of(GraceAdaptors), adaptor,
+                                  {"layer": hp.layer, "module": name, "edits": []})
         gen = torch.Generator(device="cpu").manual_seed(hp.seed)
         rules: Counter = Counter()
         outcomes = []

@@ -9,7 +9,7 @@ written so far, shared by AlphaEdit and the per-language variant (LangEdit-style
   ‖(W + ΔP) K₁ − V₁‖² + ‖ΔP K_p‖² + α ‖ΔP‖² over Δ, written as Δ P (it satisfies Δ = Δ P exactly).
   K_p: the keys written by earlier edits of the sequence, which the update should keep mapping where they
   were (this is what makes the method lifelong). α: the reference's `L2` (10 in all its configs).
-- `KeyMemory`: the keys written into each layer, by language, kept on the model (`lm.meta`) so that every
+- `KeyMemory`: the keys written into each layer, by language, kept on the model (its slot in `lm.method_state`) so that every
   edit of a sequence sees the ones before it, and truncated by `restore()` so that an undone edit is
   forgotten too (`MemoryHandle`).
 """
@@ -118,7 +118,7 @@ class KeyMemory:
 
 def key_memory(lm: LoadedModel) -> KeyMemory:
     """The model's memory of written keys (one per loaded model, shared by the null-space editors)."""
-    return lm.meta.setdefault("null_space_key_memory", KeyMemory())
+    return lm.method_state.of(KeyMemory)
 
 
 class MemoryHandle(EditHandle):

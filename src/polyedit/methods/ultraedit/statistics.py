@@ -11,7 +11,7 @@ n_b s_b² is the reference's within-batch term (exact Chan would use (n_b − 1)
 reference's unbiased variance is undefined (NaN), adds 0 within (its own spread is zero).
 
 One set of statistics per module shape (the reference shares one normaliser across modules of a shape), kept on
-the model (`lm.meta`) so every edit of a sequence sees the ones before it; a handle snapshots the set before its
+the model (`LifelongStatistics`, UltraEdit's slot in `lm.method_state`) so every edit of a sequence sees the ones before it; a handle snapshots the set before its
 edit and `restore()` puts it back, so an undone edit is forgotten too.
 """
 
@@ -64,9 +64,13 @@ def shape_key(d_in: int, d_out: int) -> str:
     return f"{d_in}x{d_out}"
 
 
-def lifelong_statistics(lm: LoadedModel) -> dict[str, RunningStatistics]:
-    """The model's UltraEdit statistics, module shape -> RunningStatistics (the one place they live)."""
-    return lm.meta.setdefault("ultraedit_statistics", {})
+class LifelongStatistics(dict[str, RunningStatistics]):
+    """A model's UltraEdit statistics, module shape -> RunningStatistics."""
+
+
+def lifelong_statistics(lm: LoadedModel) -> LifelongStatistics:
+    """The model's UltraEdit statistics (the one place they live)."""
+    return lm.method_state.of(LifelongStatistics)
 
 
 def snapshot(stats: dict[str, RunningStatistics]) -> dict[str, RunningStatistics]:

@@ -20,8 +20,6 @@ hooks. The weights are never written.
 from __future__ import annotations
 
 import math
-import weakref
-from dataclasses import dataclass, replace
 
 import torch
 
@@ -31,6 +29,7 @@ from polyedit.methods.base import EditHandle, EditMethod, HParams, param, regist
 from polyedit.methods.layer_choice import check_layers, layer_at
 from polyedit.methods.objectives import edit_batch, mean_target_nll, trainable
 from polyedit.methods.search import int_range, log_range, one_layer, real_range
+from polyedit.methods.side_memory import Attached, Hooked, SideMemoryHandle
 from polyedit.methods.wise.losses import margin_loss
 from polyedit.methods.wise.memory import SideMemory, activation_scores, route, row_scores, shard_mask
 from polyedit.models.arch import is_transposed
@@ -40,7 +39,6 @@ WISE_DEPTH = 0.8  # EasyEdit's WISE edits layer 27 of 32 (Llama-2-7B's down_proj
 ACTIVATION_FIELDS = ("hidden_act", "activation_function", "hidden_activation", "activation")
 
 
-@dataclass
 class WiseHParams(HParams):
     layer: int | None = param(None, "layer whose MLP output projection gets the side memory (default: 80% of "
                                     "the way up)", search=one_layer())
@@ -68,7 +66,7 @@ class WiseHParams(HParams):
 
     def resolve(self, lm: LoadedModel) -> WiseHParams:
         layer = self.layer if self.layer is not None else layer_at(lm.arch.n_layers, WISE_DEPTH)
-        return replace(self, layer=check_layers([layer], lm.arch.n_layers, "wise")[0])
+        return self.model_copy(update=dict(layer=check_layers([layer], lm.arch.n_layers, "wise")[0]))
 
 
 def mlp_activation(lm: LoadedModel):
@@ -85,7 +83,7 @@ def mlp_activation(lm: LoadedModel):
                         f"which the routing score needs")
 
 
-class Router:
+class Router(Hooked):
     """One projection's side memory and the hooks that route its output through it."""
 
     def __init__(self, lm: LoadedModel, name: str, act) -> None:
@@ -140,45 +138,31 @@ class Router:
         choice = route(score_merged, score_side, mem.threshold(self.act_ratio))
         return torch.stack([main, merged, side])[choice, torch.arange(main.shape[0], device=main.device)]
 
-    def detach(self) -> None:
-        for h in self._hooks:
-            h.remove()
+    def state(self):
+        return self.memory.state()
+
+    def load(self, state) -> None:
+        self.memory.load(state)
+
+    def holds_edits(self) -> bool:
+        return bool(self.memory.edits)
+
+    def stop_training(self) -> None:
+        self.training, self.recorded = None, None
 
 
-#: module -> its router, so every edit of a model shares one side memory per projection
-_ROUTERS: weakref.WeakKeyDictionary[torch.nn.Module, Router] = weakref.WeakKeyDictionary()
+class WiseRouters(Attached[Router]):
+    """A model's WISE routers (its slot in `lm.method_state`): every edit of a model shares one side memory
+    per projection."""
 
 
 def router_for(lm: LoadedModel, name: str) -> Router:
-    module = lm.model.get_submodule(name)
-    if module not in _ROUTERS:
-        _ROUTERS[module] = Router(lm, name, mlp_activation(lm))
-    return _ROUTERS[module]
+    return lm.method_state.of(WiseRouters).attach(name, lambda: Router(lm, name, mlp_activation(lm)))
 
 
 def active_routers(lm: LoadedModel) -> list[Router]:
     """The routers attached to `lm`'s modules now (none once every edit is restored)."""
-    return [r for m, r in _ROUTERS.items() if any(m is x for x in lm.model.modules())]
-
-
-class WiseHandle(EditHandle):
-    """Restores the side memory to its state before the edit; removes the hooks once it holds no edit."""
-
-    def __init__(self, lm: LoadedModel, router: Router, info: dict) -> None:
-        super().__init__(lm, (), info)
-        self.router = router
-        self._before = router.memory.state()
-
-    def restore(self) -> None:
-        r = self.router
-        r.training, r.recorded = None, None
-        r.memory.load(self._before)
-        if not r.memory.edits:
-            r.detach()
-            module = self.lm.model.get_submodule(r.name)
-            if _ROUTERS.get(module) is r:
-                del _ROUTERS[module]
-        self.restored = True
+    return lm.method_state.of(WiseRouters).active()
 
 
 def out_of_scope_batch(lm: LoadedModel, edit: Edit, hp: WiseHParams):
@@ -203,7 +187,8 @@ class WISE(EditMethod):
         name = lm.arch.mlp_out[hp.layer]
         router = router_for(lm, name)
         router.act_ratio = hp.act_ratio
-        handle = WiseHandle(lm, router, {"layer": hp.layer, "module": name, "edits": []})
+        handle = SideMemoryHandle(lm, lm.method_state.of(WiseRouters), router,
+                                  {"layer": hp.layer, "module": name, "edits": []})
         for edit in edits:  # one after another, as the reference edits
             handle.info["edits"].append(self._edit(lm, router, edit, hp))
         mem = router.memory
