@@ -20,7 +20,7 @@ def test_tune_two_methods_then_report_them(tmp_path, capsys):
     editing = tmp_path / "editing.yaml"
     shutil.copy(shipped_path(), editing)
     assert main(["tune", "--method", "ft-l", *ARGS, "--out", str(tmp_path / "ftl"), "--locality-floor", "0",
-                 "--write-editing-yaml", "small", "--editing-yaml", str(editing)]) == 0
+                 "--write-editing-yaml", str(editing)]) == 0
     assert main(["tune", "--method", "ft-m", *ARGS, "--out", str(tmp_path / "ftm"), "--locality-floor", "0"]) == 0
     out = capsys.readouterr().out
     assert "chosen trial" in out and "test split (2 cases)" in out and "(protocol answer, answer_em)" in out

@@ -1,5 +1,5 @@
-"""world/editing.yaml is written one entry at a time (by `polyedit tune --write-editing-yaml`), every other
-entry and comment kept."""
+"""world/editing.yaml's layout and a model folder's editing.yaml are written one entry at a time (by `polyedit
+tune --write-editing-yaml PATH`, only where its user says), every other entry and comment kept."""
 
 import shutil
 
@@ -69,13 +69,35 @@ def test_each_builtin_checkpoint_holds_the_shipped_entries_of_its_size(size, tmp
     assert (CHECKPOINTS / size / EDITING_FILE).read_text("utf-8") == (tmp_path / EDITING_FILE).read_text("utf-8")
 
 
-def test_only_the_shipped_file_refreshes_a_builtin_copy(tmp_path):
-    from polyedit.world.editing_yaml import refresh_builtin_copy, shipped_path
+def test_a_model_folders_editing_yaml_gets_one_entry_the_rest_kept_and_the_loader_reads_it(tmp_path):
+    from polyedit.models.load import editing_hparams
+    from polyedit.world.editing_yaml import set_model_entry
 
-    other = tmp_path / "editing.yaml"
-    other.write_text(shipped_path().read_text("utf-8"), "utf-8")
-    assert refresh_builtin_copy(other, "medium") is None
-    assert refresh_builtin_copy(shipped_path(), "no-such-size") is None
+    set_model_entry(tmp_path, "rome", {"layer": 1}, ["tuned: first"])  # no file yet: made
+    (tmp_path / "editing.yaml").write_text("# mine\nft-l:\n  lr: 0.01\n" + (tmp_path / "editing.yaml").read_text())
+    set_model_entry(tmp_path, "rome", {"layer": 2, "v_lr": 0.3}, ["tuned: `polyedit tune ...`"])
+    set_model_entry(tmp_path, "grace", {"eps_init": 2.0}, ["tuned: grace"])
+    text = (tmp_path / "editing.yaml").read_text()
+    assert editing_hparams(str(tmp_path)) == {"ft-l": {"lr": 0.01}, "rome": {"layer": 2, "v_lr": 0.3},
+                                              "grace": {"eps_init": 2.0}}
+    assert "# mine\n" in text and "# tuned: `polyedit tune ...`\nrome:\n" in text and "tuned: first" not in text
+
+
+def test_tune_writes_only_where_its_user_says_never_into_polyedit(tmp_path):
+    """The target is checked before the search starts: polyedit's own files are refused, as is a file of world
+    sizes for a model that is no world; a model folder takes any model's entry."""
+    from polyedit.tune.editing import check_target
+
+    world = "world:small"
+    for target in (shipped_path(), shipped_path().parent / "new.yaml", shipped_path().parents[1]):
+        with pytest.raises(PolyeditError, match="inside polyedit's installed files"):
+            check_target(world, target)
+    assert check_target(world, tmp_path / "mine.yaml") == "small"
+    assert check_target(world, tmp_path) is None  # a folder: its editing.yaml
+    other = str(tmp_path)
+    with pytest.raises(PolyeditError, match="no world:SIZE model; name the model's folder"):
+        check_target(other, tmp_path / "mine.yaml")
+    assert check_target(other, tmp_path) is None
 
 
 def test_the_entry_above_an_anchored_one_is_replaced_alone(tmp_path):

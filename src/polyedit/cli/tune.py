@@ -41,13 +41,12 @@ def canonical_command(**kw) -> str:
 @hparams_option
 @click.option("--evaluate-test", is_flag=True, help="then run the chosen configuration on the test split (OUT/test)")
 @click.option("--test-cases", type=int, default=None, help="with --evaluate-test: the first N test cases (default: all)")
-@click.option("--write-editing-yaml", "editing_size", default=None, metavar="SIZE",
-              help="then write the chosen settings as world:SIZE's entry for the method in world/editing.yaml")
-@click.option("--editing-yaml", "editing_path", default=None, type=click.Path(dir_okay=False),
-              help="the editing.yaml to write (default: the one polyedit ships, src/polyedit/world/editing.yaml)")
+@click.option("--write-editing-yaml", "editing_path", default=None, metavar="PATH",
+              help="then write the chosen settings as the method's entry in PATH: a model folder's editing.yaml, "
+                   "or a file of world sizes (world/editing.yaml's layout; the entry of the tuned world:SIZE)")
 @device_option
 def command(model, method, data, trials, out, cases, floor, seed, sampler, transfer, langs, hparams,
-            evaluate_test, test_cases, editing_size, editing_path, device):
+            evaluate_test, test_cases, editing_path, device):
     """Search METHOD's declared hyperparameter space for the best trade-off of other-language transfer and
     locality on DATA's dev split; write the Pareto front and the configuration chosen at the locality floor."""
     from polyedit.errors import PolyeditError
@@ -60,11 +59,13 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
     base = HParams.read_yaml(hparams) if hparams else {}
     if test_cases is not None and not evaluate_test:
         raise PolyeditError("--test-cases needs --evaluate-test")
-    if editing_path and not editing_size:
-        raise PolyeditError("--editing-yaml needs --write-editing-yaml SIZE")
     cfg = TuneConfig(model=model, method=method, data=data, trials=trials, cases=cases, locality_floor=floor,
                      seed=seed, sampler=sampler, transfer=transfer, langs=langs, base_hparams=base,
                      test_cases=test_cases)
+    if editing_path:
+        from polyedit.tune.editing import check_target
+
+        check_target(model, editing_path)  # before the search: a target it would refuse is said at once
     cmd = canonical_command(model=model, method=method, data=data, trials=trials, cases=cases, floor=floor,
                             seed=seed, sampler=sampler, transfer=transfer, langs=langs, hparams=hparams, out=out)
     record = run_tune(cfg, out, command=cmd, device=device)
@@ -87,9 +88,8 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
         click.echo(f"test split ({t['n_cases']} cases): {transfer} in the other languages {100 * t['transfer']:.1f}% "
                    f"[{100 * lo:.1f}, {100 * hi:.1f}] (answer), locality {100 * t['locality']:.1f}% "
                    f"[{100 * llo:.1f}, {100 * lhi:.1f}] (answer_locality); 95% bootstrap intervals; {out}/test")
-    if editing_size:
+    if editing_path:
         from polyedit.tune.editing import write_editing_entry
 
-        path = write_editing_entry(cfg, out, editing_size, editing_path)
-        click.echo(f"wrote world:{editing_size}'s {method} entry in {path}")
+        click.echo(f"wrote the {method} entry in {write_editing_entry(cfg, out, editing_path)}")
     click.echo(f"report: polyedit report {out} --out {out}/report")

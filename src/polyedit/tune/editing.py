@@ -1,5 +1,8 @@
-"""`--write-editing-yaml SIZE`: the chosen configuration as world:SIZE's recommended settings for the method
-(world/editing.yaml), with a comment recording the command, budget, split and the chosen trial's results."""
+"""`--write-editing-yaml PATH`: the chosen configuration as recommended settings for the method, with a comment
+recording the command, budget, split and the chosen trial's results. PATH is a model folder (its editing.yaml,
+method -> fields, which `load_model` reads) or a file of world sizes (size -> method -> fields, the layout of
+world/editing.yaml; the entry of the tuned world:SIZE). Only what the user names is written, never polyedit's
+own installed files."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 from polyedit.tune.config import TuneConfig
 from polyedit.tune.evaluate import read_chosen
-from polyedit.world.editing_yaml import refresh_builtin_copy, set_entry, shipped_path
+from polyedit.world.editing_yaml import set_entry, set_model_entry
 
 
 def entry_comment(record: dict, cfg: TuneConfig, chosen: dict, test: dict | None) -> list[str]:
@@ -29,12 +32,29 @@ def entry_comment(record: dict, cfg: TuneConfig, chosen: dict, test: dict | None
     return lines
 
 
-def write_editing_entry(cfg: TuneConfig, out: str | Path, size: str, path: str | Path | None = None) -> Path:
-    """Set world/editing.yaml's `size`/`method` entry to the searched fields of the chosen trial (and the
-    fixed ones from `--hparams`); every other field is the class default, as in the trials."""
+def check_target(model: str, path: str | Path) -> str | None:
+    """Refuse, before the search starts, a target inside polyedit's installed files or a file of world sizes
+    for a model that is no world:SIZE; the world size of a file target (None for a model folder)."""
+    import polyedit
+
+    target, package = Path(path).resolve(), Path(polyedit.__file__).resolve().parent
+    if target == package or package in target.parents:
+        raise PolyeditError(f"--write-editing-yaml {path}: inside polyedit's installed files ({package}); "
+                            f"name a copy, or the model's folder")
+    if target.is_dir():
+        return None
+    if not model.startswith("world:"):
+        raise PolyeditError(f"--write-editing-yaml {path}: a file holds entries by world size, and {model} is "
+                            f"no world:SIZE model; name the model's folder to write its editing.yaml")
+    return model.removeprefix("world:")
+
+
+def write_editing_entry(cfg: TuneConfig, out: str | Path, path: str | Path) -> Path:
+    """Set the method's entry in `path` (a model folder's editing.yaml, or a file's world:SIZE block) to the
+    searched fields of the chosen trial (and the fixed ones from `--hparams`); every other field is the class
+    default, as in the trials."""
     out = Path(out)
-    if cfg.model != f"world:{size}":
-        raise PolyeditError(f"--write-editing-yaml {size}: the search tuned {cfg.model}, not world:{size}")
+    size = check_target(cfg.model, path)
     chosen = read_chosen(out)
     if chosen["finished"] < cfg.trials:
         raise PolyeditError(f"{out}: the search has finished {chosen['finished']} of {cfg.trials} trials; "
@@ -45,6 +65,7 @@ def write_editing_entry(cfg: TuneConfig, out: str | Path, size: str, path: str |
     record = read_json(out / "tune.json")
     test = read_json(out / "test.json") if (out / "test.json").exists() else None
     values = {**cfg.base_hparams, **chosen["chosen"]["params"]}
-    written = set_entry(path or shipped_path(), size, cfg.method, values, entry_comment(record, cfg, chosen, test))
-    refresh_builtin_copy(written, size)  # the shipped file changed: so does the built-in model's own copy
-    return written
+    comment = entry_comment(record, cfg, chosen, test)
+    if size is None:
+        return set_model_entry(path, cfg.method, values, comment)
+    return set_entry(path, size, cfg.method, values, comment)

@@ -4,8 +4,9 @@ place, keeping every other entry and comment as it is.
 The file is a mapping size -> method -> fields, each entry preceded by the comment that says how it was
 found. `set_entry` replaces the entry of one (size, method), comment included, or adds it at the end of the
 size's block (or a new block), then reads the result back and checks that exactly that entry changed
-before writing it (atomically). The checkpoint folders hold copies (`write_checkpoint_copy`), written by
-`polyedit world build` and, for the built-in checkpoints, whenever `set_entry` changes the shipped file.
+before writing it (atomically); `set_model_entry` does the same in a model folder's editing.yaml (method ->
+fields). The checkpoint folders hold copies (`write_checkpoint_copy`), written by `polyedit world build`.
+`polyedit tune` writes only the file or folder its user names, never the files polyedit ships.
 """
 
 from __future__ import annotations
@@ -43,16 +44,6 @@ def write_checkpoint_copy(size: str, out: Path, source: Path | None = None) -> b
     return True
 
 
-def refresh_builtin_copy(path: Path, size: str) -> Path | None:
-    """After the shipped file changed: the built-in checkpoint of `size` gets the new copy (a model reads its
-    own folder's file, so a tuned entry would otherwise reach runs only at the next build)."""
-    folder = CHECKPOINTS / size
-    if Path(path).resolve() != shipped_path().resolve() or not (folder / "config.json").is_file():
-        return None
-    write_checkpoint_copy(size, folder)
-    return folder / EDITING_FILE
-
-
 def shipped_path() -> Path:
     """The source file (world/editing.yaml) a checkout ships."""
     return Path(str(resources.files("polyedit.world").joinpath("editing.yaml")))
@@ -77,18 +68,41 @@ def _span(blocks: list[tuple[int, int]], key_line: int, hi: int) -> tuple[int, i
     return blocks[k][0], blocks[k + 1][0] if k + 1 < len(blocks) else hi
 
 
-def _entry_text(method: str, values: dict, comment: list[str]) -> list[str]:
+def _entry_text(method: str, values: dict, comment: list[str], indent: str = "  ") -> list[str]:
     """The entry: its comment, then the method's mapping in block style, indented under the size."""
     body = yaml.safe_dump({method: values}, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
-    return [f"  # {c}" for c in comment] + ["  " + line for line in body.splitlines()]
+    return [f"{indent}# {c}" for c in comment] + [indent + line for line in body.splitlines()]
+
+
+def _read_mapping(path: Path, what: str) -> tuple[str, dict]:
+    """The file's text and mapping; a file not there yet is empty."""
+    text = read_text(path) if path.exists() else ""
+    before = parse_yaml(text, str(path)) or {}
+    if not isinstance(before, dict):
+        raise PolyeditError(f"{path}: expected a mapping of {what}")
+    return text, before
+
+
+def set_model_entry(folder: str | Path, method: str, values: dict, comment: list[str]) -> Path:
+    """Replace or add `method`'s entry of a model folder's editing.yaml (method -> fields, what `load_model`
+    reads), comment included, every other entry and comment kept."""
+    path = Path(folder) / EDITING_FILE
+    text, before = _read_mapping(path, "methods to hyperparameters")
+    lines = text.splitlines()
+    new = _entry_text(method, values, comment, indent="")
+    entries = _starts(lines, _SIZE, "#", 0, len(lines))
+    mine = next((key for _, key in entries if _SIZE.match(lines[key]).group(1) == method), None)
+    if mine is None:
+        lines = lines + new
+    else:
+        first, end = _span(entries, mine, len(lines))
+        lines = lines[:first] + new + lines[end:]
+    return _write_checked(path, lines, {**before, method: values}, method)
 
 
 def set_entry(path: str | Path, size: str, method: str, values: dict, comment: list[str]) -> Path:
     path = Path(path)
-    text = read_text(path)
-    before = parse_yaml(text, str(path)) or {}
-    if not isinstance(before, dict):
-        raise PolyeditError(f"{path}: expected a mapping of world size to methods")
+    text, before = _read_mapping(path, "world size to methods")
     lines = text.splitlines()
     new = _entry_text(method, values, comment)
     sizes = _starts(lines, _SIZE, "#", 0, len(lines))
@@ -104,10 +118,15 @@ def set_entry(path: str | Path, size: str, method: str, values: dict, comment: l
         else:
             first, end = _span(entries, mine, size_end)
             lines = lines[:first] + new + lines[end:]
+    return _write_checked(path, lines, {**before, size: {**(before.get(size) or {}), method: values}},
+                          f"{size}/{method}")
+
+
+def _write_checked(path: Path, lines: list[str], expected: dict, entry: str) -> Path:
+    """Write `lines` (atomically) if they read back as `expected`: exactly the one entry changed."""
     result = "\n".join(lines) + "\n"
-    expected = {**before, size: {**(before.get(size) or {}), method: values}}
     if yaml.safe_load(result) != expected:
-        raise PolyeditError(f"{path}: could not place the {size}/{method} entry without changing another one; "
+        raise PolyeditError(f"{path}: could not place the {entry} entry without changing another one; "
                             f"edit the file by hand")
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(result, "utf-8")
