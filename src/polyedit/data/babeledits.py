@@ -234,7 +234,8 @@ def load_babeledits(path: Path, edit_lang: str, langs: list[str] | None, variant
 
 
 @register_dataset("babeledits", "BabelEdits: babeledits:PATH[:edit_lang=en][:langs=...][:variant=mt_marked|mt|gloss]; "
-                                "data from the authors of github.com/umanlp/babeledits")
+                                "data from the authors of github.com/umanlp/babeledits",
+                  options=("edit_lang", "map", "variant"))
 def load(spec: DatasetSpec) -> Dataset:
     def loader(path: Path, edit_lang: str, langs, report: Report) -> list:
         return load_babeledits(path, edit_lang, langs, spec.options.get("variant", "mt_marked"), report)

@@ -34,7 +34,8 @@ def load_bizsre(path: Path, edit_lang: str, langs: list[str] | None, report: Rep
 
 
 @register_dataset("bizsre", "Bi-ZsRE (en, zh): bizsre:PATH[:edit_lang=en|zh]; file: bizsre_test.json "
-                            "(Google Drive link in github.com/krystalan/Bi-ZsRE; copy in YukinoshitaKaren/X_KDE)")
+                            "(Google Drive link in github.com/krystalan/Bi-ZsRE; copy in YukinoshitaKaren/X_KDE)",
+                  options=("edit_lang", "map"))
 def load(spec: DatasetSpec) -> Dataset:
     # Bi-ZsRE's paper scores with EasyEdit's teacher-forced token accuracy, as MzsRE does.
     return load_path_dataset(spec, "bizsre", load_bizsre, ["token_accuracy"], where=WHERE)

@@ -342,7 +342,8 @@ def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Re
 
 
 @register_dataset("bmike53", "BMIKE-53: bmike53:zsre|counterfact|wikifactdiff[:langs=de,ja][:edit_lang=en][:dir=PATH]; "
-                             "edit in English (or any of the 53), probes in 53 languages")
+                             "edit in English (or any of the 53), probes in 53 languages",
+                  options=("dir", "edit_lang", "map"))
 def load(spec: DatasetSpec) -> Dataset:
     task = task_of(spec.arg)
     root, how = bmike53_root(spec.options.get("dir"))

@@ -7,8 +7,8 @@ A spec is `NAME[:ARG][:key=value...]`, e.g. `bmike53:zsre:langs=de,ja`, `mkeb:pa
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from polyedit.data.cases import EditCase
 from polyedit.errors import PolyeditError
@@ -62,6 +62,11 @@ class SpecOptions(dict):
         return super().__contains__(key)
 
 
+def _is_option(part: str, options: Collection[str] | None) -> bool:
+    key = part.partition("=")[0].strip()
+    return key.isidentifier() if options is None else key in options
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
@@ -69,26 +74,30 @@ class DatasetSpec:
     options: dict[str, str]
 
     @classmethod
-    def parse(cls, spec: str) -> DatasetSpec:
+    def parse(cls, spec: str, options: Collection[str] | None = None) -> DatasetSpec:
+        """The spec's name, argument and options, from its text alone (never the file system). The part after
+        the name is an option `KEY=VALUE` when KEY is one of the loader's declared `options` (any identifier
+        where none are given), else the argument: `jsonl:runs/a=b.jsonl` is a path, `world:n=5` an option.
+        Every later part with `=` is an option."""
         if not spec or not spec.strip():
             raise PolyeditError("empty dataset spec")
         name, _, rest = spec.partition(":")
-        arg, options = None, {}
+        arg, found = None, {}
         parts = rest.split(":") if rest else []
         # A Windows-free world: a path argument may itself contain ':' only in key=value options.
         key = None
         for i, part in enumerate(parts):
             if "=" not in part and key == "map":  # `map=FROM:TO,FROM:TO` holds colons of its own
-                options[key] += ":" + part.strip()
-            elif "=" in part and (i > 0 or arg is None) and not Path(part).exists():
+                found[key] += ":" + part.strip()
+            elif "=" in part and (i > 0 or _is_option(part, options)):
                 key, _, value = part.partition("=")
                 key = key.strip()
-                options[key] = value.strip()
+                found[key] = value.strip()
             elif arg is None:
                 arg = part
             else:
                 raise PolyeditError(f"dataset spec {spec!r}: unexpected part {part!r}")
-        return cls(name.strip().lower(), arg, SpecOptions(options))
+        return cls(name.strip().lower(), arg, SpecOptions(found))
 
     def langs(self) -> list[str] | None:
         raw = self.options.get("langs")

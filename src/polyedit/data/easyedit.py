@@ -209,5 +209,5 @@ for _fmt, _help in (("zsre", "EasyEdit's ZsRE JSON"), ("counterfact", "EasyEdit'
                     ("knowedit", "KnowEdit's JSON (nested locality/portability groups)")):
     _name = name_of(_fmt)
     _help = f"{_help}: {_name}:PATH[:lang=CODE|auto][:map=FROM:TO,...] (any EasyEdit/KnowEdit layout)"
-    register_dataset(_name, _help)(_loader(_fmt))
+    register_dataset(_name, _help, options=("lang", "map"))(_loader(_fmt))
     register_format(_name, _help)(_checker(_fmt))

@@ -207,7 +207,8 @@ def load_mkeb(path: Path, edit_lang: str, langs: list[str] | None, report: Repor
     return cases
 
 
-@register_dataset("mkeb", "MEMLA's MKEB format: mkeb:PATH[:edit_lang=en][:langs=...] (12 languages)")
+@register_dataset("mkeb", "MEMLA's MKEB format: mkeb:PATH[:edit_lang=en][:langs=...] (12 languages)",
+                  options=("edit_lang", "map"))
 def load(spec: DatasetSpec) -> Dataset:
     return load_path_dataset(spec, "mkeb", load_mkeb, PROTOCOLS)
 

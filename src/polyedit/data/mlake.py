@@ -301,7 +301,8 @@ def _case(i: int, row: dict, edit_lang: str, single: dict, wanted: list[str], po
 
 
 @register_dataset("mlake", "MLaKE (en de fr ja zh, answer aliases): mlake:PATH[:edit_lang=en][:langs=...]; "
-                           "files: github.com/Hi-archers/MLaKE dataset/")
+                           "files: github.com/Hi-archers/MLaKE dataset/",
+                  options=("edit_lang", "map"))
 def load(spec: DatasetSpec) -> Dataset:
     return load_path_dataset(spec, "mlake", load_mlake, PROTOCOLS, where=WHERE)
 

@@ -132,7 +132,8 @@ def load_mquake(path: Path, lang: str, report: Report) -> list[EditCase]:
 
 
 @register_dataset("mquake", "MQuAKE (English multi-hop, aliases): mquake:PATH[:lang=en]; files: "
-                            "github.com/princeton-nlp/MQuAKE datasets/MQuAKE-CF-3k.json, MQuAKE-T.json")
+                            "github.com/princeton-nlp/MQuAKE datasets/MQuAKE-CF-3k.json, MQuAKE-T.json",
+                  options=("lang", "map"))
 def load(spec: DatasetSpec) -> Dataset:
     if not spec.arg:
         raise PolyeditError(f"mquake dataset needs a path: mquake:PATH; {WHERE}")

@@ -326,7 +326,8 @@ def load_mzsre(path: Path, edit_lang: str, langs: list[str] | None, report: Repo
 
 
 @register_dataset("mzsre", "ReMaKE's MzsRE: mzsre:PATH[:edit_lang=en][:langs=...] (12 languages, any one the edit "
-                           "language); files: github.com/weixuan-wang123/ReMaKE data/MzsRE/")
+                           "language); files: github.com/weixuan-wang123/ReMaKE data/MzsRE/",
+                  options=("edit_lang", "map"))
 def load(spec: DatasetSpec) -> Dataset:
     # ReMaKE scores with EasyEdit's teacher-forced token accuracy.
     return load_path_dataset(spec, "mzsre", load_mzsre, ["token_accuracy"], normalize=code, where=WHERE)

@@ -28,8 +28,28 @@ Loader = Callable[[DatasetSpec], Dataset]
 DATASETS: Registry[Loader] = Registry("dataset", import_submodules("polyedit.data"))
 
 
-def register_dataset(name: str, help: str = "") -> Callable[[Loader], Loader]:
-    return DATASETS.decorator(name, help)
+#: the options every dataset takes, applied by `load_dataset` itself
+COMMON_OPTIONS = ("langs", "split")
+#: dataset name -> the spec options its loader reads (with COMMON_OPTIONS); None: keys it cannot list
+#: (parallel's `CODE=PATH`), checked by what the loader read
+_OPTIONS: dict[str, frozenset[str] | None] = {}
+
+
+def register_dataset(name: str, help: str = "", options: tuple[str, ...] | None = None
+                     ) -> Callable[[Loader], Loader]:
+    """`options`: the `key=value` options the loader reads besides `langs=` and `split=`. They tell an
+    option from the argument (`jsonl:runs/a=b.jsonl` is a path) and name the known ones when one is not."""
+    def register(loader: Loader) -> Loader:
+        DATASETS.register(name, loader, help)
+        _OPTIONS[name] = None if options is None else frozenset((*options, *COMMON_OPTIONS))
+        return loader
+
+    return register
+
+
+def declared_options(name: str) -> frozenset[str] | None:
+    DATASETS.get(name)  # discovers the loaders (or says the name is unknown)
+    return _OPTIONS.get(name)
 
 
 def dataset_names() -> dict[str, str]:
@@ -39,7 +59,15 @@ def dataset_names() -> dict[str, str]:
 def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = None) -> Dataset:
     """The dataset of `spec`; `langs` (a run's `--langs`) is the spec's `langs=` where it names none, so only
     those languages are read and counted (a run on BMIKE-53's de and ja reads two files, not 53)."""
-    parsed = DatasetSpec.parse(spec)
+    name = spec.partition(":")[0].strip().lower() if spec else ""
+    if name and name not in DATASETS:
+        raise PolyeditError(f"unknown dataset {name!r} in spec {spec!r} (known: {', '.join(DATASETS.names())})")
+    declared = declared_options(name) if name else None
+    parsed = DatasetSpec.parse(spec, declared)
+    odd = sorted(set(parsed.options) - declared) if declared is not None else []
+    if odd:
+        raise PolyeditError(f"dataset spec {spec!r}: unknown option(s) {', '.join(odd)} for {name} "
+                            f"(known: {', '.join(sorted(declared))})")
     from_run = bool(langs) and not dict.__contains__(parsed.options, "langs")
     if from_run:  # with the edit language (the spec's edit_lang=, else English): a run always probes it
         edit = [x for x in (dict.get(parsed.options, "edit_lang") or "en").split(",") if x and x != "all"]
@@ -67,7 +95,8 @@ def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = 
     return ds
 
 
-@register_dataset("jsonl", "polyedit's own case format: one EditCase object per line (jsonl:PATH[:map=FROM:TO,...])")
+@register_dataset("jsonl", "polyedit's own case format: one EditCase object per line (jsonl:PATH[:map=FROM:TO,...])",
+                  options=("map",))
 def load_jsonl(spec: DatasetSpec) -> Dataset:
     """The cases of a JSONL file, refused at its first problem: `check_jsonl`'s own checks (one code path, so a
     file `validate` calls clean always loads). Edits whose prompt lacks the subject are kept and counted."""

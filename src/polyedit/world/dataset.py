@@ -47,7 +47,8 @@ def _int(spec: DatasetSpec, key: str, default: int | None, minimum: int) -> int 
 
 
 @register_dataset("world", "the knowledge world of a built-in model: "
-                           "world[:small|medium|PATH][:n=N][:edit_lang=en|LANG,LANG|all][:mix=cycle][:split=dev|test]")
+                           "world[:small|medium|PATH][:n=N][:edit_lang=en|LANG,LANG|all][:mix=cycle][:split=dev|test]",
+                  options=("n", "edit_lang", "mix", "seed"))
 def load(spec: DatasetSpec) -> Dataset:
     from polyedit.world.build import read_build
     from polyedit.world.cases import make_cases
