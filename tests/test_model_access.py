@@ -47,6 +47,28 @@ def test_trace_reads_and_edits(tiny_lm):
     assert torch.equal(tiny_lm.model(input_ids=ids).logits, base)  # hooks removed
 
 
+class _ByKeyword(torch.nn.Module):
+    """Calls its projection with the input by keyword, `proj(input=x)`, as some model code does."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.proj(input=x)
+
+
+@pytest.mark.parametrize("keyword", [True, False])
+def test_trace_edits_an_input_given_by_keyword_or_by_position(keyword):
+    m = _ByKeyword()
+    x = torch.ones(1, 3, 2)
+    call = m if keyword else (lambda v: m.proj(v))
+    with torch.no_grad(), trace(m, "proj", retain_input=True, edit_input=lambda n, v: v * 0) as t:
+        out = call(x)
+    assert torch.equal(out, m.proj.bias.detach().expand_as(out))  # W·0 + b: the edit reached the module
+    assert torch.equal(t["proj"].input, torch.zeros_like(x))
+
+
 def test_bad_model_paths(tmp_path):
     with pytest.raises(PolyeditError, match="does not exist"):
         load_model("./no/such/model")

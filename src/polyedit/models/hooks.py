@@ -62,11 +62,16 @@ def trace(model: nn.Module, names: list[str] | str, *, retain_input: bool = Fals
             t[name] = Traced()
 
             def pre(mod, args, kwargs, _name=name):
+                # the input is the first positional argument, or the first keyword one (`proj(input=x)`)
                 x, flat = unflatten(_first(args) if args else _first(next(iter(kwargs.values()))))
                 if edit_input is not None:
                     new = edit_input(_name, x)
                     if new is not x:
-                        args = (new.reshape(-1, new.shape[-1]) if flat else new, *args[1:]) if args else args
+                        passed = new.reshape(-1, new.shape[-1]) if flat else new
+                        if args:
+                            args = (passed, *args[1:])
+                        else:
+                            kwargs = {**kwargs, next(iter(kwargs)): passed}
                         x = new
                 if retain_input:
                     t[_name].input = x.detach() if detach else x
