@@ -72,4 +72,5 @@ def test_every_field_has_help_and_methods_shows_it(capsys):
     out = capsys.readouterr().out
     assert "Adam learning rate (> 0) [tuned: real in [0.0001, 0.1], log scale]" in out
     assert "one of prompt_last, target_tokens" in out and "objective = 'prompt_last'" in out
+    assert "L-inf radius around the original weights; null = none (> 0)" in out  # a limit of `float | None`
     assert "random seed of the method's own sampling and initialisation (>= 0; <= 2147483647)" in out

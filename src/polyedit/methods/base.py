@@ -111,11 +111,13 @@ _WHERE: ContextVar[str | None] = ContextVar("hparams_where", default=None)
 
 def describe_field(prop: dict[str, Any]) -> str:
     """A field's JSON schema as one line: its meaning, then its limits, then the range tune searches."""
-    limits = [f"{op} {_number(prop[key])}" for key, op in (("exclusiveMinimum", ">"), ("minimum", ">="),
-                                                             ("exclusiveMaximum", "<"), ("maximum", "<="))
-              if key in prop]
-    if "enum" in prop:
-        limits.append("one of " + ", ".join(map(str, prop["enum"])))
+    bounds = {k: v for alt in (prop, *prop.get("anyOf", ())) for k, v in alt.items()}  # `int | None`: in anyOf
+    limits = [f"{op} {_number(bounds[key])}" for key, op in (("exclusiveMinimum", ">"), ("minimum", ">="),
+                                                               ("exclusiveMaximum", "<"), ("maximum", "<="))
+              if key in bounds]
+    choices = bounds["enum"] if "enum" in bounds else [bounds["const"]] if "const" in bounds else None
+    if choices:
+        limits.append("one of " + ", ".join(map(str, choices)))
     text = prop.get("description", "") + (f" ({'; '.join(limits)})" if limits else "")
     if "search" in prop:
         text += f" [tuned: {search_from_json(prop['search']).describe()}]"
