@@ -12,7 +12,7 @@ import torch
 
 from polyedit.methods.memit.update import batch_update
 from polyedit.methods.rome.update import rank_one_update
-from polyedit.methods.locate_then_edit.second_moment import IDENTITY, second_moments
+from polyedit.methods.locate_then_edit.second_moment import IDENTITY, SecondMoments, second_moments
 from polyedit.models.arch import weight_out_in
 
 
@@ -29,7 +29,7 @@ def test_second_moments_lie_beside_each_layer(tmp_path):
     lm = load_model("world:small")
     layers = [0, lm.arch.n_layers - 1]
     second_moments(lm, layers, "world", n_tokens=64, cache_dir=tmp_path)  # cached on disk, on the cpu
-    lm.meta.pop("second_moment")  # read the cache again rather than the in-process memo
+    lm.method_state.forget(SecondMoments)  # read the cache again rather than the in-process memo
     _split(lm, layers[1])
     for corpus in (IDENTITY, "world"):
         cs = second_moments(lm, layers, corpus, n_tokens=64, cache_dir=tmp_path)

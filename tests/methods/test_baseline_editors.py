@@ -7,6 +7,7 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods import get_method, method_names
+from polyedit.methods.locate_then_edit.rank_one import ContextPrefixes
 from polyedit.methods.objectives import edit_batch, target_logprobs
 from test_model_access import state_hash
 
@@ -87,7 +88,7 @@ def test_same_seed_same_weights(method, tiny_model_dirs):
     hashes, scores = [], []
     edits = [EN, ZH] if method != "rome" else [EN]
     for _ in range(2):
-        lm.meta.clear()  # nothing memoised: prefixes are generated again from the seed
+        lm.method_state.forget(ContextPrefixes)  # nothing memoised: prefixes are generated again from the seed
         h = get_method(method, FAST[method]).apply(lm, edits)
         hashes.append(state_hash(lm.model))
         scores.append(target_logprob(lm, edits))  # what the edited model does (a side memory's edit too)

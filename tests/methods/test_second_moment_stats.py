@@ -42,7 +42,7 @@ def test_cache_is_reused_and_keyed_by_layer_tokens_and_corpus(lm, corpus, tmp_pa
     first = sm.second_moments(lm, [0, 2], str(corpus), n_tokens=30, cache_dir=cache)
     files = sorted(cache.glob("*.safetensors"))
     assert len(files) == 2
-    lm.meta.pop("second_moment")  # a new session: only the disk cache is left
+    lm.method_state.forget(sm.SecondMoments)  # a new session: only the disk cache is left
 
     def refuse(*a, **k):
         raise AssertionError("recomputed although cached")
@@ -69,7 +69,7 @@ def test_a_run_waiting_on_another_reads_its_c_instead_of_computing(lm, corpus, t
 
     cache = tmp_path / "cache"
     reference = sm.second_moments(lm, [1], str(corpus), n_tokens=30, cache_dir=cache)[1].cpu()
-    lm.meta.pop("second_moment")
+    lm.method_state.forget(sm.SecondMoments)
     path = sm.cache_path(lm, 1, str(corpus), 30, cache)
     saved = path.read_bytes()
     path.unlink()

@@ -1,5 +1,6 @@
 """What editing methods keep about one model between its edits: GRACE's codebooks, WISE's side memories,
-UltraEdit's running statistics. Each method declares one class for it; the model holds one object of each
+UltraEdit's running statistics, AlphaEdit's written keys, and memos of values derived from the unedited
+weights (ROME's context prefixes, the key second moments, the weights' fingerprint). Each method declares one class for it; the model holds one object of each
 (`LoadedModel.method_state.of(GraceMemories)`), made on first use. Keyed by the class, not by a string; owned
 by the model, so it ends with the model and no module-level table outlives it; every handle that changes it
 puts back what it found (bit-identical restore covers it too)."""
@@ -22,6 +23,10 @@ class MethodState:
         if kind not in self._objects:
             self._objects[kind] = kind()
         return self._objects[kind]  # type: ignore[return-value]
+
+    def forget(self, kind: type) -> None:
+        """Drop the model's `kind` object (a memo recomputed, as in a new session)."""
+        self._objects.pop(kind, None)
 
     def __repr__(self) -> str:
         return f"MethodState({', '.join(k.__name__ for k in self._objects)})"

@@ -51,12 +51,16 @@ def language_prompts(lang: str) -> tuple[dict, bool]:
 
 # ---------------------------------------------------------------------------------------------------- prefixes
 
+class ContextPrefixes(dict):
+    """A model's memo of generated prefixes (its slot in `lm.method_state`): (lang, n, length, seed) -> texts."""
+
+
 @torch.no_grad()
 def context_prefixes(lm: LoadedModel, lang: str, n: int, length: int, seed: int) -> list[str]:
     """ROME's "random prefixes": `n` continuations of `length` tokens sampled (top-5) from the model, started
     from the language's seed words. Deterministic for a seed; memoised on the model, so that every edit in a
     session (and in sequential editing) reads the same contexts. Languages without seeds get none."""
-    memo = lm.meta.setdefault("context_prefixes", {})
+    memo = lm.method_state.of(ContextPrefixes)
     key = (lang, n, length, seed)
     if key in memo:
         return memo[key]

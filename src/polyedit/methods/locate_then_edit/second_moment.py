@@ -165,18 +165,29 @@ def corpus_identity(spec: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------- the key
 
+class Fingerprint:
+    """A model's memo of its unedited weights' fingerprint (its slot in `lm.method_state`)."""
+
+    value: str | None = None
+
+
+class SecondMoments(dict):
+    """A model's memo of C (its slot in `lm.method_state`): (layer, cache path) -> C."""
+
+
 def weights_fingerprint(lm: LoadedModel) -> str:
     """A cheap fingerprint of the weights (shapes, dtypes and a strided sample of every tensor), memoised on
     the model so that edits applied later in a session do not change which statistics it reads."""
-    if "weights_fingerprint" not in lm.meta:
+    memo = lm.method_state.of(Fingerprint)
+    if memo.value is None:
         h = hashlib.sha256()
         for name, p in sorted(lm.model.state_dict().items()):
             flat = p.detach().reshape(-1)
             step = max(1, flat.numel() // 4096)
             h.update(f"{name}:{tuple(p.shape)}:{p.dtype}".encode())
             h.update(flat[::step][:4096].float().cpu().numpy().tobytes())
-        lm.meta["weights_fingerprint"] = h.hexdigest()[:16]
-    return lm.meta["weights_fingerprint"]
+        memo.value = h.hexdigest()[:16]
+    return memo.value
 
 
 def cache_key(lm: LoadedModel, layer: int, corpus: str, n_tokens: int) -> str:
@@ -302,7 +313,7 @@ def second_moments(lm: LoadedModel, layers: list[int], corpus: str, n_tokens: in
     device = {layer: lm.model.get_submodule(lm.arch.mlp_out[layer]).weight.device for layer in layers}
     if corpus == IDENTITY:
         return {layer: torch.eye(lm.arch.intermediate_size, device=device[layer]) for layer in layers}
-    memo = lm.meta.setdefault("second_moment", {})
+    memo = lm.method_state.of(SecondMoments)
     out, missing = {}, []
     for layer in layers:
         path = cache_path(lm, layer, corpus, n_tokens, cache_dir)
