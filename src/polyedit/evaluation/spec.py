@@ -96,7 +96,7 @@ class RunSpec(BaseModel):
     api_key_env: str = _access("OPENAI_API_KEY", "environment variable holding the endpoint's API key (never "
                                "written anywhere)")
     concurrency: Whole = _access(4, "requests in flight (remote)", ge=1)
-    chat_protocol: Literal["user_prompt", "demo_turns"] = _access(
+    chat_protocol: str = _access(
         "user_prompt", "how backend openai-chat turns the method's prompt into messages: user_prompt or "
         "demo_turns (see `polyedit.models.openai_backend_chat`)")
     api_cache: str | None = _access(None, "response cache of remote requests (default: $POLYEDIT_API_CACHE_DIR or "
@@ -183,6 +183,15 @@ class RunSpec(BaseModel):
         from polyedit.models.chat import chat_scope
 
         return chat_scope(value)
+
+    @field_validator("chat_protocol")
+    @classmethod
+    def _chat_protocol(cls, value):
+        from polyedit.models.openai_backend_chat import CHAT_PROTOCOLS
+
+        if value not in CHAT_PROTOCOLS:
+            raise PolyeditError(f"unknown chat protocol {value!r} (known: {', '.join(CHAT_PROTOCOLS)})")
+        return value
 
     @field_validator("modules", mode="before")
     @classmethod
