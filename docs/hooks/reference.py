@@ -113,9 +113,13 @@ def runspec(_=None) -> str:
 
     def bound(info) -> str:
         b = {k: getattr(m, k) for m in info.metadata for k in ("ge", "le") if hasattr(m, k)}
-        return " ≤ ".join([str(b["ge"])] * ("ge" in b) + ["x"] + [str(b["le"])] * ("le" in b)) if b else ""
+        return " ≤ ".join(([str(b["ge"])] if "ge" in b else []) + ["x"] + ([str(b["le"])] if "le" in b else [])) if b else ""
 
-    rows = [[f"`{name}`", f"`{flag(name)}`", f"`{_prose(_type(info.annotation))}`",
+    def kind(annotation) -> str:  # `Annotated[int, Strict()]` is a whole number: written `int`
+        text = re.sub(r"Annotated\[int, Strict\(strict=True\)(, FieldInfo\(.*?\]\))?\]", "int", _type(annotation))
+        return re.sub(r"^Optional\[(.*)\]$", r"\1 | None", text)
+
+    rows = [[f"`{name}`", f"`{flag(name)}`", f"`{_prose(kind(info.annotation))}`",
              "required" if info.is_required() else f"`{info.default!r}`", bound(info),
              "access" if name in access_fields() else "config", _prose(info.description or "")]
             for name, info in RunSpec.model_fields.items()]
