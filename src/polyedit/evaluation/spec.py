@@ -123,6 +123,17 @@ class RunSpec(BaseModel):
             raise spec_error(type(self), e) from None
 
     # -- values given as text (a flag, a YAML string) become what the field holds ----------------------------
+    @field_validator("hparams", mode="before")
+    @classmethod
+    def _hparams(cls, value):
+        from pathlib import Path
+
+        from polyedit.methods.base import HParams
+
+        if isinstance(value, HParams):  # a method's hyperparameters object: its values
+            return value.to_dict()
+        return str(value) if isinstance(value, Path) else value
+
     @field_validator("langs", mode="before")
     @classmethod
     def _langs(cls, value):
