@@ -70,8 +70,10 @@ def test_api_bench_builds_the_spec_it_is_given_from_keywords(monkeypatch, tmp_pa
         raise KeyboardInterrupt  # nothing more is needed of the run
 
     monkeypatch.setattr(api, "run_bench", capture)
-    for call in (lambda: api.bench(**{**SETTINGS, "out": tmp_path / "a"}),
-                 lambda: api.bench("world:small", spec=RunSpec(**SETTINGS), out=tmp_path / "b")):
+    lm = api.load_model("world:small")  # loaded once: a loaded model is recorded by its name
+    settings = {k: v for k, v in SETTINGS.items() if k != "model"}
+    for call in (lambda: api.bench(lm, **settings, out=tmp_path / "a"),
+                 lambda: api.bench(lm, spec=RunSpec(**SETTINGS), out=tmp_path / "b")):
         with pytest.raises(KeyboardInterrupt):
             call()
     assert seen[0] == seen[1] and seen[0].model_dump(exclude={"hparams"}) == \
