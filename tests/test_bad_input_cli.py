@@ -35,10 +35,10 @@ def test_bad_bench_flags_and_hparams_write_nothing(tiny_model_dirs, cases_file, 
     base = ["bench", "--model", model, "--method", "ft-l", "--data", f"jsonl:{cases_file}", "--out", str(out)]
     for extra, message in [
         (["--protocols", "nope"], "unknown protocol 'nope'"),
-        (["--limit", "-1"], "limit must be at least 1, got -1"),
-        (["--langs", ","], "--langs ',' names no language"),
+        (["--limit", "-1"], "--limit: must be at least 1, got -1"),
+        (["--langs", ","], "--langs: ',' names no language"),
         (["--langs", "hi"], "language(s) hi not in jsonl:"),
-        (["--edits-per-step", "0"], "edits per step must be at least 1"),
+        (["--edits-per-step", "0"], "--edits-per-step: must be at least 1"),
         (["--hparams", str(nan_lr)], "nan.yaml:1: .nan is not a finite number"),
     ]:
         assert main(base + extra) == 2, extra
@@ -57,7 +57,7 @@ def test_api_seed_and_bad_probe_fail_before_writing(tiny_model_dirs, tmp_path):
 
     lm = load_model(str(tiny_model_dirs["llama"]))
     ds = Dataset("mem", [make_case("c0", "en", "Paris", "Paris is the capital of", "Spain")])
-    for kw, message in [({"seed": 1e23}, "seed must be a whole number"), ({"seed": 2**70}, "seed must be between"),
+    for kw, message in [({"seed": 1e23}, "seed: must be a whole number"), ({"seed": 2**70}, "seed: must be between"),
                         ({"protocols": ["nope"]}, "unknown protocol")]:
         with pytest.raises(PolyeditError, match=message):
             bench(lm, "ft-l", "mem", tmp_path / "o", dataset=ds, progress=False, **kw)

@@ -8,6 +8,7 @@ they cannot drift from the code. A page asks for one with a marker on a line of 
     <!-- polyedit:protocols -->       every scoring protocol: kind, version, headline metrics, settings
     <!-- polyedit:metrics -->         every registered metric: protocol, aggregation, direction, kinds it may head
     <!-- polyedit:records -->         the run folder's files, field by field (evaluation/schema.py)
+    <!-- polyedit:runspec -->         a run's specification, field by field: flag, type, default, bound, meaning
 
 An unknown marker or method name fails the build (mkdocs build --strict turns the warning into an error).
 """
@@ -105,12 +106,31 @@ def records(_=None) -> str:
     return "\n".join(out)
 
 
+def runspec(_=None) -> str:
+    from polyedit.cli.run_options import flag
+    from polyedit.evaluation.spec import RunSpec, access_fields
+
+    def bound(info) -> str:
+        b = {k: getattr(m, k) for m in info.metadata for k in ("ge", "le") if hasattr(m, k)}
+        return " ≤ ".join(([str(b["ge"])] if "ge" in b else []) + ["x"] + ([str(b["le"])] if "le" in b else [])) if b else ""
+
+    def kind(annotation) -> str:  # `Annotated[int, Strict()]` is a whole number: written `int`
+        text = re.sub(r"Annotated\[int, Strict\(strict=True\)(, FieldInfo\(.*?\]\))?\]", "int", _type(annotation))
+        return re.sub(r"^Optional\[(.*)\]$", r"\1 | None", text)
+
+    rows = [[f"`{name}`", f"`{flag(name)}`", f"`{_prose(kind(info.annotation))}`",
+             "required" if info.is_required() else f"`{info.default!r}`", bound(info),
+             "access" if name in access_fields() else "config", _prose(info.description or "")]
+            for name, info in RunSpec.model_fields.items()]
+    return _table(["field", "flag", "type", "default", "bound", "run.json", "meaning"], rows)
+
+
 def _type(annotation) -> str:
     return getattr(annotation, "__name__", None) if isinstance(annotation, type) else str(annotation).replace("typing.", "")
 
 
 GENERATORS = {"hparams": hparams, "methods": methods, "datasets": datasets, "formats": formats,
-              "protocols": protocols, "metrics": metrics, "records": records}
+              "protocols": protocols, "metrics": metrics, "records": records, "runspec": runspec}
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

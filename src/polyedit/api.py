@@ -19,10 +19,12 @@ from typing import NamedTuple
 from polyedit.data.cases import EditCase
 from polyedit.data.requests import cases_from_requests
 from polyedit.data.registry import Dataset, load_dataset
+from polyedit.errors import PolyeditError
 from polyedit.evaluation.engine import Evaluation
 from polyedit.evaluation.engine import evaluate as _evaluate
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS
-from polyedit.evaluation.runner import BenchConfig, run_bench
+from polyedit.evaluation.runner import run_bench
+from polyedit.evaluation.spec import RunSpec
 from polyedit.evaluation.store import RunStore, write_atomic
 from polyedit.methods.base import ChainedHandle, EditHandle, apply_in_turn, get_method
 from polyedit.models.backend import HFBackend
@@ -38,57 +40,45 @@ def evaluate(lm: LoadedModel, cases: list[EditCase], protocols=DEFAULT_PROTOCOLS
     return _evaluate(HFBackend(lm, batch_size, chat_template), cases, list(protocols), handle, reference)
 
 
-def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, langs=None, protocols=None,
-          hparams=None, seed: int = 0, mode: str = "single", edits_per_step: int = 1, limit: int | None = None,
-          resume: bool = False, progress: bool = True, backend=None, dataset: Dataset | None = None,
-          log_samples: bool = True, judge_url: str | None = None, judge_model: str | None = None,
-          judge_api: str = "chat", device: str = "auto", dtype: str = "auto", device_map: str | dict | None = None,
-          batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
-          retention_sample: int | None = None, recall_sample: int = 50, capability: list[str] | None = None,
-          capability_limit: int | None = None, capability_sample: int | None = None, cache: bool = True,
-          case_filter: str | None = None) -> dict:
+def bench(model: str | LoadedModel, method: str | None = None, data: str | None = None,
+          out: str | Path | None = None, *, spec: RunSpec | None = None, resume: bool = False,
+          progress: bool = True, backend=None, dataset: Dataset | None = None, **settings) -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
-    `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
-    evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
+    The run is `spec` (`polyedit.evaluation.spec.RunSpec`), or the spec made of `method`, `data` and the
+    keyword `settings`, each a field of it (`seed=`, `mode=`, `limit=`, `hparams=` a mapping or a YAML file,
+    `device=`, `dtype=`, `eval_batch_size=`, `chat_template=`, `checkpoints=`, `capability=`, `judge_url=`,
+    `cache=`, `filter=` ...; see the spec's fields). `model`: a name (loaded with the spec's `device`,
+    `dtype`, `device_map`) or a model already loaded.
     `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
-    `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice).
-    `log_samples`: write samples.jsonl (every prompt as sent, generated text, gold and metrics).
-    `judge_url`, `judge_model`, `judge_api`: an OpenAI-compatible endpoint that judges every generated answer,
-    over its chat route (`chat`) or its completions route.
-    `checkpoints`, `retention_sample`, `recall_sample`: lifelong checkpoints of a sequential run
-    (`polyedit.evaluation.lifelong`). `capability`, `capability_limit`, `capability_sample`: lm-eval tasks run
-    before and after editing (`polyedit.evaluation.capability`; needs the `capability` extra). `cache`: the
-    unedited model's results are read from and added to the cache shared by runs (`polyedit.models.pre_cache`);
-    False computes them afresh and stores nothing. `case_filter`: "known" keeps the cases whose old answer the
-    unedited model generates (`polyedit.evaluation.edit_success.known_cases`)."""
+    `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice)."""
     from polyedit.reports.markdown import summary_markdown
     from polyedit.reports.specs import display_spec
 
-    settings = dict(method=method, data=data, langs=list(langs) if langs is not None else None,
-                    protocols=list(protocols) if protocols is not None else None, seed=seed, mode=mode,
-                    edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                    judge_model=judge_model, judge_api=judge_api, eval_batch_size=batch_size,
-                    chat_template=chat_template,
-                    checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample,
-                    capability=list(capability) if capability is not None else None,
-                    capability_limit=capability_limit, capability_sample=capability_sample, filter=case_filter)
-    BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
-    get_method(method, hparams)
+    name = model if isinstance(model, str) else getattr(model, "name", None) or ""
+    if spec is None:  # bad settings fail here, before a model is loaded
+        spec = RunSpec(model=name, method=method, data=data, **settings)
+    elif method is not None or data is not None or settings:
+        raise PolyeditError("bench: give a spec or the settings that make one, not both")
+    get_method(spec.method, spec.hparams)
     RunStore(out).check_before(resume)  # the output folder, before the data and the model are read
-    dataset = dataset if dataset is not None else load_dataset(data, langs=settings["langs"])
+    dataset = dataset if dataset is not None else load_dataset(spec.data, langs=spec.langs)
     if backend is not None:
         from polyedit.models.openai_backend_model import describe_model
 
         # the endpoint holds the model; a local or built-in one is described here (editing.yaml, tokenizer,
         # context length, no weights) so the run resolves its settings as a local run would
-        lm = describe_model(model) if isinstance(model, str) else model
+        lm = describe_model(model, spec.trust_remote_code) if isinstance(model, str) else model
+    elif isinstance(model, str):
+        lm = load_model(model, device=spec.device, dtype=spec.dtype, device_map=spec.device_map,
+                        trust_remote_code=spec.trust_remote_code, modules=spec.modules)
     else:
-        lm = load_model(model, device=device, dtype=dtype, device_map=device_map) if isinstance(model, str) else model
-    m = get_method(method, hparams, lm)  # the model's recommended hyperparameters fill what is not given
-    name = model if isinstance(model, str) or lm is None else lm.name
-    cfg = BenchConfig(model=name, hparams=m.hparams.to_dict(), **settings)
-    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend, pre_cache=cache)
-    write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{method} on {display_spec(data)}"))
+        lm = model
+    m = get_method(spec.method, spec.hparams, lm)  # the model's recommended hyperparameters fill what is not given
+    cfg = spec.model_copy(update={"model": name if isinstance(model, str) or lm is None else lm.name,
+                                  "hparams": m.hparams.to_dict()})
+    summary = run_bench(lm, m, dataset, out, cfg, resume=resume, progress=progress, backend=backend,
+                        pre_cache=spec.cache)
+    write_atomic(Path(out, "summary.md"), summary_markdown(summary, f"{spec.method} on {display_spec(spec.data)}"))
     return summary
 
 

@@ -15,7 +15,8 @@ importable("lm_eval")
 
 from polyedit.api import bench  # noqa: E402
 from polyedit.cli.main import main  # noqa: E402
-from polyedit.errors import PolyeditError  # noqa: E402
+from polyedit.cli.run_options import flag  # noqa: E402
+from polyedit.errors import PolyeditError, SpecError  # noqa: E402
 from polyedit.evaluation.capability import checks as checks_mod  # noqa: E402
 from polyedit.evaluation.capability import compare, harness, world_tasks  # noqa: E402
 from polyedit.evaluation.runner import BenchConfig  # noqa: E402
@@ -193,15 +194,16 @@ def test_without_the_extra_capability_is_one_line_naming_it(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"capability": []}, "--capability names no task"),
+    ({"capability": []}, "--capability: names no task"),
     ({"capability_limit": 3}, "--capability-limit: needs --capability"),
-    ({"capability": ["world_fluency"], "capability_sample": 0}, "--capability-sample: must be a positive whole"),
+    ({"capability": ["world_fluency"], "capability_sample": 0}, "--capability-sample: must be at least 1, got 0"),
     ({"capability": ["world_fluency"], "mode": "sequential", "capability_sample": 2},
      "--capability-sample: single and batch modes only"),
 ])
 def test_bad_capability_settings_are_refused_before_anything_runs(settings, message):
-    with pytest.raises(PolyeditError, match=message):
+    with pytest.raises(SpecError) as e:
         BenchConfig(model="m", method="ft-m", data="d", **settings)
+    assert e.value.render(flag).startswith(message)
 
 
 @pytest.mark.parametrize("task, message", [

@@ -54,7 +54,7 @@ def test_filter_known_without_old_answers_is_one_line(tmp_path, bmike53_root, ca
     assert main(["bench", "--model", "world:small", "--method", "ft-m", "--limit", "2", "--out", str(tmp_path / "r"),
                  "--data", f"bmike53:zsre:langs=de:dir={bmike53_root}", "--filter", "known"]) == 2
     err = capsys.readouterr().err
-    assert "--filter known: the data gives no old answer" in err and not (tmp_path / "r" / "results.jsonl").exists()
+    assert "--filter: known: the data gives no old answer" in err and not (tmp_path / "r" / "results.jsonl").exists()
 
 
 def test_settings_from_the_models_editing_yaml_name_the_data_they_were_chosen_on():

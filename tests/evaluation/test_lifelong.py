@@ -7,7 +7,8 @@ import pytest
 
 from polyedit.data.cases import Probe, make_case
 from polyedit.data.registry import load_dataset
-from polyedit.errors import PolyeditError
+from polyedit.cli.run_options import flag
+from polyedit.errors import PolyeditError, SpecError
 from polyedit.evaluation import lifelong
 from polyedit.evaluation.runner import BenchConfig, run_bench
 from polyedit.methods import get_method
@@ -36,7 +37,7 @@ def test_checkpoint_counts_are_checked():
     for bad, message in [([3], "not a multiple"), ([8], "more edits than"), ([0], "positive")]:
         with pytest.raises(PolyeditError, match=message):
             lifelong.check_checkpoints(bad, 2, 6)
-    with pytest.raises(PolyeditError, match="needs --mode sequential"):
+    with pytest.raises(PolyeditError, match="checkpoints: needs mode sequential"):
         BenchConfig(model="m", method="ft-l", data="d", checkpoints=[2])
 
 
@@ -44,18 +45,19 @@ def test_checkpoint_counts_are_checked():
     ({"checkpoints": [2]}, "--checkpoints: needs --mode sequential (edits must accumulate)"),
     ({"mode": "sequential", "edits_per_step": 2, "checkpoints": [4, 3]},
      "--checkpoints: 3 is not a multiple of --edits-per-step 2"),
-    ({"mode": "sequential", "checkpoints": [2, "x"]}, "--checkpoints: 'x' is not a positive whole number of edits"),
+    ({"mode": "sequential", "checkpoints": [2, "x"]}, "--checkpoints: must be a whole number, got 'x'"),
     ({"mode": "sequential", "checkpoints": []}, "--checkpoints: names no edit count"),
     ({"mode": "sequential", "checkpoints": [2], "retention_sample": 0},
-     "--retention-sample: must be a positive whole number, got 0"),
-    ({"recall_sample": True}, "--recall-sample: must be a positive whole number, got True"),
+     "--retention-sample: must be at least 1, got 0"),
+    ({"recall_sample": True}, "--recall-sample: must be a whole number, got True"),
     ({"mode": "sequential", "retention_sample": 5}, "--retention-sample: needs --checkpoints"),
 ])
 def test_bad_lifelong_settings_are_one_line_naming_the_flag(settings, message):
-    """bench's check (`lifelong.check_settings`, which a sweep's mode entries go through too)."""
-    with pytest.raises(PolyeditError) as e:
+    """The run's spec (`lifelong.check_settings`, which a sweep's mode entries go through too), its error as
+    the CLI prints it."""
+    with pytest.raises(SpecError) as e:
         BenchConfig(model="m", method="ft-l", data="d", **settings)
-    assert str(e.value) == message
+    assert e.value.render(flag) == message
 
 
 def test_untouched_probes_are_the_unedited_cases_facts_with_their_true_answers(data):
@@ -65,7 +67,7 @@ def test_untouched_probes_are_the_unedited_cases_facts_with_their_true_answers(d
     probes = untouched[0].probes
     assert [(p.kind, p.lang, p.answer) for p in probes] == [("locality", "en", "Old4"), ("locality", "de", "Alt4")]
     assert len(lifelong.untouched_cases(cases, cases[:4], 1, 0, None)) == 1
-    with pytest.raises(PolyeditError, match="pass --limit below 6"):
+    with pytest.raises(SpecError, match="pass limit below 6"):
         lifelong.untouched_cases(cases, cases, 10, 0, None)
     kept = lifelong.retention_cases(cases[:4], 2, 0)
     assert kept == lifelong.retention_cases(cases[:4], 2, 0) and len(kept) == 2  # a fixed sample
@@ -143,7 +145,7 @@ def test_checkpoints_are_written_summarised_and_resume_as_uninterrupted(tiny_mod
 def test_a_run_that_edits_every_case_is_refused_before_writing(tiny_model_dirs, data, tmp_path):
     lm = load_model(str(tiny_model_dirs["llama"]))
     cfg = BenchConfig(model="tiny", method="ft-l", data=data, hparams=FAST, mode="sequential", checkpoints=[2])
-    with pytest.raises(PolyeditError, match="pass --limit below 6"):
+    with pytest.raises(SpecError, match="pass limit below 6"):
         run_bench(lm, get_method("ft-l", FAST), load_dataset(data), tmp_path / "x", cfg, progress=False)
     assert not (tmp_path / "x").exists()
 

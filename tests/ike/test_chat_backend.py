@@ -168,10 +168,10 @@ NOWHERE = ["--base-url", "http://127.0.0.1:9/v1"]
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--backend", "openai", *NOWHERE, "--chat-template"], "--chat-template with --backend openai"),
-    (["--backend", "openai-chat", *NOWHERE, "--max-api-tokens", "100"], "--max-api-tokens 100: this run is estimated"),
+    (["--backend", "openai", *NOWHERE, "--chat-template"], "--chat-template: with --backend openai"),
+    (["--backend", "openai-chat", *NOWHERE, "--max-api-tokens", "100"], "--max-api-tokens: 100: this run is estimated"),
     (["--backend", "openai-chat", *NOWHERE, "--chat-protocol", "poem"], "unknown chat protocol 'poem'"),
-    (["--max-api-tokens", "100"], "--max-api-tokens counts the tokens sent to an endpoint"),
+    (["--max-api-tokens", "100"], "--max-api-tokens: counts the tokens sent to an endpoint"),
 ])
 def test_refused_in_one_line_before_anything_is_sent_or_written(tmp_path, capsys, args, message):
     assert _bench(tmp_path, "run", *args) == 2

@@ -31,10 +31,10 @@ def test_capability_settings_reach_each_cell_and_sequential_cells_take_no_sample
 
 
 @pytest.mark.parametrize("checks, message", [
-    ({"tasks": []}, "sweep: capability: tasks names no task"),
-    ({"tasks": ["x"], "limit": 0}, "sweep: capability: limit: must be a positive whole number, got 0"),
+    ({"tasks": []}, "sweep: capability: tasks: names no task"),
+    ({"tasks": ["x"], "limit": 0}, "sweep: capability: limit: must be at least 1, got 0"),
     ({"tasks": ["x"], "samples": 2}, "sweep: capability.samples: unknown key"),
-    ({"tasks": "x y".split(), "sample": "5"}, "sweep: capability: sample: must be a positive whole number"),
+    ({"tasks": "x y".split(), "sample": "5"}, "sweep: capability: sample: must be a whole number, got '5'"),
 ])
 def test_bad_capability_entries_are_one_line_naming_the_key(checks, message):
     with pytest.raises(PolyeditError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -116,8 +116,8 @@ def test_the_split_is_dev_and_bad_input_is_one_line(tiny_data, fake_bench, tmp_p
     assert split_spec("world:medium:n=5:split=dev", "test") == "world:medium:n=5:split=test"
     with pytest.raises(PolyeditError, match="dev split"):
         cfg("world:small:split=test")
-    for bad, msg in (({"trials": 0}, "--trials"), ({"locality_floor": 1.5}, "--locality-floor"),
-                     ({"sampler": "grid"}, "sampler"), ({"cases": 0}, "--cases")):
+    for bad, msg in (({"trials": 0}, "^trials: must be at least 1"), ({"locality_floor": 1.5}, "^locality_floor: "
+                     "must be between 0 and 1"), ({"sampler": "grid"}, "^sampler: 'grid'"), ({"cases": 0}, "^cases: ")):
         with pytest.raises(PolyeditError, match=msg):
             cfg(tiny_data, **bad)
     with pytest.raises(PolyeditError, match="searches"):  # a fixed field that is also searched

@@ -5,46 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
+from polyedit.errors import SpecError
 
-from polyedit.errors import PolyeditError
-
-BACKENDS = ("hf", "openai", "openai-chat")
 #: what one request adds to its prompt in the estimate: the chat protocol's instruction and the message framing
 REQUEST_OVERHEAD = 48
 #: a judge prompt without the question and answers, in tokens (the estimate's figure, not a measurement)
 JUDGE_PROMPT_TOKENS = 120
-
-remote_options = [
-    click.option("--backend", "backend_kind", type=click.Choice(BACKENDS), default="hf", show_default=True,
-                 help="hf: load MODEL here; openai: an OpenAI-compatible /v1/completions endpoint; openai-chat: "
-                 "its /v1/chat/completions (in-context methods; generation protocols only)"),
-    click.option("--base-url", default=None, help="endpoint URL for --backend openai/openai-chat, e.g. "
-                 "http://127.0.0.1:8000/v1"),
-    click.option("--model-name", default=None, help="model name the endpoint serves (default: --model)"),
-    click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
-                 help="environment variable holding the endpoint's API key (never written anywhere)"),
-    click.option("--concurrency", type=int, default=4, show_default=True, help="requests in flight (remote)"),
-    click.option("--chat-protocol", default="user_prompt", show_default=True,
-                 help="how --backend openai-chat turns the method's prompt into messages: user_prompt or "
-                 "demo_turns (see `polyedit.models.openai_backend_chat`)"),
-    click.option("--judge-api", type=click.Choice(["chat", "completions"]), default="chat", show_default=True,
-                 help="the judge endpoint's route"),
-    click.option("--api-cache", type=click.Path(file_okay=False), default=None,
-                 help="response cache of remote requests (default: $POLYEDIT_API_CACHE_DIR or ~/.cache/polyedit/api)"),
-    click.option("--no-cache", is_flag=True, help="cache nothing: send every remote request, and score a local "
-                 "unedited model afresh (default: both read from and added to the caches shared by runs; the "
-                 "numbers are the same)"),
-    click.option("--max-api-tokens", type=click.IntRange(1), default=None,
-                 help="refuse to start when the run's estimated prompt + completion tokens exceed this"),
-]
-
-
-def add_remote_options(fn):
-    for option in reversed(remote_options):
-        fn = option(fn)
-    return fn
-
 
 def endpoint_options(no_cache: bool, api_cache: str | None) -> dict:
     """The response cache and a fresh ledger, shared by the backend and the judge."""
@@ -54,21 +20,41 @@ def endpoint_options(no_cache: bool, api_cache: str | None) -> dict:
     return {"cache": cache, "ledger": Ledger()}
 
 
-def check_remote(kind: str, method, method_name: str, base_url: str | None, chat_template,
-                 max_api_tokens: int | None = None) -> None:
+def check_remote(spec, method) -> None:
     """One line for a remote run that cannot be what was asked for."""
-    if kind == "hf":
-        if max_api_tokens is not None:
-            raise PolyeditError("--max-api-tokens counts the tokens sent to an endpoint: use it with --backend openai "
-                                "or openai-chat")
+    if spec.backend == "hf":
+        if spec.max_api_tokens is not None:
+            raise SpecError("max_api_tokens", "counts the tokens sent to an endpoint: use it with {backend} openai "
+                                              "or openai-chat", ("backend",))
         return
-    if not base_url:
-        raise PolyeditError(f"--backend {kind} needs --base-url")
+    if not spec.base_url:
+        raise SpecError("backend", f"{spec.backend} needs {{base_url}}", ("base_url",))
     if not getattr(method, "edits_in_context", False):
-        raise PolyeditError(f"method {method_name!r} edits weights; a remote endpoint runs in-context methods only")
-    if kind == "openai" and chat_template:
-        raise PolyeditError("--chat-template with --backend openai: a completions endpoint reads the prompt as sent "
-                            "and no template can be applied here; use --backend openai-chat (the server's template)")
+        raise SpecError("method", f"{spec.method!r} edits weights; a remote endpoint runs in-context methods only")
+    if spec.backend == "openai" and spec.chat_template:
+        raise SpecError("chat_template", "with {backend} openai: a completions endpoint reads the prompt as sent and "
+                                         "no template can be applied here; use {backend} openai-chat (the server's "
+                                         "template)", ("backend",))
+
+
+def remote_backend(spec, dataset):
+    """The model as described here (editing.yaml, tokenizer, context: no weights; its name where it is not
+    known here) and the endpoint's backend, after the token budget is checked."""
+    from polyedit.methods.base import get_method
+    from polyedit.models.openai_backend_model import describe_model
+
+    lm = describe_model(spec.model, spec.trust_remote_code) or spec.model
+    described = lm if not isinstance(lm, str) else None
+    if spec.max_api_tokens is not None:
+        cases = dataset.cases[:spec.limit] if spec.limit else dataset.cases
+        cases = [c.restrict(spec.langs) for c in cases] if spec.langs else cases
+        check_budget(spec.max_api_tokens, estimate_tokens(described, get_method(spec.method, spec.hparams, described),
+                                                          cases, scoring=spec.backend == "openai",
+                                                          judged=bool(spec.judge_url), new_tokens=16))
+    backend = make_backend(spec.backend, spec.base_url, spec.model_name or spec.model, api_key_env=spec.api_key_env,
+                           concurrency=spec.concurrency, chat_protocol=spec.chat_protocol, seed=spec.seed,
+                           endpoint=endpoint_options(not spec.cache, spec.api_cache))
+    return lm, backend
 
 
 def make_backend(kind: str, base_url: str, model_name: str, *, api_key_env: str, concurrency: int,
@@ -105,5 +91,5 @@ def estimate_tokens(lm, method, cases, *, scoring: bool, judged: bool, new_token
 
 def check_budget(limit: int | None, estimate: int) -> None:
     if limit is not None and estimate > limit:
-        raise PolyeditError(f"--max-api-tokens {limit}: this run is estimated at {estimate} tokens (prompts and "
+        raise SpecError("max_api_tokens", f"{limit}: this run is estimated at {estimate} tokens (prompts and "
                             "answers, before the response cache); raise the limit or use --limit")

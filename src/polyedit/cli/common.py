@@ -14,8 +14,6 @@ dtype_option = click.option("--dtype", default="auto", show_default=True,
                             help="float32, bfloat16, float16, or auto (the checkpoint's; bfloat16 on GPUs that have it)")
 device_map_option = click.option("--device-map", "device_map", default=None,
                                  help="auto: spread a model too large for one device over all of them (accelerate)")
-batch_size_option = click.option("--batch-size", "batch_size", default="32", show_default=True,
-                                 help="evaluation batch size, or auto: the largest that fits (halved on out-of-memory)")
 chat_template_option = click.option(
     "--chat-template", "chat_template", type=click.Choice(["generated", "all"]), is_flag=False, flag_value="generated",
     default=None, help="wrap prompts in the tokenizer's chat template (instruction-tuned models): alone or `generated`, "
@@ -39,21 +37,6 @@ def split_langs(value: str | None) -> list[str] | None:
     if not codes:
         raise PolyeditError(f"--langs {value!r} names no language")
     return list(dict.fromkeys(codes))
-
-
-def parse_batch_size(value: str) -> int | str:
-    """`auto` or a positive integer."""
-    from polyedit.errors import PolyeditError
-
-    if str(value).strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise PolyeditError(f"--batch-size {value!r}: expected a positive integer or auto")
-    return n
 
 
 def parse_modules(value: str | None) -> dict[str, str] | None:

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, SpecError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     try:
         rv = cli.main(args=argv, prog_name="polyedit", standalone_mode=False)
+    except SpecError as e:  # a run's setting, named as the flag that sets it
+        from polyedit.cli.run_options import flag
+
+        click.echo(f"polyedit: error: {e.render(flag)}", err=True)
+        return 2
     except PolyeditError as e:
         click.echo(f"polyedit: error: {e}", err=True)
         return 2

@@ -117,11 +117,11 @@ def known_cases(backend, cases: list, max_new_tokens: int | None = None) -> tupl
     case without an old answer cannot be known; data without any is refused in one line."""
     from polyedit.data import normalize
     from polyedit.evaluation.protocols_answer import budget
-    from polyedit.errors import PolyeditError
+    from polyedit.errors import SpecError
 
     have = [c for c in cases if c.edit.target_true]
     if not have:
-        raise PolyeditError("--filter known: the data gives no old answer (target_true), so no case can be known")
+        raise SpecError("filter", "known: the data gives no old answer (target_true), so no case can be known")
     n = max_new_tokens or budget(max(len(backend.tokenize(c.edit.target_true)) for c in have))
     answers = backend.generate([c.edit.prompt for c in have], n)
     keep = [c for c, g in zip(have, answers)

@@ -25,7 +25,7 @@ import random
 from dataclasses import replace
 
 from polyedit.data.cases import LOCALITY, RELIABILITY, EditCase, Probe
-from polyedit.errors import PolyeditError
+from polyedit.errors import SpecError
 from polyedit.evaluation import uncertainty
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.records import protocol_labels
@@ -39,63 +39,47 @@ LOCALITY_DRIFT = ("locality", "answer_locality", "answer_unchanged")
 MEASURES = (RETENTION, RETENTION_EDIT_LANGUAGE, RECALL, LOCALITY_DRIFT)
 
 
-#: how `polyedit bench` names each setting in a message; a sweep spec names them by its own keys (KEYS)
-FLAGS = {k: "--" + k.replace("_", "-")
-         for k in ("mode", "edits_per_step", "limit", "checkpoints", "retention_sample", "recall_sample")}
-KEYS = {k: k for k in FLAGS}
-
-
-def check_settings(mode: str, step: int, checkpoints, retention_sample, recall_sample, n_cases: int = 2**62,
-                   names: dict = FLAGS, where: str = "") -> list[int] | None:
-    """The lifelong settings of a run, checked wherever they are given (bench's flags, a sweep's mode
-    entry): checkpoints only in sequential mode, the samples positive. Returns the checkpoints as
-    `check_checkpoints` orders them. A message is `where` + the setting as `names` spells it."""
+def check_settings(mode: str, step: int, checkpoints, retention_sample, limit: int | None = None) -> list[int] | None:
+    """The lifelong settings of a run (`RunSpec`, which a sweep's mode entries go through too): checkpoints
+    only in sequential mode, within the first `limit` cases, a retention sample only with checkpoints.
+    Returns the checkpoints as `check_checkpoints` orders them."""
     if checkpoints is not None:
         if mode != "sequential":
-            raise PolyeditError(f"{where}{names['checkpoints']}: needs {names['mode']} sequential "
-                                f"(edits must accumulate)")
+            raise SpecError("checkpoints", "needs {mode} sequential (edits must accumulate)", ("mode",))
         if not isinstance(checkpoints, (list, tuple)):
-            raise PolyeditError(f"{where}{names['checkpoints']}: must be a list of edit counts, got {checkpoints!r}")
+            raise SpecError("checkpoints", f"must be a list of edit counts, got {checkpoints!r}")
         if not checkpoints:
-            raise PolyeditError(f"{where}{names['checkpoints']}: names no edit count")
-        checkpoints = check_checkpoints(list(checkpoints), step, n_cases, names, where)
+            raise SpecError("checkpoints", "names no edit count")
+        checkpoints = check_checkpoints(list(checkpoints), step, limit or 2**62)  # the cases: known at the run
     elif retention_sample is not None:  # it would re-score nothing: no checkpoint asks for retention
-        raise PolyeditError(f"{where}{names['retention_sample']}: needs {names['checkpoints']}")
-    samples = {"recall_sample": recall_sample}
-    if retention_sample is not None:  # None: every edit so far is re-scored
-        samples = {"retention_sample": retention_sample, **samples}
-    for key, value in samples.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PolyeditError(f"{where}{names[key]}: must be a positive whole number, got {value!r}")
+        raise SpecError("retention_sample", "needs {checkpoints}", ("checkpoints",))
     return checkpoints
 
 
-def check_checkpoints(checkpoints: list[int], step: int, n_cases: int, names: dict = FLAGS,
-                      where: str = "") -> list[int]:
+def check_checkpoints(checkpoints: list[int], step: int, n_cases: int = 2**62) -> list[int]:
     """Sorted, distinct edit counts, each a whole number of steps and at most the run's edits."""
-    what = f"{where}{names['checkpoints']}"
     for c in checkpoints:  # each before sorting: a string among numbers is a message, not a TypeError
         if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-            raise PolyeditError(f"{what}: {c!r} is not a positive whole number of edits")
+            raise SpecError("checkpoints", f"{c!r} is not a positive whole number of edits")
     out = sorted(set(checkpoints))
     for c in out:
         if c % step:
-            raise PolyeditError(f"{what}: {c} is not a multiple of {names['edits_per_step']} {step}")
+            raise SpecError("checkpoints", f"{c} is not a multiple of {{edits_per_step}} {step}", ("edits_per_step",))
         if c > n_cases:
-            raise PolyeditError(f"{what}: {c} is more edits than the run makes ({n_cases} cases)")
+            raise SpecError("checkpoints", f"{c} is more edits than the run makes ({n_cases} cases)")
     return out
 
 
 def untouched_cases(all_cases: list[EditCase], edited: list[EditCase], n: int, seed: int,
-                    langs: list[str] | None, names: dict = FLAGS, where: str = "") -> list[EditCase]:
+                    langs: list[str] | None) -> list[EditCase]:
     """`n` cases the run does not edit (fixed by `seed`), each reduced to its reliability prompts asked with
     their true answers (kind locality, so `answer_locality` scores them too)."""
     ids = {c.case_id for c in edited}
     pool = [c for c in all_cases if c.case_id not in ids]
     if not pool:
-        raise PolyeditError(f"{where}{names['checkpoints']}: recall and locality are measured on cases the run "
-                            f"does not edit, and it edits all {len(all_cases)}; pass {names['limit']} below "
-                            f"{len(all_cases)}")
+        raise SpecError("checkpoints", f"recall and locality are measured on cases the run does not edit, and "
+                                       f"it edits all {len(all_cases)}; pass {{limit}} below {len(all_cases)}",
+                        ("limit",))
     chosen = sorted(random.Random(f"lifelong-{seed}").sample(range(len(pool)), min(n, len(pool))))
     out = []
     for i in chosen:

@@ -17,109 +17,39 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from polyedit.data.cases import EditCase, edit_language_added
-from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, SpecError
 from polyedit.evaluation.aggregate import ANSWER_SCORER, rows, summarize
-from polyedit.evaluation.capability.checks import check_settings as capability_settings
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
 from polyedit.evaluation import lifelong
 from polyedit.evaluation.metrics import get_metric
-from polyedit.evaluation.edit_success import (FILTERS, case_outcome, convergence_note, convergence_summary,
+from polyedit.evaluation.edit_success import (case_outcome, convergence_note, convergence_summary,
                                               known_cases, known_facts, known_note, settings_note)
 from polyedit.evaluation.notes import run_notes
 from polyedit.evaluation.protocols import DEFAULT_PROTOCOLS, get_protocol
 from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.schema import FORMAT_VERSION, validate
+from polyedit.evaluation.spec import MODES, RunSpec  # noqa: F401 (MODES: imported from here)
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, recommended_hparams
 from polyedit.models.backend import HFBackend
-from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
 from polyedit.models.context import context_limit, edit_text, probe_text, too_long
 from polyedit.models.load import LoadedModel
 from polyedit.models.pre_cache import cached
 from polyedit.models.tokens import subject_span
-from polyedit.seeds import check_seed
 
-MODES = ("single", "batch", "sequential")
-
-
-@dataclass
-class BenchConfig:
-    model: str
-    method: str
-    data: str
-    langs: list[str] | None = None
-    protocols: list[str] | None = None  # None: the dataset's own protocols, else polyedit's defaults
-    hparams: dict = field(default_factory=dict)
-    seed: int = 0
-    mode: str = "single"
-    edits_per_step: int = 1
-    limit: int | None = None
-    eval_batch_size: int | str = 32  # or "auto": the size found is in summary.json's "evaluation"
-    chat_template: bool | str = False  # True: generation prompts; "all": teacher-forced ones too (models.chat)
-    max_new_tokens: int | None = None
-    log_samples: bool = True  # samples.jsonl: every prompt as sent, generated text, gold, metrics
-    judge_url: str | None = None  # an OpenAI-compatible endpoint that judges the generated answers
-    judge_model: str | None = None
-    judge_api: str = "chat"  # the judge endpoint's route: chat (/v1/chat/completions) or completions
-    checkpoints: list[int] | None = None  # sequential mode: edit counts at which lifelong.py measures
-    retention_sample: int | None = None  # edits so far re-scored for retention at a checkpoint (None: all)
-    recall_sample: int = 50  # untouched cases whose facts measure recall and locality drift
-    capability: list[str] | None = None  # lm-eval tasks run before and after edits (evaluation/capability)
-    capability_limit: int | None = None  # examples per task
-    capability_sample: int | None = None  # single/batch mode: the edits (batches) checked, seeded (None: all)
-    filter: str | None = None  # "known": only cases whose old answer the unedited model generates (edit_success)
-
-    def __post_init__(self) -> None:
-        """Every setting is checked here, before a run writes anything."""
-        if self.mode not in MODES:
-            raise PolyeditError(f"unknown mode {self.mode!r} (known: {', '.join(MODES)})")
-        _whole(self.edits_per_step, "edits per step", 1)
-        self.chat_template = chat_scope(self.chat_template)
-        if self.eval_batch_size != "auto":
-            _whole(self.eval_batch_size, "eval batch size", 1)
-        check_seed(self.seed)  # the one range of every seed (polyedit/seeds.py)
-        if self.limit is not None:
-            _whole(self.limit, "limit", 1)
-        if self.max_new_tokens is not None:
-            _whole(self.max_new_tokens, "max new tokens", 1)
-        self.checkpoints = lifelong.check_settings(self.mode, self.edits_per_step, self.checkpoints,
-                                                   self.retention_sample, self.recall_sample)
-        self.capability = capability_settings(self.capability, self.capability_limit, self.capability_sample,
-                                              self.mode)
-        if self.langs is not None:
-            if not self.langs:
-                raise PolyeditError("--langs names no language")
-            self.langs = list(dict.fromkeys(normalize_code(x) for x in self.langs))  # repeats would break resume
-        if self.judge_api not in ("chat", "completions"):
-            raise PolyeditError(f"judge api must be chat or completions, got {self.judge_api!r}")
-        if self.filter is not None and self.filter not in FILTERS:
-            raise PolyeditError(f"--filter {self.filter!r}: expected one of {', '.join(FILTERS)}")
-        if self.protocols is not None:
-            if not self.protocols:
-                raise PolyeditError("--protocols names no protocol")
-            self.protocols = list(dict.fromkeys(self.protocols))
-            for name in self.protocols:
-                get_protocol(name)
-
-
-def _whole(value, what: str, minimum: int, maximum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PolyeditError(f"{what} must be a whole number, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise PolyeditError(f"{what} must be {bound}, got {value}")
+#: the run's specification under the name this module has always used for it
+BenchConfig = RunSpec
 
 
 def _probe_records(pre: Evaluation, post: Evaluation, case: EditCase) -> list[dict]:
@@ -176,7 +106,7 @@ def prepare_cases(lm: LoadedModel | None, dataset: Dataset, cfg: BenchConfig,
         present = {lang for c in cases for lang in c.languages}
         missing = [lang for lang in cfg.langs if lang not in present]
         if missing:
-            raise PolyeditError(f"language(s) {', '.join(missing)} not in {cfg.data} "
+            raise SpecError("langs", f"language(s) {', '.join(missing)} not in {cfg.data} "
                                 f"(it has: {', '.join(sorted(present))})")
         note = edit_language_added(cases, cfg.langs, f"--langs {','.join(cfg.langs)}")
         if note and note not in dataset.notes:
@@ -224,7 +154,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                                                           chat_template=cfg.chat_template), cases, cfg.max_new_tokens)
         filtered["old answer not generated by the unedited model (--filter known)"] = unknown
         if not cases:
-            raise PolyeditError(f"--filter known: the unedited model generates the old answer of none of the "
+            raise SpecError("filter", f"known: the unedited model generates the old answer of none of the "
                                 f"{unknown} cases")
     step = cfg.edits_per_step if cfg.mode != "single" else 1
     chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
@@ -232,7 +162,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.checkpoints:  # checked against the run's cases before anything is written
         lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
         untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
-    meta = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "hparams": method.resolved(lm).to_dict(),
+    meta = {"format_version": FORMAT_VERSION, "config": cfg.config(), "access": cfg.access(), "hparams": method.resolved(lm).to_dict(),
             "hparams_source": hparams_source(method, lm), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
                         "rule": CONTEXT_RULE, "skipped": dict(too_long_skipped)},
@@ -264,7 +194,7 @@ def _capability_checks(lm, method: EditMethod, cfg: BenchConfig, cases, chunks):
     from polyedit.evaluation.capability.checks import Checks
 
     if lm is None:
-        raise PolyeditError("--capability runs lm-eval on a local model; it cannot check a remote endpoint")
+        raise SpecError("capability", "runs lm-eval on a local model; it cannot check a remote endpoint")
     return Checks(lm, cfg, cases, chunks, bool(getattr(method, "edits_in_context", False)))
 
 
@@ -427,7 +357,7 @@ def _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, last, untouched, unto
 
 
 def replace_protocols(cfg: BenchConfig, protocols: list[str]) -> BenchConfig:
-    return dataclasses.replace(cfg, protocols=protocols, checkpoints=None, retention_sample=None)
+    return cfg.model_copy(update={"protocols": protocols, "checkpoints": None, "retention_sample": None})
 
 
 def _edit_index(handles: dict[str, EditHandle], chunk: list[EditCase], case: EditCase) -> int:

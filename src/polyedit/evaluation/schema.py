@@ -131,7 +131,11 @@ class RunFile(_Record):
     """run.json: what was run and on what, written before the first record."""
 
     format_version: int = Field(description="the record format (FORMAT_VERSION when written)")
-    config: dict[str, Any] = Field(description="the run's settings (BenchConfig); resume compares them")
+    config: dict[str, Any] = Field(description="the run's specification (evaluation/spec.py RunSpec.config): the "
+                                   "fields that make two runs the same run; resume compares them")
+    access: dict[str, Any] | None = Field(None, description="the rest of the spec (RunSpec.access): how the model "
+                                          "was reached (device, dtype, endpoint, caches); not compared on resume "
+                                          "(absent from runs written before it was recorded)")
     hparams: dict[str, Any] = Field(description="the method's resolved hyperparameters")
     cases: list[str] = Field(description="the ids of the cases the run edits, in order")
     context: dict[str, Any] = Field(description="the model's context length, the rule, cases skipped as too long")

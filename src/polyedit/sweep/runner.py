@@ -62,10 +62,14 @@ def plan(sweep: Sweep, out: str | Path) -> Plan:
 
 def _check_lifelong(cell: Cell, cases: list, n: int, where: str) -> None:
     """What `bench` checks once it has the cases: checkpoints within the `n` edits, cases left unedited."""
+    from polyedit.errors import PolyeditError, SpecError
     from polyedit.evaluation import lifelong
 
-    lifelong.check_checkpoints(list(cell.checkpoints), cell.edits_per_step, n, lifelong.KEYS, where)
-    lifelong.untouched_cases(cases, cases[:n], cell.recall_sample, cell.seed, None, lifelong.KEYS, where)
+    try:
+        lifelong.check_checkpoints(list(cell.checkpoints), cell.edits_per_step, n)
+        lifelong.untouched_cases(cases, cases[:n], cell.recall_sample, cell.seed, None)
+    except SpecError as e:  # named as the sweep file names the setting
+        raise PolyeditError(e.render(where=where)) from None
 
 
 def finish(p: Plan) -> dict[str, dict]:

@@ -18,7 +18,6 @@ A bad key or value is one line naming it: `SWEEP.yaml: methods[1].hparams: no su
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,22 +25,23 @@ from pathlib import Path
 
 from polyedit.data.jsonio import read_yaml
 
-from polyedit.errors import PolyeditError
-from polyedit.seeds import check_seed
+from polyedit.errors import PolyeditError, SpecError
+from polyedit.evaluation.spec import MODES, RunSpec
 
 TOP_KEYS = {"models", "methods", "datasets", "langs", "modes", "limit", "seed", "shard_size", "resources", "out",
             "capability", "cost"}
-CAPABILITY_KEYS = {"tasks", "limit", "sample"}  # bench's --capability, --capability-limit, --capability-sample
+#: the `capability` entry's keys, by the run's spec's field each sets
+CAPABILITY_KEYS = {"capability": "tasks", "capability_limit": "limit", "capability_sample": "sample"}
 COST_KEYS = {"gpu", "seconds_per_case"}
 RESOURCE_KEYS = {"workers", "cpus_per_worker", "gpus_per_worker", "threads_per_worker"}
-#: a mode entry's keys: bench's --mode, --edits-per-step and its lifelong --checkpoints and sample sizes
+#: a mode entry's keys: the run's spec's fields of the mode and its lifelong checkpoints, under their own names
 LIFELONG_KEYS = ("checkpoints", "retention_sample", "recall_sample")
-MODE_KEYS = {"mode", "edits_per_step", *LIFELONG_KEYS}
+MODE_KEYS = ("mode", "edits_per_step", *LIFELONG_KEYS)
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid cell: exactly the arguments of one `bench` run."""
+    """One grid cell: the fields of the run's spec a sweep varies (`spec()` is the cell's whole run)."""
 
     model: str
     method: str
@@ -90,6 +90,11 @@ class Cell:
                 "langs": list(self.langs) if self.langs else None, "hparams": self.hparams, "mode": self.mode,
                 "edits_per_step": self.edits_per_step, "limit": self.limit, "seed": self.seed, **self.lifelong(),
                 **self.capability_settings()}
+
+    def spec(self) -> RunSpec:
+        """The run this cell is: the sweep's settings with this cell's model, method, data and mode."""
+        d = {k: v for k, v in self.to_dict().items() if v is not None}
+        return RunSpec(**d)
 
     def identity(self) -> dict:
         """What makes two cells the same run: the hyperparameters' values, wherever their file lies."""
@@ -271,12 +276,17 @@ def _cost(doc: dict, where: str, methods: list[tuple[str, str | None]]) -> dict:
     return {**c, "seconds_per_case": dict(per_case)}
 
 
-def _modes(doc: dict, where: str, limit: int | None) -> list[dict]:
-    """Each mode entry as Cell fields; lifelong keys checked by bench's own check (`lifelong.check_settings`)."""
-    from polyedit.evaluation import lifelong
-    from polyedit.evaluation.runner import MODES, BenchConfig
+def _checked(where: str, names=lambda field: field, **settings) -> RunSpec:
+    """`settings` as a run's spec (a sweep checks them as `bench` does), a bad one named as the file names it."""
+    try:
+        return RunSpec(**{"model": "-", "method": "-", "data": "-", **settings})
+    except SpecError as e:
+        raise PolyeditError(e.render(names, where)) from None
 
-    recall_default = {f.name: f.default for f in dataclasses.fields(BenchConfig)}["recall_sample"]
+
+def _modes(doc: dict, where: str, limit: int | None) -> list[dict]:
+    """Each mode entry as Cell fields, checked as the run's spec checks them."""
+    recall_default = RunSpec.model_fields["recall_sample"].default
     out = []
     for i, m in enumerate(_list(doc, "modes", where, required=False) or ["single"]):
         w = f"{where}: modes[{i}]"
@@ -284,19 +294,16 @@ def _modes(doc: dict, where: str, limit: int | None) -> list[dict]:
             m = {"mode": m}
         if not isinstance(m, dict) or m.get("mode") not in MODES:
             raise _fail(w, f"must be one of {', '.join(MODES)} or {{mode: ..., edits_per_step: k}}, got {m!r}")
-        _keys(m, MODE_KEYS, w)
-        entry = {"mode": m["mode"], "edits_per_step": _int(m.get("edits_per_step", 1), f"{w}.edits_per_step", 1)}
+        _keys(m, set(MODE_KEYS), w)
         if m.get("checkpoints") is None:
             given = next((key for key in LIFELONG_KEYS[1:] if key in m), None)
             if given:  # a sample size without checkpoints would measure nothing: a typo, not a setting
                 raise _fail(f"{w}.{given}", "needs checkpoints (it sizes what a checkpoint measures)")
-        else:
-            settings = {"retention_sample": m.get("retention_sample"),
-                        "recall_sample": m.get("recall_sample", recall_default)}
-            checkpoints = lifelong.check_settings(entry["mode"], entry["edits_per_step"], m["checkpoints"],
-                                                  **settings, n_cases=limit or 2**62, names=lifelong.KEYS,
-                                                  where=f"{w}.")
-            entry |= {"checkpoints": tuple(checkpoints), **settings}
+        spec = _checked(f"{w}.", limit=limit, **{"recall_sample": recall_default, **m})
+        entry = {"mode": spec.mode, "edits_per_step": spec.edits_per_step}
+        if spec.checkpoints:
+            entry |= {"checkpoints": tuple(spec.checkpoints), "retention_sample": spec.retention_sample,
+                      "recall_sample": spec.recall_sample}
         out.append(entry)
     return out
 
@@ -307,26 +314,22 @@ def _checks_of(checks: dict, mode: dict) -> dict:
 
 
 def _capability(doc: dict, where: str) -> dict:
-    """The `capability` entry as Cell fields, checked by bench's own check (the sample: single and batch
-    cells only)."""
-    from polyedit.evaluation.capability.checks import check_settings
-
+    """The `capability` entry as Cell fields, checked as the run's spec checks them (the sample: single and
+    batch cells only)."""
     c = doc.get("capability")
     if c is None:
         return {}
     w = f"{where}: capability"
     if not isinstance(c, dict):
         raise _fail(w, f"must be a mapping {{tasks: [...], limit: N, sample: K}}, got {c!r}")
-    _keys(c, CAPABILITY_KEYS, w)
+    _keys(c, set(CAPABILITY_KEYS.values()), w)
     tasks = c.get("tasks")
     tasks = [tasks] if isinstance(tasks, str) else tasks
     if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
         raise _fail(f"{w}.tasks", f"must be a list of lm-eval task names or task files, got {tasks!r}")
-    try:
-        tasks = check_settings(tasks, c.get("limit"), c.get("sample"), "single")
-    except PolyeditError as e:
-        raise _fail(w, str(e).replace("--capability-", "").replace("--capability", "tasks")) from None
-    return {"capability": tuple(tasks), "capability_limit": c.get("limit"), "capability_sample": c.get("sample")}
+    spec = _checked(f"{w}: ", CAPABILITY_KEYS.get, **{field: c.get(key) for field, key in CAPABILITY_KEYS.items()})
+    return {"capability": tuple(spec.capability), "capability_limit": spec.capability_limit,
+            "capability_sample": spec.capability_sample}
 
 
 def _resources(doc: dict, where: str) -> Resources:
@@ -354,13 +357,9 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path("."), resolve_model
     default_langs = _langs(doc.get("langs"), f"{where}: langs")
     methods = _methods(doc, where, base)
     datasets = _datasets(doc, where, default_langs)
-    limit = None if doc.get("limit") is None else _int(doc["limit"], f"{where}: limit", 1)
+    shared = _checked(f"{where}: ", limit=doc.get("limit"), seed=doc.get("seed", 0))  # every cell's
+    limit, seed = shared.limit, shared.seed
     modes = _modes(doc, where, limit)
-    seed = doc.get("seed", 0)
-    try:
-        check_seed(seed, "seed")
-    except PolyeditError as e:
-        raise _fail(f"{where}: seed", str(e).removeprefix("seed ")) from None
     shard_size = _int(doc.get("shard_size", 4), f"{where}: shard_size", 1)
     out = doc.get("out")
     if out is not None and not isinstance(out, str):

@@ -87,9 +87,8 @@ def run_shard(lm, shard: Shard, dataset) -> int:
         part, limit = dataset, cell.limit
     else:
         part, limit = replace(dataset, cases=dataset.cases[shard.start:shard.stop]), None
-    bench(lm, cell.method, cell.data, shard.dir, langs=cell.langs, hparams=cell.hparams,
-          seed=cell.seed + shard.start, mode=cell.mode, edits_per_step=cell.edits_per_step, limit=limit,
-          resume=True, progress=False, dataset=part, **cell.lifelong(), **cell.capability_settings())
+    spec = cell.spec().replace(seed=cell.seed + shard.start, limit=limit)  # case i keeps the seed a bench gives it
+    bench(lm, spec=spec, out=shard.dir, resume=True, progress=False, dataset=part)
     return shard.n_cases
 
 

@@ -15,54 +15,50 @@ bench run is), both higher-is-better:
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from polyedit.data.cases import GENERALITY, LOCALITY, RELIABILITY
 from polyedit.data.dataset import DatasetSpec
 from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
-from polyedit.seeds import check_seed
+from polyedit.evaluation.spec import RunSpec, Whole, spec_error
+from polyedit.seeds import SEED_MAX, SEED_MIN
 
 #: the protocols every trial (and the test evaluation) is scored by: the generated-answer headline ones
 PROTOCOLS = ["answer", "answer_locality"]
-TRANSFER_KINDS = (RELIABILITY, GENERALITY)
-SAMPLERS = ("tpe", "nsga2")
 #: x, then y, as the report's pareto.json lists them
 OBJECTIVES = ["locality", "transfer"]
 
 
-@dataclass
-class TuneConfig:
-    model: str
-    method: str
-    data: str  # as given; `dev_data` is what the trials read
-    trials: int
-    cases: int | None = 20  # the first N dev cases, the same in every trial
-    locality_floor: float = 0.95
-    seed: int = 0
-    sampler: str = "tpe"
-    transfer: str = RELIABILITY
-    langs: list[str] | None = None  # probe languages (None: all)
-    base_hparams: dict = field(default_factory=dict)  # fixed fields (--hparams); the class defaults fill the rest
-    test_cases: int | None = None  # --evaluate-test: the first N test cases (None: all)
+class TuneConfig(BaseModel):
+    """One search: its budget and objective, and the fields of the run every trial is (`run_spec`)."""
 
-    def __post_init__(self) -> None:
-        for name, minimum in (("trials", 1), ("cases", 1), ("test_cases", 1)):
-            v = getattr(self, name)
-            if v is None and name != "trials":
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                raise PolyeditError(f"--{name.replace('_', '-')} must be a whole number of at least {minimum}, got {v!r}")
-        check_seed(self.seed, "--seed")
-        f = self.locality_floor
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or not 0 <= f <= 1:
-            raise PolyeditError(f"--locality-floor must be a number in [0, 1], got {f!r}")
-        if self.sampler not in SAMPLERS:
-            raise PolyeditError(f"unknown sampler {self.sampler!r} (known: {', '.join(SAMPLERS)})")
-        if self.transfer not in TRANSFER_KINDS:
-            raise PolyeditError(f"--transfer must be one of {', '.join(TRANSFER_KINDS)}, got {self.transfer!r}")
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str = Field(description="hub id, local path, or world:small")
+    method: str = Field(description="registered method name")
+    data: str = Field(description="dataset spec as given; `dev_data` is what the trials read")
+    trials: Whole = Field(ge=1, description="the budget: trials finished, complete or failed")
+    cases: Whole | None = Field(20, ge=1, description="the first N dev cases, the same in every trial")
+    locality_floor: float = Field(0.95, ge=0, le=1, allow_inf_nan=False,
+                                  description="chosen: the best transfer among trials with at least this locality")
+    seed: Whole = Field(0, ge=SEED_MIN, le=SEED_MAX, description="the sampler's seed and every trial's run seed")
+    sampler: Literal["tpe", "nsga2"] = Field("tpe", description="Optuna's multi-objective TPE, or NSGA-II")
+    transfer: Literal["reliability", "generality"] = Field(RELIABILITY,
+                                                           description="the transfer objective's probe kind")
+    langs: list[str] | None = Field(None, description="probe languages (None: all)")
+    base_hparams: dict = Field(default_factory=dict, description="fixed fields (--hparams); the class defaults "
+                               "fill the rest")
+    test_cases: Whole | None = Field(None, ge=1, description="--evaluate-test: the first N test cases (None: all)")
+
+    def __init__(self, **settings) -> None:
+        try:
+            super().__init__(**settings)
+        except ValidationError as e:
+            raise spec_error(type(self), e) from None
         split_spec(self.data, "dev")  # a spec asking for another split fails here
 
     @property
@@ -73,13 +69,17 @@ class TuneConfig:
     def test_data(self) -> str:
         return split_spec(self.data, "test")
 
+    def run_spec(self, hparams: dict, test: bool = False) -> RunSpec:
+        """The run a trial is (`test`: the chosen configuration's run on the test split): the search's fields
+        with the hyperparameters drawn, scored by the headline protocols."""
+        return RunSpec(model=self.model, method=self.method, data=self.test_data if test else self.dev_data,
+                       langs=self.langs, protocols=PROTOCOLS, hparams=hparams, seed=self.seed,
+                       limit=self.test_cases if test else self.cases, log_samples=test)
+
     def identity(self) -> dict:
         """What must match for a folder to be resumed: everything but the budget (which may grow) and the
         test evaluation's size."""
-        d = asdict(self)
-        d.pop("trials")
-        d.pop("test_cases")
-        return json.loads(json.dumps(d))
+        return json.loads(json.dumps(self.model_dump(exclude={"trials", "test_cases"})))
 
 
 def split_spec(spec: str, split: str) -> str:

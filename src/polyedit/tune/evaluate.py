@@ -10,7 +10,7 @@ from polyedit.data.jsonio import read_json
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.store import write_atomic
 from polyedit.methods.base import METHODS
-from polyedit.tune.config import PROTOCOLS, TuneConfig, objectives
+from polyedit.tune.config import TuneConfig, objectives
 
 TEST_DIR = "test"
 
@@ -39,8 +39,7 @@ def evaluate_test(cfg: TuneConfig, out: str | Path, lm=None, progress: bool = Tr
             raise PolyeditError(f"{folder} holds the test run of another configuration than the chosen trial "
                                 f"{chosen['chosen']['number']}; remove {folder} to evaluate the chosen one")
     lm = lm if lm is not None else load_model(cfg.model, device=device)
-    summary = bench(lm, cfg.method, cfg.test_data, folder, langs=cfg.langs, protocols=PROTOCOLS, hparams=hp,
-                    seed=cfg.seed, limit=cfg.test_cases, resume=True, progress=progress)
+    summary = bench(lm, spec=cfg.run_spec(hp.to_dict(), test=True), out=folder, resume=True, progress=progress)
     values = objectives(summary, cfg.transfer)
     others = summary["mean_excluding_edit_language"][cfg.transfer]
     result = {"chosen_trial": chosen["chosen"]["number"], "test_data": cfg.test_data, "n_cases": summary["n_cases"],

@@ -18,7 +18,6 @@ import json
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +113,7 @@ def _open_record(out: Path, cfg: TuneConfig, command: str | None) -> dict:
         return saved
     if any(p.name != LOCK_NAME for p in out.iterdir()):
         raise PolyeditError(f"{out} is not empty and holds no {TUNE_FILE}; choose a new --out")
-    return {"command": command, "config": asdict(cfg), "identity": cfg.identity(), "sampler": sampler_record(cfg),
+    return {"command": command, "config": cfg.model_dump(mode="json"), "identity": cfg.identity(), "sampler": sampler_record(cfg),
             "objectives": OBJECTIVES, "values_order": VALUES, "protocols": PROTOCOLS, "split": "dev",
             "dev_data": cfg.dev_data, "budgets": [], "sessions": []}
 
@@ -209,8 +208,7 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
 def _bench(lm, cfg: TuneConfig, hp, folder: Path, dataset) -> dict:
     from polyedit.api import bench
 
-    return bench(lm, cfg.method, cfg.dev_data, folder, langs=cfg.langs, protocols=PROTOCOLS, hparams=hp,
-                 seed=cfg.seed, limit=cfg.cases, resume=True, progress=False, dataset=dataset, log_samples=False)
+    return bench(lm, spec=cfg.run_spec(hp.to_dict()), out=folder, resume=True, progress=False, dataset=dataset)
 
 
 def _postfix(result: dict) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, SpecError
 from polyedit.evaluation.capability import compare, harness, world_tasks
 from polyedit.evaluation.store import JsonLines
 
@@ -26,21 +26,19 @@ BEFORE = "before"
 
 
 def check_settings(tasks, limit, sample, mode: str) -> list[str] | None:
-    """The capability settings of a run, checked before anything is loaded (lm-eval is not imported)."""
+    """The capability settings of a run (`RunSpec`: bounds there), checked before anything is loaded (lm-eval
+    is not imported)."""
     if tasks is None:
-        for flag, value in (("--capability-limit", limit), ("--capability-sample", sample)):
+        for field, value in (("capability_limit", limit), ("capability_sample", sample)):
             if value is not None:
-                raise PolyeditError(f"{flag}: needs --capability")
+                raise SpecError(field, "needs {capability}", ("capability",))
         return None
     tasks = list(dict.fromkeys(t.strip() for t in tasks if t and t.strip()))
     if not tasks:
-        raise PolyeditError("--capability names no task")
-    for flag, value in (("--capability-limit", limit), ("--capability-sample", sample)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise PolyeditError(f"{flag}: must be a positive whole number, got {value!r}")
+        raise SpecError("capability", "names no task")
     if sample is not None and mode == "sequential":
-        raise PolyeditError("--capability-sample: single and batch modes only (a sequential run is checked at "
-                            "each checkpoint and after its last edit)")
+        raise SpecError("capability_sample", "single and batch modes only (a sequential run is checked at each "
+                                             "checkpoint and after its last edit)")
     return tasks
 
 
@@ -75,7 +73,7 @@ class Checks:
             if is_local(name):
                 path = Path(name).expanduser()
                 if not path.is_file():
-                    raise PolyeditError(f"--capability: no task file at {name}")
+                    raise SpecError("capability", f"no task file at {name}")
                 tasks.append(harness.local_task_name(path))
                 dirs.append(str(path.resolve().parent))
             else:
@@ -148,6 +146,7 @@ def _world_of(lm, names: list[str]):
     except PolyeditError:
         meta = None
     if meta is None:
-        raise PolyeditError(f"--capability {','.join(names)}: these tasks ask the knowledge world, and the model "
-                            f"is not a knowledge-world model (no build.json beside it); name lm-eval tasks instead")
+        raise SpecError("capability", f"{','.join(names)}: these tasks ask the knowledge world, and the model is "
+                                      f"not a knowledge-world model (no build.json beside it); name lm-eval tasks "
+                                      f"instead")
     return generate_world(BuildConfig.from_dict(meta["config"]).world)

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from polyedit.data.languages import all_languages
-from polyedit.errors import PolyeditError
+from polyedit.errors import SpecError
 
 EXTRA = "capability"
 INSTALL = f"pip install 'polyedit[{EXTRA}]'"
@@ -33,7 +33,7 @@ def require_lm_eval():
         import lm_eval
         import lm_eval.models.huggingface  # noqa: F401 (HFLM)
     except ImportError:
-        raise PolyeditError(f"--capability needs lm-evaluation-harness, the '{EXTRA}' extra: {INSTALL}") from None
+        raise SpecError("capability", f"needs lm-evaluation-harness, the '{EXTRA}' extra: {INSTALL}") from None
     return lm_eval
 
 
@@ -63,11 +63,11 @@ def local_task_name(path: Path) -> str:
     try:
         data = yaml.load(path.read_text("utf-8"), Loader=Loader)  # noqa: S506 (a safe loader, tags ignored)
     except (OSError, yaml.YAMLError) as e:
-        raise PolyeditError(f"--capability: cannot read task file {path}: {e}") from None
+        raise SpecError("capability", f"cannot read task file {path}: {e}") from None
     names = [data.get(key) for key in ("group", "task")] if isinstance(data, dict) else []
     name = next((n for n in names if isinstance(n, str)), None)  # a group's `task` is its list of subtasks
     if name is None:
-        raise PolyeditError(f"--capability: {path} names no task or group (no 'task:' or 'group:' string)")
+        raise SpecError("capability", f"{path} names no task or group (no 'task:' or 'group:' string)")
     return name
 
 
@@ -75,8 +75,8 @@ def check_known(names: list[str], manager) -> None:
     known = set(manager.all_tasks)
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise PolyeditError(f"--capability: unknown lm-eval task(s) {', '.join(unknown)} (see `lm-eval ls tasks`, "
-                            f"or give a task YAML file)")
+        raise SpecError("capability", f"unknown lm-eval task(s) {', '.join(unknown)} (see `lm-eval ls tasks`, or "
+                                      f"give a task YAML file)")
 
 
 def wrap(lm, batch_size):
