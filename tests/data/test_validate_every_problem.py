@@ -307,7 +307,7 @@ def test_jsonl_lists_every_bad_field_of_each_edit_and_probe(tmp_path, capsys):
     good_probe = {"kind": "generality", "lang": "de", "prompt": "Ana wurde geboren in", "answer": "Oslo"}
     lines = [
         {"case_id": [1], "edit": {"lang": "xx", "subject": 7, "prompt": "", "target_new": "Oslo", "target_true": 3},
-         "probes": [{"kind": "nope", "lang": "", "prompt": 5, "answer": "", "aliases": ["Oslo", 3, None]},
+         "probes": [{"kind": "nope", "lang": "", "prompt": 5, "answer": " ", "aliases": ["Oslo", 3, None]},
                     {**good_probe, "aliases": "Oslo"},  # a bare string, not a list
                     {**good_probe, "answer_true": 1.5, "subject": ["Ana"]}]},
         {"case_id": "c2", "edit": good_edit, "probes": [good_probe]},  # clean
