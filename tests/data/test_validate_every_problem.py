@@ -284,7 +284,7 @@ def test_real_mlake_files_validate_as_before():
     """The published folder has no structural problem: validate lists what a run counts, exactly as before
     every field of every record was checked (its quirks: the README's duplicate question, the old multi-hop
     questions that join no edit, e_prompts without their answer, three subjects not derivable)."""
-    from requires import shared
+    from helpers.requires import shared
 
     from polyedit.data.problems import validate_path
 

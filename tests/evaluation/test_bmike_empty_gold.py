@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from requires import shared
+from helpers.requires import shared
 
 from polyedit.data.cases import LOCALITY, EditCase
 from polyedit.data.registry import load_dataset

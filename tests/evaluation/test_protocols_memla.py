@@ -57,7 +57,7 @@ def test_prob_compare_total_uses_products_not_means():
 def test_end_to_end_on_a_tiny_model_through_the_engine(tmp_path, fixtures):
     """An MKEB case scored by MEMLA's protocols through the real engine and a tiny random model, checked
     against the backend's own scores and greedy continuations."""
-    from tiny_models import build_tiny_model
+    from helpers.tiny_models import build_tiny_model
 
     from polyedit.data.registry import load_dataset
     from polyedit.evaluation.engine import evaluate

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 #: ../shared beside the repository (never copied into it)
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 BMIKE53 = SHARED / "data" / "bmike53"
 
 

@@ -1,4 +1,4 @@
-"""Every registered method crossed with tiny models of every family editing research runs on (tests/tiny_models.py
+"""Every registered method crossed with tiny models of every family editing research runs on (tests/helpers/tiny_models.py
 `ARCH_FAMILIES`, saved and loaded as a user loads a hub model), one edit per cell. A cell either
 
 - edits: every parameter it changed is an MLP output projection (an expert's in a mixture of experts), and
@@ -20,7 +20,8 @@ import torch
 from polyedit.data.cases import Edit
 from polyedit.errors import PolyeditError
 from polyedit.methods import get_method, method_names
-from tiny_models import ARCH_FAMILIES
+from helpers.tiny_models import ARCH_FAMILIES
+from helpers.fast import FEWEST_STEPS
 
 #: the blocks and the MLP output projection of each family, written out by hand (the code never sees them)
 BLOCKS = {"gpt2": "transformer.h", "bloom": "transformer.h", "gptj": "transformer.h", "falcon": "transformer.h",
@@ -32,8 +33,6 @@ MOE = {"mixtral", "qwen2_moe", "qwen3_moe"}
 EXPERT_OUTPUTS = r"mlp\.(experts\.down_proj|shared_expert\.down_proj\.weight)"
 
 #: the fewest steps that still edit (applied where a method has the field): one edit per cell, tiny widths
-FAST = {"prefixes": 0, "v_steps": 2, "steps": 2, "max_steps": 2, "ig_steps": 2,
-        "nullspace_fraction": 0.5}  # C = I without a stats corpus: half of it as the null space
 
 ONE_DENSE_PROJECTION = r"layer \d's MLP model\.layers\.\d\.mlp is a mixture of 4 experts .*does not edit experts"
 #: (families, method pattern) -> the one-line refusal
@@ -68,7 +67,7 @@ def run_cell(lm, method: str) -> dict:
     """One edit, what it changed, and whether restore() gave every weight back."""
     m = get_method(method, {})
     fields = m.hparams_class.help()
-    m = get_method(method, {k: v for k, v in FAST.items() if k in fields})
+    m = get_method(method, {k: v for k, v in FEWEST_STEPS.items() if k in fields})
     before = {n: p.detach().clone() for n, p in lm.model.named_parameters()}
     try:
         handle = m.apply(lm, [EDIT])

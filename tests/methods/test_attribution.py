@@ -43,7 +43,7 @@ def test_multi_token_answers_use_the_true_preceding_tokens(lm_of):
 def test_answer_tokens_never_include_a_bos_token(lm_of):
     from tokenizers.processors import TemplateProcessing
 
-    from tiny_models import tiny_tokenizer
+    from helpers.tiny_models import tiny_tokenizer
 
     tok = tiny_tokenizer().__class__(tokenizer_object=tiny_tokenizer().backend_tokenizer.__class__.from_str(
         tiny_tokenizer().backend_tokenizer.to_str()), bos_token="<s>", eos_token="</s>", pad_token="<pad>")

@@ -8,6 +8,7 @@ import torch
 
 from polyedit.methods import get_method, precision
 from polyedit.methods.precision import add_to_weight
+from helpers.fast import RANK_ONE
 
 
 def test_commit_loss_known_answers():
@@ -31,7 +32,8 @@ def world_small():
     return load_dataset("world:small", limit=1).cases[0].edit, load_model
 
 
-FAST = {"stats_corpus": "identity", "prefixes": 0, "v_steps": 8}
+# C = I and the table's v* steps, without prefixes; the default v* learning rate and clamp: a normal edit's size
+FAST = {"stats_corpus": RANK_ONE["stats_corpus"], "v_steps": RANK_ONE["v_steps"], "prefixes": 0}
 
 
 @pytest.mark.parametrize("method", ["rome", "memit"])

@@ -7,15 +7,16 @@ from polyedit.data.cases import Edit
 from polyedit.methods import get_method
 from polyedit.methods.convergence import outcome
 
+from helpers.fast import fast
+
 EN = Edit("en", "Paris", "The capital of France is Paris and", "Berlin")
 ZH = Edit("zh", "巴黎", "巴黎是法国的", "首都")
-RANK_ONE = {"stats_corpus": "identity", "prefixes": 0, "v_steps": 3, "clamp_norm_factor": 50.0}
+FEW = {"prefixes": 0, "v_steps": 3}  # v* needs only to record its loss and steps here
 FAST = {
-    "ft-l": {"steps": 2}, "ft-m": {"steps": 2}, "lora": {"steps": 2}, "grace": {"steps": 2},
-    "rome": {**RANK_ONE, "layer": 1}, "memit": {**RANK_ONE, "layers": [0, 1]}, "emmet": {**RANK_ONE, "layers": [0, 1]},
-    "alphaedit": {**RANK_ONE, "layers": [0, 1], "nullspace_fraction": 0.5},
-    "langedit": {**RANK_ONE, "layers": [0, 1], "nullspace_fraction": 0.5},
-    "memla": {"ig_steps": 4, "max_steps": 3, "lr": 0.05},
+    "ft-l": fast("ft-l", steps=2), "ft-m": fast("ft-m", steps=2), "lora": fast("lora", steps=2),
+    "grace": fast("grace", steps=2), "rome": fast("rome", **FEW, layer=1),
+    **{m: fast(m, **FEW, layers=[0, 1]) for m in ("memit", "emmet", "alphaedit", "langedit")},
+    "memla": fast("memla"),
 }
 
 

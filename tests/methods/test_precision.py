@@ -7,14 +7,14 @@ import torch
 from polyedit.errors import PolyeditError
 from polyedit.methods import get_method
 from polyedit.methods.precision import Float32Masters, add_to_weight
-from test_model_access import state_hash
+from helpers.weights import state_hash
+from helpers.fast import fast
 
 EDITORS = ["ft-l", "ft-m", "lora", "rome", "memit", "kn", "memla"]
 # MEMIT's default λ = d_ff makes updates of 1e-5 on this random model, below bf16's resolution at its weights'
 # size (an update that small cannot be committed in bf16 at all): λ = 1 gives one of 1e-3
-FAST = {"rome": {"prefixes": 1, "stats_corpus": "identity"},
-        "memit": {"prefixes": 1, "stats_corpus": "identity", "mom2_update_weight": 1.0},
-        "ft-l": {"norm_constraint": None, "lr": 1e-2}, "kn": {"threshold": 0.05}, "memla": {"max_steps": 10}}
+FAST = {"rome": fast("rome", prefixes=1), "memit": fast("memit", prefixes=1), "ft-l": fast("ft-l", lr=1e-2),
+        "kn": fast("kn", threshold=0.05), "memla": fast("memla", max_steps=10)}
 
 
 def test_masters_keep_steps_below_half_precision_resolution():
@@ -41,7 +41,7 @@ def test_add_to_weight_sums_in_float32_and_rounds_once():
 
 @pytest.fixture(scope="module")
 def llama_dir(tmp_path_factory):
-    from tiny_models import build_tiny_model
+    from helpers.tiny_models import build_tiny_model
 
     return build_tiny_model("llama", tmp_path_factory.mktemp("prec") / "llama")
 

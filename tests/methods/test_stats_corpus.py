@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from requires import importable
+from helpers.requires import importable
 
 from polyedit.methods import second_moment as sm
 

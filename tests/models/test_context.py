@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from requires import world_checkpoint
+from helpers.requires import world_checkpoint
 
 from polyedit.data.cases import make_case
 from polyedit.data.dataset import Dataset

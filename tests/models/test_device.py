@@ -85,7 +85,7 @@ def test_editors_run_through_accelerate_hooks(tiny_model_dirs, method):
     from accelerate import dispatch_model
 
     from polyedit.data.cases import Edit
-    from test_model_access import state_hash
+    from helpers.weights import state_hash
 
     lm = load_model(str(tiny_model_dirs["llama"]))
     blocks = {f"model.layers.{i}": "cpu" for i in range(3)}

@@ -66,7 +66,7 @@ def test_fallbacks_decode_the_same(tiny_model_dirs, monkeypatch, path):
     on the left-padded batch for a model that takes no Cache object (GPT-2 before transformers 4.47; also
     a model that ignores the cache object and returns none, and a legacy one taking tuple caches), and
     a plain concatenating `DynamicCache` where transformers exports no cache layer classes (before 4.56)."""
-    from tiny_models import without_cache_object
+    from helpers.tiny_models import without_cache_object
     from transformers import DynamicCache
 
     from polyedit.models import generation, load_model

@@ -1,5 +1,3 @@
-import hashlib
-
 import pytest
 import torch
 
@@ -8,7 +6,7 @@ from polyedit.models import load_model
 from polyedit.models.arch import is_transposed, weight_out_in
 from polyedit.models.hooks import trace
 from polyedit.models.tokens import encode_with_target, subject_span
-from tiny_models import tiny_tokenizer
+from helpers.tiny_models import tiny_tokenizer
 
 # What introspection must find, written out by hand per family (the code itself never sees these names).
 EXPECTED = {
@@ -96,14 +94,6 @@ def test_subject_span_rules():
     assert subject_span(tok, "Darrieuxa mówi", "Danielle Darrieux").rule == "fuzzy"
     last = subject_span(tok, "巴黎是法国的首都", "Paris")
     assert last.rule == "last_token" and last.end == len(tok("巴黎是法国的首都")["input_ids"])
-
-
-def state_hash(model) -> str:
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def test_remote_code_is_off_unless_asked(tiny_model_dirs, monkeypatch):

@@ -13,9 +13,10 @@ import pytest
 
 from polyedit.data.cases import Probe, make_case
 from polyedit.errors import PolyeditError
-from polyedit.models.openai_backend import OpenAIBackend, RetryPolicy
+from polyedit.models.openai_backend import OpenAIBackend
+from helpers.fast import FAST_RETRY
 
-FAST = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05)
+FAST = FAST_RETRY
 SECRET = "sk-test-SECRET-0123456789"
 
 
@@ -198,7 +199,7 @@ def test_bmike_metrics_through_the_endpoint_equal_local_ones(served):
     from polyedit.methods.base import get_method
     from polyedit.models.backend import HFBackend
 
-    from requires import bmike53_root
+    from helpers.requires import bmike53_root
 
     root = bmike53_root()
     lm, url = served

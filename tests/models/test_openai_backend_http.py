@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.judge import make_judge
-from polyedit.models.openai_backend import OpenAIBackend, RetryPolicy
+from polyedit.models.openai_backend import OpenAIBackend
 from polyedit.models.openai_backend_chat import ChatBackend
 from polyedit.models.openai_backend_http import retry_after_seconds
 
-FAST = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.02)
+from helpers.fast import FAST_RETRY
+
+FAST = replace(FAST_RETRY, max_delay=0.02)
 CHAT_404 = "This is a chat model and not supported in the v1/completions endpoint. Did you mean v1/chat/completions?"
 
 

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from browser import chart_divs, drawn, render
-from requires import bmike53_root
+from helpers.browser import chart_divs, drawn, render
+from helpers.fast import WORLD_FT_M
+from helpers.requires import bmike53_root
 from polyedit.cli.main import main
 from polyedit.reports.collect import find_runs
 from polyedit.reports.figures import pareto_front
 from polyedit.reports.samples import browser_rows
 
-BMIKE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bmike53").resolve()
-FAST = "lr: 0.02\nsteps: 10\n"
+BMIKE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bmike53").resolve()
+FAST = "".join(f"{k}: {v}\n" for k, v in WORLD_FT_M.items())  # as YAML
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from polyedit.data.cases import make_case
 from polyedit.errors import PolyeditError
 from polyedit.methods import get_method, method_names
 from polyedit.methods.ft.ft_l import FTLHParams
-from test_model_access import state_hash
+from helpers.weights import state_hash
 
 
 def test_registry_and_hparams(tmp_path):

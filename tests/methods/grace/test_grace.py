@@ -9,7 +9,7 @@ from polyedit.data.cases import Edit
 from polyedit.methods import get_method
 from polyedit.methods.grace.codebook import Codebook
 from polyedit.methods.grace.grace_main import active_adaptors
-from test_model_access import state_hash
+from helpers.weights import state_hash
 
 
 def v(*xs):
@@ -128,7 +128,7 @@ def test_restore_removes_the_adaptor_and_leaves_weights_bit_identical(tiny_lm):
 
 @pytest.fixture(scope="module")
 def world():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.data.registry import load_dataset
     from polyedit.models import load_model

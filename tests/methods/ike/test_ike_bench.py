@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from requires import BMIKE53 as ROOT
+from helpers.requires import BMIKE53 as ROOT
 
 
 @pytest.mark.usefixtures("bmike53_root")
 def test_cli_bench_ike_on_bmike53(tiny_model_dirs, tmp_path, capsys):
-    # llama: the rotary families of tests/tiny_models.py read 512 positions, enough for these prompts
+    # llama: the rotary families of tests/helpers/tiny_models.py read 512 positions, enough for these prompts
     from polyedit.cli.main import main
 
     hp = tmp_path / "ike.yaml"

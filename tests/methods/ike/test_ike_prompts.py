@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from requires import BMIKE53 as ROOT
+from helpers.requires import BMIKE53 as ROOT
 
 pytestmark = pytest.mark.usefixtures("bmike53_root")  # skipped where ../shared is absent, failed under CI
 

@@ -3,7 +3,7 @@ in-context editing lifts reliability above the unedited model in every language.
 
 from __future__ import annotations
 
-from requires import world_checkpoint
+from helpers.requires import world_checkpoint
 
 
 def test_in_context_editing_lifts_reliability_in_every_language():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from requires import importable
+from helpers.requires import importable
 
 importable("sentence_transformers")  # the `test` extra: a skip without it, a failure under CI=true
 
@@ -28,7 +28,7 @@ def st_dir(tmp_path_factory):
         from sentence_transformers.models import Pooling, Transformer
     from transformers import BertConfig, BertModel
 
-    from tests.tiny_models import tiny_tokenizer
+    from helpers.tiny_models import tiny_tokenizer
 
     root = tmp_path_factory.mktemp("st")
     tok = tiny_tokenizer()
@@ -72,7 +72,7 @@ def test_mike_search_retrieves_with_the_sentence_transformer(st_dir):
     from polyedit.data.registry import load_dataset
     from polyedit.methods.base import get_method
 
-    from requires import bmike53_root
+    from helpers.requires import bmike53_root
 
     root = bmike53_root()
     case = load_dataset(f"bmike53:zsre:langs=de:dir={root}", limit=4).cases[3]

@@ -13,9 +13,10 @@ from polyedit.methods.attribution import attribute
 from polyedit.methods.kn import KNHParams
 from polyedit.methods.kn.kn_main import answer_embedding, fact_prompts, refined_neurons
 from polyedit.models.arch import weight_out_in
-from test_model_access import state_hash
+from helpers.weights import state_hash
+from helpers.fast import fast
 
-FAST = {"ig_steps": 4}
+FAST = fast("kn")
 
 
 def test_refined_neurons_keep_those_shared_by_more_than_p_of_the_prompts():

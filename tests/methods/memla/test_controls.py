@@ -8,10 +8,11 @@ from polyedit.errors import PolyeditError
 from polyedit.methods import get_method
 from polyedit.methods.base import METHODS, method_names
 from polyedit.methods.memla.neurons import random_like
-from test_memla import FAST, _out_weights
+from test_memla import _out_weights
+from helpers.fast import fast
 
 CONTROLS = {"memla-random", "memla-lora", "memla-specific", "memla-independent"}
-FAST_BOTH = {**FAST, "threshold": 0.1}  # the tiny Llama has neurons in both categories at 0.1
+FAST_BOTH = fast("memla", threshold=0.1)  # the tiny Llama has neurons in both categories at 0.1
 
 
 def _edit(lm, case, name):

@@ -12,9 +12,10 @@ from polyedit.methods.memla.editor import build_pairs, commit
 from polyedit.methods.memla.neurons import case_prompts, find_neuron_sets
 from polyedit.models.arch import weight_out_in
 from polyedit.models.hooks import trace
-from test_model_access import state_hash
+from helpers.weights import state_hash
+from helpers.fast import fast
 
-FAST = {"ig_steps": 4, "max_steps": 3, "lr": 0.05}
+FAST = fast("memla")
 
 
 def _out_weights(lm):

@@ -79,7 +79,7 @@ def test_an_unavailable_retriever_is_one_line_not_a_fallback(cases):
 
 @pytest.mark.slow
 def test_bench_local_and_through_the_endpoint_agree(tmp_path):
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.evaluation.runner import BenchConfig, run_bench
     from polyedit.models import load_model

@@ -11,8 +11,8 @@ from polyedit.methods import get_method
 from polyedit.methods.ultraedit.statistics import EPS, RunningStatistics, lifelong_statistics
 from polyedit.methods.ultraedit.ultraedit_main import default_layers
 from polyedit.methods.ultraedit.update import pseudo_values, ridge_update, ultraedit_update
-from test_model_access import state_hash
-from test_world_editing import passes
+from helpers.weights import state_hash
+from helpers.weights import passes
 
 
 def fed(batches):
@@ -79,7 +79,7 @@ def test_default_layers_end_below_the_top():
 
 @pytest.fixture(scope="module")
 def world():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.data.registry import load_dataset
     from polyedit.models import load_model
@@ -140,7 +140,7 @@ def test_the_crosscheck_against_the_reference_rule_agrees(world):
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).parents[3] / "benchmarks"))
     try:
         from ultraedit_crosscheck import main
     finally:

@@ -12,7 +12,7 @@ from polyedit.methods import get_method
 from polyedit.methods.wise.losses import margin_loss
 from polyedit.methods.wise.memory import SideMemory, route, row_scores, shard_mask, ties_merge
 from polyedit.methods.wise.wise_main import Router, active_routers
-from test_model_access import state_hash
+from helpers.weights import state_hash
 
 
 class _Tiny(torch.nn.Module):
@@ -110,7 +110,7 @@ def test_margin_loss_by_hand():
 
 @pytest.fixture(scope="module")
 def world():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.data.registry import load_dataset
     from polyedit.models import load_model
