@@ -11,9 +11,10 @@ torch.set_num_threads(1)  # tiny models: one thread is as fast, and robust to a 
 # the unedited model's results are shared by the runs of one test session, never with the user's own cache
 os.environ.setdefault("POLYEDIT_CACHE_DIR", tempfile.mkdtemp(prefix="polyedit-test-cache-"))
 
-from tiny_models import ARCH_FAMILIES, FAMILIES, build_tiny_model  # noqa: E402
+from helpers.builders import capital_case  # noqa: E402
+from helpers.tiny_models import ARCH_FAMILIES, FAMILIES, build_tiny_model  # noqa: E402
 
-import requires  # noqa: E402
+from helpers import requires  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,45 @@ def tiny_lm(request, tiny_model_dirs):
     return load_model(str(tiny_model_dirs[request.param]))
 
 
+@pytest.fixture
+def fixtures() -> Path:
+    """The small hand-made data files (tests/data/fixtures), read by the loaders' tests and a few others."""
+    return Path(__file__).parent / "data" / "fixtures"
+
+
 @pytest.fixture(scope="session")
 def bmike53_root():
     """The real BMIKE-53 files in ../shared (skipped where absent; a failure under CI=true)."""
     return requires.bmike53_root()
+
+
+@pytest.fixture
+def real_bmike53() -> Path:
+    return requires.bmike53_root()
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_bmike53(monkeypatch):
+    # Tests name their source explicitly; a developer's own setting must not leak in.
+    monkeypatch.delenv("POLYEDIT_BMIKE53_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def lm_of(tiny_model_dirs):
+    """One loaded tiny model per family, shared by the tests that do not change weights for good."""
+    from polyedit.models import load_model
+
+    cache = {}
+
+    def get(family):
+        if family not in cache:
+            cache[family] = load_model(str(tiny_model_dirs[family]))
+        return cache[family]
+
+    return get
+
+
+@pytest.fixture
+def case():
+    """An English edit with the fact also stated in zh and fr (reliability) and an en paraphrase."""
+    return capital_case()

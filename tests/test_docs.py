@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from requires import importable
+from helpers.requires import importable
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -145,7 +145,7 @@ def served(site):
 
 @pytest.mark.parametrize("page", ["index.html", "methods/memla.html", "protocols.html"])
 def test_pages_open_in_chromium_without_console_errors(served, page, tmp_path):
-    from browser import render_url
+    from helpers.browser import render_url
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"docs-{page.replace('/', '-').replace('.html', '')}.png"

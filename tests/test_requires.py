@@ -1,7 +1,7 @@
 """The one helper for inputs from outside the repository: a skip on a developer's machine, a failure in CI."""
 
 import pytest
-import requires
+from helpers import requires
 
 
 def test_a_missing_shared_file_fails_under_ci(monkeypatch):

@@ -62,11 +62,14 @@ def test_missing_target_block_is_skipped_and_counted(fixtures):
     assert len(both.cases) == 3 and {p.lang for p in both.cases[1].probes} == {"de", "en"}  # en: the edit's
 
 
-def test_empty_loc_ans_drops_the_probe_and_counts_it(fixtures):
+def test_empty_loc_ans_keeps_the_probe_without_a_gold_answer_and_counts_it(fixtures):
     ds = load(fixtures, "bmike53:wikifactdiff:langs=af")
     salem = ds.cases[1]
-    assert salem.probes_for("af", "locality") == [] and len(salem.probes_for("af")) == 3
-    assert ds.skipped["af: locality probes with an empty or missing loc_ans"] == 1
+    [loc] = salem.probes_for("af", "locality")
+    assert (loc.prompt, loc.answer) == ("Who founded Acme?", "") and len(salem.probes_for("af")) == 4
+    assert "af: locality probes with an empty or missing loc_ans" not in ds.skipped
+    assert ds.notes and ds.notes[0].startswith("1 locality probes have an empty loc_ans as published (af 1)")
+    assert any("af.loc_ans: empty" in w for w in ds.warnings)
 
 
 def test_german_pairs_in_test_en_file(fixtures):
@@ -261,10 +264,13 @@ def test_real_zsre_hebrew_and_chinese(real_bmike53):
 def test_real_wikifactdiff_defects(real_bmike53):
     ds = load_dataset(f"bmike53:wikifactdiff:langs=af,en:dir={real_bmike53}")
     assert len(ds.cases) == 784
-    assert ds.skipped == Counter({"af: locality probes with an empty or missing loc_ans": 5,
-                                  "en: locality probes with an empty or missing loc_ans": 5,
-                                  "af: unknown fields ignored": 1,
+    assert ds.skipped == Counter({"af: unknown fields ignored": 1,
                                   "en: English blocks that differ from the per-language files'": 1})
+    # the 5 + 5 empty loc_ans: kept without a gold answer, as the authors' scorer keeps them, and said
+    empty = [(p.lang, c.meta["source_case_id"]) for c in ds.cases for p in c.probes_for(kind="locality")
+             if p.answer == ""]
+    assert sorted(x for x, _ in empty) == ["af"] * 5 + ["en"] * 5
+    assert ds.notes[0].startswith("10 locality probes have an empty loc_ans as published (af 5, en 5)")
     cho = next(c for c in ds.cases if c.meta["source_case_id"] == 544)
     assert cho.edit.subject == "Mohamed-Ali Cho (La Perla de La Hueria)"
     only_en = load_dataset(f"bmike53:wikifactdiff:langs=en:dir={real_bmike53}")

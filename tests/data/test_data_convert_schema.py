@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from requires import bmike53_root, shared
+from helpers.requires import bmike53_root, shared
 
 from polyedit.cli.main import main
 from polyedit.data.registry import load_dataset

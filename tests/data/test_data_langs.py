@@ -2,7 +2,7 @@
 `langs=`, so BMIKE-53 asked for de and ja reads and counts those two files, not 53."""
 
 import pytest
-from requires import bmike53_root, shared
+from helpers.requires import bmike53_root, shared
 
 import polyedit.data.registry as registry
 from polyedit.cli.main import main

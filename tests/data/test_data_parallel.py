@@ -5,7 +5,7 @@ disagree are refused with one line naming the first difference."""
 import json
 
 import pytest
-from requires import shared
+from helpers.requires import shared
 
 from polyedit.data.registry import load_dataset
 from polyedit.errors import PolyeditError

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from requires import shared
+from helpers.requires import shared
 
 from polyedit.data.mlake import MLAKE_LANGUAGES, derive_subject
 from polyedit.data.registry import load_dataset

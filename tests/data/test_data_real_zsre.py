@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from requires import shared
+from helpers.requires import shared
 
 from polyedit.data import mzsre
 from polyedit.data.problems import SUBJECT_MISSING, Report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from requires import shared
+from helpers.requires import shared
 
 from polyedit.data.cases import make_case
 from polyedit.data.registry import load_dataset

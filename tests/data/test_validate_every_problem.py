@@ -284,7 +284,7 @@ def test_real_mlake_files_validate_as_before():
     """The published folder has no structural problem: validate lists what a run counts, exactly as before
     every field of every record was checked (its quirks: the README's duplicate question, the old multi-hop
     questions that join no edit, e_prompts without their answer, three subjects not derivable)."""
-    from requires import shared
+    from helpers.requires import shared
 
     from polyedit.data.problems import validate_path
 
@@ -307,7 +307,7 @@ def test_jsonl_lists_every_bad_field_of_each_edit_and_probe(tmp_path, capsys):
     good_probe = {"kind": "generality", "lang": "de", "prompt": "Ana wurde geboren in", "answer": "Oslo"}
     lines = [
         {"case_id": [1], "edit": {"lang": "xx", "subject": 7, "prompt": "", "target_new": "Oslo", "target_true": 3},
-         "probes": [{"kind": "nope", "lang": "", "prompt": 5, "answer": "", "aliases": ["Oslo", 3, None]},
+         "probes": [{"kind": "nope", "lang": "", "prompt": 5, "answer": " ", "aliases": ["Oslo", 3, None]},
                     {**good_probe, "aliases": "Oslo"},  # a bare string, not a list
                     {**good_probe, "answer_true": 1.5, "subject": ["Ana"]}]},
         {"case_id": "c2", "edit": good_edit, "probes": [good_probe]},  # clean

@@ -8,8 +8,9 @@ import pytest
 
 from polyedit.cli.main import main
 from polyedit.data.cases import Probe, make_case
+from helpers.fast import fast
 
-FAST = {"lr": 5e-2, "steps": 2, "norm_constraint": None}
+FAST = fast("ft-l", steps=2)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ fails) and 260 an empty `loc_ans` (the whole sequence competes). polyedit once d
 from __future__ import annotations
 
 import pytest
-from requires import shared
+from helpers.requires import shared
 
 from polyedit.data.cases import GENERALITY, RELIABILITY
 from polyedit.data.registry import load_dataset

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from requires import shared, importable
+from helpers.requires import shared, importable
 
 importable("lm_eval")
 
@@ -21,7 +21,7 @@ from polyedit.evaluation.capability import checks as checks_mod  # noqa: E402
 from polyedit.evaluation.capability import compare, harness, world_tasks  # noqa: E402
 from polyedit.evaluation.runner import BenchConfig  # noqa: E402
 from polyedit.models import load_model  # noqa: E402
-from test_model_access import state_hash  # noqa: E402
+from helpers.weights import state_hash  # noqa: E402
 
 DATA = "world:small:split=test"
 TASKS = ["world_knowledge", "world_fluency"]

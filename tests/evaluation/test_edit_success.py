@@ -5,7 +5,7 @@ the headlines on those alone."""
 
 import json
 
-from requires import world_checkpoint
+from helpers.requires import world_checkpoint
 
 from polyedit.cli.main import main
 

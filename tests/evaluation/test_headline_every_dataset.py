@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from requires import shared
+from helpers.requires import shared
 
 from polyedit.cli.main import main
 

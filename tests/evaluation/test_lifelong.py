@@ -13,10 +13,11 @@ from polyedit.evaluation import lifelong
 from polyedit.evaluation.runner import BenchConfig, run_bench
 from polyedit.methods import get_method
 from polyedit.models import load_model
-from run_files import numbers_only
-from test_model_access import state_hash
+from helpers.run_files import numbers_only
+from helpers.weights import state_hash
+from helpers.fast import fast
 
-FAST = {"lr": 5e-2, "steps": 4, "norm_constraint": None}
+FAST = fast("ft-l")
 FACTS = [("Paris", "Spain"), ("Berlin", "Italy"), ("Moscow", "Japan"), ("Rome", "Korea"), ("Oslo", "Chile"),
          ("Lima", "Peru")]
 

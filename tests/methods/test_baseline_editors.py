@@ -9,27 +9,13 @@ from polyedit.data.cases import Edit
 from polyedit.methods import get_method, method_names
 from polyedit.methods.locate_then_edit.rank_one import ContextPrefixes
 from polyedit.methods.objectives import edit_batch, target_logprobs
-from test_model_access import state_hash
+from helpers.weights import state_hash
+from helpers.fast import fast
 
 
-# small budgets: these tests check mechanics on random tiny models, not editing quality
-FAST = {
-    "ft-m": {"lr": 5e-2, "steps": 8},
-    "lora": {"lr": 5e-2, "steps": 8, "rank": 4},
-    "rome": {"stats_corpus": "identity", "prefixes": 2, "prefix_tokens": 4, "v_steps": 8, "v_lr": 0.5,
-             "clamp_norm_factor": 50.0, "v_weight_decay": 0.0},
-    "memit": {"stats_corpus": "identity", "prefixes": 2, "prefix_tokens": 4, "v_steps": 8, "v_lr": 0.5,
-              "clamp_norm_factor": 50.0, "v_weight_decay": 0.0, "mom2_update_weight": 1.0},
-    "grace": {"steps": 8, "lr": 0.5},
-    # C = I: every eigenvalue 1 is below the threshold 2, so P = I (the projection is tested in
-    # test_null_space_editors.py); a small α so that the update writes most of its residual
-    "alphaedit": {"stats_corpus": "identity", "prefixes": 2, "prefix_tokens": 4, "v_steps": 8, "v_lr": 0.5,
-                  "clamp_norm_factor": 50.0, "v_weight_decay": 0.0, "nullspace_threshold": 2.0, "l2": 0.01},
-    "langedit": {"stats_corpus": "identity", "prefixes": 2, "prefix_tokens": 4, "v_steps": 8, "v_lr": 0.5,
-                 "clamp_norm_factor": 50.0, "v_weight_decay": 0.0, "nullspace_threshold": 2.0, "l2": 0.01},
-    "emmet": {"stats_corpus": "identity", "prefixes": 2, "prefix_tokens": 4, "v_steps": 8, "v_lr": 0.5,
-              "clamp_norm_factor": 50.0, "v_weight_decay": 0.0, "mom2_update_weight": 1.0},
-}
+# small budgets: these tests check mechanics on random tiny models, not editing quality (helpers/fast.py)
+BASELINES = ("ft-m", "lora", "rome", "memit", "grace", "alphaedit", "langedit", "emmet")
+FAST = {m: fast(m) for m in BASELINES}
 METHODS = sorted(FAST)
 # for the direction of the move: on random tiny models the subject's token barely reaches the next-token
 # logits, so v* is written where the target is predicted (prompt_last), from the bare prompt alone, no KL

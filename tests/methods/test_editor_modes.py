@@ -9,8 +9,8 @@ from polyedit.data.cases import Probe, make_case
 from polyedit.data.registry import load_dataset
 from polyedit.evaluation.runner import BenchConfig, run_bench
 from polyedit.methods import get_method
-from test_baseline_editors import FAST
-from test_model_access import state_hash
+from test_baseline_editors import FAST  # helpers/fast.py's rows of the baseline editors
+from helpers.weights import state_hash
 
 
 

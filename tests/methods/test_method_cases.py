@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from method_cases import METHOD_CASES, WEIGHTS
-from test_model_access import state_hash
+from helpers.weights import state_hash
 
 from polyedit.methods import get_method, method_names
 
@@ -17,7 +17,7 @@ def test_every_registered_method_has_a_row():
 
 @pytest.fixture(scope="module")
 def world():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.data.registry import load_dataset
     from polyedit.models import load_model

@@ -10,7 +10,7 @@ from polyedit.methods.alphaedit.alphaedit_main import Projectors
 from polyedit.methods.locate_then_edit.null_space import key_memory
 from polyedit.methods.locate_then_edit.rank_one import fact_contexts, subject_keys
 from polyedit.models.arch import weight_out_in
-from test_model_access import state_hash
+from helpers.weights import state_hash
 
 EN = Edit("en", "Paris", "The capital of France is Paris and", "Berlin")
 DE = Edit("de", "Berlin", "Berlin ist die Hauptstadt von", "Italien")

@@ -66,7 +66,7 @@ def test_every_handle_records_the_hyperparameters_it_ran_with(world):
 def test_served_edits_make_the_model_answer_the_new_fact(world, tmp_path):
     """serve/prepare.py's apply_edits, as `polyedit serve world:small --edits FILE --method rome` calls it,
     with no hyperparameters: the edited prompts are then answered with target_new."""
-    from test_model_access import state_hash
+    from helpers.weights import state_hash
 
     from polyedit.serve.prepare import apply_edits
 

@@ -15,7 +15,7 @@ from polyedit.methods.rome.update import rank_one_update
 
 @pytest.fixture(scope="module")
 def small():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.data.registry import load_dataset
     from polyedit.models import load_model

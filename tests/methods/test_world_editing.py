@@ -10,13 +10,15 @@ import pytest
 
 from polyedit.methods import get_method
 
+from helpers.weights import passes
+
 N_CASES = 5
 MODEL = os.environ.get("POLYEDIT_WORLD_MODEL", "world:small")
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.data.registry import load_dataset
     from polyedit.models import load_model
@@ -37,17 +39,9 @@ def tuned(method: str, lm):
     return get_method(method, None, lm)  # with the checkpoint's editing.yaml
 
 
-def passes(lm, edit, target):
-    from polyedit.data.languages import join_target
-    from polyedit.models.backend import HFBackend
-
-    res = HFBackend(lm).score([join_target(edit.prompt, target, edit.lang)])[0]
-    return res.argmax_ids == res.target_ids
-
-
 def moved_to_passing(lm, cases, m) -> tuple[int, int]:
     """(edits moved from failing to passing, edits failing before), each case edited alone and restored."""
-    from test_model_access import state_hash
+    from helpers.weights import state_hash
 
     before = state_hash(lm.model)
     moved, tried = 0, 0

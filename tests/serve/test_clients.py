@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from requires import importable, world_checkpoint
+from helpers.requires import importable, world_checkpoint
 
 
 @pytest.fixture(scope="module")

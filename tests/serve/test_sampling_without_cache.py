@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tiny_models import without_cache_object
+from helpers.tiny_models import without_cache_object
 
 PROMPTS = ["The capital of", "Paris is the capital", "巴黎是", "Berlin ist die", "The capital of France is"]
 SEEDS = [3, None, 7, 3, 11]  # None: greedy; seed 3 twice, on different prompts

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from conftest import FT_M
+from helpers.fast import WORLD_FT_M as FT_M
 from polyedit.errors import PolyeditError
 from polyedit.sweep import load_sweep, parse_sweep
 from polyedit.sweep.runner import run_local
-from requires import importable
+from helpers.requires import importable
 
 DATA = "world:small:split=test"
 CHECKS = {"tasks": ["world_fluency"], "limit": 2, "sample": 1}

@@ -3,7 +3,7 @@ cannot be resolved, a damaged YAML file are one line, exit 2, and no sweep.json 
 
 import pytest
 
-from conftest import write_sweep
+from helpers.builders import write_sweep
 from polyedit.cli.main import main
 
 

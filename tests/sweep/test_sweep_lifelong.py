@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from conftest import FT_M, numbers
+from helpers.builders import sweep_numbers as numbers
+from helpers.fast import WORLD_FT_M as FT_M
 from polyedit.cli.main import main
 from polyedit.errors import PolyeditError
 from polyedit.sweep import load_sweep, parse_sweep

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import numbers, write_sweep
+from helpers.builders import sweep_numbers as numbers, write_sweep
 from polyedit.cli.main import main
 from polyedit.sweep import load_sweep
 from polyedit.sweep.runner import run_local

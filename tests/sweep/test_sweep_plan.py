@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from polyedit.cli.main import main
-from tests.requires import bmike53_root, shared
+from helpers.requires import bmike53_root, shared
 
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "configs" / "reproduce").glob("*.yaml"))
 #: the published test-set sizes (../shared/data READMEs): what each recipe's cells must resolve to

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from conftest import numbers, write_sweep
+from helpers.builders import sweep_numbers as numbers, write_sweep
 
-from requires import importable
+from helpers.requires import importable
 
 # Ray is in the test extra: under CI a missing Ray is a failure, elsewhere the Ray tests are skipped
 ray = importable("ray")

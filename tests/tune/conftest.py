@@ -1,25 +1,16 @@
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from polyedit.data.cases import Probe, make_case
-from tune_fakes import fake_summary
+from helpers.builders import person_cases_jsonl
+from helpers.tune_fakes import fake_summary
 
 
 @pytest.fixture
 def tiny_data(tmp_path) -> str:
     """A jsonl dataset of 12 cases with distinct subjects (so both splits have some), en edits, de probes."""
-    path = tmp_path / "cases.jsonl"
-    lines = []
-    for i in range(12):
-        c = make_case(f"c{i}", "en", f"Person {i}", f"Person {i} lives in", "Oslo", "Lima",
-                      [Probe("reliability", "de", f"Person {i} wohnt in", "Oslo", "Lima"),
-                       Probe("locality", "en", "The sky is", "blue")])
-        lines.append(json.dumps(c.to_dict()))
-    path.write_text("\n".join(lines) + "\n")
-    return f"jsonl:{path}"
+    return person_cases_jsonl(tmp_path / "cases.jsonl")
 
 
 @pytest.fixture

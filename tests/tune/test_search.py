@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tune_fakes import FAKE_LM
+from helpers.tune_fakes import FAKE_LM
 from polyedit.errors import PolyeditError
 from polyedit.methods import get_method
 from polyedit.tune.config import TuneConfig, split_spec
@@ -159,7 +159,7 @@ def test_sigkill_inside_a_trial_then_resume_equals_uninterrupted(tiny_data, fake
     from pathlib import Path
 
     run_tune(cfg(tiny_data), tmp_path / "a", lm=FAKE_LM, progress=False)
-    script = KILLED.format(fakes=str(Path(__file__).with_name("tune_fakes.py")), data=tiny_data,
+    script = KILLED.format(fakes=str(Path(__file__).parents[1] / "helpers" / "tune_fakes.py"), data=tiny_data,
                            out=str(tmp_path / "k"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tune_fakes import FAKE_LM
+from helpers.tune_fakes import FAKE_LM
 from polyedit.errors import PolyeditError
 from polyedit.tune.config import TuneConfig
 from polyedit.tune.study import run_tune

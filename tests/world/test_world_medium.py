@@ -148,7 +148,7 @@ def test_the_readme_table_of_case_counts_matches_the_worlds():
 
 @pytest.fixture(scope="module")
 def medium_model():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     folder = world_checkpoint("medium")  # committed: missing, it fails under CI=true
     from polyedit.models import load_model

@@ -11,7 +11,7 @@ SAMPLE = 200  # prompts per language
 
 @pytest.fixture(scope="module")
 def small():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     world_checkpoint("small")
     from polyedit.models import load_model

@@ -40,7 +40,7 @@ def test_the_committed_model_tokenizer_splits_cleanly(world):
     from polyedit.world.config import BuildConfig
     from polyedit.world.world import generate_world
 
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     path = world_checkpoint("small")
     from transformers import AutoTokenizer

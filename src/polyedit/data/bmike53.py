@@ -21,8 +21,10 @@ case holds the English edit and the probes of every loaded language; English pro
 Published defects and what this loader does (counts appear in `Dataset.skipped`):
 - a record without the target-language block: that language of the case is skipped and counted, as the
   authors' scorer skips it (zsRE he: 39 of 743);
-- empty `loc_ans` (WikiFactDiff, 5 target-language blocks per file): the locality probe is dropped and
-  counted (the authors' scorer keeps it and scores it 0); every block's `loc_ans`, empty ones too, is kept
+- empty `loc_ans` (WikiFactDiff, 5 blocks per file, English too): the locality probe is kept without a
+  gold answer (`Probe.answer == ""`), as the authors' scorer keeps it: the protocols that declare how score
+  it (`bmike_em`/`bmike_f1`: 0 unless the answer is empty too), the others omit it, and the run's notes and
+  summary (`empty_gold`) count it; every block's `loc_ans`, empty ones too, is kept
   in `case.meta["loc_ans"][lang]`, since the authors' `ppl_compare` compares each reliability and
   generality answer against it (an empty one against the whole sequence);
 - `<prefix>_test_en.json` holds the German pairs (`en` + `de`): it is never read as English; English is
@@ -43,6 +45,7 @@ Published defects and what this loader does (counts appear in `Dataset.skipped`)
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +148,7 @@ class _Builder:
         self.dead: set[str] = set()  # case ids whose English edit is unusable (counted once)
         self.position: dict[str, int] = {}  # record index of each case: all files share one order
         self.seen: set[tuple[str, str]] = set()  # (case id, language) already given probes
+        self.empty_loc_ans: Counter = Counter()  # language -> locality probes kept without a gold answer
 
     def block_for(self, rec: dict, lang: str) -> tuple[str | None, Any]:
         """(key, block) of the block of `lang` in a record, matching keys through the language table."""
@@ -295,7 +299,9 @@ class _Builder:
         out = []
         for kind, field, answer, answer_true in spec:
             prompt = r.text(block, field, f"{key}.{field}", f"{lang}: {kind} probes without a prompt")
-            if kind in (LOCALITY, PORTABILITY):
+            if kind == LOCALITY and block.get("loc_ans") == "":
+                answer = self.empty_locality_answer(r, key, lang)
+            elif kind in (LOCALITY, PORTABILITY):
                 answer = r.text(block, f"{field}_ans", f"{key}.{field}_ans",
                                 f"{lang}: {kind} probes with an empty or missing {field}_ans")
             if prompt is None or answer is None:
@@ -305,13 +311,32 @@ class _Builder:
         return out
 
 
+    def empty_locality_answer(self, r: RecordReader, key: str, lang: str) -> str:
+        """An empty published `loc_ans`: the probe is kept without a gold answer, as the authors' scorer
+        keeps it (their EM and F1 score it 0 unless the answer is empty too); counted and warned about."""
+        r.mark(f"{key}.loc_ans")
+        self.empty_loc_ans[lang] += 1
+        self.report.warn(r.file, r.index, f"{key}.loc_ans", "empty: the locality probe is kept without a gold answer")
+        return ""
+
+
+def empty_loc_ans_note(counts: Counter) -> str | None:
+    """What a run must say about the locality probes kept without a gold answer."""
+    if not counts:
+        return None
+    where = ", ".join(f"{lang} {n}" for lang, n in sorted(counts.items()))
+    return (f"{sum(counts.values())} locality probes have an empty loc_ans as published ({where}): kept without a "
+            "gold answer; protocols that declare how score them (BMIKE's EM and F1 as the authors' icl.py: 0 unless "
+            "the answer is empty too; answer_unchanged needs no gold), the others omit them (summary: empty_gold)")
+
+
 def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Report,
-                 edit_lang: str = SOURCE_LANGUAGE) -> tuple[list[EditCase], Path]:
+                 edit_lang: str = SOURCE_LANGUAGE) -> tuple[list[EditCase], Path, str | None]:
     """Cases of one task in the requested languages (all 52 target languages and English by default),
     edited in `edit_lang` (English, BMIKE's setting, by default; any language with a test file).
 
     Only the requested languages' files (and the edit language's) are parsed, so `langs=de,ja` reads
-    three files, not 54.
+    three files, not 54. The third value is the note about locality probes kept without a gold answer.
     """
     task = task_of(task_name)
     folder = find_task_dir(root, task.folders)
@@ -338,7 +363,7 @@ def load_bmike53(root: Path, task_name: str, langs: list[str] | None, report: Re
             builder.add_record(RecordReader(report, path, i), rec, lang, english_file=lang == "en")
     order = sorted(builder.cases, key=builder.position.__getitem__)
     cases = [builder.cases[cid] for cid in order if len(builder.cases[cid].probes) > 1 or edit_lang in wanted]
-    return cases, folder
+    return cases, folder, empty_loc_ans_note(builder.empty_loc_ans)
 
 
 @register_dataset("bmike53", "BMIKE-53: bmike53:zsre|counterfact|wikifactdiff[:langs=de,ja][:edit_lang=en][:dir=PATH]; "
@@ -348,8 +373,8 @@ def load(spec: DatasetSpec) -> Dataset:
     task = task_of(spec.arg)
     root, how = bmike53_root(spec.options.get("dir"))
     report = Report(mapping=parse_mapping(spec.options.get("map")))
-    cases, folder = load_bmike53(root, task.name, spec.langs(), report,
-                                 normalize_code(spec.options.get("edit_lang", SOURCE_LANGUAGE)))
+    cases, folder, note = load_bmike53(root, task.name, spec.langs(), report,
+                                       normalize_code(spec.options.get("edit_lang", SOURCE_LANGUAGE)))
     if not cases:
         why = "; ".join(f"{n} {reason}" for reason, n in report.skipped.most_common(3)) or "the files hold no records"
         first = f"; first: {report.problems[0]}" if report.problems else ""
@@ -357,7 +382,8 @@ def load(spec: DatasetSpec) -> Dataset:
     for c in cases:  # in-context editing's demonstrations: the task's published pool, and its own edits
         c.meta.update(demo_pool=task.name, demo_dir=str(root), demo_corpus=f"bmike53:{task.name}:langs={{lang}}:dir={root}")
     return report.dataset(f"bmike53:{task.name}", cases, f"{folder} ({how})", task.protocols,
-                          answer_scorer="bmike_f1")  # the authors' F1 scores the generated answer
+                          answer_scorer="bmike_f1",  # the authors' F1 scores the generated answer
+                          notes=[note] if note else [])
 
 
 load.describe_source = describe_bmike53_source  # for `polyedit data list`

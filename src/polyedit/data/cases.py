@@ -28,6 +28,13 @@ def _text(value: Any, what: str, where: str) -> str:
     return value
 
 
+def _answer(value: Any, what: str, where: str) -> str:
+    """A probe's gold answer: non-empty text, or exactly "" where the data gives none (BMIKE-53's empty
+    `loc_ans`). Only a protocol that declares how it scores an empty gold answer scores such a probe
+    (`Protocol.empty_answer`); the others omit it and the summary counts it (`empty_gold`)."""
+    return "" if value == "" else _text(value, what, where)
+
+
 def _optional_text(value: Any, what: str, where: str) -> str | None:
     """An optional answer: a string, or None when absent or blank (NaN or a number is an error, not text)."""
     if value is None:
@@ -143,7 +150,8 @@ class Probe:
     """One question asked of the edited model.
 
     `answer` is what a correct model says after the edit (target_new for reliability and generality,
-    the unchanged answer for locality, the derived answer for portability). `answer_true` is the
+    the unchanged answer for locality, the derived answer for portability); "" where the data gives
+    none, which only protocols declaring an `empty_answer` rule score. `answer_true` is the
     competing pre-edit answer, used by probability comparison where known.
     """
 
@@ -171,7 +179,7 @@ class Probe:
         out = {"kind": kind, "lang": f("lang", _code, v.get("lang"), "lang", f.where)}
         f.where = where = f"{kind} probe ({out['lang']})"
         out["prompt"] = f("prompt", _text, v.get("prompt"), "prompt", where)
-        out["answer"] = answer = f("answer", _text, v.get("answer"), "answer", where)
+        out["answer"] = answer = f("answer", _answer, v.get("answer"), "answer", where)
         out["answer_true"] = f("answer_true", _optional_text, v.get("answer_true"), "answer_true", where)
         out["subject"] = f("subject", _optional_text, v.get("subject"), "subject", where)
         listed = f("aliases", _alias_list, v.get("aliases"), where) or ()

@@ -15,7 +15,7 @@ Every mean entry says which protocol produced it and carries a 95% interval (`un
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from statistics import mean
 from typing import Iterable
 
@@ -189,11 +189,25 @@ def summarize(records: list[dict], group_by: tuple[str, ...] = ("script", "famil
                                   for el, row in by_el.items() if any(pl != el for pl in row)}
                            for kind, by_el in matrix.items()},
     }
+    empty = empty_gold(records, {name: desc[name] for name in run_protocols})
+    if empty:
+        out["empty_gold"] = empty
     if any("judge" in (rec.get("protocols") or {}) for rec in records):
         # a junk verdict or an unreachable judge leaves a generated answer unscored: say how many
         out["judge_unscored"] = {stage: sum("answer_em" in p[stage] and "judge_correct" not in p[stage]
                                             for rec in records for p in rec["probes"]) for stage in ("pre", "post")}
     return out
+
+
+def empty_gold(records: list[dict], protocols: dict[str, dict]) -> dict | None:
+    """Probes without a gold answer (BMIKE-53's empty `loc_ans`), by kind, and which of the run's protocols
+    scored them (those declaring `empty_answer`) or omitted them; None when there are none."""
+    kinds = Counter(p["kind"] for rec in records for p in rec["probes"] if p.get("answer") == "")
+    if not kinds:
+        return None
+    scoring = sorted(n for n, d in protocols.items() if d.get("empty_answer"))
+    return {"probes": sum(kinds.values()), "by_kind": dict(kinds), "scored_by": scoring,
+            "omitted_by": sorted(set(protocols) - set(scoring))}
 
 
 def cross_lingual_matrix(table: list[dict], headline: dict[str, str]) -> dict:

@@ -57,12 +57,13 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
             ref = refs.get((case.case_id, idx))
             ctx = ProbeContext(backend.tokenize, stop, max_new_tokens, ref.answer_score if ref else None, prompt, case,
                                ref.outputs if ref else None, bos)
-            answer_key = answer_request(probe, prompt) if can_score else None
+            # a probe without a gold answer has no (prompt, answer) to score: no teacher-forced reference
+            answer_key = answer_request(probe, prompt) if can_score and probe.answer else None
             if answer_key is not None:
                 score_reqs.setdefault(answer_key, len(score_reqs))
             steps = []
             for proto in protos:
-                needs = proto.needs(probe, prompt, ctx)
+                needs = proto.needs(probe, prompt, ctx) if proto.applies(probe) else None
                 if needs is None:
                     continue
                 for r in needs.score:

@@ -39,11 +39,19 @@ class Protocol:
     #: how the numbers were made (normalisation, decoding, detector, ...), recorded with every result
     settings: dict = field(default_factory=dict)
     version: str = "1"
+    #: how it scores a probe whose gold answer is empty (BMIKE-53's empty `loc_ans`); None: it cannot, and
+    #: the engine omits such probes from it (the summary counts them: `aggregate.empty_gold`)
+    empty_answer: str | None = None
 
     def describe(self) -> dict:
         """The descriptor stored under `protocol` with every result: enough to tell two numbers apart."""
+        extra = {"empty_answer": self.empty_answer} if self.empty_answer else {}
         return {"name": self.name, "kind": self.kind, "version": self.version, "help": self.help,
-                "metrics": list(self.metrics), **self.settings}
+                "metrics": list(self.metrics), **self.settings, **extra}
+
+    def applies(self, probe: Probe) -> bool:
+        """Whether it may score `probe`: a probe without a gold answer only where it says how."""
+        return bool(probe.answer) or self.empty_answer is not None
 
 
 @dataclass
@@ -69,9 +77,10 @@ PROTOCOLS: Registry[Protocol] = Registry(
 
 def register_protocol(name: str, requires: set[str], help: str = "", *, kind: str | None = None,
                       metrics: dict[str, str | tuple[str, tuple[str, ...]]], settings: dict | None = None,
-                      version: str = "1"):
+                      version: str = "1", empty_answer: str | None = None):
     """`kind` defaults from what the protocol needs: generation -> "generated", scores -> "teacher-forced".
-    `metrics`: name -> help, or (help, probe kinds it may head); each is registered as this protocol's."""
+    `metrics`: name -> help, or (help, probe kinds it may head); each is registered as this protocol's.
+    `empty_answer`: how it scores a probe whose gold answer is "" (None: it does not score such probes)."""
     kind = kind or ("generated" if "generate" in requires else "teacher-forced")
     if kind not in PROTOCOL_KINDS:
         raise ValueError(f"protocol {name}: kind {kind!r} is not one of {PROTOCOL_KINDS}")
@@ -82,7 +91,7 @@ def register_protocol(name: str, requires: set[str], help: str = "", *, kind: st
             what, heads = (spec, ()) if isinstance(spec, str) else spec
             register_metric(metric, name, what, heads=heads)
         PROTOCOLS.register(name, Protocol(name, needs, score, frozenset(requires), help, kind, tuple(metrics),
-                                          dict(settings or {}), version), help)
+                                          dict(settings or {}), version, empty_answer), help)
         return pair
 
     return deco

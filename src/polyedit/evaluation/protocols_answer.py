@@ -18,7 +18,9 @@ per-language normalisation:
   the edit, whether the model knew the fact it is asked to change (`edit_success.known_facts`).
 
 `answer_locality` (locality probes, the headline): the normalised generated answer is the same after the
-edit as before it (`answer_unchanged`); before the edit it is unchanged by definition.
+edit as before it (`answer_unchanged`); before the edit it is unchanged by definition. It needs no gold
+answer, so it scores a locality probe whose gold is empty too (BMIKE-53's empty `loc_ans`), with the
+generation budget of an empty answer; `answer` omits such probes.
 """
 
 from __future__ import annotations
@@ -111,6 +113,6 @@ def _locality_score(probe: Probe, res: list[Generation], ctx: ProbeContext) -> d
 register_protocol("answer_locality", {"generate"},
                   "locality: the normalised generated answer is the same after the edit as before",
                   metrics={"answer_unchanged": ("normalised generated answer as before the edit", (LOCALITY,))},
-                  settings=_SETTINGS)((
+                  settings=_SETTINGS, empty_answer="needs no gold: the answer after the edit against the one before")((
     _locality_needs, _locality_score,
 ))

@@ -17,6 +17,10 @@
   script, so a probe whose correct answer is "CBS" in Japanese does not count. In Latin-script languages it
   cannot tell English from the query language (the `answer` protocol's `answer_in_language` can).
 
+A probe whose gold answer is empty (WikiFactDiff's empty `loc_ans`) is scored by `bmike_em`, `bmike_f1` and
+their stripped variants as the authors score it: 1 if the answer is empty too, else 0 (`AUTHORS_EMPTY`);
+`token_f1` and `language_fidelity`, which the authors do not compute, omit it.
+
 `bmike_em`, `bmike_f1` and `token_f1` are the authors' scorer exactly: the raw continuation up to the first
 `"` against the raw gold answer, no whitespace stripped, no other stop. Their named alternative,
 `bmike_em_stripped` and `bmike_f1_stripped`, strips surrounding whitespace from both and, on a raw prompt
@@ -95,6 +99,11 @@ _STRIPPED = {"decoding": {"strategy": "greedy", "max_new_tokens": BMIKE_NEW_TOKE
              "normalization": "surrounding whitespace stripped", "reference": "polyedit variant of icl.py"}
 
 
+#: the authors' rule where the gold answer is empty (WikiFactDiff's empty `loc_ans`): `obtain_f1_and_em`
+#: returns (1, 1) when both token lists are empty, (0, 0) when one is
+AUTHORS_EMPTY = "scored as the authors' obtain_f1_and_em: 1 if the answer is empty too, else 0"
+
+
 def _stop(ctx: ProbeContext) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*ctx.stop, *ANSWER_STOP)))
 
@@ -121,14 +130,16 @@ def _pred_stripped(res: list[Generation]) -> str:
 
 
 register_protocol("bmike_em", {"generate"}, "BMIKE-53 (authors' scorer): 15 greedy tokens cut at '\"', raw exact match",
-                  metrics={"bmike_em": ("the authors' raw exact match", _KINDS)}, settings=_EXACT)((
+                  metrics={"bmike_em": ("the authors' raw exact match", _KINDS)}, settings=_EXACT,
+                  empty_answer=AUTHORS_EMPTY)((
     _answer_needs,
     lambda probe, res, ctx: {"bmike_em": float(_pred(res) == probe.answer)},
 ))
 
 register_protocol("bmike_f1", {"generate"},
                   "BMIKE-53's F1 (authors' scorer): overlap²/(|pred|·|gold|) of token ids (precision × recall)",
-                  metrics={"bmike_f1": ("the authors' F1: precision x recall of token ids", _KINDS)}, settings=_EXACT)((
+                  metrics={"bmike_f1": ("the authors' F1: precision x recall of token ids", _KINDS)}, settings=_EXACT,
+                  empty_answer=AUTHORS_EMPTY)((
     _answer_needs,
     lambda probe, res, ctx: {"bmike_f1": bmike_f1(ctx.tokenize(_pred(res)), ctx.tokenize(probe.answer))},
 ))
@@ -141,7 +152,8 @@ register_protocol("token_f1", {"generate"}, "standard token F1 of the BMIKE-53 a
 
 register_protocol("bmike_em_stripped", {"generate"},
                   "BMIKE-53 exact match, whitespace stripped and raw prompts cut at a newline (polyedit's variant)",
-                  metrics={"bmike_em_stripped": ("exact match, whitespace stripped", _KINDS)}, settings=_STRIPPED)((
+                  metrics={"bmike_em_stripped": ("exact match, whitespace stripped", _KINDS)}, settings=_STRIPPED,
+                  empty_answer=AUTHORS_EMPTY)((
     _stripped_needs,
     lambda probe, res, ctx: {"bmike_em_stripped": float(_pred_stripped(res) == probe.answer.strip())},
 ))
@@ -149,7 +161,7 @@ register_protocol("bmike_em_stripped", {"generate"},
 register_protocol("bmike_f1_stripped", {"generate"},
                   "BMIKE-53's F1, whitespace stripped and raw prompts cut at a newline (polyedit's variant)",
                   metrics={"bmike_f1_stripped": ("the authors' F1, whitespace stripped", _KINDS)},
-                  settings=_STRIPPED)((
+                  settings=_STRIPPED, empty_answer=AUTHORS_EMPTY)((
     _stripped_needs,
     lambda probe, res, ctx: {"bmike_f1_stripped": bmike_f1(ctx.tokenize(_pred_stripped(res)),
                                                            ctx.tokenize(probe.answer.strip()))},

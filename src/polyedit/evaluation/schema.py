@@ -168,6 +168,8 @@ class Summary(_Record):
     cross_lingual: dict[str, dict[str, dict[str, float]]] = Field(
         description="kind -> edit language -> probe language -> mean post-edit headline")
     skipped: dict[str, int] = Field(description="what the loader (or the context check) dropped, and why")
+    empty_gold: dict[str, Any] | None = Field(None, description="probes without a gold answer: how many, by kind, "
+                                              "the protocols that scored them and those that omitted them")
     notes: list[str] = Field(description="fallbacks taken and edits that changed nothing")
 
 

@@ -24,7 +24,7 @@ returns none or a legacy tuple of its own (remembered for the model). Its greedy
 as a Cache object, and with a legacy tuple it silently decodes from the last token alone. Its sampling rows
 are decoded one at a time (`_sample_uncached`). Both fallbacks are tested against the main path.
 
-Greedy, so the answers are those of one prompt at a time; `tests/ike/test_ike_batching.py` checks it.
+Greedy, so the answers are those of one prompt at a time; `tests/methods/ike/test_ike_batching.py` checks it.
 A row may instead sample (`Sampling`: temperature, top-p, seed; the server's requests with a temperature
 above 0): its `RowSampler` draws from that row's logits with the row's own `torch.Generator`, one draw per
 step, so a row's text depends on its prompt, its settings and its seed only, not on the rows batched

@@ -93,6 +93,11 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
                   f"{v['completion_tokens']} |" for k, v in ledger.items()]
     if summary.get("skipped"):
         lines += ["", "## Skipped while loading", ""] + [f"- {k}: {v}" for k, v in sorted(summary["skipped"].items())]
+    empty = summary.get("empty_gold")
+    if empty:
+        kinds = ", ".join(f"{k} {n}" for k, n in empty["by_kind"].items())
+        lines += ["", f"Probes without a gold answer: {empty['probes']} ({kinds}); scored by "
+                  f"{', '.join(empty['scored_by']) or 'none'}, omitted by {', '.join(empty['omitted_by']) or 'none'}."]
     lines += lifelong_lines(summary)
     if summary.get("subject_rules"):
         lines += ["", "Subject located by: " + ", ".join(f"{k} {v}" for k, v in summary["subject_rules"].items())]

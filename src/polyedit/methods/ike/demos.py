@@ -162,7 +162,7 @@ def demo_from_case(case: EditCase, role: str, lang: str, demo_id: int = 0) -> De
     """A demonstration of `role` built from an edit case: its English edit as the new fact and, in `lang`,
     the probe the role shows; None when the case has no such probe in that language."""
     kind = ROLE_PROBE[role]
-    probe = next((p for p in case.probes if p.kind == kind and p.lang == lang), None)
+    probe = next((p for p in case.probes if p.kind == kind and p.lang == lang and p.answer), None)  # one to show
     if probe is None:
         return None
     fact = fact_text(case.edit.prompt, case.edit.target_new, case.edit.lang)
