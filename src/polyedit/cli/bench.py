@@ -23,6 +23,9 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @click.option("--edits-per-step", type=int, default=1, show_default=True,
               help="batch size (batch mode) or re-scoring interval (sequential mode)")
 @click.option("--limit", type=int, default=None, help="first N cases only")
+@click.option("--parallel-edits", default="1", show_default=True,
+              help="single mode: make this many independent edits and score them in one pass, each batch row "
+              "under its own edit (methods whose edit is a low-rank weight change), or auto: the most that fit")
 @click.option("--filter", "case_filter", type=click.Choice(["known"]), default=None,
               help="known: only the cases whose old answer the unedited model generates (counted in the summary)")
 @click.option("--checkpoints", default=None, help="sequential mode: edit counts, e.g. 100,500,1000, at which "
@@ -52,7 +55,8 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @chat_template_option
 @modules_option
 @remote_option
-def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, case_filter, checkpoints,
+def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, parallel_edits,
+            case_filter, checkpoints,
             retention_sample, recall_sample, capability, capability_limit, capability_sample, seed, resume,
             judge_url, judge_model, log_samples,
             backend_kind, base_url, model_name, api_key_env, concurrency, chat_protocol, judge_api, api_cache, no_cache,
@@ -70,6 +74,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     from polyedit.evaluation.store import RunStore
 
     batch_size = parse_batch_size(batch_size)
+    parallel_edits = parse_batch_size(parallel_edits, "--parallel-edits")
     m = get_method(method, hparams)  # fail on a bad method or hyperparameters before loading anything
     langs = split_langs(langs)
     protocols = [p for p in protocols.split(",") if p] if protocols is not None else None
@@ -79,7 +84,8 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
                     capability_limit=capability_limit, capability_sample=capability_sample)
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                judge_model=judge_model, filter=case_filter, **lifelong)  # and on bad flags
+                judge_model=judge_model, filter=case_filter, parallel_edits=parallel_edits,
+                **lifelong)  # and on bad flags
     if capability is not None:  # the optional extra: one line naming it, before anything is loaded
         from polyedit.evaluation.capability.harness import require_lm_eval
 
@@ -109,7 +115,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
                     log_samples=log_samples, judge_url=judge_url, judge_model=judge_model, judge_api=judge_api,
                     batch_size=batch_size, chat_template=chat_template, cache=not no_cache, case_filter=case_filter,
-                    **lifelong)
+                    parallel_edits=parallel_edits, **lifelong)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing

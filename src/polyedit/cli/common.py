@@ -41,8 +41,8 @@ def split_langs(value: str | None) -> list[str] | None:
     return list(dict.fromkeys(codes))
 
 
-def parse_batch_size(value: str) -> int | str:
-    """`auto` or a positive integer."""
+def parse_batch_size(value: str, flag: str = "--batch-size") -> int | str:
+    """`auto` or a positive integer (the value of `flag`)."""
     from polyedit.errors import PolyeditError
 
     if str(value).strip().lower() == "auto":
@@ -52,7 +52,7 @@ def parse_batch_size(value: str) -> int | str:
     except ValueError:
         n = 0
     if n < 1:
-        raise PolyeditError(f"--batch-size {value!r}: expected a positive integer or auto")
+        raise PolyeditError(f"{flag} {value!r}: expected a positive integer or auto")
     return n
 
 

@@ -31,7 +31,7 @@ from polyedit.evaluation.aggregate import ANSWER_SCORER, rows, summarize
 from polyedit.evaluation.capability.checks import check_settings as capability_settings
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
-from polyedit.evaluation import lifelong
+from polyedit.evaluation import lifelong, parallel
 from polyedit.evaluation.metrics import get_metric
 from polyedit.evaluation.edit_success import (FILTERS, case_outcome, convergence_note, convergence_summary,
                                               known_cases, known_facts, known_note, settings_note)
@@ -43,6 +43,7 @@ from polyedit.evaluation.schema import FORMAT_VERSION, validate
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, recommended_hparams
 from polyedit.models.backend import HFBackend
+from polyedit.models.batching import BatchSize
 from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
 from polyedit.models.context import context_limit, edit_text, probe_text, too_long
@@ -80,6 +81,7 @@ class BenchConfig:
     capability_limit: int | None = None  # examples per task
     capability_sample: int | None = None  # single/batch mode: the edits (batches) checked, seeded (None: all)
     filter: str | None = None  # "known": only cases whose old answer the unedited model generates (edit_success)
+    parallel_edits: int | str = 1  # single mode: edits scored together, each batch row under its own (or "auto")
 
     def __post_init__(self) -> None:
         """Every setting is checked here, before a run writes anything."""
@@ -89,6 +91,8 @@ class BenchConfig:
         self.chat_template = chat_scope(self.chat_template)
         if self.eval_batch_size != "auto":
             _whole(self.eval_batch_size, "eval batch size", 1)
+        if self.parallel_edits != "auto":
+            _whole(self.parallel_edits, "parallel edits", 1)
         check_seed(self.seed)  # the one range of every seed (polyedit/seeds.py)
         if self.limit is not None:
             _whole(self.limit, "limit", 1)
@@ -215,9 +219,9 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.protocols is None:
         cfg.protocols = default_protocols(dataset)
     cases, too_long_skipped = prepare_cases(lm, dataset, cfg, method)
-    note = settings_note(lm, method, cfg.data)
-    if note and note not in dataset.notes:
-        dataset.notes.append(note)
+    for note in (settings_note(lm, method, cfg.data), parallel.one_at_a_time(method, cfg)):
+        if note and note not in dataset.notes:
+            dataset.notes.append(note)
     filtered: Counter = Counter()
     if cfg.filter == "known":  # on the unedited model, before anything is written
         cases, unknown = known_cases(backend or HFBackend(lm, batch_size=cfg.eval_batch_size,
@@ -342,6 +346,12 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     seq_cases: list[EditCase] = []
     seq_pre: Evaluation | None = None
     untouched_pre: Evaluation | None = None
+    if cfg.mode == "single" and parallel.one_at_a_time(method, cfg) is None and cfg.parallel_edits != 1:
+        try:
+            _run_parallel(lm, method, backend, cfg, chunks, store, bar, judge, unedited, position, n_done)
+        finally:
+            bar.close()
+        return
     try:
         if sequential and n_done < len(chunks):  # a finished run resumed only rewrites its summary
             seq_pre, seq_cached = _evaluate_unedited(unedited, cases, cfg)
@@ -365,17 +375,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
                 for ev in (pre, post) if judge else ():
                     judge_evaluation(ev, judge)
-                records = []
-                for c in chunk:
-                    records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
-                                    "chunk": chunk_of[c.case_id], "edit": asdict(c.edit),
-                                    "subject_rule": _subject_rule(lm, c), "seconds_per_edit": t_edit / len(chunk),
-                                    "pre_from_cache": from_cache,
-                                    "info": _jsonable(handles[c.case_id].info), "unavailable": post.unavailable,
-                                    "convergence": _jsonable_or_none(case_outcome(handles[c.case_id].info,
-                                                                                   _edit_index(handles, chunk, c))),
-                                    "meta": _jsonable(c.meta), "protocols": {**pre.protocols, **post.protocols},
-                                    "probes": _probe_records(pre, post, c)})
+                records = [_record(lm, cfg, c, chunk_of[c.case_id], t_edit / len(chunk), from_cache, handles[c.case_id],
+                                   _edit_index(handles, chunk, c), pre, post) for c in chunk]
                 if sequential:
                     seq_map.update(handles)
                     seq_cases += chunk
@@ -398,6 +399,51 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     finally:
         _restore(seq_handles)
         bar.close()
+
+
+def _record(lm, cfg: BenchConfig, case: EditCase, chunk: int, seconds: float, from_cache: bool, handle: EditHandle,
+            edit_index: int, pre: Evaluation, post: Evaluation) -> dict:
+    """One case's line of results.jsonl."""
+    return {"case_id": case.case_id, "method": cfg.method, "mode": cfg.mode, "chunk": chunk, "edit": asdict(case.edit),
+            "subject_rule": _subject_rule(lm, case), "seconds_per_edit": seconds, "pre_from_cache": from_cache,
+            "info": _jsonable(handle.info), "unavailable": post.unavailable,
+            "convergence": _jsonable_or_none(case_outcome(handle.info, edit_index)),
+            "meta": _jsonable(case.meta), "protocols": {**pre.protocols, **post.protocols},
+            "probes": _probe_records(pre, post, case)}
+
+
+def _run_parallel(lm, method, backend, cfg: BenchConfig, chunks, store: RunStore, bar, judge, unedited,
+                  position: dict[str, int], first: int) -> None:
+    """Single mode with `--parallel-edits`: the chunks from `first` on (one case each) in groups of K, each group
+    made edit by edit on the unedited model and scored in one pass (`parallel.py`); written group by group,
+    so a resumed run cuts a partly written group as it cuts a partly written chunk. With `auto`, K starts
+    large and halves on out-of-memory (`batching.BatchSize`), the group redone from its first edit."""
+    size = BatchSize(cfg.parallel_edits)
+    k = first
+    while k < len(chunks):
+        done = size.run(lambda n: _parallel_group(lm, method, backend, cfg, chunks[k:k + n], k, store, judge,
+                                                  unedited, position))
+        k += done
+        bar.update(done)
+    store.note("parallel_edits", size.size)  # the K used (with auto: the largest that fitted)
+
+
+def _parallel_group(lm, method, backend, cfg: BenchConfig, group, first: int, store: RunStore, judge, unedited,
+                    position: dict[str, int]) -> int:
+    cases = [chunk[0] for chunk in group]
+    pre, from_cache = _evaluate_unedited(unedited, cases, cfg)
+    edits = [parallel.make_edit(method, lm, c, cfg.seed + position[c.case_id]) for c in cases]
+    post = parallel.evaluate_edits(backend, lm, cases, edits, cfg, pre)
+    for ev in (pre, post) if judge else ():
+        judge_evaluation(ev, judge)
+    records = [_record(lm, cfg, c, first + i, e.seconds, from_cache, e.handle, 0, pre, post)
+               for i, (c, e) in enumerate(zip(cases, edits))]
+    if cfg.log_samples:  # before the results, as in `_run_chunks`
+        store.samples.append(sample_lines(pre, post, cases, cfg.method))
+    for r in records:
+        validate("results.jsonl", r, str(store.results.path))
+    store.results.append(records)
+    return len(group)
 
 
 def _evaluate_unedited(backend, cases, cfg) -> tuple[Evaluation, bool]:

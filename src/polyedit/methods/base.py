@@ -260,6 +260,12 @@ class EditHandle:
         """Names of the parameters this edit may have changed (those it backed up)."""
         return list(self._backup)
 
+    def weight_changes(self) -> dict[str, torch.Tensor]:
+        """Parameter name -> (edited − unedited), read before `restore()` (the subtraction of two close floats
+        is exact: this is the change the model computes with)."""
+        params = dict(self.lm.model.named_parameters()) if self._backup else {}
+        return {n: params[n].detach().float() - saved.float() for n, saved in self._backup.items()}
+
     def restore(self) -> None:
         params = dict(self.lm.model.named_parameters()) if self._backup else {}
         with torch.no_grad():
@@ -304,6 +310,10 @@ class EditMethod(ABC):
     edits_in_context: ClassVar[bool] = False
     #: a control of another method (MEMLA with random neurons, ...): that method's name; reports put it beside
     control_of: ClassVar[str | None] = None
+    #: one edit is a low-rank change of the weights of linear modules and nothing else (no hook, no prompt
+    #: rewrite), so `--parallel-edits` can score many independent edits in one batch, each row carrying its
+    #: own change (`polyedit.models.row_deltas`)
+    edits_as_row_deltas: ClassVar[bool] = False
 
     def __init__(self, hparams: HParams | None = None) -> None:
         self.hparams = hparams if hparams is not None else self.hparams_class()

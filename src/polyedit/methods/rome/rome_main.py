@@ -91,6 +91,7 @@ class ROME(EditMethod):
     description = "rank-one model editing of one MLP layer (Meng et al. 2022), prefixes and KL prompt in the edit's language"
     hparams_class = ROMEHParams
     supports_batch = False
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
