@@ -36,6 +36,7 @@ def test_bad_bench_flags_and_hparams_write_nothing(tiny_model_dirs, cases_file, 
     for extra, message in [
         (["--protocols", "nope"], "unknown protocol 'nope'"),
         (["--limit", "-1"], "limit must be at least 1, got -1"),
+        (["--parallel-edits", "0"], "--parallel-edits '0': expected a positive integer or auto"),
         (["--langs", ","], "--langs ',' names no language"),
         (["--langs", "hi"], "language(s) hi not in jsonl:"),
         (["--edits-per-step", "0"], "edits per step must be at least 1"),

@@ -1,0 +1,84 @@
+"""`--parallel-edits K` (`evaluation/parallel.py`): single edits scored K at a time give one edit at a time's
+numbers on world:small (metrics within 1e-5, identical generated answers, records of the same shape), never
+write into the weights while scoring, resume like any run, and a method that cannot says so and runs one at a
+time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import polyedit as pe
+from polyedit.evaluation import parallel
+
+CASES = 4
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return pe.load_model("world:small")
+
+
+def _run(lm, method, out, k, **kw):
+    summary = pe.bench(lm, method, "world:small:split=test", out, limit=CASES, progress=False, parallel_edits=k, **kw)
+    lines = lambda name: [json.loads(x) for x in (out / name).read_text("utf-8").splitlines()]  # noqa: E731
+    return summary, lines("results.jsonl"), lines("samples.jsonl")
+
+
+def _same_numbers(one, par) -> None:
+    (_, rec_a, sam_a), (_, rec_b, sam_b) = one, par
+    assert [r["case_id"] for r in rec_a] == [r["case_id"] for r in rec_b]
+    for a, b in zip(rec_a, rec_b):
+        assert a.keys() == b.keys() and a["info"].keys() == b["info"].keys()
+        assert a["convergence"] == b["convergence"] and a["chunk"] == b["chunk"]
+        for pa, pb in zip(a["probes"], b["probes"], strict=True):
+            for phase in ("pre", "post"):
+                assert pa[phase].keys() == pb[phase].keys()
+                for m, x in pa[phase].items():
+                    assert abs(x - pb[phase][m]) < 1e-5, (a["case_id"], pa["index"], phase, m, x, pb[phase][m])
+    assert [(s["pre"]["generated"], s["post"]["generated"], s["post"]["prompt"]) for s in sam_a] == \
+        [(s["pre"]["generated"], s["post"]["generated"], s["post"]["prompt"]) for s in sam_b]
+
+
+@pytest.mark.parametrize("method", ["rome", "lora"])
+def test_parallel_single_edits_equal_one_at_a_time(lm, tmp_path, monkeypatch, method):
+    before = {k: v.clone() for k, v in lm.model.state_dict().items()}
+    seen = []
+    scoring = parallel.evaluate_edits
+
+    def watched(*args, **kwargs):  # the weights while the edited models are scored
+        seen.append(all(torch.equal(before[k], v) for k, v in lm.model.state_dict().items()))
+        return scoring(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "evaluate_edits", watched)
+    one = _run(lm, method, tmp_path / "one", 1)
+    par = _run(lm, method, tmp_path / "par", 3)  # a group of 3, then one of 1
+    assert seen == [True, True]
+    _same_numbers(one, par)
+    assert any(r["post"] != r["pre"] for rec in one[1] for r in rec["probes"])  # the edits changed something
+    assert json.loads((tmp_path / "par" / "run.json").read_text("utf-8"))["parallel_edits"] == 3
+    assert all(torch.equal(before[k], v) for k, v in lm.model.state_dict().items())
+
+
+def test_a_parallel_run_resumes_to_the_same_numbers(lm, tmp_path):
+    whole = _run(lm, "rome", tmp_path / "whole", 2)
+    cut = tmp_path / "cut"
+    _run(lm, "rome", cut, 2)
+    lines = (cut / "results.jsonl").read_text("utf-8").splitlines(keepends=True)
+    (cut / "results.jsonl").write_text("".join(lines[:3]), "utf-8")  # killed in the second group
+    summary = pe.bench(lm, "rome", "world:small:split=test", cut, limit=CASES, progress=False, parallel_edits=2,
+                       resume=True)
+    resumed = json.loads((cut / "results.jsonl").read_text("utf-8").splitlines()[-1])
+    assert summary["n_cases"] == CASES and resumed["case_id"] == whole[1][-1]["case_id"]
+    _same_numbers(whole, (summary, [json.loads(x) for x in (cut / "results.jsonl").read_text("utf-8").splitlines()],
+                          [json.loads(x) for x in (cut / "samples.jsonl").read_text("utf-8").splitlines()]))
+
+
+def test_a_method_that_cannot_says_so_and_runs_one_at_a_time(lm, tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "evaluate_edits", lambda *a, **k: pytest.fail("ft-l was scored in parallel"))
+    summary, records, _ = _run(lm, "ft-l", tmp_path / "ftl", 3)
+    assert len(records) == CASES
+    assert any(n.startswith("--parallel-edits 3: edits made and scored one at a time (ft-l's edit is not") for n in
+               summary["notes"])
