@@ -6,6 +6,7 @@ time."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ import torch
 import polyedit as pe
 from polyedit.evaluation import parallel
 
-CASES = 4
+CASES = 3
+LANGS = ["en", "de"]  # fewer probes: the test is about how they are scored, not how many
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +23,36 @@ def lm():
     return pe.load_model("world:small")
 
 
-def _run(lm, method, out, k, **kw):
-    summary = pe.bench(lm, method, "world:small:split=test", out, limit=CASES, progress=False, parallel_edits=k, **kw)
+def _run(lm, method, out, k, limit=CASES, **kw):
+    summary = pe.bench(lm, method, "world:small:split=test", out, limit=limit, progress=False, parallel_edits=k,
+                       langs=LANGS, **kw)
     lines = lambda name: [json.loads(x) for x in (out / name).read_text("utf-8").splitlines()]  # noqa: E731
     return summary, lines("results.jsonl"), lines("samples.jsonl")
+
+
+def _close(x, y) -> None:
+    """The same JSON value, numbers within 1e-5 (relative to their size where larger than 1)."""
+    if isinstance(x, dict):
+        assert x.keys() == y.keys()
+        for k in x:
+            _close(x[k], y[k])
+    elif isinstance(x, list):
+        assert len(x) == len(y)
+        for a, b in zip(x, y):
+            _close(a, b)
+    elif isinstance(x, float) and isinstance(y, (int, float)):
+        assert abs(x - y) <= 1e-5 * max(1.0, abs(x)), (x, y)
+    else:
+        assert x == y
 
 
 def _same_numbers(one, par) -> None:
     (_, rec_a, sam_a), (_, rec_b, sam_b) = one, par
     assert [r["case_id"] for r in rec_a] == [r["case_id"] for r in rec_b]
     for a, b in zip(rec_a, rec_b):
-        assert a.keys() == b.keys() and a["info"].keys() == b["info"].keys()
-        assert a["convergence"] == b["convergence"] and a["chunk"] == b["chunk"]
+        assert a.keys() == b.keys() and a["chunk"] == b["chunk"]
+        _close(a["info"], b["info"])  # the edit's own record (losses, steps, commit loss): the same edit
+        _close(a["convergence"], b["convergence"])
         for pa, pb in zip(a["probes"], b["probes"], strict=True):
             for phase in ("pre", "post"):
                 assert pa[phase].keys() == pb[phase].keys()
@@ -54,22 +74,22 @@ def test_parallel_single_edits_equal_one_at_a_time(lm, tmp_path, monkeypatch, me
 
     monkeypatch.setattr(parallel, "evaluate_edits", watched)
     one = _run(lm, method, tmp_path / "one", 1)
-    par = _run(lm, method, tmp_path / "par", 3)  # a group of 3, then one of 1
+    par = _run(lm, method, tmp_path / "par", 2)  # a group of 2, then one of 1
     assert seen == [True, True]
     _same_numbers(one, par)
     assert any(r["post"] != r["pre"] for rec in one[1] for r in rec["probes"])  # the edits changed something
-    assert json.loads((tmp_path / "par" / "run.json").read_text("utf-8"))["parallel_edits"] == 3
+    assert json.loads((tmp_path / "par" / "run.json").read_text("utf-8"))["parallel_edits"] == 2
     assert all(torch.equal(before[k], v) for k, v in lm.model.state_dict().items())
 
 
 def test_a_parallel_run_resumes_to_the_same_numbers(lm, tmp_path):
     whole = _run(lm, "rome", tmp_path / "whole", 2)
     cut = tmp_path / "cut"
-    _run(lm, "rome", cut, 2)
+    shutil.copytree(tmp_path / "whole", cut, ignore=shutil.ignore_patterns(".polyedit.lock*"))
     lines = (cut / "results.jsonl").read_text("utf-8").splitlines(keepends=True)
-    (cut / "results.jsonl").write_text("".join(lines[:3]), "utf-8")  # killed in the second group
+    (cut / "results.jsonl").write_text("".join(lines[:1]), "utf-8")  # killed in the first group
     summary = pe.bench(lm, "rome", "world:small:split=test", cut, limit=CASES, progress=False, parallel_edits=2,
-                       resume=True)
+                       langs=LANGS, resume=True)
     resumed = json.loads((cut / "results.jsonl").read_text("utf-8").splitlines()[-1])
     assert summary["n_cases"] == CASES and resumed["case_id"] == whole[1][-1]["case_id"]
     _same_numbers(whole, (summary, [json.loads(x) for x in (cut / "results.jsonl").read_text("utf-8").splitlines()],
@@ -78,7 +98,7 @@ def test_a_parallel_run_resumes_to_the_same_numbers(lm, tmp_path):
 
 def test_a_method_that_cannot_says_so_and_runs_one_at_a_time(lm, tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "evaluate_edits", lambda *a, **k: pytest.fail("ft-l was scored in parallel"))
-    summary, records, _ = _run(lm, "ft-l", tmp_path / "ftl", 3)
-    assert len(records) == CASES
+    summary, records, _ = _run(lm, "ft-l", tmp_path / "ftl", 3, limit=2)
+    assert len(records) == 2
     assert any(n.startswith("--parallel-edits 3: edits made and scored one at a time (ft-l's edit is not") for n in
                summary["notes"])

@@ -21,7 +21,7 @@ from polyedit.data.cases import EditCase
 from polyedit.errors import PolyeditError
 from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn
 from polyedit.models.load import LoadedModel
-from polyedit.models.row_deltas import RowDeltas, factors
+from polyedit.models.row_deltas import RowDeltas, factors, factors_out_in
 
 
 def one_at_a_time(method: EditMethod, cfg) -> str | None:
@@ -48,9 +48,25 @@ class ParallelEdit:
     change: dict[str, tuple[torch.Tensor, torch.Tensor]]  # module name -> (B, A)
 
 
+def make_edits(method: EditMethod, lm: LoadedModel, cases: list[EditCase], seeds: list[int]) -> list[ParallelEdit]:
+    """The edit of each case on the unedited model, as single mode makes it (seeded by its seed): all at once
+    where the method can (`EditMethod.independent_changes`: ROME optimises the v* together), else one by one,
+    each read off the weights and undone. The model is left bit-identical."""
+    torch.manual_seed(seeds[0])
+    t0 = time.perf_counter()
+    together = method.independent_changes(lm, cases) if len(cases) > 1 else None
+    if together is None:
+        return [make_edit(method, lm, c, seed) for c, seed in zip(cases, seeds)]
+    seconds = (time.perf_counter() - t0) / len(cases)
+    for handle, change in together:  # what `apply`'s finite check refuses, refused here too
+        if not all(bool(torch.isfinite(d).all()) for d in change.values()):
+            raise PolyeditError(f"{method.name}: an edit's update is not finite; try a smaller learning rate or "
+                                f"--dtype float32")
+    return [ParallelEdit(h, seconds, {m: factors_out_in(d) for m, d in change.items()}) for h, change in together]
+
+
 def make_edit(method: EditMethod, lm: LoadedModel, case: EditCase, seed: int) -> ParallelEdit:
-    """The edit of `case` on the unedited model, as single mode makes it (seeded by `seed`), read off the
-    weights and undone: the model is left bit-identical."""
+    """The edit of `case` made in the weights (seeded by `seed`), read off and undone."""
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     handle = apply_in_turn(method, lm, [case])[case.case_id]

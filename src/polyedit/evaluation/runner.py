@@ -432,7 +432,7 @@ def _parallel_group(lm, method, backend, cfg: BenchConfig, group, first: int, st
                     position: dict[str, int]) -> int:
     cases = [chunk[0] for chunk in group]
     pre, from_cache = _evaluate_unedited(unedited, cases, cfg)
-    edits = [parallel.make_edit(method, lm, c, cfg.seed + position[c.case_id]) for c in cases]
+    edits = parallel.make_edits(method, lm, cases, [cfg.seed + position[c.case_id] for c in cases])
     post = parallel.evaluate_edits(backend, lm, cases, edits, cfg, pre)
     for ev in (pre, post) if judge else ():
         judge_evaluation(ev, judge)

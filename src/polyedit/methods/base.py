@@ -359,6 +359,13 @@ class EditMethod(ABC):
         default keeps `apply` the one thing most methods implement."""
         return self.apply(lm, [c.edit for c in cases])
 
+    def independent_changes(self, lm: LoadedModel, cases: list[EditCase]) -> list[tuple[EditHandle, dict]] | None:
+        """Each case's edit made alone on the unedited model, all at once and without writing any weight:
+        per case (a handle holding its record and nothing to restore, {module name: ΔW in the (out, in)
+        view}), as its `apply_cases` alone would change the weights. None (the default): the runner makes
+        such edits one at a time in the weights, reads each change off and restores (`--parallel-edits`)."""
+        return None
+
     def texts_read(self, lm: LoadedModel | None, case: EditCase) -> list[str]:
         """Every text the model reads for `case` under this method, each prompt with its longest answer:
         what the context rule (`polyedit.models.context`) measures. Weight methods leave prompts as they

@@ -34,7 +34,12 @@ def factors(module: nn.Module, delta: torch.Tensor) -> tuple[torch.Tensor, torch
     """ΔW (as stored in `module.weight`) as B (out, r) and A (r, in), float32: its SVD U S Vᵀ cut at the
     smallest r whose dropped singular values hold at most `DROPPED` of ‖ΔW‖ (a rank-one ROME update has r = 1,
     a rank-8 LoRA r <= 8)."""
-    d = (delta.T if is_transposed(module) else delta).float()
+    return factors_out_in((delta.T if is_transposed(module) else delta).float())
+
+
+def factors_out_in(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`factors` of a change already in the (out_features, in_features) orientation."""
+    d = d.float()
     u, s, vh = torch.linalg.svd(d, full_matrices=False)
     tail = s.flip(0).square().cumsum(0).flip(0).sqrt()  # tail[j]: the norm of singular values j, j+1, ...
     r = max(1, int((tail > DROPPED * float(d.norm())).sum()))
