@@ -102,3 +102,20 @@ def test_a_method_that_cannot_says_so_and_runs_one_at_a_time(lm, tmp_path, monke
     assert len(records) == 2
     assert any(n.startswith("--parallel-edits 3: edits made and scored one at a time (ft-l's edit is not") for n in
                summary["notes"])
+
+
+def test_auto_halves_k_on_out_of_memory(lm, tmp_path, monkeypatch):
+    """`--parallel-edits auto` starts large and halves after an out-of-memory error, redoing the group: every
+    case written once, in order, and the K that fitted recorded in run.json."""
+    making = parallel.make_edits
+
+    def small_memory(method, lm_, cases, seeds):
+        if len(cases) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return making(method, lm_, cases, seeds)
+
+    monkeypatch.setattr(parallel, "make_edits", small_memory)
+    _, records, _ = _run(lm, "rome", tmp_path / "auto", "auto")
+    ids = [c.case_id for c in pe.load_dataset("world:small:split=test").cases[:CASES]]
+    assert [r["case_id"] for r in records] == ids
+    assert json.loads((tmp_path / "auto" / "run.json").read_text("utf-8"))["parallel_edits"] == 2
