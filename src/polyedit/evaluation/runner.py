@@ -346,7 +346,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     seq_cases: list[EditCase] = []
     seq_pre: Evaluation | None = None
     untouched_pre: Evaluation | None = None
-    if cfg.mode == "single" and parallel.one_at_a_time(method, cfg) is None and cfg.parallel_edits != 1:
+    if cfg.parallel_edits != 1 and parallel.one_at_a_time(method, cfg) is None and isinstance(backend, HFBackend):
         try:
             _run_parallel(lm, method, backend, cfg, chunks, store, bar, judge, unedited, position, n_done)
         finally:
