@@ -5,8 +5,9 @@
 
 For each method: `bench --mode single` on the first N cases of the model's world test split (the model's
 editing.yaml settings), once one edit at a time and once with K edits scored together (each batch row under
-its own edit, `polyedit.evaluation.parallel`). Both runs score the unedited model themselves (no pre-edit
-cache), so they do the same work but for how the edited models are scored. Prints each run's CPU seconds
+its own edit, `polyedit.evaluation.parallel`). By default both runs score the unedited model themselves (no
+pre-edit cache); with `--pre-cache warm` an untimed first pass fills a fresh cache that both runs then read,
+so only editing and the edited models' scoring are timed (a study's steady state). Prints each run's CPU seconds
 (this process, user + system) and wall seconds, their ratios, where the time went (editing / scoring), and
 checks that every metric of every probe (before and after) agrees within 1e-5 and every generated answer
 (samples.jsonl) is identical; exits 1 if not.
@@ -25,12 +26,15 @@ from pathlib import Path
 TOLERANCE = 1e-5
 
 
-def run(lm, method: str, data: str, out: Path, cases: int, parallel, batch_size) -> dict:
+def run(lm, method: str, data: str, out: Path, cases: int, parallel, batch_size, cache: bool = False,
+        dataset=None) -> dict:
+    """One `bench` run, timed (the dataset loaded before: building world:medium's cases is the same in both)."""
     import polyedit as pe
 
+    dataset = dataset if dataset is not None else pe.load_dataset(data)
     cpu, wall = time.process_time(), time.perf_counter()
-    pe.bench(lm, method, data, out, limit=cases, progress=False, cache=False, parallel_edits=parallel,
-             batch_size=batch_size)
+    pe.bench(lm, method, data, out, limit=cases, progress=False, cache=cache, parallel_edits=parallel,
+             batch_size=batch_size, dataset=dataset)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     records = [json.loads(line) for line in (out / "results.jsonl").read_text("utf-8").splitlines()]
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text("utf-8").splitlines()]
@@ -71,6 +75,7 @@ def main() -> None:
     ap.add_argument("--parallel", default="32", help="K, or auto")
     ap.add_argument("--batch-size", default="32", help="evaluation batch size (rows per forward), or auto")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--pre-cache", choices=["off", "warm"], default="off")
     args = ap.parse_args()
     import torch
 
@@ -82,12 +87,17 @@ def main() -> None:
     parallel = args.parallel if args.parallel == "auto" else int(args.parallel)
     batch = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     print(f"{args.cases} single edits per method on {data}, {lm.device}, {torch.get_num_threads()} thread(s); "
-          f"parallel: K = {parallel}, evaluation batch {batch}")
+          f"parallel: K = {parallel}, evaluation batch {batch}; pre-edit cache {args.pre_cache}", flush=True)
     ok = True
+    warm = args.pre_cache == "warm"
+    dataset = pe.load_dataset(data)
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["POLYEDIT_CACHE_DIR"] = str(Path(tmp, "cache"))  # never the user's own cache
         for method in args.methods.split(","):
-            one = run(lm, method, data, Path(tmp, method, "one"), args.cases, 1, batch)
-            par = run(lm, method, data, Path(tmp, method, "parallel"), args.cases, parallel, batch)
+            if warm:  # fills the cache with the unedited model's results (not timed)
+                run(lm, method, data, Path(tmp, method, "warm"), args.cases, parallel, batch, True, dataset)
+            one = run(lm, method, data, Path(tmp, method, "one"), args.cases, 1, batch, warm, dataset)
+            par = run(lm, method, data, Path(tmp, method, "parallel"), args.cases, parallel, batch, warm, dataset)
             worst, over, texts = differences(one, par)
             ok &= over == 0 and texts == 0
             print(f"{method}:")
@@ -97,7 +107,7 @@ def main() -> None:
             print(f"  ratio: {one['cpu'] / par['cpu']:.2f}x less CPU, {one['wall'] / par['wall']:.2f}x less wall; "
                   f"scoring alone (wall minus editing): {(one['wall'] - one['edit']) / (par['wall'] - par['edit']):.2f}x")
             print(f"  largest metric difference {worst:.2e}; metrics over {TOLERANCE:g}: {over}; "
-                  f"generated answers that differ: {texts}")
+                  f"generated answers that differ: {texts}", flush=True)
     print("identical: " + ("yes" if ok else "NO"))
     if not ok:
         sys.exit(1)
