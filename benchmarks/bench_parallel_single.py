@@ -104,8 +104,9 @@ def main() -> None:
             for name, r in (("one at a time", one), ("parallel", par)):
                 print(f"  {name:14s} {r['cpu']:8.1f} CPU s {r['wall']:8.1f} wall s  (editing {r['edit']:7.1f} s, "
                       f"the rest {r['wall'] - r['edit']:7.1f} s)")
+            rest = (one['wall'] - one['edit']) / (par['wall'] - par['edit'])
             print(f"  ratio: {one['cpu'] / par['cpu']:.2f}x less CPU, {one['wall'] / par['wall']:.2f}x less wall; "
-                  f"scoring alone (wall minus editing): {(one['wall'] - one['edit']) / (par['wall'] - par['edit']):.2f}x")
+                  f"scoring alone (wall minus editing): {rest:.2f}x")
             print(f"  largest metric difference {worst:.2e}; metrics over {TOLERANCE:g}: {over}; "
                   f"generated answers that differ: {texts}", flush=True)
     print("identical: " + ("yes" if ok else "NO"))

@@ -2,7 +2,8 @@
 generation throughput, model FLOP utilisation, one ROME and one MEMIT edit (restored bit for bit), and 100
 single ROME and LoRA edits on world:medium one at a time vs `--parallel-edits 64` (`bench_parallel_single.py`).
 
-    python benchmarks/gpu_check.py                 # on a GPU: about 3-5 minutes, plus the parallel section (not yet timed on a GPU)
+    python benchmarks/gpu_check.py                 # on a GPU: about 3-5 minutes, plus the parallel section
+                                                   # (not yet timed on a GPU)
     python benchmarks/gpu_check.py --tiny          # the same steps on a tiny model on the CPU (tests run it)
 
 Model FLOP utilisation (MFU) = FLOPs the model needs (2 x parameters x tokens, the head only where it is

@@ -85,7 +85,8 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
     for edit, (prompt, n, st) in gen_reqs:
         groups.setdefault((n, st), []).append((edit, prompt))
     for (n, st), asked in groups.items():
-        for (edit, prompt), g in zip(asked, backend.generate([p for _, p in asked], n, st, **rows(e for e, _ in asked))):
+        out = backend.generate([p for _, p in asked], n, st, **rows(e for e, _ in asked))
+        for (edit, prompt), g in zip(asked, out):
             generated[(edit, (prompt, n, st))] = g
 
     results = []
