@@ -1,7 +1,9 @@
 """One script for a GPU machine: a random 1B-parameter Llama-shaped model in bfloat16, batched scoring and
-generation throughput, model FLOP utilisation, and one ROME and one MEMIT edit (restored bit for bit).
+generation throughput, model FLOP utilisation, one ROME and one MEMIT edit (restored bit for bit), and 100
+single ROME and LoRA edits on world:medium one at a time vs `--parallel-edits 64` (`bench_parallel_single.py`).
 
-    python benchmarks/gpu_check.py                 # on a GPU: about 3-5 minutes, well under 8
+    python benchmarks/gpu_check.py                 # on a GPU: about 3-5 minutes, plus the parallel section
+                                                   # (not yet timed on a GPU)
     python benchmarks/gpu_check.py --tiny          # the same steps on a tiny model on the CPU (tests run it)
 
 Model FLOP utilisation (MFU) = FLOPs the model needs (2 x parameters x tokens, the head only where it is
@@ -127,6 +129,33 @@ def edits(lm, cases, corpus: str, stats_dir: str, rows: list, device, label: str
             raise SystemExit(f"{name}{label}: changed={changed} restored={restored}")
 
 
+def parallel_single(args, device, rows: list) -> None:
+    """`bench_parallel_single.py`'s comparison on this device: single ROME and LoRA edits on world:medium's
+    test split, one at a time vs `--parallel-edits` (each batch row under its own edit); identical numbers
+    asked. `--tiny`: two ROME edits on world:small on the CPU (a dry run of the code)."""
+    import sys
+
+    import polyedit as pe
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_parallel_single import TOLERANCE, differences, run
+
+    world, methods, n = ("world:small", ["rome"], 2) if args.tiny else ("world:medium", ["rome", "lora"],
+                                                                          args.parallel_cases)
+    lm = pe.load_model(world, device=str(device))
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in methods:
+            runs = [run(lm, method, f"{world}:split=test", Path(tmp, method, str(k)), n, k, args.batch_size)
+                    for k in (1, args.parallel)]
+            worst, over, texts = differences(*runs)
+            one, par = runs
+            rows.append((f"{n} single {method} edits on {world}, one at a time vs {args.parallel} in parallel",
+                         f"{one['wall']:.1f} s vs {par['wall']:.1f} s wall: {one['wall'] / par['wall']:.1f}x; CPU "
+                         f"{one['cpu'] / par['cpu']:.1f}x",
+                         f"{'identical' if over == texts == 0 else 'DIFFERENT'} (largest metric difference "
+                         f"{worst:.1e}, {over} over {TOLERANCE:g}, {texts} generated answers differ)"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="a tiny model on the CPU, float32 (a dry run)")
@@ -134,6 +163,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--peak-tflops", type=float, default=None)
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--parallel", type=int, default=64, help="K of the parallel single edits' section")
+    ap.add_argument("--parallel-cases", type=int, default=100, help="edits per method in that section")
     args = ap.parse_args()
 
     from polyedit.data.registry import load_dataset
@@ -191,6 +222,7 @@ def main() -> None:
         corpus.write_text("\n\n".join(texts), "utf-8")
         edits(lm, cases, str(corpus), tmp, rows, device)
         split_edits(lm, cases, str(corpus), tmp, rows, device, args.tiny)
+    parallel_single(args, device, rows)
     print("| what | figure | notes |\n|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")

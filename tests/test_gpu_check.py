@@ -18,3 +18,5 @@ def test_gpu_check_runs_end_to_end_on_cpu(tmp_path):
                  "memit edit split", "layer placement split"):
         assert what in done.stdout
     assert "restored bit for bit True" in done.stdout and (tmp_path / "figures.json").is_file()
+    assert "2 single rome edits on world:small, one at a time vs 64 in parallel" in done.stdout
+    assert "| identical (largest metric difference" in done.stdout

@@ -3,6 +3,10 @@
 Requests from all probes, languages and protocols are pooled and de-duplicated, then sent to the backend
 once for scoring and once per (length, stop) group for generation; the backend sorts them by length and
 pads them into batches. An edit handle may rewrite each probe's prompt (in-context editing).
+
+`edit_of` (case id -> edit number) scores several independent edits in one pass: each request carries its
+case's edit number, requests are de-duplicated within an edit only, and the backend computes each under its
+own edit (`HFBackend.row_deltas`, set by the runner).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ class Evaluation:
 
 
 def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], handle=None,
-             reference: Evaluation | None = None, max_new_tokens: int | None = None) -> Evaluation:
+             reference: Evaluation | None = None, max_new_tokens: int | None = None,
+             edit_of: dict[str, int] | None = None) -> Evaluation:
     protos = [get_protocol(p) for p in protocols]
     unavailable = {p.name: f"backend lacks {', '.join(sorted(p.requires - backend.capabilities))}"
                    for p in protos if not p.requires <= backend.capabilities}
@@ -48,10 +53,11 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
     can_score = "score" in backend.capabilities
     bos = _adds_bos(backend)
 
-    score_reqs: dict[tuple[str, str], int] = {}
-    gen_reqs: dict[tuple[str, int, tuple[str, ...]], int] = {}
-    plan = []  # (ProbeResult, ctx, [(protocol, score_keys, gen_keys)], answer_key)
+    score_reqs: dict[tuple, int] = {}  # (edit, (context, answer)) -> its index
+    gen_reqs: dict[tuple, int] = {}  # (edit, (prompt, max new tokens, stop)) -> its index
+    plan = []  # (ProbeResult, ctx, [(protocol, score_keys, gen_keys)], answer_key, edit)
     for case in cases:
+        edit = edit_of[case.case_id] if edit_of is not None else None
         for idx, probe in enumerate(case.probes):
             prompt = handle.transform_prompt(probe) if handle is not None else probe.prompt
             ref = refs.get((case.case_id, idx))
@@ -60,40 +66,42 @@ def evaluate(backend: Backend, cases: list[EditCase], protocols: list[str], hand
             # a probe without a gold answer has no (prompt, answer) to score: no teacher-forced reference
             answer_key = answer_request(probe, prompt) if can_score and probe.answer else None
             if answer_key is not None:
-                score_reqs.setdefault(answer_key, len(score_reqs))
+                score_reqs.setdefault((edit, answer_key), len(score_reqs))
             steps = []
             for proto in protos:
                 needs = proto.needs(probe, prompt, ctx) if proto.applies(probe) else None
                 if needs is None:
                     continue
                 for r in needs.score:
-                    score_reqs.setdefault(r, len(score_reqs))
+                    score_reqs.setdefault((edit, r), len(score_reqs))
                 for r in needs.generate:
-                    gen_reqs.setdefault(r, len(gen_reqs))
+                    gen_reqs.setdefault((edit, r), len(gen_reqs))
                 steps.append((proto, needs))
-            plan.append((ProbeResult(case.case_id, idx, probe, prompt=prompt), ctx, steps, answer_key))
+            plan.append((ProbeResult(case.case_id, idx, probe, prompt=prompt), ctx, steps, answer_key, edit))
 
-    scored = backend.score(list(score_reqs)) if score_reqs else []
+    rows = (lambda edits: {"rows": list(edits)}) if edit_of is not None else (lambda edits: {})
+    scored = backend.score([r for _, r in score_reqs], **rows(e for e, _ in score_reqs)) if score_reqs else []
     generated: dict[tuple, object] = {}
-    groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}
-    for prompt, n, st in gen_reqs:
-        groups.setdefault((n, st), []).append(prompt)
-    for (n, st), prompts in groups.items():
-        for prompt, g in zip(prompts, backend.generate(prompts, n, st)):
-            generated[(prompt, n, st)] = g
+    groups: dict[tuple[int, tuple[str, ...]], list[tuple]] = {}
+    for edit, (prompt, n, st) in gen_reqs:
+        groups.setdefault((n, st), []).append((edit, prompt))
+    for (n, st), asked in groups.items():
+        out = backend.generate([p for _, p in asked], n, st, **rows(e for e, _ in asked))
+        for (edit, prompt), g in zip(asked, out):
+            generated[(edit, (prompt, n, st))] = g
 
     results = []
-    for pr, ctx, steps, answer_key in plan:
+    for pr, ctx, steps, answer_key, edit in plan:
         if answer_key is not None:
-            pr.answer_score = scored[score_reqs[answer_key]]
+            pr.answer_score = scored[score_reqs[(edit, answer_key)]]
         for proto, needs in steps:
-            res = [scored[score_reqs[r]] for r in needs.score] + [generated[r] for r in needs.generate]
+            res = [scored[score_reqs[(edit, r)]] for r in needs.score] + [generated[(edit, r)] for r in needs.generate]
             metrics = proto.score(pr.probe, res, ctx)
             _check_own(proto, metrics)
             pr.metrics.update(metrics)
             pr.protocol_of.update(dict.fromkeys(metrics, proto.name))
             if needs.generate:
-                pr.outputs[proto.name] = [generated[r].text for r in needs.generate]
+                pr.outputs[proto.name] = [generated[(edit, r)].text for r in needs.generate]
         results.append(pr)
     return Evaluation(results, unavailable, {p.name: describe(p, backend) for p in protos})
 

@@ -29,7 +29,7 @@ from polyedit.errors import PolyeditError, SpecError
 from polyedit.evaluation.aggregate import ANSWER_SCORER, rows, summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
-from polyedit.evaluation import lifelong
+from polyedit.evaluation import lifelong, parallel
 from polyedit.evaluation.metrics import get_metric
 from polyedit.evaluation.edit_success import (case_outcome, convergence_note, convergence_summary,
                                               known_cases, known_facts, known_note, settings_note)
@@ -42,6 +42,7 @@ from polyedit.evaluation.spec import MODES, RunSpec  # noqa: F401 (MODES: import
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, recommended_hparams
 from polyedit.models.backend import HFBackend
+from polyedit.models.batching import BatchSize
 from polyedit.models.context import RULE as CONTEXT_RULE
 from polyedit.models.context import context_limit, edit_text, probe_text, too_long
 from polyedit.models.load import LoadedModel
@@ -145,9 +146,9 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if cfg.protocols is None:
         cfg.protocols = default_protocols(dataset)
     cases, too_long_skipped = prepare_cases(lm, dataset, cfg, method)
-    note = settings_note(lm, method, cfg.data)
-    if note and note not in dataset.notes:
-        dataset.notes.append(note)
+    for note in (settings_note(lm, method, cfg.data), parallel.one_at_a_time(method, cfg)):
+        if note and note not in dataset.notes:
+            dataset.notes.append(note)
     filtered: Counter = Counter()
     if cfg.filter == "known":  # on the unedited model, before anything is written
         cases, unknown = known_cases(backend or HFBackend(lm, batch_size=cfg.eval_batch_size,
@@ -272,6 +273,12 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     seq_cases: list[EditCase] = []
     seq_pre: Evaluation | None = None
     untouched_pre: Evaluation | None = None
+    if cfg.parallel_edits != 1 and parallel.one_at_a_time(method, cfg) is None and isinstance(backend, HFBackend):
+        try:
+            _run_parallel(lm, method, backend, cfg, chunks, store, bar, judge, unedited, position, n_done)
+        finally:
+            bar.close()
+        return
     try:
         if sequential and n_done < len(chunks):  # a finished run resumed only rewrites its summary
             seq_pre, seq_cached = _evaluate_unedited(unedited, cases, cfg)
@@ -295,17 +302,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
                 for ev in (pre, post) if judge else ():
                     judge_evaluation(ev, judge)
-                records = []
-                for c in chunk:
-                    records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
-                                    "chunk": chunk_of[c.case_id], "edit": asdict(c.edit),
-                                    "subject_rule": _subject_rule(lm, c), "seconds_per_edit": t_edit / len(chunk),
-                                    "pre_from_cache": from_cache,
-                                    "info": _jsonable(handles[c.case_id].info), "unavailable": post.unavailable,
-                                    "convergence": _jsonable_or_none(case_outcome(handles[c.case_id].info,
-                                                                                   _edit_index(handles, chunk, c))),
-                                    "meta": _jsonable(c.meta), "protocols": {**pre.protocols, **post.protocols},
-                                    "probes": _probe_records(pre, post, c)})
+                records = [_record(lm, cfg, c, chunk_of[c.case_id], t_edit / len(chunk), from_cache, handles[c.case_id],
+                                   _edit_index(handles, chunk, c), pre, post) for c in chunk]
                 if sequential:
                     seq_map.update(handles)
                     seq_cases += chunk
@@ -328,6 +326,51 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     finally:
         _restore(seq_handles)
         bar.close()
+
+
+def _record(lm, cfg: BenchConfig, case: EditCase, chunk: int, seconds: float, from_cache: bool, handle: EditHandle,
+            edit_index: int, pre: Evaluation, post: Evaluation) -> dict:
+    """One case's line of results.jsonl."""
+    return {"case_id": case.case_id, "method": cfg.method, "mode": cfg.mode, "chunk": chunk, "edit": asdict(case.edit),
+            "subject_rule": _subject_rule(lm, case), "seconds_per_edit": seconds, "pre_from_cache": from_cache,
+            "info": _jsonable(handle.info), "unavailable": post.unavailable,
+            "convergence": _jsonable_or_none(case_outcome(handle.info, edit_index)),
+            "meta": _jsonable(case.meta), "protocols": {**pre.protocols, **post.protocols},
+            "probes": _probe_records(pre, post, case)}
+
+
+def _run_parallel(lm, method, backend, cfg: BenchConfig, chunks, store: RunStore, bar, judge, unedited,
+                  position: dict[str, int], first: int) -> None:
+    """Single mode with `--parallel-edits`: the chunks from `first` on (one case each) in groups of K, each group
+    made edit by edit on the unedited model and scored in one pass (`parallel.py`); written group by group,
+    so a resumed run cuts a partly written group as it cuts a partly written chunk. With `auto`, K starts
+    large and halves on out-of-memory (`batching.BatchSize`), the group redone from its first edit."""
+    size = BatchSize(cfg.parallel_edits)
+    k = first
+    while k < len(chunks):
+        done = size.run(lambda n: _parallel_group(lm, method, backend, cfg, chunks[k:k + n], k, store, judge,
+                                                  unedited, position))
+        k += done
+        bar.update(done)
+    store.note("parallel_edits", size.size)  # the K used (with auto: the largest that fitted)
+
+
+def _parallel_group(lm, method, backend, cfg: BenchConfig, group, first: int, store: RunStore, judge, unedited,
+                    position: dict[str, int]) -> int:
+    cases = [chunk[0] for chunk in group]
+    pre, from_cache = _evaluate_unedited(unedited, cases, cfg)
+    edits = parallel.make_edits(method, lm, cases, [cfg.seed + position[c.case_id] for c in cases])
+    post = parallel.evaluate_edits(backend, lm, cases, edits, cfg, pre)
+    for ev in (pre, post) if judge else ():
+        judge_evaluation(ev, judge)
+    records = [_record(lm, cfg, c, first + i, e.seconds, from_cache, e.handle, 0, pre, post)
+               for i, (c, e) in enumerate(zip(cases, edits))]
+    if cfg.log_samples:  # before the results, as in `_run_chunks`
+        store.samples.append(sample_lines(pre, post, cases, cfg.method))
+    for r in records:
+        validate("results.jsonl", r, str(store.results.path))
+    store.results.append(records)
+    return len(group)
 
 
 def _evaluate_unedited(backend, cases, cfg) -> tuple[Evaluation, bool]:

@@ -59,6 +59,9 @@ class RunSpec(BaseModel):
                                                            "sequential: edits accumulate")
     edits_per_step: Whole = Field(1, ge=1, description="batch size (batch mode) or re-scoring interval "
                                   "(sequential mode)")
+    parallel_edits: Annotated[int, Strict(), Field(ge=1)] | Literal["auto"] = Field(
+        1, description="single mode: make this many independent edits and score them in one pass, each batch row "
+        "under its own edit (methods whose edit is a low-rank weight change), or auto: the most that fit")
     # lifelong editing (evaluation/lifelong.py)
     checkpoints: list[Whole] | None = Field(None, description="sequential mode: edit counts, e.g. 100,500,1000, at "
                                           "which retention of earlier edits, recall of untouched facts and locality "
@@ -176,15 +179,15 @@ class RunSpec(BaseModel):
             raise SpecError("checkpoints", f"expected comma-separated edit counts such as 100,500,1000, "
                                            f"got {value!r}") from None
 
-    @field_validator("eval_batch_size", mode="before")
+    @field_validator("eval_batch_size", "parallel_edits", mode="before")
     @classmethod
-    def _batch_size(cls, value):
+    def _batch_size(cls, value, info):
         if isinstance(value, str):
             text = value.strip().lower()
             if text == "auto":
                 return "auto"
             if not text.lstrip("-").isdigit() or int(text) < 1:
-                raise SpecError("eval_batch_size", f"{value!r}: expected a positive integer or auto")
+                raise SpecError(info.field_name, f"{value!r}: expected a positive integer or auto")
             return int(text)
         return value
 

@@ -234,6 +234,12 @@ class EditHandle:
         """Names of the parameters this edit may have changed (those it backed up)."""
         return list(self._backup)
 
+    def weight_changes(self) -> dict[str, torch.Tensor]:
+        """Parameter name -> (edited − unedited), read before `restore()` (the subtraction of two close floats
+        is exact: this is the change the model computes with)."""
+        params = dict(self.lm.model.named_parameters()) if self._backup else {}
+        return {n: params[n].detach().float() - saved.float() for n, saved in self._backup.items()}
+
     def restore(self) -> None:
         params = dict(self.lm.model.named_parameters()) if self._backup else {}
         with torch.no_grad():
@@ -278,6 +284,10 @@ class EditMethod(ABC):
     edits_in_context: ClassVar[bool] = False
     #: a control of another method (MEMLA with random neurons, ...): that method's name; reports put it beside
     control_of: ClassVar[str | None] = None
+    #: one edit is a low-rank change of the weights of linear modules and nothing else (no hook, no prompt
+    #: rewrite), so `--parallel-edits` can score many independent edits in one batch, each row carrying its
+    #: own change (`polyedit.models.row_deltas`)
+    edits_as_row_deltas: ClassVar[bool] = False
 
     def __init__(self, hparams: HParams | None = None) -> None:
         self.hparams = hparams if hparams is not None else self.hparams_class()
@@ -322,6 +332,13 @@ class EditMethod(ABC):
         prompts in other languages to find language-independent neurons) override this; the edit-only
         default keeps `apply` the one thing most methods implement."""
         return self.apply(lm, [c.edit for c in cases])
+
+    def independent_changes(self, lm: LoadedModel, cases: list[EditCase]) -> list[tuple[EditHandle, dict]] | None:
+        """Each case's edit made alone on the unedited model, all at once and without writing any weight:
+        per case (a handle holding its record and nothing to restore, {module name: ΔW in the (out, in)
+        view}), as its `apply_cases` alone would change the weights. None (the default): the runner makes
+        such edits one at a time in the weights, reads each change off and restores (`--parallel-edits`)."""
+        return None
 
     def texts_read(self, lm: LoadedModel | None, case: EditCase) -> list[str]:
         """Every text the model reads for `case` under this method, each prompt with its longest answer:

@@ -83,15 +83,22 @@ def add_to_weight(w: torch.Tensor, delta: torch.Tensor) -> float:
     """w += delta, summed in float32 (at least) on w's device and rounded once to w's dtype: a half-precision
     weight gets the nearest representable value of the exact sum, not a rounded delta rounded again.
     Returns the commit loss ‖(w_after − w_before) − delta‖ / ‖delta‖ (0.0 for a zero delta)."""
+    after, _, lost = committed(w, delta)
+    w.copy_(after)
+    return lost
+
+
+@torch.no_grad()
+def committed(w: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """What `add_to_weight` would write, without writing it: (w + delta rounded once to w's dtype, the change
+    that makes (w_after − w_before, float32 at least), the commit loss)."""
     wide = torch.promote_types(w.dtype, torch.float32)
     before = w.to(wide, copy=True)
     d = delta.to(w.device, wide)
     after = (before + d).to(w.dtype)
-    w.copy_(after)
+    change = after.to(wide) - before  # out of place: for a float32 w, `after` is that sum itself
     norm = float(d.norm())
-    if norm == 0.0:
-        return 0.0
-    return float(after.to(wide).sub_(before).sub_(d).norm()) / norm
+    return after, change, 0.0 if norm == 0.0 else float((change - d).norm()) / norm
 
 
 def commit_note(method: str, losses: dict, dtype: torch.dtype, info: dict) -> None:

@@ -75,6 +75,9 @@ class HFBackend:
             check_chat_template(lm.tokenizer, lm.name)
         # the old scoring path (log-softmax over every position), kept as the reference for tests/benchmarks
         self._logits = (lambda *a: [full_logprobs(*a)]) if full_vocabulary else answer_logits
+        #: several edits at once (`row_deltas.RowDeltas`, set by the runner): the `rows` of a call say which
+        #: edit each request reads; None: every request reads the model as it is
+        self.row_deltas = None
 
     @property
     def batch_size(self) -> int:
@@ -101,13 +104,19 @@ class HFBackend:
         """(text the model reads, whether the tokenizer should add its special tokens)."""
         return (chat_prompt(self.tok, text), False) if templated(self.chat_template, needs) else (text, True)
 
-    def score(self, requests: list[tuple[str, str]]) -> list[ScoreResult]:
+    def score(self, requests: list[tuple[str, str]], rows: list[int] | None = None) -> list[ScoreResult]:
+        """`rows`: with `row_deltas` set, the edit each request is scored under (one per request)."""
         prompts = [(self._prompt(c, "score"), t) for c, t in requests]
         encoded = [encode_with_target(self.tok, c, t, add_special_tokens=special) for (c, special), t in prompts]
-        return self.batching.run(lambda size: self._score(encoded, size))
+        return self.batching.run(lambda size: self._score(encoded, size, rows))
+
+    def _edits_of(self, rows: list[int] | None, idx: list[int]) -> None:
+        """Tell the row deltas which edit each row of the next batch (requests `idx`) reads."""
+        if self.row_deltas is not None:
+            self.row_deltas.rows([rows[i] for i in idx] if rows is not None else [-1] * len(idx))
 
     @torch.no_grad()
-    def _score(self, encoded, batch_size: int) -> list[ScoreResult]:
+    def _score(self, encoded, batch_size: int, edits: list[int] | None = None) -> list[ScoreResult]:
         """Only the positions that predict a target token reach the output head (`scoring.answer_logits`)."""
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
         out: list[ScoreResult | None] = [None] * len(encoded)
@@ -115,14 +124,15 @@ class HFBackend:
         for b in range(0, len(order), batch_size):
             idx = order[b:b + batch_size]
             ids, mask = pad_right([encoded[i].ids for i in idx], self.tok.pad_token_id)
+            self._edits_of(edits, idx)
             # each position that predicts a target token, once: a position is its prefix of tokens, and the
-            # two answers of a probability comparison share their first one
-            where: dict[tuple[int, ...], int] = {}  # prefix -> its index among the distinct positions
+            # two answers of a probability comparison share their first one (under the same edit)
+            where: dict[tuple, int] = {}  # (edit, prefix) -> its index among the distinct positions
             pos, which = [], []  # (row, column) of each distinct position; the position of each target token
             for r, i in enumerate(idx):
                 e = encoded[i]
                 for p in range(e.n_context - 1, len(e.ids) - 1):
-                    key = tuple(e.ids[:p + 1])
+                    key = (edits[i] if edits is not None else None, *e.ids[:p + 1])
                     if key not in where:
                         where[key] = len(pos)
                         pos.append((r, p))
@@ -139,15 +149,18 @@ class HFBackend:
                 k += n
         return out  # type: ignore[return-value]
 
-    def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = ()) -> list[Generation]:
-        """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched."""
+    def generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...] = (),
+                 rows: list[int] | None = None) -> list[Generation]:
+        """Greedy continuations, cut at the first stop string; see `generation.py` for how they are batched.
+        `rows`: with `row_deltas` set, the edit each prompt is continued under."""
         tok = self.tok
         enc = [prompt_ids(tok, text, special) for text, special in (self._prompt(p, "generate") for p in prompts)]
-        return self.batching.run(lambda size: self._generate(enc, max_new_tokens, stop, size))
+        return self.batching.run(lambda size: self._generate(enc, max_new_tokens, stop, size, rows))
 
-    def _generate(self, enc, max_new_tokens: int, stop: tuple[str, ...], batch_size: int) -> list[Generation]:
+    def _generate(self, enc, max_new_tokens: int, stop: tuple[str, ...], batch_size: int,
+                  rows: list[int] | None = None) -> list[Generation]:
         tok = self.tok
-        decoder = GreedyDecoder(self.lm.model, tok.pad_token_id, tok.eos_token_id)
+        decoder = GreedyDecoder(self.lm.model, tok.pad_token_id, tok.eos_token_id, self.row_deltas)
 
         def is_stopped(ids: list[int]) -> bool:
             text = tok.decode(ids, skip_special_tokens=True)
@@ -155,7 +168,8 @@ class HFBackend:
 
         out: list[Generation | None] = [None] * len(enc)
         for idx in plan_batches(enc, batch_size):
-            for i, d in zip(idx, decoder.decode([enc[i] for i in idx], max_new_tokens, is_stopped)):
+            edits = [rows[i] for i in idx] if rows is not None else None
+            for i, d in zip(idx, decoder.decode([enc[i] for i in idx], max_new_tokens, is_stopped, edits=edits)):
                 text = tok.decode(d.token_ids, skip_special_tokens=True)
                 cut = cut_at_stop(text, stop)
                 out[i] = Generation(cut, self.tokenize(cut) if cut != text else d.token_ids)

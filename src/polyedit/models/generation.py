@@ -182,8 +182,9 @@ def new_cache(config) -> DynamicCache:
 class GreedyDecoder:
     """Greedy decoding of one batch of token sequences with `model`'s KV cache."""
 
-    def __init__(self, model, pad_id: int, eos_id: int | None) -> None:
+    def __init__(self, model, pad_id: int, eos_id: int | None, row_deltas=None) -> None:
         self.model = model
+        self.row_deltas = row_deltas  # `row_deltas.RowDeltas`: each row's own edit (told before every forward)
         self.pad_id, self.eos_id = pad_id, eos_id
         params = inspect.signature(model.forward).parameters
         # BLOOM has no position ids (ALiBi follows the attention mask); most families take them
@@ -205,11 +206,12 @@ class GreedyDecoder:
 
     @torch.no_grad()
     def decode(self, rows: list[list[int]], max_new_tokens, is_stopped,
-               samplers: list[RowSampler | None] | None = None) -> list[Decoded]:
+               samplers: list[RowSampler | None] | None = None, edits: list[int] | None = None) -> list[Decoded]:
         """`is_stopped(token_ids)` says whether a row's new tokens already contain a stop string.
         `max_new_tokens` and `is_stopped` may also be lists, one per row (the server batches requests
         that ask for different lengths and stop strings). `samplers`: per row, None (greedy) or the
-        `RowSampler` that picks its tokens."""
+        `RowSampler` that picks its tokens. `edits`: with `row_deltas`, the edit each row is decoded under
+        (the shared prefix is then run once only where every row reads the same edit)."""
         device = self.model.get_input_embeddings().weight.device  # with a device map: where inputs go
         n = len(rows)
         limits = list(max_new_tokens) if isinstance(max_new_tokens, (list, tuple)) else [max_new_tokens] * n
@@ -221,6 +223,11 @@ class GreedyDecoder:
         shortest = min(len(r) for r in rows)
         while n > 1 and p < shortest - 1 and all(r[p] == rows[0][p] for r in rows):
             p += 1
+        if self.row_deltas is not None:
+            edits = list(edits) if edits is not None else [-1] * n
+            if len(set(edits)) > 1:
+                p = 0  # a prefix run once is one edit's: rows of different edits each run their own
+            self.row_deltas.rows(edits)
         if not self.takes_cache:
             return self._generate(rows, limits, stop_fns, device, samplers)
         cache = new_cache(self.model.config)
@@ -260,6 +267,8 @@ class GreedyDecoder:
                 cache.batch_select_indices(sel)
                 mask, positions = mask[sel], positions[sel]
                 active = [active[j] for j in keep]
+                if self.row_deltas is not None:
+                    self.row_deltas.rows([edits[row] for row in active])
                 nxt = [nxt[j] for j in keep]
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             positions = positions + 1
@@ -272,7 +281,13 @@ class GreedyDecoder:
         n = len(rows)
         if p >= MIN_SHARED_PREFIX:
             prefix = torch.tensor([rows[0][:p]], device=device)
+            deltas = self.row_deltas
+            saved = deltas.current() if deltas is not None else None
+            if deltas is not None:  # every row reads the same edit here (see `decode`): so does the prefix
+                deltas.rows(saved[:1])
             self._forward(prefix, torch.ones_like(prefix), torch.arange(p, device=device)[None], cache, first=True)
+            if deltas is not None:
+                deltas.rows(saved)
             cache.batch_repeat_interleave(n)
         else:
             p = 0

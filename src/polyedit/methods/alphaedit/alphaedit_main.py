@@ -78,6 +78,7 @@ class AlphaEdit(EditMethod):
     description = "MEMIT projected onto the null space of preserved keys, earlier edits kept (Fang et al. 2025)"
     hparams_class = AlphaEditHParams
     supports_batch = True
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> MemoryHandle:
         hp = self.resolved(lm)

@@ -38,6 +38,7 @@ class EMMET(EditMethod):
     description = "equality-constrained batched ROME over MEMIT's layer range (Gupta et al. 2024)"
     hparams_class = EMMETHParams
     supports_batch = True
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)

@@ -69,6 +69,7 @@ class LangEdit(EditMethod):
     description = "AlphaEdit with a null space per language, away from the other languages' edits (Sun et al. 2025)"
     hparams_class = LangEditHParams
     supports_batch = True
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> MemoryHandle:
         hp = self.resolved(lm)

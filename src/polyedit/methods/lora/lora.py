@@ -114,6 +114,7 @@ class LoRA(EditMethod):
     description = "low-rank adapter (peft) on chosen modules trained on the target tokens, merged; saveable as a peft adapter"
     hparams_class = LoRAHParams
     supports_batch = True
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)

@@ -36,6 +36,7 @@ class MEMIT(EditMethod):
     description = "mass-editing memory over a range of MLP layers (Meng et al. 2023), in the edits' languages"
     hparams_class = MEMITHParams
     supports_batch = True
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)

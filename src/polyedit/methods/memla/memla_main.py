@@ -58,6 +58,7 @@ class MEMLA(EditMethod):
                    "(Xie et al. 2024)")
     hparams_class = MEMLAHParams
     supports_batch = False  # the reference edits one request at a time
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply_cases(self, lm: LoadedModel, cases: list[EditCase]) -> EditHandle:
         cases, filled = cases_with_old_answers(lm, cases)

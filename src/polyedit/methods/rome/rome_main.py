@@ -19,11 +19,11 @@ from typing import Literal
 
 import torch
 
-from polyedit.data.cases import Edit
+from polyedit.data.cases import Edit, EditCase
 from polyedit.methods import convergence
 from polyedit.methods.base import EditHandle, EditMethod, HParams, param, register_method
 from polyedit.methods.layer_choice import check_layers, layer_at
-from polyedit.methods.precision import add_to_weight, commit_note
+from polyedit.methods.precision import add_to_weight, commit_note, committed
 from polyedit.methods.locate_then_edit.rank_one import (FACT_TOKENS, context_keys, context_prefixes, fact_contexts,
                                                         language_info, mean_key, optimise_values)
 from polyedit.methods.rome.update import DENOMINATOR_KEYS, rank_one_update
@@ -65,24 +65,36 @@ class ROMEHParams(HParams):
 
 def rome_edit(lm: LoadedModel, edit: Edit, hp: ROMEHParams, c: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """One ROME edit in place; returns what to record, and the key k and value v* with Ŵ k = v*."""
+    [(record, k_fit, v_star, delta)] = rome_updates(lm, [edit], hp, c)
+    record["commit_loss"] = add_to_weight(weight_out_in(lm.model.get_submodule(lm.arch.mlp_out[hp.layer])), delta)
+    return record, k_fit, v_star
+
+
+def rome_updates(lm: LoadedModel, edits: list[Edit], hp: ROMEHParams, c: torch.Tensor) -> list[tuple]:
+    """ROME's update of each edit against the weights as they are, none written: per edit (record, k, v*, ΔW in
+    the (out, in) view). The v* of all edits are optimised together, each δ with its single-fact gradient and
+    its own stopping (`rank_one.optimise_facts`), so each is the v* it gets alone."""
     module = lm.arch.mlp_out[hp.layer]
-    prefixes = context_prefixes(lm, edit.lang, hp.prefixes, hp.prefix_tokens, hp.seed)
-    contexts = [fact_contexts(lm, edit, prefixes, hp.fact_token)]
-    keys = context_keys(lm, hp.layer, contexts)[0]
-    k_star = mean_key(keys, "flat")  # ROME's compute_u: "{}" and the prefixes weigh the same
-    k_fit = keys[0] if hp.denominator_key == "bare_prompt" else k_star
+    contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
+                              hp.fact_token) for e in edits]
+    keys = context_keys(lm, hp.layer, contexts)
     torch.manual_seed(hp.seed)
     value = optimise_values(lm, contexts, module, lr=hp.v_lr, steps=hp.v_steps, kl_factor=hp.kl_factor,
                             weight_decay=hp.v_weight_decay, clamp_norm_factor=hp.clamp_norm_factor)
     w = weight_out_in(lm.model.get_submodule(module))
-    with torch.no_grad():
-        k_star, k_fit = k_star.to(w.device), k_fit.to(w.device)
-        v_star = w.float() @ k_fit + value.delta[0].to(w.device)  # v* = W k + δ (bias unchanged: added to both)
-        lost = add_to_weight(w, rank_one_update(w, c, k_star, v_star, k_fit))
-    record = {**language_info(contexts)[0], "v_loss": value.loss[0], "v_steps": value.steps[0],
-              "delta_norm": value.delta[0].norm().item(), "commit_loss": lost,
-              "outcome": convergence.outcome(value.loss[0], value.steps[0], value.early_stop_loss)}
-    return record, k_fit, v_star
+    out = []
+    for i, info in enumerate(language_info(contexts)):
+        k_star = mean_key(keys[i], "flat")  # ROME's compute_u: "{}" and the prefixes weigh the same
+        k_fit = keys[i][0] if hp.denominator_key == "bare_prompt" else k_star
+        with torch.no_grad():
+            k_star, k_fit = k_star.to(w.device), k_fit.to(w.device)
+            v_star = w.float() @ k_fit + value.delta[i].to(w.device)  # v* = W k + δ (bias unchanged: added to both)
+            delta = rank_one_update(w, c, k_star, v_star, k_fit)
+        record = {**info, "v_loss": value.loss[i], "v_steps": value.steps[i],
+                  "delta_norm": value.delta[i].norm().item(),
+                  "outcome": convergence.outcome(value.loss[i], value.steps[i], value.early_stop_loss)}
+        out.append((record, k_fit, v_star, delta))
+    return out
 
 
 @register_method
@@ -91,6 +103,7 @@ class ROME(EditMethod):
     description = "rank-one model editing of one MLP layer (Meng et al. 2022), prefixes and KL prompt in the edit's language"
     hparams_class = ROMEHParams
     supports_batch = False
+    edits_as_row_deltas = True  # a low-rank change of linear weights (--parallel-edits)
 
     def apply(self, lm: LoadedModel, edits: list[Edit]) -> EditHandle:
         hp = self.resolved(lm)
@@ -98,12 +111,31 @@ class ROME(EditMethod):
         c = second_moments(lm, [hp.layer], corpus, hp.stats_tokens, hp.stats_dir)[hp.layer]
         handle = EditHandle(lm, lm.arch.mlp_out_weights([hp.layer]), info={"layer": hp.layer, "second_moment": corpus})
         done = [rome_edit(lm, e, hp, c) for e in edits]
-        records = [r for r, _, _ in done]
+        self._record(handle, hp, [r for r, _, _ in done], lm.dtype)
+        handle.keys_values = [(k, v) for _, k, v in done]  # (k, v*) with Ŵ k = v*, for inspection and tests
+        return handle
+
+    def independent_changes(self, lm: LoadedModel, cases: list[EditCase]) -> list[tuple[EditHandle, dict]]:
+        """Each case's edit alone on the unedited model, their v* optimised together (`rome_updates`), as the
+        change its `apply` would commit (`precision.committed`); no weight is written."""
+        hp = self.resolved(lm)
+        corpus = resolve_corpus(lm, hp.stats_corpus)
+        c = second_moments(lm, [hp.layer], corpus, hp.stats_tokens, hp.stats_dir)[hp.layer]
+        module = lm.arch.mlp_out[hp.layer]
+        w = weight_out_in(lm.model.get_submodule(module))
+        out = []
+        for record, _, _, delta in rome_updates(lm, [c_.edit for c_ in cases], hp, c):
+            _, change, record["commit_loss"] = committed(w, delta)
+            handle = EditHandle(lm, (), info={"layer": hp.layer, "second_moment": corpus})
+            self._record(handle, hp, [record], lm.dtype)
+            handle.info.setdefault("hparams", hp.to_dict())
+            out.append((handle, {module: change}))
+        return out
+
+    def _record(self, handle: EditHandle, hp: ROMEHParams, records: list[dict], dtype) -> None:
         outcomes = [r.pop("outcome") for r in records]
         losses = {f"layer {hp.layer}" + (f", edit {i}" if len(records) > 1 else ""): r.pop("commit_loss")
                   for i, r in enumerate(records)}
         handle.info["edits"] = records  # one entry per edit, however many
         convergence.record(handle.info, outcomes)
-        commit_note(self.name, losses, lm.dtype, handle.info)
-        handle.keys_values = [(k, v) for _, k, v in done]  # (k, v*) with Ŵ k = v*, for inspection and tests
-        return handle
+        commit_note(self.name, losses, dtype, handle.info)
