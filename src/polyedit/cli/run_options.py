@@ -22,7 +22,6 @@ CLICK = {
     "chat_template": {"type": click.Choice(["generated", "all"]), "is_flag": False, "flag_value": "generated",
                       "default": None, "show_default": False},
     "modules": {"metavar": "mlp_out=NAME[,mlp_in=NAME]"},
-    "eval_batch_size": {"type": str, "default": "32"},
 }
 #: options of `bench` that are no part of the run: where it is written, and whether it continues one there
 CLI_ONLY = {"out": click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder"),
@@ -43,10 +42,16 @@ def _choices(annotation) -> list[str] | None:
     """The values of a `Literal[...]` field (optional or not), else None."""
     args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) \
         is typing.Union else (annotation,)
-    for arg in args:
-        if typing.get_origin(arg) is Literal:
-            return [str(v) for v in typing.get_args(arg)]
-    return None
+    literal = [arg for arg in args if typing.get_origin(arg) is Literal]
+    if not literal or len(literal) < len([a for a in args if a is not type(None)]):
+        return None  # a number or a word (`8` or `auto`): text, which the field's validator reads
+    return [str(v) for arg in literal for v in typing.get_args(arg)]
+
+
+def _mixed(annotation) -> bool:
+    """A field that takes a number or one of some words."""
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+    return any(typing.get_origin(a) is Literal for a in args) and _choices(annotation) is None
 
 
 def _is_int(annotation) -> bool:
@@ -70,6 +75,8 @@ def _option(name: str, info) -> click.Option:
     choices = _choices(info.annotation)
     if choices:
         kw["type"] = click.Choice(choices)
+    elif _mixed(info.annotation):
+        kw["type"] = str  # a number or a word (`8` or `auto`): the field's validator reads the text
     elif _is_int(info.annotation):
         kw["type"] = int
     kw.update(CLICK.get(name, {}))
