@@ -59,7 +59,7 @@ def test_a_stopped_sweep_continues_where_it_was(local_sweep, tmp_path):
     ({"methods": [{"name": "lora", "hparams": "bad.yaml"}]}, "methods[0].hparams:"),
     ({"datasets": ["nosuch:x"]}, "datasets[0].spec: unknown dataset 'nosuch'"),
     ({"datasets": [{"spec": "world:small", "langs": ["xx-nope"]}]}, "datasets[0].langs:"),
-    ({"langs": 3}, "langs: must be a list of language codes"),
+    ({"langs": 3}, "langs: expected a list of names, got 3"),
     ({"modes": ["parallel"]}, "modes[0]: must be one of single, batch, sequential"),
     ({"modes": [{"mode": "batch", "edits_per_step": 0}]}, "modes[0].edits_per_step: must be at least 1, got 0"),
     ({"limit": "all"}, "limit: must be a whole number, got 'all'"),

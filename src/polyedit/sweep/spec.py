@@ -168,19 +168,10 @@ def _models(doc: dict, where: str, resolve: bool = True) -> list[str]:
     return models
 
 
-def _langs(v, where: str) -> tuple[str, ...] | None:
-    from polyedit.data.languages import normalize_code
-
-    if v is None:
-        return None
-    if isinstance(v, str):
-        v = [x for x in v.replace(" ", ",").split(",") if x]
-    if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
-        raise _fail(where, f"must be a list of language codes, got {v!r}")
-    try:
-        return tuple(normalize_code(x) for x in v)
-    except PolyeditError as e:
-        raise _fail(where, str(e)) from None
+def _langs(v, prefix: str) -> tuple[str, ...] | None:
+    """Probe languages as the run's spec reads them (a list, or a comma-separated string); `prefix` names
+    where they are given (`SWEEP.yaml: ` or `SWEEP.yaml: datasets[0].`)."""
+    return None if v is None else tuple(_checked(prefix, langs=v).langs)
 
 
 def _keys(entry: dict, allowed: set[str], where: str) -> None:
@@ -241,7 +232,7 @@ def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str
             load_dataset(d["spec"])  # its files exist and load: a run would stop here after writing its folder
         except PolyeditError as e:
             raise _fail(f"{w}.spec", str(e)) from None
-        langs = _langs(d["langs"], f"{w}.langs") if "langs" in d else default_langs
+        langs = _langs(d["langs"], f"{w}.") if "langs" in d else default_langs
         out.append((d["spec"], langs))
     return out
 
@@ -354,7 +345,7 @@ def parse_sweep(doc, where: str = "sweep", base: Path = Path("."), resolve_model
         raise _fail(where, "must be a mapping of keys (models, methods, datasets, ...)")
     _keys(doc, TOP_KEYS, f"{where}:")
     models = _models(doc, where, resolve_models)
-    default_langs = _langs(doc.get("langs"), f"{where}: langs")
+    default_langs = _langs(doc.get("langs"), f"{where}: ")
     methods = _methods(doc, where, base)
     datasets = _datasets(doc, where, default_langs)
     shared = _checked(f"{where}: ", limit=doc.get("limit"), seed=doc.get("seed", 0))  # every cell's
