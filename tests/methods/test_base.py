@@ -25,6 +25,8 @@ from polyedit.methods.ft.ft_l import OBJECTIVES, FTLHParams
     ("layers: [1, '2']\n", "hp.yaml (ft-l): layers: input should be a valid integer, got '2'"),
     ("steps: 2.5\n", "hp.yaml (ft-l): steps: input should be a valid integer, got 2.5"),
     ("steps: true\n", "hp.yaml (ft-l): steps: input should be a valid integer, got True"),
+    ("steps: 100000000000000000000000000000\n", "hp.yaml (ft-l): steps: a 30-digit integer is out of range"),
+    ("layers: [1, 100000000000000000000000000000]\n", "layers: a 30-digit integer is out of range"),
     ("lr: 0.1\nlayerz: [1]\nstep: 3\n", "hp.yaml (ft-l): unknown hyperparameter(s) layerz, step for FTLHParams"),
 ])
 def test_bad_yaml_values_are_one_line(tmp_path, text, message):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from polyedit.data.cases import Edit, EditCase, Probe
 from polyedit.errors import PolyeditError, shorten
@@ -39,6 +39,9 @@ def param(default: Any, help: str, *, gt: float | None = None, ge: float | None 
     return Field(default, description=help, gt=gt, ge=ge, lt=lt, le=le, json_schema_extra=extra)
 
 
+MAX_INT = 2**63 - 1  # the largest integer a hyperparameter may hold (torch's int64)
+
+
 class HParams(BaseModel):
     """Base of every method's hyperparameters: a pydantic model, strict (a string is not a number, a number
     not a list), closed (an unknown field is refused) and finite. Fields left `None` are derived from the
@@ -48,6 +51,16 @@ class HParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
     seed: int = param(0, "random seed of the method's own sampling and initialisation", ge=SEED_MIN, le=SEED_MAX)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _int64(cls, value: Any, info: ValidationInfo) -> Any:
+        """No count, seed or size is larger than torch's int64: a longer integer is a typo, not a setting."""
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+                raise PolyeditError(f"{_WHERE.get() or cls.__name__}: {info.field_name}: a {len(str(abs(v)))}-digit "
+                                    f"integer is out of range (at most {MAX_INT})")
+        return value
 
     def __init__(self, **values: Any) -> None:
         # pydantic's validation of a model with its own __init__ runs it (from_dict's too): one place says it
