@@ -38,7 +38,7 @@ FAST = {"prefixes": 0, "v_steps": 2, "steps": 2, "max_steps": 2, "ig_steps": 2,
 ONE_DENSE_PROJECTION = r"layer \d's MLP model\.layers\.\d\.mlp is a mixture of 4 experts .*does not edit experts"
 #: (families, method pattern) -> the one-line refusal
 REFUSALS = {
-    (frozenset(MOE), r"alphaedit|emmet|grace|kn|langedit|lora|memit|memla.*|rome|ultraedit|wise"): ONE_DENSE_PROJECTION,
+    (frozenset(MOE), r"alphaedit|emmet|grace|kn|langedit|lora|memit|memit-sum|memla.*|rome|ultraedit|wise"): ONE_DENSE_PROJECTION,
     # BloomConfig names no activation (BLOOM's GELU is hard-wired), and WISE's routing score compares activations
     (frozenset({"bloom"}), r"wise"): r"wise: the model config names no MLP activation",
     (frozenset(ARCH_FAMILIES), r"ike"): r"ike: the dataset of case 'edit-0' declares no demonstrations; set corpus",
