@@ -33,6 +33,34 @@ SAMPLERS = ("tpe", "nsga2")
 OBJECTIVES = ["locality", "transfer"]
 
 
+@dataclass(frozen=True)
+class Objective:
+    """What a search maximises: the chosen trial is the best `maximised` among the trials whose `floored`
+    reaches the floor; both are Optuna's objectives (the Pareto front is over the two)."""
+
+    name: str
+    maximised: str
+    floored: str
+
+    @property
+    def values(self) -> list[str]:
+        """The order the study is told the values in."""
+        return [self.maximised, self.floored]
+
+    @property
+    def axes(self) -> list[str]:
+        """x, then y, as pareto.json lists them."""
+        return [self.floored, self.maximised]
+
+
+SINGLE = Objective("single", "transfer", "locality")
+#: `tune.lifelong`: a sequence's edit-language retention at its end, at a floor on the recall of untouched facts
+LIFELONG = Objective("lifelong", "retention", "recall")
+OBJECTIVE_KINDS = {o.name: o for o in (SINGLE, LIFELONG)}
+#: the lifelong settings: their defaults, and the flag that sets each (refused with the single-edit objective)
+LIFELONG_DEFAULTS = {"sequence_length": 200, "recall_floor": 0.9, "recall_sample": 50, "retention_sample": None}
+
+
 @dataclass
 class TuneConfig:
     model: str
@@ -47,8 +75,14 @@ class TuneConfig:
     langs: list[str] | None = None  # probe languages (None: all)
     base_hparams: dict = field(default_factory=dict)  # fixed fields (--hparams); the class defaults fill the rest
     test_cases: int | None = None  # --evaluate-test: the first N test cases (None: all)
+    objective: str = SINGLE.name  # single: one edit at a time; lifelong: a sequence of N edits (`tune.lifelong`)
+    sequence_length: int | None = None  # lifelong: N, the edits of each trial's sequence (the first N dev cases)
+    recall_floor: float | None = None  # lifelong: the share of the unedited model's recall a chosen trial keeps
+    recall_sample: int | None = None  # lifelong: untouched dev cases whose facts recall asks
+    retention_sample: int | None = None  # lifelong: edits re-scored at the end (None: all N)
 
     def __post_init__(self) -> None:
+        self._check_objective()
         for name, minimum in (("trials", 1), ("cases", 1), ("test_cases", 1)):
             v = getattr(self, name)
             if v is None and name != "trials":
@@ -65,6 +99,31 @@ class TuneConfig:
             raise PolyeditError(f"--transfer must be one of {', '.join(TRANSFER_KINDS)}, got {self.transfer!r}")
         split_spec(self.data, "dev")  # a spec asking for another split fails here
 
+    def _check_objective(self) -> None:
+        if self.objective not in OBJECTIVE_KINDS:
+            raise PolyeditError(f"unknown --objective {self.objective!r} (known: {', '.join(OBJECTIVE_KINDS)})")
+        for name, default in LIFELONG_DEFAULTS.items():
+            flag = "--" + name.replace("_", "-")
+            v = getattr(self, name)
+            if self.objective != LIFELONG.name:
+                if v is not None:
+                    raise PolyeditError(f"{flag} needs --objective lifelong")
+                continue
+            if v is None:
+                v = default
+                setattr(self, name, v)
+            if v is None:  # retention_sample's default: every edit
+                continue
+            if name == "recall_floor":
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 1:
+                    raise PolyeditError(f"{flag} must be a number in [0, 1], got {v!r}")
+            elif isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise PolyeditError(f"{flag} must be a whole number of at least 1, got {v!r}")
+
+    @property
+    def goal(self) -> Objective:
+        return OBJECTIVE_KINDS[self.objective]
+
     @property
     def dev_data(self) -> str:
         return split_spec(self.data, "dev")
@@ -79,6 +138,9 @@ class TuneConfig:
         d = asdict(self)
         d.pop("trials")
         d.pop("test_cases")
+        if self.objective == SINGLE.name:  # as a search from before the lifelong objective records itself
+            for name in ("objective", *LIFELONG_DEFAULTS):
+                d.pop(name)
         return json.loads(json.dumps(d))
 
 
