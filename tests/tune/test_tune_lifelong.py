@@ -55,6 +55,9 @@ def test_lifelong_search_on_world_small(tmp_path, capsys):
                                                                                              chosen["chosen"]["number"])
     assert p["objective"].startswith("chosen: max retention") and p["polyedit_version"] and p["date"]
     assert "--objective lifelong --sequence-length 3" in p["command"]
+    from polyedit.reports.tuning import find_tunings
+
+    assert find_tunings([out]) == []  # not drawn among the single-edit fronts (its values are not theirs)
 
 
 def test_chosen_is_the_best_retention_at_the_recall_floor():
