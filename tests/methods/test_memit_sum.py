@@ -80,3 +80,11 @@ def test_a_sequence_writes_the_batch_and_restores_in_turn(world):
     for h in reversed(handles[:2]):
         h.restore()
     assert state_hash(lm.model) == before and base_weights(lm) == {}
+
+
+def test_a_refused_layer_range_names_the_control(world):
+    from polyedit.errors import PolyeditError
+
+    lm = world[0]
+    with pytest.raises(PolyeditError, match="memit-sum"):
+        get_method("memit-sum", {"layers": [99], "stats_corpus": "identity"}).apply(lm, [world[1][0].edit])
