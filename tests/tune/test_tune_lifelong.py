@@ -109,3 +109,11 @@ def test_refused_before_any_trial_in_one_line(args, message, tmp_path, capsys):
 
     assert re.search(message, capsys.readouterr().err)
     assert shipped_path().read_text() == before and not (tmp_path / "s").exists()
+
+
+def test_provenance_names_the_command_of_the_last_budget():
+    from polyedit.tune.lifelong_settings import last_command
+
+    grown = {"command": "tune --trials 3", "budgets": [{"trials": 3, "command": "tune --trials 3"},
+                                                       {"trials": 6, "command": "tune --trials 6"}]}
+    assert last_command(grown) == "tune --trials 6" and last_command({"command": "x", "budgets": []}) == "x"

@@ -35,13 +35,19 @@ def read_settings(path: Path) -> dict:
     return data.get(SECTION) or {}
 
 
+def last_command(record: dict) -> str | None:
+    """The command of the search's last budget (a search continued with more trials records each)."""
+    budgets = [b for b in record.get("budgets") or [] if b.get("command")]
+    return budgets[-1]["command"] if budgets else record.get("command")
+
+
 def provenance(cfg: TuneConfig, out: Path, chosen: dict, record: dict) -> dict:
     c = chosen["chosen"]
     return {"objective": FORMULA, "sequence_length": cfg.sequence_length, "trials": cfg.trials,
             "complete": chosen["complete"], "failed": chosen["failed"], "data": cfg.dev_data, "split": "dev",
             "langs": cfg.langs or "all", "recall_sample": cfg.recall_sample, "retention_sample": cfg.retention_sample,
             "seed": cfg.seed, "sampler": cfg.sampler, "date": datetime.date.today().isoformat(),
-            "polyedit_version": polyedit.__version__, "command": record.get("command"), "search": str(out),
+            "polyedit_version": polyedit.__version__, "command": last_command(record), "search": str(out),
             "chosen_trial": c["number"], "meets_floor": c["meets_floor"], "recall_floor": cfg.recall_floor,
             "unedited_recall": record.get("unedited_recall"), "retention": c["retention"], "recall": c["recall"],
             "wall_seconds": round(chosen["wall_seconds"], 1)}
