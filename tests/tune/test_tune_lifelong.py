@@ -10,9 +10,8 @@ import yaml
 
 from polyedit.cli.main import main
 from polyedit.errors import PolyeditError
-from polyedit.tune.config import LIFELONG, TuneConfig
-from polyedit.tune.lifelong import floor
-from polyedit.tune.results import choose
+from polyedit.tune.config import TuneConfig
+from polyedit.tune.lifelong import choose as lifelong_choose, floor
 from polyedit.world.editing_yaml import shipped_path
 
 OTHER = {"memit": {"hparams": {"v_lr": 0.5}, "provenance": {"trials": 9}}}  # an entry the write must keep
@@ -43,9 +42,10 @@ def test_lifelong_search_on_world_small(tmp_path, capsys):
         if point["locality"]["mean"] == 1.0:  # every untouched answer as the unedited model gave it
             assert row["recall"] == record["unedited_recall"]
     chosen = json.loads((out / "chosen.json").read_text())
-    floor = 0.5 * record["unedited_recall"]
-    ok = [r for r in rows if r["recall"] >= floor]
-    assert chosen["chosen"]["number"] == max(ok, key=lambda r: (r["retention"], r["recall"], -r["number"]))["number"]
+    needed = 0.5 * record["unedited_recall"]
+    s = {r["number"]: r["retention"] * min(1, r["recall"] / needed) for r in rows}
+    assert chosen["chosen"]["number"] == max(rows, key=lambda r: (s[r["number"]], r["recall"], -r["number"]))["number"]
+    assert chosen["chosen"]["score"] == s[chosen["chosen"]["number"]]
     written = yaml.safe_load(settings.read_text())["lifelong"]["world:small"]
     assert written["memit"] == OTHER["memit"]  # the other entry is kept
     entry = written["grace"]
@@ -53,23 +53,27 @@ def test_lifelong_search_on_world_small(tmp_path, capsys):
     p = entry["provenance"]
     assert (p["sequence_length"], p["trials"], p["split"], p["seed"], p["chosen_trial"]) == (3, 2, "dev", 0,
                                                                                              chosen["chosen"]["number"])
-    assert p["objective"].startswith("chosen: max retention") and p["polyedit_version"] and p["date"]
+    assert p["objective"].startswith("chosen: max S = retention_edit_language(N)") and p["score"] is not None and p["polyedit_version"] and p["date"]
     assert "--objective lifelong --sequence-length 3" in p["command"]
     from polyedit.reports.tuning import find_tunings
 
     assert find_tunings([out]) == []  # not drawn among the single-edit fronts (its values are not theirs)
 
 
-def test_chosen_is_the_best_retention_at_the_recall_floor():
-    rows = [{"number": 0, "state": "COMPLETE", "retention": 0.9, "recall": 0.4},
-            {"number": 1, "state": "COMPLETE", "retention": 0.5, "recall": 0.8},
-            {"number": 2, "state": "COMPLETE", "retention": 0.6, "recall": 0.7},
+def test_chosen_is_the_retention_discounted_below_the_recall_floor():
+    """S = retention × min(1, recall / needed): full retention above the floor, discounted in proportion below
+    it, and a trial that edits nothing (retention 0, recall intact) never beats one that edits."""
+    rows = [{"number": 0, "state": "COMPLETE", "retention": 0.0, "recall": 1.0},   # a no-op
+            {"number": 1, "state": "COMPLETE", "retention": 0.8, "recall": 0.63},  # S = 0.8 × 0.7 = 0.56
+            {"number": 2, "state": "COMPLETE", "retention": 0.6, "recall": 0.95},  # S = 0.6
             {"number": 3, "state": "FAIL"}]
-    assert choose(rows, 0.7, LIFELONG)["number"] == 2
-    assert choose(rows, 0.3, LIFELONG)["number"] == 0
-    none = choose(rows, 0.95, LIFELONG)
-    assert none["number"] == 1 and none["meets_floor"] is False  # highest recall, marked
-    assert choose(rows, None, LIFELONG)["meets_floor"] is False  # recall₀ not yet known: nothing meets a floor
+    best = lifelong_choose(rows, 0.9)
+    assert best["number"] == 2 and best["score"] == pytest.approx(0.6) and best["meets_floor"] is True
+    assert lifelong_choose(rows, 0.6)["number"] == 1  # a lower floor: trial 1 keeps it, its 0.8 wins
+    below = lifelong_choose(rows[:2], 0.9)
+    assert below["number"] == 1 and below["score"] == pytest.approx(0.56) and below["meets_floor"] is False
+    assert lifelong_choose(rows[:1], 0.9)["number"] == 0  # nothing edits: the no-op, its S 0 on record
+    assert lifelong_choose([rows[3]], 0.9) is None
     cfg = TuneConfig(model="world:small", method="grace", data="world:small", trials=1, objective="lifelong",
                      recall_floor=0.5)
     assert floor(cfg, {"unedited_recall": 0.8}) == 0.4 and floor(cfg, {}) is None  # a share of recall₀

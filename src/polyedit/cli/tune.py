@@ -57,12 +57,12 @@ def canonical_command(**kw) -> str:
               help="the editing.yaml to write (default: the one polyedit ships, src/polyedit/world/editing.yaml)")
 @click.option("--objective", type=click.Choice(["single", "lifelong"]), default="single", show_default=True,
               help="single: each trial edits one case at a time; lifelong: each trial is a sequence of "
-                   "--sequence-length edits, scored at its end (edit-language retention at a recall floor)")
+                   "--sequence-length edits, scored at its end (edit-language retention, discounted below a recall floor)")
 @click.option("--sequence-length", type=int, default=None,
               help="lifelong: N, the first N dev cases edited in turn in every trial [default: 200]")
 @click.option("--recall-floor", type=float, default=None,
-              help="lifelong: chosen: the best retention among trials keeping this share of the unedited model's "
-                   "recall of untouched facts [default: 0.9]")
+              help="lifelong: the share of the unedited model's recall of untouched facts below which a trial's "
+                   "retention is discounted in proportion [default: 0.9]")
 @click.option("--recall-sample", type=int, default=None,
               help="lifelong: untouched dev cases whose facts recall asks, in every language [default: 50]")
 @click.option("--retention-sample", type=int, default=None,
@@ -139,9 +139,9 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
 def _report_lifelong(cfg, record: dict, out: str, path: str | None) -> None:
     c = record["result"]["chosen"]
     r0 = record.get("unedited_recall")
-    floor_note = ("" if c["meets_floor"] else
-                  f" (NO trial kept {cfg.recall_floor:g} of the unedited recall: highest recall shown)")
-    click.echo(f"chosen trial {c['number']}{floor_note}: after {cfg.sequence_length} edits, retention in the edit "
+    floor_note = ("" if c["meets_floor"] else f" (it does NOT keep {cfg.recall_floor:g} of the unedited recall)")
+    click.echo(f"chosen trial {c['number']}{floor_note}: S {c['score']:.3f}; after {cfg.sequence_length} edits, "
+               f"retention in the edit "
                f"language {100 * c['retention']:.1f}%, recall of untouched facts {100 * c['recall']:.1f}% (unedited "
                f"{100 * r0:.1f}%; protocol answer, answer_em); {out}/chosen.yaml")
     if path:

@@ -10,9 +10,14 @@ lifelong checkpoint of `evaluation/lifelong.py` after the N-th edit. Its two val
   in every language, of `--recall-sample` dev cases the sequence does not edit (the same cases in every
   trial), the mean over languages.
 
-Chosen: the trial of highest retention among those with recall ≥ recall_floor × recall₀, recall₀ the unedited
-model's recall of the same prompts (measured once per search, `unedited_recall`); ties: higher recall, then
-the earlier trial. Where none reaches it, the trial of highest recall, marked `meets_floor: false`.
+Chosen: the trial of highest score
+
+    S = retention × min(1, recall / (recall_floor × recall₀))
+
+recall₀ the unedited model's recall of the same prompts (measured once per search, `unedited_recall`): the
+retention, discounted in proportion to any shortfall of recall below the floor (ties: higher recall, then the
+earlier trial). A trial that edits nothing scores 0, so it is never chosen over one that edits (a floor alone
+chose such no-ops whenever no editing trial kept the floor); `meets_floor` says whether the chosen one keeps it.
 
 A trial's run reads only the reliability probes of each case (`reliability_only`): the objective scores
 nothing else, and the per-edit evaluation of the other probe kinds would multiply a trial's time.
@@ -31,9 +36,10 @@ from polyedit.tune.config import LIFELONG, TuneConfig
 
 #: the per-edit scoring of a trial (the checkpoint adds answer_locality on the untouched facts)
 PROTOCOLS = ["answer"]
-FORMULA = ("chosen: max retention_edit_language(N) subject to recall(N) >= recall_floor * recall(0); retention: "
+FORMULA = ("chosen: max S = retention_edit_language(N) * min(1, recall(N) / (recall_floor * recall(0))); retention: "
            "answer_em of the N edits' reliability prompts in their edit language after the N-th edit; recall: "
-           "answer_em of untouched dev facts in every language (macro mean over languages)")
+           "answer_em of untouched dev facts in every language, recall(0) on the unedited model (macro means over "
+           "languages)")
 
 
 def check_length(cfg: TuneConfig, n_dev: int) -> None:
@@ -95,23 +101,42 @@ def unedited_recall(lm, cfg: TuneConfig, dataset, trial_folder: Path) -> float |
 
 
 def floor(cfg: TuneConfig, record: dict) -> float | None:
-    """The recall a chosen trial must reach (None until recall₀ is known)."""
+    """The recall floor × recall₀ (None until recall₀ is known)."""
     r0 = record.get("unedited_recall")
     return None if r0 is None else cfg.recall_floor * r0
+
+
+def score(row: dict, recall_needed: float | None) -> float:
+    """S = retention × min(1, recall / (recall_floor × recall₀)) (module docstring); retention alone where the
+    floor is 0 or not known yet."""
+    if not recall_needed:
+        return row[LIFELONG.maximised]
+    return row[LIFELONG.maximised] * min(1.0, row[LIFELONG.floored] / recall_needed)
+
+
+def choose(rows: list[dict], recall_needed: float | None) -> dict | None:
+    """The complete trial of highest S (ties: higher recall, then the earlier trial), with its S and whether it
+    keeps the floor."""
+    done = [r for r in rows if r["state"] == "COMPLETE"]
+    if not done:
+        return None
+    best = max(done, key=lambda r: (score(r, recall_needed), r[LIFELONG.floored], -r["number"]))
+    keeps = recall_needed is not None and best[LIFELONG.floored] >= recall_needed
+    return {**best, "score": score(best, recall_needed), "meets_floor": keeps}
 
 
 def header(record: dict, cfg: TuneConfig, summary: dict) -> list[str]:
     """chosen.yaml's header for a lifelong search."""
     c = summary["chosen"]
-    rule = (f"the best retention with recall >= {cfg.recall_floor:g} x the unedited model's "
-            f"{record.get('unedited_recall', float('nan')):.3f}" if c["meets_floor"] else
-            f"NO trial kept {cfg.recall_floor:g} of the unedited recall: the trial of highest recall")
+    r0 = record.get("unedited_recall", float("nan"))
+    rule = (f"the highest S (retention, discounted below recall {cfg.recall_floor:g} x the unedited {r0:.3f}); "
+            + ("it keeps that recall" if c["meets_floor"] else "it does NOT keep that recall"))
     return [f"polyedit tune --objective lifelong: {cfg.method} on {cfg.model}, chosen on the dev split: {rule}",
             f"command: {record.get('command') or 'the Python API (polyedit.tune.study.run_tune)'}",
             f"a trial: a sequence of the first {cfg.sequence_length} dev cases ({cfg.dev_data}), one edit at a time, "
             f"scored after the last; budget {cfg.trials} trials ({summary['complete']} complete, {summary['failed']} "
             f"failed), sampler {cfg.sampler} seed {cfg.seed}; {summary['wall_seconds']:.0f} s in trials",
-            f"chosen: trial {c['number']}; retention in the edit language {c['retention']:.3f}, recall of untouched "
-            f"facts {c['recall']:.3f} (protocol answer, answer_em)",
+            f"chosen: trial {c['number']}; S {c['score']:.3f}; retention in the edit language {c['retention']:.3f}, "
+            f"recall of untouched facts {c['recall']:.3f} (protocol answer, answer_em)",
             f"objective: {FORMULA}",
             "every field is listed: `--hparams chosen.yaml` runs exactly this configuration"]

@@ -49,7 +49,8 @@ def provenance(cfg: TuneConfig, out: Path, chosen: dict, record: dict) -> dict:
             "seed": cfg.seed, "sampler": cfg.sampler, "date": datetime.date.today().isoformat(),
             "polyedit_version": polyedit.__version__, "command": last_command(record), "search": str(out),
             "chosen_trial": c["number"], "meets_floor": c["meets_floor"], "recall_floor": cfg.recall_floor,
-            "unedited_recall": record.get("unedited_recall"), "retention": c["retention"], "recall": c["recall"],
+            "unedited_recall": record.get("unedited_recall"), "score": c["score"], "retention": c["retention"],
+            "recall": c["recall"],
             "wall_seconds": round(chosen["wall_seconds"], 1)}
 
 

@@ -65,10 +65,10 @@ def write_outputs(out: Path, study, record: dict, cfg: TuneConfig) -> dict:
     front = pareto_numbers(study)
     goal = cfg.goal
     floor = lifelong.floor(cfg, record) if goal == LIFELONG else cfg.locality_floor
-    chosen = choose(rows, floor, goal)
+    chosen = lifelong.choose(rows, floor) if goal == LIFELONG else choose(rows, floor, goal)
     write_atomic(out / "trials.json", json.dumps(rows, indent=2, ensure_ascii=False))
     floor_entry = ({"recall_floor": cfg.recall_floor, "unedited_recall": record.get("unedited_recall"),
-                    "recall_needed": floor} if goal == LIFELONG else {"locality_floor": cfg.locality_floor})
+                    "recall_needed": floor, "rule": lifelong.FORMULA} if goal == LIFELONG else {"locality_floor": cfg.locality_floor})
     pareto = {"objectives": goal.axes, **floor_entry,
               "chosen": chosen["number"] if chosen else None,
               "trials": [{"number": r["number"], "params": r["params"], **{k: r[k] for k in goal.axes},
