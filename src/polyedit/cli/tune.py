@@ -69,7 +69,7 @@ def canonical_command(**kw) -> str:
               help="lifelong: a seeded sample of the N edits re-scored at the end [default: all N]")
 @click.option("--write-lifelong", "lifelong_path", default=None, type=click.Path(dir_okay=False),
               help="lifelong: then write the chosen settings, with their provenance, as MODEL's METHOD entry of "
-                   "this file of lifelong settings (e.g. configs/lifelong/world-medium.yaml)")
+                   "this file of lifelong settings (e.g. configs/tuned-lifelong/world-medium.yaml)")
 @device_option
 def command(model, method, data, trials, out, cases, floor, seed, sampler, transfer, langs, hparams,
             evaluate_test, test_cases, editing_size, editing_path, objective, sequence_length, recall_floor,
