@@ -21,6 +21,7 @@ METHOD_CASES: dict[str, tuple[dict, str, tuple[str, ...]]] = {
     "lora": ({"steps": 5}, WEIGHTS, ()),
     "rome": (_IDENTITY, WEIGHTS, _EDITS),
     "memit": (_IDENTITY, WEIGHTS, _EDITS),
+    "memit-sum": (_IDENTITY, WEIGHTS, _EDITS),
     "emmet": (_IDENTITY, WEIGHTS, _EDITS),
     "alphaedit": (_NULL_SPACE, WEIGHTS, _EDITS),
     "langedit": (_NULL_SPACE, WEIGHTS, _EDITS),

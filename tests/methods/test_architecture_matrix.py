@@ -37,7 +37,7 @@ EXPERT_OUTPUTS = r"mlp\.(experts\.down_proj|shared_expert\.down_proj\.weight)"
 ONE_DENSE_PROJECTION = r"layer \d's MLP model\.layers\.\d\.mlp is a mixture of 4 experts .*does not edit experts"
 #: (families, method pattern) -> the one-line refusal
 REFUSALS = {
-    (frozenset(MOE), r"alphaedit|emmet|grace|kn|langedit|lora|memit|memla.*|rome|ultraedit|wise"): ONE_DENSE_PROJECTION,
+    (frozenset(MOE), r"alphaedit|emmet|grace|kn|langedit|lora|memit|memit-sum|memla.*|rome|ultraedit|wise"): ONE_DENSE_PROJECTION,
     # BloomConfig names no activation (BLOOM's GELU is hard-wired), and WISE's routing score compares activations
     (frozenset({"bloom"}), r"wise"): r"wise: the model config names no MLP activation",
     (frozenset(ARCH_FAMILIES), r"ike"): r"ike: the dataset of case 'edit-0' declares no demonstrations; set corpus",

@@ -29,15 +29,15 @@ def cases_file(tmp_path_factory):
                                          ("memit", "batch"), ("memit", "sequential"), ("grace", "batch"),
                                          ("grace", "sequential"), ("alphaedit", "batch"),
                                          ("alphaedit", "sequential"), ("langedit", "sequential"), ("emmet", "batch"),
-                                         ("emmet", "sequential")])
+                                         ("emmet", "sequential"), ("memit-sum", "batch"), ("memit-sum", "sequential")])
 def test_modes(method, mode, tiny_model_dirs, cases_file, tmp_path):
     from polyedit.models import load_model
 
     lm = load_model(str(tiny_model_dirs["gpt_neox"]))
     before = state_hash(lm.model)
-    cfg = BenchConfig(model="tiny", method=method, data=cases_file, hparams=FAST[method], mode=mode,
-                      edits_per_step=2)
-    summary = run_bench(lm, get_method(method, FAST[method]), load_dataset(cases_file), tmp_path, cfg, progress=False)
+    hp = FAST[method.removesuffix("-sum")]  # the control runs with MEMIT's settings
+    cfg = BenchConfig(model="tiny", method=method, data=cases_file, hparams=hp, mode=mode, edits_per_step=2)
+    summary = run_bench(lm, get_method(method, hp), load_dataset(cases_file), tmp_path, cfg, progress=False)
     assert summary["n_cases"] == 4
     assert state_hash(lm.model) == before
     records = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text("utf-8").splitlines()]

@@ -4,6 +4,7 @@ optionally, the chosen configuration on the test split and into world/editing.ya
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import click
 
@@ -13,12 +14,21 @@ from polyedit.cli.common import device_option, hparams_option, method_option, mo
 def canonical_command(**kw) -> str:
     """The command with every setting spelt out (defaults included), as recorded in the outputs."""
     parts = ["polyedit", "tune", "--model", kw["model"], "--method", kw["method"], "--data", kw["data"],
-             "--trials", str(kw["trials"]), "--cases", str(kw["cases"]), "--locality-floor", f"{kw['floor']:g}",
-             "--seed", str(kw["seed"]), "--sampler", kw["sampler"], "--transfer", kw["transfer"]]
+             "--trials", str(kw["trials"])]
+    if kw.get("objective", "single") == "single":  # the single-edit objective's own settings
+        parts += ["--cases", str(kw["cases"]), "--locality-floor", f"{kw['floor']:g}"]
+    parts += ["--seed", str(kw["seed"]), "--sampler", kw["sampler"]]
+    if kw.get("objective", "single") == "single":
+        parts += ["--transfer", kw["transfer"]]
     if kw["langs"]:
         parts += ["--langs", ",".join(kw["langs"])]
     if kw["hparams"]:
         parts += ["--hparams", kw["hparams"]]
+    if kw.get("objective", "single") != "single":
+        parts += ["--objective", kw["objective"]]
+        for key, value in kw["lifelong"].items():
+            if value is not None:
+                parts += ["--" + key.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join(parts + ["--out", kw["out"]])
 
 
@@ -44,9 +54,25 @@ def canonical_command(**kw) -> str:
 @click.option("--write-editing-yaml", "editing_path", default=None, metavar="PATH",
               help="then write the chosen settings as the method's entry in PATH: a model folder's editing.yaml, "
                    "or a file of world sizes (world/editing.yaml's layout; the entry of the tuned world:SIZE)")
+@click.option("--objective", type=click.Choice(["single", "lifelong"]), default="single", show_default=True,
+              help="single: each trial edits one case at a time; lifelong: each trial is a sequence of "
+                   "--sequence-length edits, scored at its end (edit-language retention, discounted below a recall floor)")
+@click.option("--sequence-length", type=int, default=None,
+              help="lifelong: N, the first N dev cases edited in turn in every trial [default: 200]")
+@click.option("--recall-floor", type=float, default=None,
+              help="lifelong: the share of the unedited model's recall of untouched facts below which a trial's "
+                   "retention is discounted in proportion [default: 0.9]")
+@click.option("--recall-sample", type=int, default=None,
+              help="lifelong: untouched dev cases whose facts recall asks, in every language [default: 50]")
+@click.option("--retention-sample", type=int, default=None,
+              help="lifelong: a seeded sample of the N edits re-scored at the end [default: all N]")
+@click.option("--write-lifelong", "lifelong_path", default=None, type=click.Path(dir_okay=False),
+              help="lifelong: then write the chosen settings, with their provenance, as MODEL's METHOD entry of "
+                   "this file of lifelong settings (e.g. configs/tuned-lifelong/world-medium.yaml)")
 @device_option
 def command(model, method, data, trials, out, cases, floor, seed, sampler, transfer, langs, hparams,
-            evaluate_test, test_cases, editing_path, device):
+            evaluate_test, test_cases, editing_path, objective, sequence_length, recall_floor,
+            recall_sample, retention_sample, lifelong_path, device):
     """Search METHOD's declared hyperparameter space for the best trade-off of other-language transfer and
     locality on DATA's dev split; write the Pareto front and the configuration chosen at the locality floor."""
     from polyedit.errors import PolyeditError
@@ -59,15 +85,27 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
     base = HParams.read_yaml(hparams) if hparams else {}
     if test_cases is not None and not evaluate_test:
         raise PolyeditError("--test-cases needs --evaluate-test")
+    if objective == "lifelong" and (evaluate_test or editing_path):
+        raise PolyeditError(f"{'--evaluate-test' if evaluate_test else '--write-editing-yaml'} is for the single-edit "
+                            f"objective; a lifelong search writes its settings with --write-lifelong FILE")
+    if lifelong_path and objective != "lifelong":
+        raise PolyeditError("--write-lifelong needs --objective lifelong")
+    extra = dict(sequence_length=sequence_length, recall_floor=recall_floor, recall_sample=recall_sample,
+                 retention_sample=retention_sample)
     cfg = TuneConfig(model=model, method=method, data=data, trials=trials, cases=cases, locality_floor=floor,
                      seed=seed, sampler=sampler, transfer=transfer, langs=langs, base_hparams=base,
-                     test_cases=test_cases)
+                     test_cases=test_cases, objective=objective, **extra)
     if editing_path:
         from polyedit.tune.editing import check_target
 
         check_target(model, editing_path)  # before the search: a target it would refuse is said at once
+    if lifelong_path:
+        from polyedit.tune.lifelong_settings import read_settings
+
+        read_settings(Path(lifelong_path))  # a file that is not one of lifelong settings, before any trial
     cmd = canonical_command(model=model, method=method, data=data, trials=trials, cases=cases, floor=floor,
-                            seed=seed, sampler=sampler, transfer=transfer, langs=langs, hparams=hparams, out=out)
+                            seed=seed, sampler=sampler, transfer=transfer, langs=langs, hparams=hparams, out=out,
+                            objective=objective, lifelong={k: getattr(cfg, k) for k in extra})
     record = run_tune(cfg, out, command=cmd, device=device)
     res = record["result"]
     click.echo(f"{res['finished']} of {res['budget']} trials ({res['complete']} complete, {res['failed']} failed) "
@@ -75,6 +113,9 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
     c = res["chosen"]
     if c is None:
         raise PolyeditError("no trial completed: nothing to choose (see trials.json for the errors)")
+    if objective == "lifelong":
+        _report_lifelong(cfg, record, out, lifelong_path)
+        return
     floor_note = "" if c["meets_floor"] else f" (NO trial reached locality {floor:g}: highest locality shown)"
     click.echo(f"chosen trial {c['number']}{floor_note}: dev {transfer} in the other languages "
                f"{100 * c['transfer']:.1f}% (protocol answer, answer_em), locality {100 * c['locality']:.1f}% "
@@ -93,3 +134,18 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
 
         click.echo(f"wrote the {method} entry in {write_editing_entry(cfg, out, editing_path)}")
     click.echo(f"report: polyedit report {out} --out {out}/report")
+
+
+def _report_lifelong(cfg, record: dict, out: str, path: str | None) -> None:
+    c = record["result"]["chosen"]
+    r0 = record.get("unedited_recall")
+    floor_note = ("" if c["meets_floor"] else f" (it does NOT keep {cfg.recall_floor:g} of the unedited recall)")
+    click.echo(f"chosen trial {c['number']}{floor_note}: S {c['score']:.3f}; after {cfg.sequence_length} edits, "
+               f"retention in the edit "
+               f"language {100 * c['retention']:.1f}%, recall of untouched facts {100 * c['recall']:.1f}% (unedited "
+               f"{100 * r0:.1f}%; protocol answer, answer_em); {out}/chosen.yaml")
+    if path:
+        from polyedit.tune.lifelong_settings import write_lifelong_entry
+
+        written = write_lifelong_entry(cfg, out, path)
+        click.echo(f"wrote {cfg.model}'s {cfg.method} lifelong entry in {written}")

@@ -84,7 +84,10 @@ def find_tunings(paths: list[str | Path]) -> list[Tuning]:
     for p in map(Path, paths):
         if p.exists():
             found += sorted({q.parent for q in p.rglob(TUNE_FILE)} | ({p} if (p / TUNE_FILE).exists() else set()))
-    return ordered([read_tuning(f) for f in dict.fromkeys(found)])
+    tunings = [read_tuning(f) for f in dict.fromkeys(found)]
+    # the fronts and test differences here are the single-edit objective's; a lifelong search's choice is
+    # read from its chosen.yaml or the file of lifelong settings it wrote
+    return ordered([t for t in tunings if t.config.get("objective", "single") == "single"])
 
 
 def inside_trials(run_dir: Path) -> bool:

@@ -15,6 +15,7 @@ bench run is), both higher-is-better:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from polyedit.data.cases import GENERALITY, LOCALITY, RELIABILITY
 from polyedit.data.dataset import DatasetSpec
 from polyedit.data.jsonio import read_json
-from polyedit.errors import PolyeditError
+from polyedit.errors import PolyeditError, SpecError
 from polyedit.evaluation.spec import RunSpec, Whole, spec_error
 from polyedit.seeds import SEED_MAX, SEED_MIN
 
@@ -31,6 +32,34 @@ from polyedit.seeds import SEED_MAX, SEED_MIN
 PROTOCOLS = ["answer", "answer_locality"]
 #: x, then y, as the report's pareto.json lists them
 OBJECTIVES = ["locality", "transfer"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a search maximises: the chosen trial is the best `maximised` among the trials whose `floored`
+    reaches the floor; both are Optuna's objectives (the Pareto front is over the two)."""
+
+    name: str
+    maximised: str
+    floored: str
+
+    @property
+    def values(self) -> list[str]:
+        """The order the study is told the values in."""
+        return [self.maximised, self.floored]
+
+    @property
+    def axes(self) -> list[str]:
+        """x, then y, as pareto.json lists them."""
+        return [self.floored, self.maximised]
+
+
+SINGLE = Objective("single", "transfer", "locality")
+#: `tune.lifelong`: a sequence's edit-language retention at its end, at a floor on the recall of untouched facts
+LIFELONG = Objective("lifelong", "retention", "recall")
+OBJECTIVE_KINDS = {o.name: o for o in (SINGLE, LIFELONG)}
+#: the lifelong settings and their defaults (each refused with the single-edit objective)
+LIFELONG_DEFAULTS = {"sequence_length": 200, "recall_floor": 0.9, "recall_sample": 50, "retention_sample": None}
 
 
 class TuneConfig(BaseModel):
@@ -53,6 +82,16 @@ class TuneConfig(BaseModel):
     base_hparams: dict = Field(default_factory=dict, description="fixed fields (--hparams); the class defaults "
                                "fill the rest")
     test_cases: Whole | None = Field(None, ge=1, description="--evaluate-test: the first N test cases (None: all)")
+    objective: Literal["single", "lifelong"] = Field(SINGLE.name, description="single: one edit at a time; "
+                                                     "lifelong: a sequence of N edits (`tune.lifelong`)")
+    sequence_length: Whole | None = Field(None, ge=1, description="lifelong: N, the edits of each trial's "
+                                          "sequence (the first N dev cases; default 200)")
+    recall_floor: float | None = Field(None, ge=0, le=1, allow_inf_nan=False, description="lifelong: the share "
+                                       "of the unedited model's recall a chosen trial keeps (default 0.9)")
+    recall_sample: Whole | None = Field(None, ge=1, description="lifelong: untouched dev cases whose facts "
+                                        "recall asks (default 50)")
+    retention_sample: Whole | None = Field(None, ge=1, description="lifelong: edits re-scored at the end "
+                                           "(default all N)")
 
     def __init__(self, **settings) -> None:
         try:
@@ -60,6 +99,21 @@ class TuneConfig(BaseModel):
         except ValidationError as e:
             raise spec_error(type(self), e) from None
         split_spec(self.data, "dev")  # a spec asking for another split fails here
+        self._lifelong_defaults()
+
+    def _lifelong_defaults(self) -> None:
+        """The lifelong settings: refused with the single-edit objective, defaulted with the lifelong one."""
+        for name, default in LIFELONG_DEFAULTS.items():
+            value = getattr(self, name)
+            if self.objective != LIFELONG.name:
+                if value is not None:
+                    raise SpecError(name, "needs objective lifelong")
+            elif value is None and default is not None:
+                object.__setattr__(self, name, default)
+
+    @property
+    def goal(self) -> Objective:
+        return OBJECTIVE_KINDS[self.objective]
 
     @property
     def dev_data(self) -> str:
@@ -79,7 +133,10 @@ class TuneConfig(BaseModel):
     def identity(self) -> dict:
         """What must match for a folder to be resumed: everything but the budget (which may grow) and the
         test evaluation's size."""
-        return json.loads(json.dumps(self.model_dump(exclude={"trials", "test_cases"})))
+        exclude = {"trials", "test_cases"}
+        if self.objective == SINGLE.name:  # as a search from before the lifelong objective records itself
+            exclude |= {"objective", *LIFELONG_DEFAULTS}
+        return json.loads(json.dumps(self.model_dump(exclude=exclude)))
 
 
 def split_spec(spec: str, split: str) -> str:

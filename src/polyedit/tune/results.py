@@ -22,7 +22,8 @@ import yaml
 from polyedit.data.jsonio import read_json
 from polyedit.evaluation.store import write_atomic
 from polyedit.methods.base import METHODS
-from polyedit.tune.config import OBJECTIVES, TuneConfig
+from polyedit.tune import lifelong
+from polyedit.tune.config import LIFELONG, SINGLE, Objective, TuneConfig
 from polyedit.tune.space import trial_hparams
 
 
@@ -39,15 +40,19 @@ def trial_rows(out: Path, study) -> list[dict]:
     return rows
 
 
-def choose(rows: list[dict], floor: float) -> dict | None:
+def choose(rows: list[dict], floor: float | None, goal: Objective = SINGLE) -> dict | None:
+    """The best `goal.maximised` among the complete trials whose `goal.floored` reaches `floor` (ties: the
+    higher floored value, then the earlier trial); where none does (or no floor is known yet), the trial of
+    highest floored value, marked `meets_floor: false`."""
+    top, kept = goal.maximised, goal.floored
     done = [r for r in rows if r["state"] == "COMPLETE"]
     if not done:
         return None
-    ok = [r for r in done if r["locality"] >= floor]
+    ok = [r for r in done if floor is not None and r[kept] >= floor]
     if ok:
-        best = max(ok, key=lambda r: (r["transfer"], r["locality"], -r["number"]))
+        best = max(ok, key=lambda r: (r[top], r[kept], -r["number"]))
         return {**best, "meets_floor": True}
-    best = max(done, key=lambda r: (r["locality"], r["transfer"], -r["number"]))
+    best = max(done, key=lambda r: (r[kept], r[top], -r["number"]))
     return {**best, "meets_floor": False}
 
 
@@ -58,12 +63,16 @@ def pareto_numbers(study) -> set[int]:
 def write_outputs(out: Path, study, record: dict, cfg: TuneConfig) -> dict:
     rows = trial_rows(out, study)
     front = pareto_numbers(study)
-    chosen = choose(rows, cfg.locality_floor)
+    goal = cfg.goal
+    floor = lifelong.floor(cfg, record) if goal == LIFELONG else cfg.locality_floor
+    chosen = lifelong.choose(rows, floor) if goal == LIFELONG else choose(rows, floor, goal)
     write_atomic(out / "trials.json", json.dumps(rows, indent=2, ensure_ascii=False))
-    pareto = {"objectives": OBJECTIVES, "locality_floor": cfg.locality_floor,
+    floor_entry = ({"recall_floor": cfg.recall_floor, "unedited_recall": record.get("unedited_recall"),
+                    "recall_needed": floor, "rule": lifelong.FORMULA} if goal == LIFELONG else {"locality_floor": cfg.locality_floor})
+    pareto = {"objectives": goal.axes, **floor_entry,
               "chosen": chosen["number"] if chosen else None,
-              "trials": [{"number": r["number"], "params": r["params"], "locality": r["locality"],
-                          "transfer": r["transfer"], "pareto": r["number"] in front}
+              "trials": [{"number": r["number"], "params": r["params"], **{k: r[k] for k in goal.axes},
+                          "pareto": r["number"] in front}
                          for r in rows if r["state"] == "COMPLETE"]}
     write_atomic(out / "pareto.json", json.dumps(pareto, indent=2, ensure_ascii=False))
     summary = {"finished": sum(r["state"] in ("COMPLETE", "FAIL") for r in rows),
@@ -73,10 +82,11 @@ def write_outputs(out: Path, study, record: dict, cfg: TuneConfig) -> dict:
     if chosen is not None:
         hp = trial_hparams(METHODS.get(cfg.method), cfg.base_hparams, chosen["params"]).to_dict()
         write_atomic(out / "chosen.json", json.dumps({**summary, "method": cfg.method, "hparams": hp,
-                                                       "locality_floor": cfg.locality_floor,
-                                                       "transfer_kind": cfg.transfer},
+                                                       **floor_entry, "objective": goal.name,
+                                                       **({} if goal == LIFELONG else
+                                                          {"transfer_kind": cfg.transfer})},
                                                       indent=2, ensure_ascii=False))
-        header = chosen_header(record, cfg, summary)
+        header = (lifelong.header if goal == LIFELONG else chosen_header)(record, cfg, summary)
         body = yaml.safe_dump(hp, sort_keys=False, allow_unicode=True)
         write_atomic(out / "chosen.yaml", "".join(f"# {line}\n" for line in header) + body)
     return {**record, "result": summary}

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.store import write_atomic
 from polyedit.methods.base import METHODS
-from polyedit.tune.config import OBJECTIVES, PROTOCOLS, TuneConfig, objectives, read_config
+from polyedit.tune import lifelong
+from polyedit.tune.config import LIFELONG, PROTOCOLS, TuneConfig, objectives, read_config
 from polyedit.tune.results import write_outputs
 from polyedit.tune.space import check_space, search_space, space_record, trial_hparams
 
@@ -37,7 +38,6 @@ TRIALS_DIR = "trials"
 LOCK_NAME = ".polyedit-tune.lock"
 #: the values Optuna maximises, in this order
 DIRECTIONS = ["maximize", "maximize"]
-VALUES = ["transfer", "locality"]
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -113,8 +113,11 @@ def _open_record(out: Path, cfg: TuneConfig, command: str | None) -> dict:
         return saved
     if any(p.name != LOCK_NAME for p in out.iterdir()):
         raise PolyeditError(f"{out} is not empty and holds no {TUNE_FILE}; choose a new --out")
+    lifelong_run = cfg.goal == LIFELONG
     return {"command": command, "config": cfg.model_dump(mode="json"), "identity": cfg.identity(), "sampler": sampler_record(cfg),
-            "objectives": OBJECTIVES, "values_order": VALUES, "protocols": PROTOCOLS, "split": "dev",
+            "objectives": cfg.goal.axes, "values_order": cfg.goal.values,
+            "protocols": lifelong.PROTOCOLS if lifelong_run else PROTOCOLS, "split": "dev",
+            **({"objective": lifelong.FORMULA} if lifelong_run else {}),
             "dev_data": cfg.dev_data, "budgets": [], "sessions": []}
 
 
@@ -149,6 +152,9 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
         check_space(method, dims, cfg.base_hparams)
         record["space"] = space_record(dims, lm.arch.n_layers)
         record["n_dev_cases"] = min(len(dataset.cases), cfg.cases or len(dataset.cases))
+        if cfg.goal == LIFELONG:
+            lifelong.check_length(cfg, len(dataset.cases))
+            record["n_dev_cases"] = cfg.sequence_length
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(storage=f"sqlite:///{out / STUDY_FILE}", study_name=STUDY_NAME,
                                     directions=DIRECTIONS, load_if_exists=True)
@@ -169,7 +175,8 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
             t0 = time.perf_counter()
             try:
                 summary = _bench(lm, cfg, trial_hparams(method, cfg.base_hparams, params), folder, dataset)
-                result |= objectives(summary, cfg.transfer)
+                result |= (lifelong.values(summary, cfg.sequence_length) if cfg.goal == LIFELONG
+                           else objectives(summary, cfg.transfer))
                 result["seconds_per_edit"] = summary.get("seconds_per_edit")
             except PolyeditError as e:
                 result["error"] = str(e)
@@ -179,13 +186,17 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
             if "error" in result:
                 study.tell(number, state=optuna.trial.TrialState.FAIL)
             else:
-                study.tell(number, [result["transfer"], result["locality"]])
+                study.tell(number, [result[k] for k in cfg.goal.values])
+            if cfg.goal == LIFELONG and "unedited_recall" not in record:  # recall₀, once, from the first run
+                r0 = lifelong.unedited_recall(lm, cfg, dataset, folder)
+                if r0 is not None:
+                    record["unedited_recall"] = r0
             session["trials"] += 1
             session["seconds"] = time.perf_counter() - t_session
             save()
             write_outputs(out, study, record, cfg)
             bar.update(1)
-            bar.set_postfix_str(_postfix(result), refresh=True)
+            bar.set_postfix_str(_postfix(result, cfg.goal), refresh=True)
             if after_trial is not None:
                 after_trial(number)
 
@@ -208,10 +219,13 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
 def _bench(lm, cfg: TuneConfig, hp, folder: Path, dataset) -> dict:
     from polyedit.api import bench
 
+    if cfg.goal == LIFELONG:
+        return lifelong.bench_sequence(lm, cfg, hp, folder, dataset)
     return bench(lm, spec=cfg.run_spec(hp.to_dict()), out=folder, resume=True, progress=False, dataset=dataset)
 
 
-def _postfix(result: dict) -> str:
+def _postfix(result: dict, goal) -> str:
     if "error" in result:
         return f"trial {result['number']} failed"
-    return f"trial {result['number']}: transfer {result['transfer']:.3f}, locality {result['locality']:.3f}"
+    a, b = goal.values
+    return f"trial {result['number']}: {a} {result[a]:.3f}, {b} {result[b]:.3f}"
