@@ -73,7 +73,7 @@ def attribution_timing(lm, args) -> dict:
     import torch
 
     from polyedit.data.registry import load_dataset
-    from polyedit.methods.attribution import attribute, attribute_reference_loop
+    from polyedit.methods.knowledge_neurons.attribution import attribute, attribute_reference_loop
     from polyedit.methods.memla import MEMLAHParams
     from polyedit.methods.memla.neurons import case_prompts, resolve_pivots
 

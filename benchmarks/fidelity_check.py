@@ -26,8 +26,8 @@ import torch
 
 from polyedit.data.registry import load_dataset
 from polyedit.methods import get_method
-from polyedit.methods.mass_edit import MassEditHParams
-from polyedit.methods.rank_one import context_prefixes, fact_contexts, optimise_values
+from polyedit.methods.locate_then_edit.mass_edit import MassEditHParams
+from polyedit.methods.locate_then_edit.rank_one import context_prefixes, fact_contexts, optimise_values
 from polyedit.models import load_model
 
 ROOT = Path(__file__).resolve().parent.parent

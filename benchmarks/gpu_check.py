@@ -114,7 +114,7 @@ def edits(lm, cases, corpus: str, stats_dir: str, rows: list, device, label: str
         before = {n: params[n].detach().clone() for n in lm.arch.mlp_out_weights(
             [hp.layer] if name == "rome" else hp.layers)}
         # C first (cached), so the edit's own time is separate from the one-off statistics
-        from polyedit.methods.second_moment import second_moments
+        from polyedit.methods.locate_then_edit.second_moment import second_moments
 
         _, t_stats = timed(device, lambda: second_moments(lm, [hp.layer] if name == "rome" else hp.layers, corpus,
                                                           hp.stats_tokens, stats_dir))

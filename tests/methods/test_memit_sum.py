@@ -8,7 +8,7 @@ import torch
 from polyedit.methods import get_method
 from polyedit.methods.memit import MEMITHParams
 from polyedit.methods.memit_sum.base_weights import base_weights
-from test_model_access import state_hash
+from helpers.weights import state_hash
 
 #: two layers, so that the bottom-up spread (layer 2's keys read after layer 1's write) is part of each update
 HP = MEMITHParams(layers=[1, 2], stats_corpus="identity", prefixes=2, prefix_tokens=4, v_steps=10)

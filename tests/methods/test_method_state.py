@@ -10,7 +10,7 @@ from polyedit.methods.grace.grace_main import GraceAdaptors
 from polyedit.methods.locate_then_edit.null_space import KeyMemory
 from polyedit.methods.ultraedit.statistics import LifelongStatistics
 from polyedit.methods.wise.wise_main import WiseRouters
-from test_model_access import state_hash
+from helpers.weights import state_hash
 
 EDIT = Edit("en", "Paris", "The capital of France is Paris and", "Berlin")
 FAST = {"grace": {"steps": 2}, "wise": {"steps": 2, "out_of_scope": 0}, "ultraedit": {},

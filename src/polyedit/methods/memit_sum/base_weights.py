@@ -1,5 +1,5 @@
 """W₀, the weights the summed updates are computed against: the edited layers as they were before the first
-memit-sum edit still in the model, kept on the model so that every later call (a sequence's next step)
+memit-sum edit still in the model, kept in the model's method state so that every later call (a sequence's next step)
 computes its update against the same W₀ and the same C, independently of the edits already made."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ import torch
 from polyedit.methods.base import EditHandle
 from polyedit.models.load import LoadedModel
 
-META_KEY = "memit_sum_base"
+class SumBase(dict):
+    """Parameter name -> W₀ (a copy): the model's memit-sum state (`lm.method_state`)."""
 
 
 def base_weights(lm: LoadedModel) -> dict[str, torch.Tensor]:
     """Parameter name -> W₀ (a copy), for the parameters a memit-sum edit still in the model touched."""
-    return lm.meta.setdefault(META_KEY, {})
+    return lm.method_state.of(SumBase)
 
 
 class SumHandle(EditHandle):

@@ -13,13 +13,11 @@ them; after T steps the model holds W₀ + Σ ΔW⁽ⁱ⁾, the batch's result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditMethod, register_method
-from polyedit.methods.mass_edit import layer_moments, mlp_width_weight, spread_edits
+from polyedit.methods.locate_then_edit.mass_edit import layer_moments, mlp_width_weight, spread_edits
 from polyedit.methods.memit.memit_main import MEMITHParams
 from polyedit.methods.memit.update import batch_update
 from polyedit.methods.memit_sum.base_weights import SumHandle, base_weights
@@ -50,13 +48,12 @@ def set_weights(params: dict, values: dict) -> None:
         p.copy_(values[name])
 
 
-@dataclass
 class MEMITSumHParams(MEMITHParams):
     """MEMIT's hyperparameters (and search space), each edit's update computed with them."""
 
     def resolve(self, lm: LoadedModel) -> MEMITSumHParams:
         hp = self.resolve_range(lm, "memit-sum")  # a refused layer range names this method
-        return replace(hp, mom2_update_weight=mlp_width_weight(self.mom2_update_weight, lm))
+        return hp.model_copy(update={"mom2_update_weight": mlp_width_weight(self.mom2_update_weight, lm)})
 
 
 @register_method
