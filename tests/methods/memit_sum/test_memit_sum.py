@@ -16,7 +16,7 @@ HP = MEMITHParams(layers=[1, 2], stats_corpus="identity", prefixes=2, prefix_tok
 
 @pytest.fixture(scope="module")
 def world():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     from polyedit.data.registry import load_dataset
     from polyedit.models import load_model
