@@ -10,8 +10,8 @@ The command runs as `polyedit ARGS` would, with timers wrapped around the runner
 and teacher forcing (`HFBackend.score`); inside those, the model's forward passes (a hook on the top module).
 Time is charged to the innermost phase open, so the rows add up to the wall time: what a phase spends
 outside the model's forward passes (tokenising, decoding, metrics, bookkeeping) is its Python overhead, and
-"outside the runs" is loading, dataset reading and reports. Prints the tree (seconds, share of wall, calls)
-and the process's CPU seconds. `--cprofile FILE` also writes cProfile's statistics (which slow the Python
+"outside the runs" is loading, dataset reading and reports. Prints the tree: CPU seconds of this process (which
+a busy, shared machine does not inflate, unlike wall seconds, also shown), share, calls. `--cprofile FILE` also writes cProfile's statistics (which slow the Python
 parts, so the phase times of such a run are not the ones to report) and prints the top functions.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import resource
 import sys
 import time
 from collections import defaultdict
@@ -33,14 +32,19 @@ class PhaseClock:
 
     def __init__(self) -> None:
         self.stack: list[str] = []
-        self.seconds: dict[tuple[str, ...], float] = defaultdict(float)
+        self.seconds: dict[tuple[str, ...], float] = defaultdict(float)  # wall
+        self.cpu: dict[tuple[str, ...], float] = defaultdict(float)  # this process's CPU time
         self.calls: dict[tuple[str, ...], int] = defaultdict(int)
-        self.mark = time.perf_counter()
+        self.start()
+
+    def start(self) -> None:
+        self.mark, self.cpu_mark = time.perf_counter(), time.process_time()
 
     def _charge(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.seconds[tuple(self.stack)] += now - self.mark
-        self.mark = now
+        self.cpu[tuple(self.stack)] += cpu - self.cpu_mark
+        self.mark, self.cpu_mark = now, cpu
 
     def enter(self, name: str) -> None:
         self._charge()
@@ -91,29 +95,36 @@ def instrument(clock: PhaseClock) -> None:
             module.load_model = load_and_hook
 
 
-def report(clock: PhaseClock, wall: float, cpu: float) -> str:
-    inclusive: dict[tuple[str, ...], float] = defaultdict(float)
-    for path, s in clock.seconds.items():
-        for i in range(len(path) + 1):
-            inclusive[path[:i]] += s
-    lines = [f"wall {wall:.1f} s, CPU {cpu:.1f} s (user + system of this process)",
-             f"{'phase':<58}{'seconds':>10}{'share':>8}{'calls':>8}"]
-    for path in sorted(inclusive, key=lambda p: [(-inclusive[p[:i + 1]], p[i]) for i in range(len(p))]):
+def report(clock: PhaseClock) -> str:
+    """The tree of phases, CPU seconds first (what a busy, shared machine does not inflate), then wall."""
+    cpu, wall = _inclusive(clock.cpu), _inclusive(clock.seconds)
+    total_cpu, total_wall = cpu[()], wall[()]
+
+    def row(label: str, c: float, w: float, calls: str = "") -> str:
+        return f"{label:<52}{c:>9.1f}{100 * c / total_cpu:>7.1f}%{w:>9.1f}{calls:>8}"
+
+    lines = [f"{'phase':<52}{'CPU s':>9}{'share':>8}{'wall s':>9}{'calls':>8}"]
+    for path in sorted(cpu, key=lambda p: [(-cpu[p[:i + 1]], p[i]) for i in range(len(p))]):
         if not path:
             continue
-        label = "  " * (len(path) - 1) + path[-1]
-        lines.append(f"{label:<58}{inclusive[path]:>10.1f}{100 * inclusive[path] / wall:>7.1f}%"
-                     f"{clock.calls[path]:>8}")
-        own = clock.seconds.get(path, 0.0)
-        if path[-1] != FORWARD and own != inclusive[path]:
-            lines.append(f"{'  ' * len(path) + 'Python outside the forward passes':<58}{own:>10.1f}"
-                         f"{100 * own / wall:>7.1f}%")
-    outside = clock.seconds.get((), 0.0)
-    lines.append(f"{'outside the runs (loading, data, reports)':<58}{outside:>10.1f}{100 * outside / wall:>7.1f}%")
-    forward = sum(s for p, s in clock.seconds.items() if p and p[-1] == FORWARD)
-    lines.append(f"{'all model forward passes':<58}{forward:>10.1f}{100 * forward / wall:>7.1f}%")
-    lines.append(f"{'all Python outside them':<58}{wall - forward:>10.1f}{100 * (wall - forward) / wall:>7.1f}%")
+        lines.append(row("  " * (len(path) - 1) + path[-1], cpu[path], wall[path], str(clock.calls[path])))
+        if path[-1] != FORWARD and clock.cpu.get(path, 0.0) != cpu[path]:
+            lines.append(row("  " * len(path) + "Python outside the forward passes", clock.cpu.get(path, 0.0),
+                             clock.seconds.get(path, 0.0)))
+    lines.append(row("outside the runs (loading, data, reports)", clock.cpu.get((), 0.0), clock.seconds.get((), 0.0)))
+    forward = [sum(v for p, v in d.items() if p and p[-1] == FORWARD) for d in (clock.cpu, clock.seconds)]
+    lines.append(row("all model forward passes", *forward))
+    lines.append(row("all Python outside them", total_cpu - forward[0], total_wall - forward[1]))
+    lines.append(row("total", total_cpu, total_wall))
     return "\n".join(lines)
+
+
+def _inclusive(own: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
+    out: dict[tuple[str, ...], float] = defaultdict(float)
+    for path, s in own.items():
+        for i in range(len(path) + 1):
+            out[path[:i]] += s
+    return out
 
 
 def main() -> None:
@@ -136,10 +147,8 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-    clock.mark = t0
+    clock.start()
     code = cli.main(args)
-    wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
     clock._charge()
     if profiler is not None:
         import pstats
@@ -148,7 +157,7 @@ def main() -> None:
         profiler.dump_stats(opts.cprofile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(opts.top)
     print(f"polyedit {' '.join(args)}  (exit {code})")
-    print(report(clock, wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)))
+    print(report(clock))
     sys.exit(code)
 
 
