@@ -27,6 +27,7 @@ from polyedit.data.cases import EditCase, edit_language_added
 from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
+from polyedit.evaluation.adapters import EditWriter, ServedAdapters, edited_backend
 from polyedit.evaluation.aggregate import ANSWER_SCORER, rows, summarize
 from polyedit.evaluation.capability.checks import check_settings as capability_settings
 from polyedit.evaluation.engine import Evaluation, evaluate
@@ -41,6 +42,7 @@ from polyedit.evaluation.records import protocol_labels
 from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.schema import FORMAT_VERSION, validate
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
+from polyedit.methods.adapter import DEFAULT_MAX_ERROR
 from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, recommended_hparams
 from polyedit.models.backend import HFBackend
 from polyedit.models.chat import chat_scope
@@ -80,6 +82,9 @@ class BenchConfig:
     capability_limit: int | None = None  # examples per task
     capability_sample: int | None = None  # single/batch mode: the edits (batches) checked, seeded (None: all)
     filter: str | None = None  # "known": only cases whose old answer the unedited model generates (edit_success)
+    save_edits: str | None = None  # a folder: each edit (batch) written there as a peft LoRA adapter (adapters.py)
+    adapter_rank: int | None = None  # truncate adapters to this rank (None: each change's numerical rank)
+    adapter_max_error: float = DEFAULT_MAX_ERROR  # refuse an adapter whose relative Frobenius error is above
 
     def __post_init__(self) -> None:
         """Every setting is checked here, before a run writes anything."""
@@ -104,6 +109,10 @@ class BenchConfig:
             self.langs = list(dict.fromkeys(normalize_code(x) for x in self.langs))  # repeats would break resume
         if self.judge_api not in ("chat", "completions"):
             raise PolyeditError(f"judge api must be chat or completions, got {self.judge_api!r}")
+        if self.adapter_rank is not None:
+            _whole(self.adapter_rank, "adapter rank", 1)
+        if not 0 <= self.adapter_max_error <= 1:
+            raise PolyeditError(f"adapter max error must be between 0 and 1, got {self.adapter_max_error}")
         if self.filter is not None and self.filter not in FILTERS:
             raise PolyeditError(f"--filter {self.filter!r}: expected one of {', '.join(FILTERS)}")
         if self.protocols is not None:
@@ -240,6 +249,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if untouched is not None:
         meta["lifelong"] = _lifelong_settings(cfg, untouched)
     checks = _capability_checks(lm, method, cfg, cases, chunks) if cfg.capability else None
+    writer = _edit_writer(cfg, method, backend, out_dir, resume)
     store = RunStore(out_dir)
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
@@ -248,7 +258,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         unedited = cached(backend) if pre_cache and isinstance(backend, HFBackend) else backend
         judge = (make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl", api=cfg.judge_api,
                             **_shared_endpoint(backend)) if cfg.judge_url else None)
-        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited)
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited,
+                    writer)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"],
@@ -257,6 +268,25 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         skipped = dataset.skipped + too_long_skipped + filtered
         return write_summary(store.out, store.results.records(), dataclasses.replace(dataset, cases=[], skipped=skipped),
                              getattr(unedited, "describe", dict)(), life, checks.summary(store.out) if checks else None)
+
+
+def _edit_writer(cfg: BenchConfig, method: EditMethod, backend, out_dir, resume: bool) -> EditWriter | None:
+    """Where the run's edits are written as adapters: `save_edits`, or, for a server that scores them, the
+    run's own `adapters/` folder. Checked before anything is written."""
+    served = isinstance(backend, ServedAdapters)
+    if cfg.save_edits is None and not served:
+        return None
+    if method.edits_in_context:
+        raise PolyeditError(f"method {cfg.method!r} edits in context: there is no adapter to write or serve")
+    if served and cfg.mode == "sequential":
+        raise PolyeditError("edits served as adapters are scored one adapter per edit (batch): single or batch "
+                            "mode, not sequential (where the edits accumulate)")
+    root = Path(cfg.save_edits) if cfg.save_edits is not None else Path(out_dir) / "adapters"
+    if cfg.save_edits is not None and not resume:
+        from polyedit.methods.base import check_save_target
+
+        check_save_target(root)
+    return EditWriter(root, cfg.method, cfg.adapter_rank, cfg.adapter_max_error)
 
 
 def _capability_checks(lm, method: EditMethod, cfg: BenchConfig, cases, chunks):
@@ -315,7 +345,8 @@ def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
 
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
-                judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None) -> None:
+                judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None,
+                writer: EditWriter | None = None) -> None:
     unedited = unedited or backend
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
@@ -362,7 +393,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
             if sequential:
                 seq_handles += applied
             try:  # an exception or Ctrl-C while scoring the edited model still restores it
-                post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
+                with edited_backend(backend, writer, applied, chunk) as scorer:
+                    post = _evaluate_with(scorer, chunk, cfg, handles, reference=pre)
                 for ev in (pre, post) if judge else ():
                     judge_evaluation(ev, judge)
                 records = []

@@ -44,19 +44,22 @@ class Factor:
     relative_error: float
 
 
-def weight_changes(handle: EditHandle) -> dict[str, torch.Tensor]:
-    """Parameter name -> (edited − unedited) for every parameter the edit changed, read while it is in place.
-    A chain of edits is measured against the first backup of each parameter (the unedited weights)."""
+def weight_changes(handle: EditHandle | list[EditHandle]) -> dict[str, torch.Tensor]:
+    """Parameter name -> (edited − unedited) for every parameter the edits changed, read while they are in
+    place. Edits applied one after another (a list, in the order applied, or a chain) are measured against
+    the first backup of each parameter: the unedited weights."""
     backups: dict[str, torch.Tensor] = {}
     for h in _handles(handle):
         for name, saved in h._backup.items():
             backups.setdefault(name, saved)
-    params = dict(handle.lm.model.named_parameters()) if backups else {}
+    params = dict(_handles(handle)[0].lm.model.named_parameters()) if backups else {}
     changes = {n: (params[n].detach() - saved) for n, saved in backups.items()}
     return {n: d for n, d in changes.items() if bool(d.any())}
 
 
-def _handles(handle: EditHandle) -> list[EditHandle]:
+def _handles(handle: EditHandle | list[EditHandle]) -> list[EditHandle]:
+    if isinstance(handle, list):
+        return [x for h in handle for x in _handles(h)]
     if isinstance(handle, ChainedHandle):
         return [x for h in handle.handles for x in _handles(h)]
     return [handle]
@@ -81,9 +84,9 @@ def factor(module_name: str, module: nn.Module, delta: torch.Tensor, rank: int |
     return Factor(module_name, (U[:, :r] * root).to(dtype), (root[:, None] * Vh[:r]).to(dtype), needed, error)
 
 
-def edit_factors(handle: EditHandle, rank: int | None = None) -> list[Factor]:
-    """Every changed weight of the edit as LoRA factors; one line for an edit no LoRA adapter can carry."""
-    if type(handle).transform_prompt is not EditHandle.transform_prompt:
+def edit_factors(handle: EditHandle | list[EditHandle], rank: int | None = None) -> list[Factor]:
+    """Every changed weight of the edits as LoRA factors; one line for an edit no LoRA adapter can carry."""
+    if any(type(h).transform_prompt is not EditHandle.transform_prompt for h in _handles(handle)):
         raise PolyeditError("this edit lives in the prompt, not in the weights: there is no adapter to write")
     changes = weight_changes(handle)
     if not changes:
@@ -92,7 +95,7 @@ def edit_factors(handle: EditHandle, rank: int | None = None) -> list[Factor]:
     factors = []
     for name, delta in changes.items():
         module_name, _, leaf = name.rpartition(".")
-        module = handle.lm.model.get_submodule(module_name)
+        module = _handles(handle)[0].lm.model.get_submodule(module_name)
         if leaf != "weight" or not (isinstance(module, nn.Linear) or is_transposed(module)):
             raise PolyeditError(f"the edit changed {name} ({type(module).__name__}.{leaf}); a LoRA adapter carries "
                                 "changes of linear weights only")
@@ -100,13 +103,15 @@ def edit_factors(handle: EditHandle, rank: int | None = None) -> list[Factor]:
     return factors
 
 
-def write_adapter(handle: EditHandle, path: str | Path, method: str, *, rank: int | None = None,
+def write_adapter(handle: EditHandle | list[EditHandle], path: str | Path, method: str, *, rank: int | None = None,
                   max_error: float = DEFAULT_MAX_ERROR, about: dict | None = None) -> Path:
-    """Write the edit held by `handle` (in place now) as a peft LoRA adapter in the new folder `path`.
-    Refused (nothing written) when the edit is not in linear weights or a truncation errs above
-    `max_error`. `about`: more to record in `polyedit_adapter.json` (the edits, the case ids)."""
+    """Write the edit held by `handle` (in place now; a list: edits applied in that order, as one change) as a
+    peft LoRA adapter in the new folder `path`. Refused (nothing written) when an edit is not in linear
+    weights or a truncation errs above `max_error`. `about`: more to record in `polyedit_adapter.json`."""
     out = check_save_target(path)
-    if callable(getattr(handle, "save_adapter", None)):  # a LoRA edit: its own trained adapter, exactly
+    handles = _handles(handle)
+    if len(handles) == 1 and callable(getattr(handles[0], "save_adapter", None)):  # LoRA: its own adapter, exactly
+        handle = handles[0]
         config = handle.adapter_config
         info = {"rank": config.r, "relative_error": 0.0, "modules": {
             m: {"rank": config.r, "relative_error": 0.0} for m in sorted(config.target_modules)}}
@@ -120,7 +125,7 @@ def write_adapter(handle: EditHandle, path: str | Path, method: str, *, rank: in
                             f"{f.module} (relative Frobenius error {worst:.3g} > --adapter-max-error "
                             f"{max_error:g}); raise the rank or the bound")
     r = max(f.A.shape[0] for f in factors)
-    lora_config(handle.lm, factors, r).save_pretrained(str(out))
+    lora_config(handles[0].lm, factors, r).save_pretrained(str(out))
     _save_tensors(out, factors, r)
     info = {"rank": r, "relative_error": worst, "modules": {
         f.module: {"rank": f.rank, "kept": f.A.shape[0], "shape": list(f.B.shape[:1]) + list(f.A.shape[1:]),
