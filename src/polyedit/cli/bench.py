@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from polyedit.cli.bench_remote import add_remote_options
-from polyedit.cli.common import (batch_size_option, chat_template_option, device_map_option, device_option,
+from polyedit.cli.common import (adapter_max_error_option, adapter_rank_option, batch_size_option, chat_template_option, device_map_option, device_option,
                                  dtype_option, hparams_option, method_option, model_option, parse_batch_size,
                                  modules_option, parse_modules, remote_option, split_langs)
 
@@ -44,6 +44,13 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @click.option("--judge-model", default=None, help="the model name the judge endpoint serves")
 @click.option("--log-samples/--no-log-samples", default=True, show_default=True,
               help="write OUT/samples.jsonl: every prompt as sent, the generated text, gold, aliases, metrics")
+@click.option("--save-edits", type=click.Path(file_okay=False), default=None,
+              help="write each edit (each batch in batch mode) as a peft LoRA adapter in a folder of its own here")
+@click.option("--edits-as-adapters", is_flag=True, help="with --backend openai: make the edits here on MODEL and score "
+              "each through the endpoint as a LoRA adapter it loads at run time (vLLM with --enable-lora and "
+              "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or polyedit serve); the unedited model is the endpoint's")
+@adapter_rank_option
+@adapter_max_error_option
 @add_remote_options
 @device_option
 @dtype_option
@@ -54,7 +61,7 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, case_filter, checkpoints,
             retention_sample, recall_sample, capability, capability_limit, capability_sample, seed, resume,
-            judge_url, judge_model, log_samples,
+            judge_url, judge_model, log_samples, save_edits, edits_as_adapters, adapter_rank, adapter_max_error,
             backend_kind, base_url, model_name, api_key_env, concurrency, chat_protocol, judge_api, api_cache, no_cache,
             max_api_tokens, device, dtype, device_map, batch_size,
             chat_template, modules, trust_remote_code):
@@ -79,16 +86,25 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
                     capability_limit=capability_limit, capability_sample=capability_sample)
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,
                 edits_per_step=edits_per_step, limit=limit, log_samples=log_samples, judge_url=judge_url,
-                judge_model=judge_model, filter=case_filter, **lifelong)  # and on bad flags
+                judge_model=judge_model, filter=case_filter, save_edits=save_edits, adapter_rank=adapter_rank,
+                adapter_max_error=adapter_max_error, **lifelong)  # and on bad flags
     if capability is not None:  # the optional extra: one line naming it, before anything is loaded
         from polyedit.evaluation.capability.harness import require_lm_eval
 
         require_lm_eval()
     RunStore(out).check_before(resume)  # the --out folder: before the data and the model are read
     dataset = load_dataset(data, langs=langs)  # fail on bad data before loading the model; handed on, not read again
-    check_remote(backend_kind, m, method, base_url, chat_template, max_api_tokens)
+    check_remote(backend_kind, m, method, base_url, chat_template, max_api_tokens, edits_as_adapters)
     backend = None
-    if backend_kind != "hf":
+    if edits_as_adapters:  # the edits are made here; the endpoint scores the unedited model and each adapter
+        from polyedit.evaluation.adapters import ServedAdapters
+
+        lm = load_model(model, dtype=dtype, device=device, device_map=device_map, trust_remote_code=trust_remote_code,
+                        modules=parse_modules(modules))
+        backend = ServedAdapters(make_backend(backend_kind, base_url, model_name or model, api_key_env=api_key_env,
+                                              concurrency=concurrency, chat_protocol=chat_protocol, seed=seed,
+                                              endpoint=endpoint_options(no_cache, api_cache)), method)
+    elif backend_kind != "hf":
         from polyedit.models.openai_backend_model import describe_model
 
         lm = describe_model(model, trust_remote_code) or model  # editing.yaml, tokenizer, context: no weights
@@ -109,7 +125,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
                     hparams=hparams, seed=seed, mode=mode, edits_per_step=edits_per_step, limit=limit, resume=resume,
                     log_samples=log_samples, judge_url=judge_url, judge_model=judge_model, judge_api=judge_api,
                     batch_size=batch_size, chat_template=chat_template, cache=not no_cache, case_filter=case_filter,
-                    **lifelong)
+                    save_edits=save_edits, adapter_rank=adapter_rank, adapter_max_error=adapter_max_error, **lifelong)
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")
     for note in summary.get("notes", []):  # last on the console: a fallback taken, an edit that did nothing

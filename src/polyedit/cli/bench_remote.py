@@ -55,8 +55,11 @@ def endpoint_options(no_cache: bool, api_cache: str | None) -> dict:
 
 
 def check_remote(kind: str, method, method_name: str, base_url: str | None, chat_template,
-                 max_api_tokens: int | None = None) -> None:
+                 max_api_tokens: int | None = None, edits_as_adapters: bool = False) -> None:
     """One line for a remote run that cannot be what was asked for."""
+    if edits_as_adapters and kind != "openai":
+        raise PolyeditError("--edits-as-adapters scores each edit's adapter through an endpoint's completions "
+                            "route: use it with --backend openai and --base-url")
     if kind == "hf":
         if max_api_tokens is not None:
             raise PolyeditError("--max-api-tokens counts the tokens sent to an endpoint: use it with --backend openai "
@@ -64,8 +67,12 @@ def check_remote(kind: str, method, method_name: str, base_url: str | None, chat
         return
     if not base_url:
         raise PolyeditError(f"--backend {kind} needs --base-url")
-    if not getattr(method, "edits_in_context", False):
-        raise PolyeditError(f"method {method_name!r} edits weights; a remote endpoint runs in-context methods only")
+    if edits_as_adapters and getattr(method, "edits_in_context", False):
+        raise PolyeditError(f"method {method_name!r} edits in context: there is no adapter to serve (drop "
+                            "--edits-as-adapters)")
+    if not edits_as_adapters and not getattr(method, "edits_in_context", False):
+        raise PolyeditError(f"method {method_name!r} edits weights; a remote endpoint runs in-context methods only "
+                            "(or add --edits-as-adapters: the edits made here, each served as a LoRA adapter)")
     if kind == "openai" and chat_template:
         raise PolyeditError("--chat-template with --backend openai: a completions endpoint reads the prompt as sent "
                             "and no template can be applied here; use --backend openai-chat (the server's template)")

@@ -193,11 +193,10 @@ class Endpoint:
         """POST `body` to one of the server's management routes (vLLM's `load_lora_adapter`,
         `unload_lora_adapter`, under the base URL) and return its text answer. Never cached nor retried: a
         load sent twice is refused the second time."""
-        import httpx
         import openai
 
         try:
-            return self._client().post(f"/{route}", body=body, cast_to=httpx.Response).text
+            return self._client().post(f"/{route}", body=body, cast_to=str)
         except openai.APIStatusError as e:
             raise EndpointError(f"{self.base_url}/{route}: HTTP {e.status_code}: {_message(e)}", e.status_code) from None
         except openai.APIConnectionError as e:
