@@ -18,3 +18,5 @@ def test_gpu_check_runs_end_to_end_on_cpu(tmp_path):
                  "memit edit split", "layer placement split"):
         assert what in done.stdout
     assert "restored bit for bit True" in done.stdout and (tmp_path / "figures.json").is_file()
+    # the vLLM adapters section, run against polyedit serve: the served edits' table is the local one
+    assert "edits as adapters through polyedit serve" in done.stdout and "whole table equal True" in done.stdout
