@@ -62,6 +62,9 @@ class ServedAdapters:
     def __getattr__(self, name):
         return getattr(self.backend, name)
 
+    def describe(self) -> dict:
+        return {**self.backend.describe(), "edits": "each scored as a LoRA adapter the endpoint loaded at run time"}
+
     @contextlib.contextmanager
     def serving(self, path: Path):
         """Load the adapter at `path`, yield the backend that asks for it by name, unload it however the block ends."""

@@ -3,7 +3,9 @@
 Routes: `POST /v1/completions` (`prompt` a string, a list of token ids, or a list of up to 64 of either,
 `max_tokens`, `stop`, `echo`,
 `logprobs` 0..5), `POST /v1/chat/completions` (`messages`; the tokenizer's chat template when it has one,
-otherwise the plain fallback of `chat_prompt`), `GET /v1/models`. Decoding: greedy at `temperature` 0;
+otherwise the plain fallback of `chat_prompt`), `GET /v1/models`, and vLLM's `POST /v1/load_lora_adapter`
+and `POST /v1/unload_lora_adapter` (LoRA adapters at run time, each then asked for by name as `model`:
+`adapters.py`). Decoding: greedy at `temperature` 0;
 above 0, or left out (OpenAI's default, 1), sampling at that temperature with `top_p`, seeded by `seed`
 (or by a seed the server draws): each prompt has its own generator, so the same request with the same
 seed gets the same text however it is batched. Every response states how it was decoded in its
