@@ -86,3 +86,20 @@ def test_an_edit_outside_the_weights_has_no_adapter(world, tmp_path, method):
         with pytest.raises(PolyeditError, match="no adapter to write"):
             write_adapter(handle, tmp_path / "a", method)
     assert not (tmp_path / "a").exists()
+
+
+def test_adapter_flags_that_cannot_work_are_one_line(tmp_path, capsys):
+    from polyedit.cli.main import main
+
+    edit = ["edit", "--model", "world:small", "--method", "rome", "--prompt", "Ana Lind was born in", "--subject",
+            "Ana Lind", "--target-new", "Oslo"]
+    assert main([*edit, "--as-adapter"]) == 2
+    assert "need --save DIR" in capsys.readouterr().err
+    bench = ["bench", "--model", "world:small", "--data", "world:small", "--out", str(tmp_path / "run")]
+    assert main([*bench, "--method", "rome", "--edits-as-adapters"]) == 2
+    assert "use it with --backend openai" in capsys.readouterr().err
+    assert main([*bench, "--method", "ike", "--edits-as-adapters", "--backend", "openai", "--base-url",
+                 "http://127.0.0.1:9/v1"]) == 2
+    assert "edits in context: there is no adapter to serve" in capsys.readouterr().err
+    assert main([*bench, "--method", "rome", "--adapter-max-error", "2"]) == 2  # click's range, one line
+    assert not (tmp_path / "run").exists()
