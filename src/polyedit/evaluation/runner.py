@@ -43,7 +43,7 @@ from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.schema import FORMAT_VERSION, validate
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
 from polyedit.methods.adapter import DEFAULT_MAX_ERROR
-from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, recommended_hparams
+from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, check_save_target, recommended_hparams
 from polyedit.models.backend import HFBackend
 from polyedit.models.chat import chat_scope
 from polyedit.models.context import RULE as CONTEXT_RULE
@@ -283,8 +283,6 @@ def _edit_writer(cfg: BenchConfig, method: EditMethod, backend, out_dir, resume:
                             "mode, not sequential (where the edits accumulate)")
     root = Path(cfg.save_edits) if cfg.save_edits is not None else Path(out_dir) / "adapters"
     if cfg.save_edits is not None and not resume:
-        from polyedit.methods.base import check_save_target
-
         check_save_target(root)
     return EditWriter(root, cfg.method, cfg.adapter_rank, cfg.adapter_max_error)
 
