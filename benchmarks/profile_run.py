@@ -7,7 +7,8 @@
 The command runs as `polyedit ARGS` would, with timers wrapped around the runner's phases: editing
 (`runner._apply`), pre-edit scoring (`runner._evaluate_unedited`, cache reads included) and post-edit scoring
 (`runner._evaluate_with` with the edits in place); inside each, the backend's generation (`HFBackend.generate`)
-and teacher forcing (`HFBackend.score`); inside those, the model's forward passes (a hook on the top module).
+and teacher forcing (`HFBackend.score`); inside those, the model's forward passes (a hook on the top module); and around them
+the runs themselves (`run_bench`: checks, records, summaries), loading the model and the HTML report.
 Time is charged to the innermost phase open, so the rows add up to the wall time: what a phase spends
 outside the model's forward passes (tokenising, decoding, metrics, bookkeeping) is its Python overhead, and
 "outside the runs" is loading, dataset reading and reports. Prints the tree: CPU seconds of this process (which
@@ -70,29 +71,43 @@ class PhaseClock:
 
 
 def instrument(clock: PhaseClock) -> None:
-    """Wrap the runner's phases, the backend's two kinds of request, and every loaded model's forward."""
+    """Wrap the runs, their phases, the backend's two kinds of request, loading and the report, and every
+    loaded model's forward."""
     from polyedit.evaluation import runner
     from polyedit.models import backend, load
+    from polyedit.reports import page
 
-    runner._apply = clock.wrap(runner._apply, lambda *a, **k: "editing")
-    runner._evaluate_unedited = clock.wrap(runner._evaluate_unedited, lambda *a, **k: "pre-edit scoring")
-    post = lambda backend_, cases, cfg, handles, *a, **k: None if handles is None else "post-edit scoring"  # noqa: E731
-    runner._evaluate_with = clock.wrap(runner._evaluate_with, post)
+    def wrap(module, name: str, name_of) -> None:
+        original = getattr(module, name)
+        replace_everywhere(original, clock.wrap(original, name_of))
+
+    wrap(runner, "run_bench", lambda *a, **k: "bench runs (checks, records, summaries)")
+    wrap(runner, "_apply", lambda *a, **k: "editing")
+    wrap(runner, "_evaluate_unedited", lambda *a, **k: "pre-edit scoring")
+    wrap(runner, "_evaluate_with", lambda backend_, cases, cfg, handles, *a, **k:
+         None if handles is None else "post-edit scoring")
+    wrap(page, "write_report", lambda *a, **k: "the HTML report")
     backend.HFBackend.generate = clock.wrap(backend.HFBackend.generate, lambda *a, **k: "generation")
     backend.HFBackend.score = clock.wrap(backend.HFBackend.score, lambda *a, **k: "teacher forcing")
-    original = load.load_model
+    loading = clock.wrap(load.load_model, lambda *a, **k: "loading the model")
 
-    @functools.wraps(original)
+    @functools.wraps(load.load_model)
     def load_and_hook(*args, **kwargs):
-        lm = original(*args, **kwargs)
+        lm = loading(*args, **kwargs)
         lm.model.register_forward_pre_hook(lambda *_: clock.enter(FORWARD))
         lm.model.register_forward_hook(lambda *_: clock.leave(), always_call=True)
         return lm
 
-    load.load_model = load_and_hook
-    for name, module in list(sys.modules.items()):  # modules that imported load_model by name already
-        if name.startswith("polyedit") and getattr(module, "load_model", None) is original:
-            module.load_model = load_and_hook
+    replace_everywhere(load.load_model, load_and_hook)
+
+
+def replace_everywhere(original, wrapped) -> None:
+    """`wrapped` wherever polyedit's modules hold `original` (its own module, and those that imported it by name)."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("polyedit"):
+            for attr, value in list(vars(module).items()):
+                if value is original:
+                    setattr(module, attr, wrapped)
 
 
 def report(clock: PhaseClock) -> str:
@@ -111,7 +126,8 @@ def report(clock: PhaseClock) -> str:
         if path[-1] != FORWARD and clock.cpu.get(path, 0.0) != cpu[path]:
             lines.append(row("  " * len(path) + "Python outside the forward passes", clock.cpu.get(path, 0.0),
                              clock.seconds.get(path, 0.0)))
-    lines.append(row("outside the runs (loading, data, reports)", clock.cpu.get((), 0.0), clock.seconds.get((), 0.0)))
+    lines.append(row("outside these (imports, data, console output)", clock.cpu.get((), 0.0),
+                     clock.seconds.get((), 0.0)))
     forward = [sum(v for p, v in d.items() if p and p[-1] == FORWARD) for d in (clock.cpu, clock.seconds)]
     lines.append(row("all model forward passes", *forward))
     lines.append(row("all Python outside them", total_cpu - forward[0], total_wall - forward[1]))
@@ -138,6 +154,9 @@ def main() -> None:
         ap.error("give the polyedit command after --")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from polyedit.cli import main as cli
+
+    cli._register()  # every command's module imported, so that `instrument` finds what they imported by name
+    import polyedit.api  # noqa: F401  (the Python API the commands call)
 
     clock = PhaseClock()
     instrument(clock)
