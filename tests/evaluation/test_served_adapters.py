@@ -4,6 +4,7 @@ and scored through the OpenAI backend (`model` = the adapter's name) gives the l
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 
@@ -26,13 +27,17 @@ def server():
     srv.server_close()
 
 
+@pytest.fixture(scope="module")
+def lm():
+    return load_model("world:small")
+
+
 def _table(out) -> list[str]:
     """The summary table's rows (the Markdown report: every metric's mean before and after)."""
     return [line for line in (out / "summary.md").read_text("utf-8").splitlines() if line.startswith("|")]
 
 
-def test_served_adapters_give_the_local_table(server, tmp_path):
-    lm = load_model("world:small")
+def test_served_adapters_give_the_local_table(server, lm, tmp_path):
     local = api.bench(lm, "rome", "world:small", tmp_path / "local", save_edits=tmp_path / "edits", **RUN)
     backend = ServedAdapters(OpenAIBackend(server, "world:small", retry=RetryPolicy(max_retries=1), cache=None),
                              "rome")
@@ -45,14 +50,13 @@ def test_served_adapters_give_the_local_table(server, tmp_path):
     assert len(adapters) == 3 and len(sorted((tmp_path / "edits").iterdir())) == 3  # one adapter per edit
     info = json.loads((adapters[0] / "polyedit_adapter.json").read_text())
     assert info["rank"] == 1 and len(info["case_ids"]) == 1
-    models = json.loads(__import__("urllib.request").request.urlopen(server + "/v1/models").read())["data"]
+    models = json.loads(urllib.request.urlopen(server + "/v1/models").read())["data"]
     assert [m["id"] for m in models] == ["world:small"]  # every adapter unloaded after its edit
 
 
-def test_served_adapters_refuse_sequential_and_in_context(server, tmp_path):
+def test_served_adapters_refuse_sequential(server, lm, tmp_path):
     from polyedit.errors import PolyeditError
 
-    lm = load_model("world:small")
     backend = ServedAdapters(OpenAIBackend(server, "world:small", cache=None), "rome")
     with pytest.raises(PolyeditError, match="single or batch mode"):
         api.bench(lm, "rome", "world:small", tmp_path / "seq", backend=backend, mode="sequential", **RUN)
