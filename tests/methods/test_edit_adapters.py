@@ -34,7 +34,7 @@ def _reloaded(model_spec: str, adapter, batch):
 
 
 @pytest.mark.parametrize("method, n_edits, rank", [("rome", 1, 1), ("memit", 10, 10), ("alphaedit", 3, 3),
-                                                   ("lora", 2, 8)])
+                                                   ("lora", 2, 8), ("memla", 1, 4)])
 def test_adapter_reloads_to_the_edited_outputs(world, tmp_path, method, n_edits, rank):
     lm, cases = world
     m = get_method(method, METHOD_CASES[method][0])
@@ -46,7 +46,7 @@ def test_adapter_reloads_to_the_edited_outputs(world, tmp_path, method, n_edits,
     assert not torch.allclose(base, edited, atol=1e-2)  # the edit did something the adapter must carry
     torch.testing.assert_close(loaded, edited, atol=1e-5, rtol=1e-5)
     info = read_adapter_info(tmp_path / "adapter")
-    assert info["method"] == method and info["rank"] == rank  # ROME rank one; MEMIT one per edit; LoRA its r
+    assert info["method"] == method and info["rank"] == rank  # ROME rank one; MEMIT one per edit; LoRA, MEMLA r
     assert info["relative_error"] < 1e-6 and all(v["rank"] <= rank for v in info["modules"].values())
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert config["r"] == rank and sorted(config["target_modules"]) == sorted(info["modules"])
