@@ -12,15 +12,29 @@ or `--peak-tflops` (e.g. 989 for an H100/H200 SXM's dense bf16). With two or mor
 edits run again with the layers split over two of them (`split_map`: alternate layers, ROME's layer and half
 of MEMIT's on the second GPU, the inputs on the first), which checks that the editors follow each layer's
 device; with one GPU that row says it was skipped (`--tiny` runs the same section with both halves on the
-CPU, a dry run of the code only). Prints one Markdown table for the README.
+CPU, a dry run of the code only). The adapters section (`served_adapters`) runs a bench of world:small's
+ROME edits twice: locally, and with each edit written as a LoRA adapter, loaded into vLLM at run time and
+scored through it (`--edits-as-adapters`); it compares the two tables and times them. It needs the `vllm`
+package and starts, on loopback,
+
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve src/polyedit/world/checkpoints/small \
+        --served-model-name world:small --enable-lora --max-lora-rank 16 --dtype float32 --port 8765
+
+(`--tiny` runs the same section against `polyedit serve` instead; without vllm the row says it was skipped).
+Prints one Markdown table for the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import torch
@@ -154,6 +168,82 @@ def parallel_single(args, device, rows: list) -> None:
                          f"{one['cpu'] / par['cpu']:.1f}x",
                          f"{'identical' if over == texts == 0 else 'DIFFERENT'} (largest metric difference "
                          f"{worst:.1e}, {over} over {TOLERANCE:g}, {texts} generated answers differ)"))
+VLLM_PORT = 8765
+
+
+def served_adapters(rows: list, tiny: bool, cases: int = 20) -> None:
+    """ROME edits of world:small scored locally and as adapters through a server that loads them at run time:
+    vLLM on a GPU, `polyedit serve` in the dry run. Appends whether the tables are equal and the two times."""
+    if tiny:
+        from polyedit.models.load import load_model
+        from polyedit.serve import CompletionModel, serve_in_thread
+
+        server, _ = serve_in_thread(CompletionModel(load_model("world:small"), "world:small"))
+        try:
+            return adapter_bench(server.url, rows, "polyedit serve (dry run)", 1)
+        finally:
+            server.shutdown()
+            server.server_close()
+    if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
+        rows.append(("edits as adapters through vLLM", "skipped", "needs the vllm package and a GPU"))
+        return
+    from polyedit.world.editing_yaml import CHECKPOINTS
+
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(CHECKPOINTS / "small"),
+           "--served-model-name", "world:small", "--enable-lora", "--max-lora-rank", "16", "--dtype", "float32",
+           "--host", "127.0.0.1", "--port", str(VLLM_PORT), "--gpu-memory-utilization", "0.3",
+           "--max-model-len", "256"]
+    env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{VLLM_PORT}"
+            if not wait_for(url + "/v1/models", proc, 600):
+                log.seek(0)
+                tail = log.read().decode("utf-8", "replace").strip().splitlines()[-1:] or ["(no output)"]
+                rows.append(("edits as adapters through vLLM", "failed to start", tail[0][:200]))
+                return
+            adapter_bench(url, rows, "vLLM", cases)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+
+
+def wait_for(url: str, proc, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return True
+        except OSError:
+            time.sleep(2)
+    return False
+
+
+def adapter_bench(url: str, rows: list, server: str, cases: int) -> None:
+    from polyedit import api
+    from polyedit.evaluation.adapters import ServedAdapters
+    from polyedit.models.load import load_model
+    from polyedit.models.openai_backend import OpenAIBackend
+
+    lm = load_model("world:small")
+    settings = dict(limit=cases, langs=["en", "de"] if cases == 1 else None, progress=False,
+                    hparams={"stats_corpus": "identity"})
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        local = api.bench(lm, "rome", "world:small", Path(tmp) / "local", **settings)
+        t_local = time.perf_counter() - t0
+        backend = ServedAdapters(OpenAIBackend(url, "world:small", cache=None), "rome")
+        t0 = time.perf_counter()
+        remote = api.bench(lm, "rome", "world:small", Path(tmp) / "served", backend=backend, **settings)
+        t_served = time.perf_counter() - t0
+        tables = [[x for x in (Path(tmp) / run / "summary.md").read_text("utf-8").splitlines() if x.startswith("|")]
+                  for run in ("local", "served")]
+    same = tables[1][:len(tables[0])] == tables[0]
+    rows.append((f"edits as adapters through {server}",
+                 f"{cases} ROME edits: served {t_served:.1f} s, local {t_local:.1f} s",
+                 f"headline equal {remote['mean'] == local['mean']}, whole table equal {same}; logprobs "
+                 f"{backend.has_logprobs}"))
 
 
 def main() -> None:
@@ -223,6 +313,7 @@ def main() -> None:
         edits(lm, cases, str(corpus), tmp, rows, device)
         split_edits(lm, cases, str(corpus), tmp, rows, device, args.tiny)
     parallel_single(args, device, rows)
+    served_adapters(rows, args.tiny)
     print("| what | figure | notes |\n|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")

@@ -20,3 +20,5 @@ def test_gpu_check_runs_end_to_end_on_cpu(tmp_path):
     assert "restored bit for bit True" in done.stdout and (tmp_path / "figures.json").is_file()
     assert "2 single rome edits on world:small, one at a time vs 64 in parallel" in done.stdout
     assert "| identical (largest metric difference" in done.stdout
+    # the vLLM adapters section, run against polyedit serve: the served edits' table is the local one
+    assert "edits as adapters through polyedit serve" in done.stdout and "whole table equal True" in done.stdout

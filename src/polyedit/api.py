@@ -50,7 +50,9 @@ def bench(model: str | LoadedModel, method: str | None = None, data: str | None 
     `cache=`, `filter=` ...; see the spec's fields). `model`: a name (loaded with the spec's `device`,
     `dtype`, `device_map`) or a model already loaded.
     `backend`: score through it instead of a local model (e.g. `OpenAIBackend`; in-context methods only).
-    `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice)."""
+    `dataset`: `data` already loaded (callers that loaded it to check it pass it on rather than read it twice).
+    With `backend` a `ServedAdapters` and `model` loaded here, the edits are made here and scored through the
+    server, one adapter per edit (`polyedit.evaluation.adapters`)."""
     from polyedit.reports.markdown import summary_markdown
     from polyedit.reports.specs import display_spec
 

@@ -13,7 +13,7 @@ from polyedit.cli.run_options import run_options
 def command(**options):
     """Run METHOD on every case of DATA and write results.jsonl, summary.json and summary.md to OUT."""
     from polyedit.api import bench
-    from polyedit.cli.bench_remote import check_remote, remote_backend
+    from polyedit.cli.bench_remote import check_remote, remote_backend, served_adapters
     from polyedit.cli.run_options import spec_from_options
     from polyedit.data.registry import load_dataset
     from polyedit.evaluation.store import RunStore
@@ -29,7 +29,10 @@ def command(**options):
     RunStore(out).check_before(cli["resume"])  # the --out folder: before the data and the model are read
     dataset = load_dataset(spec.data, langs=spec.langs)  # bad data fails before the model loads; handed on
     check_remote(spec, m)
-    model, backend = remote_backend(spec, dataset) if spec.backend != "hf" else (spec.model, None)
+    if spec.edits_as_adapters:  # the edits are made here; the endpoint scores the unedited model and each adapter
+        model, backend = served_adapters(spec)
+    else:
+        model, backend = remote_backend(spec, dataset) if spec.backend != "hf" else (spec.model, None)
     summary = bench(model, spec=spec, out=out, backend=backend, dataset=dataset, resume=cli["resume"])
     click.echo(open(f"{out}/summary.md", encoding="utf-8").read())
     click.echo(f"results: {out}/results.jsonl ({summary['n_cases']} cases)")

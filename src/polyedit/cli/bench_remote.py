@@ -22,6 +22,9 @@ def endpoint_options(no_cache: bool, api_cache: str | None) -> dict:
 
 def check_remote(spec, method) -> None:
     """One line for a remote run that cannot be what was asked for."""
+    if spec.edits_as_adapters and spec.backend != "openai":
+        raise SpecError("edits_as_adapters", "scores each edit's adapter through an endpoint's completions route: "
+                                             "use it with {backend} openai and {base_url}", ("backend", "base_url"))
     if spec.backend == "hf":
         if spec.max_api_tokens is not None:
             raise SpecError("max_api_tokens", "counts the tokens sent to an endpoint: use it with {backend} openai "
@@ -29,8 +32,13 @@ def check_remote(spec, method) -> None:
         return
     if not spec.base_url:
         raise SpecError("backend", f"{spec.backend} needs {{base_url}}", ("base_url",))
-    if not getattr(method, "edits_in_context", False):
-        raise SpecError("method", f"{spec.method!r} edits weights; a remote endpoint runs in-context methods only")
+    in_context = getattr(method, "edits_in_context", False)
+    if spec.edits_as_adapters and in_context:
+        raise SpecError("edits_as_adapters", f"method {spec.method!r} edits in context: there is no adapter to serve")
+    if not spec.edits_as_adapters and not in_context:
+        raise SpecError("method", f"{spec.method!r} edits weights; a remote endpoint runs in-context methods only "
+                                  "(or add {edits_as_adapters}: the edits made here, each served as a LoRA adapter)",
+                        ("edits_as_adapters",))
     if spec.backend == "openai" and spec.chat_template:
         raise SpecError("chat_template", "with {backend} openai: a completions endpoint reads the prompt as sent and "
                                          "no template can be applied here; use {backend} openai-chat (the server's "
@@ -51,10 +59,24 @@ def remote_backend(spec, dataset):
         check_budget(spec.max_api_tokens, estimate_tokens(described, get_method(spec.method, spec.hparams, described),
                                                           cases, scoring=spec.backend == "openai",
                                                           judged=bool(spec.judge_url), new_tokens=16))
-    backend = make_backend(spec.backend, spec.base_url, spec.model_name or spec.model, api_key_env=spec.api_key_env,
-                           concurrency=spec.concurrency, chat_protocol=spec.chat_protocol, seed=spec.seed,
-                           endpoint=endpoint_options(not spec.cache, spec.api_cache))
-    return lm, backend
+    return lm, endpoint_backend(spec)
+
+
+def endpoint_backend(spec):
+    """The backend of the spec's endpoint."""
+    return make_backend(spec.backend, spec.base_url, spec.model_name or spec.model, api_key_env=spec.api_key_env,
+                        concurrency=spec.concurrency, chat_protocol=spec.chat_protocol, seed=spec.seed,
+                        endpoint=endpoint_options(not spec.cache, spec.api_cache))
+
+
+def served_adapters(spec):
+    """The model loaded here, where the edits are made, and the endpoint that scores each as an adapter."""
+    from polyedit.evaluation.adapters import ServedAdapters
+    from polyedit.models.load import load_model
+
+    lm = load_model(spec.model, dtype=spec.dtype, device=spec.device, device_map=spec.device_map,
+                    trust_remote_code=spec.trust_remote_code, modules=spec.modules)
+    return lm, ServedAdapters(endpoint_backend(spec), spec.method)
 
 
 def make_backend(kind: str, base_url: str, model_name: str, *, api_key_env: str, concurrency: int,

@@ -22,6 +22,15 @@ modules_option = click.option(
     "--modules", "modules", default=None, metavar="mlp_out=NAME[,mlp_in=NAME]",
     help="the MLP projections every method edits, {layer} standing for the layer index (e.g. "
     "mlp_out=model.layers.{layer}.mlp.down_proj), instead of those found from the model's structure")
+#: `polyedit.methods.adapter.DEFAULT_MAX_ERROR` (not imported: the CLI starts without torch)
+ADAPTER_MAX_ERROR = 1e-3
+adapter_rank_option = click.option(
+    "--adapter-rank", type=click.IntRange(1), default=None,
+    help="edits written as adapters: truncate each change to at most this rank (default: its numerical rank; "
+    "needed for a full-rank change such as FT-L's over many edits)")
+adapter_max_error_option = click.option(
+    "--adapter-max-error", type=click.FloatRange(0, 1), default=ADAPTER_MAX_ERROR, show_default=True,
+    help="edits written as adapters: refuse one whose relative Frobenius error (a truncation's) exceeds this")
 remote_option = click.option("--trust-remote-code", is_flag=True, default=False,
                              help="allow the model's own code from the hub (off by default)")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from polyedit.cli.common import (chat_template_option, device_map_option, device_option, dtype_option, hparams_option,
-                                 method_option, model_option, modules_option, parse_modules, remote_option)
+from polyedit.cli.common import (adapter_max_error_option, adapter_rank_option, chat_template_option, device_map_option,
+                                 device_option, dtype_option, hparams_option, method_option, model_option,
+                                 modules_option, parse_modules, remote_option)
 
 
 @click.command("edit")
@@ -20,6 +21,10 @@ from polyedit.cli.common import (chat_template_option, device_map_option, device
 @click.option("--max-new-tokens", type=int, default=8, show_default=True)
 @click.option("--save", "save_dir", type=click.Path(file_okay=False), default=None,
               help="write the edited model here (safetensors, save_pretrained), or a peft adapter for adapter methods")
+@click.option("--as-adapter", is_flag=True, help="with --save: write the edit as a peft LoRA adapter (any edit of "
+              "linear weights: the SVD of the change, its rank and error in polyedit_adapter.json)")
+@adapter_rank_option
+@adapter_max_error_option
 @hparams_option
 @device_option
 @dtype_option
@@ -27,9 +32,11 @@ from polyedit.cli.common import (chat_template_option, device_map_option, device
 @chat_template_option
 @modules_option
 @remote_option
-def command(model, method, lang, prompt, subject, target_new, target_true, probes, max_new_tokens, save_dir, hparams,
-            device, dtype, device_map, chat_template, modules, trust_remote_code):
+def command(model, method, lang, prompt, subject, target_new, target_true, probes, max_new_tokens, save_dir, as_adapter,
+            adapter_rank, adapter_max_error, hparams, device, dtype, device_map, chat_template, modules, trust_remote_code):
     """Apply one edit and show the greedy answers to the edit prompt and each probe, before and after."""
+    from dataclasses import asdict
+
     from polyedit.data.cases import Edit
     from polyedit.data.languages import normalize_code
     from polyedit.errors import PolyeditError
@@ -48,6 +55,8 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
         if not sep or not text.strip():
             raise PolyeditError(f"--probe {item!r}: expected LANG=PROMPT")
         asks.append((normalize_code(code), text))
+    if (as_adapter or adapter_rank) and not save_dir:
+        raise PolyeditError("--as-adapter and --adapter-rank need --save DIR (the adapter's folder)")
     if save_dir and get_method(method, hparams).edits_in_context:
         raise PolyeditError(f"--save: {method} edits no weight (the edit lives in the prompt); nothing to save")
     get_method(method, hparams)  # fail on bad hyperparameters before loading the model
@@ -68,7 +77,14 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
 
         shown = [handle.transform_prompt(Probe("reliability", code, p, target_new)) for code, p in asks]
         after = backend.generate(shown, max_new_tokens, handle.stop_strings())
-        saved = handle.save(save_dir) if save_dir else None
+        saved = None
+        if save_dir and as_adapter:
+            from polyedit.methods.adapter import write_adapter
+
+            saved = write_adapter(handle, save_dir, method, rank=adapter_rank, max_error=adapter_max_error,
+                                  about={"edits": [asdict(edit)]})
+        elif save_dir:
+            saved = handle.save(save_dir)
     finally:
         handle.restore()
     click.echo(f"{method} edit ({edit.lang}): {prompt!r} -> {target_new!r}")
@@ -77,7 +93,7 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     for (code, p), b, a in zip(asks, before, after):
         click.echo(f"[{code}] {p}\n    before: {b.text.strip()!r}\n    after:  {a.text.strip()!r}")
     if saved is not None:
-        click.echo(f"edited model saved to {saved}")
+        click.echo(f"edit saved as an adapter to {saved}" if as_adapter else f"edited model saved to {saved}")
 
 
 def outcome_lines(info: dict) -> list[str]:

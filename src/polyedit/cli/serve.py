@@ -45,7 +45,7 @@ def command(model, edits_file, method, hparams, adapter, host, port, model_name,
             batch_window_ms, max_tokens_limit, max_body_mb, read_timeout, keep_alive, threads, backlog, device, dtype,
             trust_remote_code):
     """Serve MODEL (hub id, path, world:small) at http://HOST:PORT/v1/completions and /v1/chat/completions
-    until interrupted."""
+    until interrupted; LoRA adapters are loaded at run time with POST /v1/load_lora_adapter (vLLM's route)."""
     from polyedit.errors import PolyeditError
     from polyedit.models.load import load_model
     from polyedit.serve import CompletionModel, apply_adapter, apply_edits, make_server

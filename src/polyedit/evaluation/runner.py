@@ -26,6 +26,7 @@ from tqdm import tqdm
 from polyedit.data.cases import EditCase, edit_language_added
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError, SpecError
+from polyedit.evaluation.adapters import EditWriter, ServedAdapters, edited_backend
 from polyedit.evaluation.aggregate import ANSWER_SCORER, rows, summarize
 from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.judge import judge_evaluation, make_judge
@@ -40,7 +41,7 @@ from polyedit.evaluation.samples import sample_lines
 from polyedit.evaluation.schema import FORMAT_VERSION, validate
 from polyedit.evaluation.spec import MODES, RunSpec  # noqa: F401 (MODES: imported from here)
 from polyedit.evaluation.store import RunStore, environment, finite, write_atomic
-from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, recommended_hparams
+from polyedit.methods.base import EditHandle, EditMethod, apply_in_turn, check_save_target, recommended_hparams
 from polyedit.models.backend import HFBackend
 from polyedit.models.batching import BatchSize
 from polyedit.models.context import RULE as CONTEXT_RULE
@@ -171,6 +172,7 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
     if untouched is not None:
         meta["lifelong"] = _lifelong_settings(cfg, untouched)
     checks = _capability_checks(lm, method, cfg, cases, chunks) if cfg.capability else None
+    writer = _edit_writer(cfg, method, backend, out_dir, resume)
     store = RunStore(out_dir)
     with store.open(meta, resume):
         backend = backend or HFBackend(lm, batch_size=cfg.eval_batch_size, chat_template=cfg.chat_template)
@@ -179,7 +181,8 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         unedited = cached(backend) if pre_cache and isinstance(backend, HFBackend) else backend
         judge = (make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl", api=cfg.judge_api,
                             **_shared_endpoint(backend)) if cfg.judge_url else None)
-        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited)
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited,
+                    writer)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"],
@@ -188,6 +191,23 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         skipped = dataset.skipped + too_long_skipped + filtered
         return write_summary(store.out, store.results.records(), dataclasses.replace(dataset, cases=[], skipped=skipped),
                              getattr(unedited, "describe", dict)(), life, checks.summary(store.out) if checks else None)
+
+
+def _edit_writer(cfg: BenchConfig, method: EditMethod, backend, out_dir, resume: bool) -> EditWriter | None:
+    """Where the run's edits are written as adapters: `save_edits`, or, for a server that scores them, the
+    run's own `adapters/` folder. Checked before anything is written."""
+    served = isinstance(backend, ServedAdapters)
+    if cfg.save_edits is None and not served:
+        return None
+    if method.edits_in_context:
+        raise PolyeditError(f"method {cfg.method!r} edits in context: there is no adapter to write or serve")
+    if served and cfg.mode == "sequential":
+        raise PolyeditError("edits served as adapters are scored one adapter per edit (batch): single or batch "
+                            "mode, not sequential (where the edits accumulate)")
+    root = Path(cfg.save_edits) if cfg.save_edits is not None else Path(out_dir) / "adapters"
+    if cfg.save_edits is not None and not resume:
+        check_save_target(root)
+    return EditWriter(root, cfg.method, cfg.adapter_rank, cfg.adapter_max_error)
 
 
 def _capability_checks(lm, method: EditMethod, cfg: BenchConfig, cases, chunks):
@@ -246,7 +266,8 @@ def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
 
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
-                judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None) -> None:
+                judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None,
+                writer: EditWriter | None = None) -> None:
     unedited = unedited or backend
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
@@ -299,7 +320,8 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
             if sequential:
                 seq_handles += applied
             try:  # an exception or Ctrl-C while scoring the edited model still restores it
-                post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
+                with edited_backend(backend, writer, applied, chunk) as scorer:
+                    post = _evaluate_with(scorer, chunk, cfg, handles, reference=pre)
                 for ev in (pre, post) if judge else ():
                     judge_evaluation(ev, judge)
                 records = [_record(lm, cfg, c, chunk_of[c.case_id], t_edit / len(chunk), from_cache, handles[c.case_id],

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from polyedit.errors import PolyeditError, SpecError, shorten
+from polyedit.methods.adapter import DEFAULT_MAX_ERROR
 from polyedit.seeds import SEED_MAX, SEED_MIN
 
 #: a whole number, never a float or a bool (`seed=1e23` is an error, not a rounding)
@@ -118,6 +119,18 @@ class RunSpec(BaseModel):
                                              "the layer index (e.g. mlp_out=model.layers.{layer}.mlp.down_proj), "
                                              "instead of those found from the model's structure")
     trust_remote_code: bool = _access(False, "allow the model's own code from the hub (off by default)")
+    # edits written as peft LoRA adapters (methods/adapter.py, evaluation/adapters.py): they change where the
+    # edits go and who scores them, not the numbers (a served adapter's table equals the local one, tested)
+    save_edits: str | None = _access(None, "write each edit (each batch in batch mode) as a peft LoRA adapter in a "
+                                     "folder of its own here")
+    edits_as_adapters: bool = _access(False, "with backend openai: make the edits here on MODEL and score each "
+                                      "through the endpoint as a LoRA adapter it loads at run time (vLLM with "
+                                      "--enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, or polyedit serve); "
+                                      "the unedited model is the endpoint's")
+    adapter_rank: Whole | None = _access(None, "truncate each adapter to this rank (default: each change's "
+                                         "numerical rank)", ge=1)
+    adapter_max_error: float = _access(DEFAULT_MAX_ERROR, "refuse an adapter whose relative Frobenius error (a truncated SVD) "
+                                       "is above this", ge=0, le=1, allow_inf_nan=False)
 
     def __init__(self, **settings) -> None:
         try:

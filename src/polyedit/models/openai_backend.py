@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,14 @@ class OpenAIBackend(EndpointClient):
         if not self.has_logprobs:
             self.notes.append("endpoint returns no logprobs: probability protocols unavailable; token-level "
                               "metrics count words and punctuation instead of the model's tokens")
+
+    def for_model(self, model_name: str) -> OpenAIBackend:
+        """This backend asking the same server for another model it serves (an adapter loaded at run time):
+        the same token ids (a token string has one id across both), response cache and ledger."""
+        other = copy.copy(self)
+        other.endpoint = copy.copy(self.endpoint)
+        other.endpoint.model_name = other.model_name = model_name
+        return other
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(url={self.url!r}, model={self.model_name!r}, key_env={self.api_key_env!r})"

@@ -189,6 +189,19 @@ class Endpoint:
             self.cache.put(key, url, body, response)
         return response
 
+    def manage(self, route: str, body: dict) -> str:
+        """POST `body` to one of the server's management routes (vLLM's `load_lora_adapter`,
+        `unload_lora_adapter`, under the base URL) and return its text answer. Never cached nor retried: a
+        load sent twice is refused the second time."""
+        import openai
+
+        try:
+            return self._client().post(f"/{route}", body=body, cast_to=str)
+        except openai.APIStatusError as e:
+            raise EndpointError(f"{self.base_url}/{route}: HTTP {e.status_code}: {_message(e)}", e.status_code) from None
+        except openai.APIConnectionError as e:
+            raise PolyeditError(f"{self.base_url}/{route}: connection failed ({_first_line(e.__cause__ or e)})") from None
+
     def _send(self, route: str, body: dict) -> tuple[dict, int]:
         """(the answer, HTTP attempts it took)."""
         import openai

@@ -45,6 +45,7 @@ class Row:
     logprobs: int | None = None
     echo: bool = False
     sampling: Sampling | None = None  # None: greedy
+    adapter: str | None = None  # the LoRA adapter loaded at run time that the request named, None: the base model
 
 
 @dataclass
@@ -66,8 +67,9 @@ class ModelWorker:
     """Owns the model: every forward pass happens on its one thread, never on the event loop."""
 
     def __init__(self, lm: LoadedModel, batch_size: int = 32, window: float = 0.004, max_wait: float = 0.05,
-                 max_rows: int = 256) -> None:
+                 max_rows: int = 256, adapters=None) -> None:
         self.lm = lm
+        self.adapters = adapters  # RuntimeAdapters: rows are run in groups, one adapter active per group
         self.batch_size = max(1, batch_size)
         self.window, self.max_wait, self.max_rows = window, max_wait, max(1, max_rows)
         self.jobs: queue.Queue[Job | None] = queue.Queue()
@@ -143,6 +145,13 @@ class ModelWorker:
             if pending[id(job)] == 0 and not job.future.done():
                 job.future.set_result(job.results)
 
+        if self.adapters is None:
+            return self._serve_rows(rows, finished)
+        for name in dict.fromkeys(r.adapter for _, _, r in rows):  # one adapter active at a time
+            with self.adapters.active(name):
+                self._serve_rows([x for x in rows if x[2].adapter == name], finished)
+
+    def _serve_rows(self, rows: list[tuple[Job, int, Row]], finished) -> None:
         decode = [x for x in rows if x[2].max_tokens > 0]
         for job, i, row in rows:
             if row.max_tokens <= 0:

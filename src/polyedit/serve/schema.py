@@ -255,3 +255,20 @@ class ChatCompletionRequest(_Common):
 def finite(x: float) -> float | None:
     """A log-probability as JSON can hold it (-inf becomes null)."""
     return x if math.isfinite(x) else None
+
+
+class LoadLoRAAdapterRequest(BaseModel):
+    """vLLM's `POST /v1/load_lora_adapter` body: the name requests will send as `model`, and the adapter's folder."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    lora_name: str = Field(min_length=1, max_length=256)
+    lora_path: str = Field(min_length=1, max_length=4096)
+
+
+class UnloadLoRAAdapterRequest(BaseModel):
+    """vLLM's `POST /v1/unload_lora_adapter` body."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    lora_name: str = Field(min_length=1, max_length=256)

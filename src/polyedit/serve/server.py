@@ -3,7 +3,9 @@
 Routes: `POST /v1/completions` (`prompt` a string, a list of token ids, or a list of up to 64 of either,
 `max_tokens`, `stop`, `echo`,
 `logprobs` 0..5), `POST /v1/chat/completions` (`messages`; the tokenizer's chat template when it has one,
-otherwise the plain fallback of `chat_prompt`), `GET /v1/models`. Decoding: greedy at `temperature` 0;
+otherwise the plain fallback of `chat_prompt`), `GET /v1/models`, and vLLM's `POST /v1/load_lora_adapter`
+and `POST /v1/unload_lora_adapter` (LoRA adapters at run time, each then asked for by name as `model`:
+`adapters.py`). Decoding: greedy at `temperature` 0;
 above 0, or left out (OpenAI's default, 1), sampling at that temperature with `top_p`, seeded by `seed`
 (or by a seed the server draws): each prompt has its own generator, so the same request with the same
 seed gets the same text however it is batched. Every response states how it was decoded in its
@@ -37,16 +39,17 @@ import h11
 import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from polyedit.models.load import LoadedModel
 from polyedit.models.context import context_limit
+from polyedit.serve.adapters import RuntimeAdapters
 from polyedit.serve.batching import ModelWorker, Row
-from polyedit.serve.schema import (BadRequest, ChatCompletionRequest, CompletionRequest,
-                                   parse_json_object, validate)
+from polyedit.serve.schema import (BadRequest, ChatCompletionRequest, CompletionRequest, LoadLoRAAdapterRequest,
+                                   UnloadLoRAAdapterRequest, parse_json_object, validate)
 
 log = logging.getLogger("polyedit.serve")
 MAX_BODY = 8 * 1024 * 1024
@@ -67,6 +70,7 @@ class CompletionModel:
         self.context = context_limit(lm)
         self.max_tokens = max_tokens or self.context or 4096
         self.worker: ModelWorker | None = None
+        self.adapters = RuntimeAdapters(lm, model_name)  # LoRA adapters loaded at run time, asked for by name
         # No token spells more characters than the vocabulary's longest entry, so a prompt over twice
         # context x that many characters cannot fit (the factor allows for normalisers that compose
         # characters): it is refused before it is tokenised, which for a 200 KB prompt takes seconds.
@@ -80,7 +84,7 @@ class CompletionModel:
     def start(self) -> ModelWorker:
         if self.worker is None:
             self.worker = ModelWorker(self.lm, self.batch_size, self.batch_window,
-                                      max_rows=max(4 * self.batch_size, 64))
+                                      max_rows=max(4 * self.batch_size, 64), adapters=self.adapters)
         return self.worker
 
     def stop(self) -> None:
@@ -235,7 +239,7 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, e: StarletteHTTPException):
         message = {404: f"no route {request.url.path} (this server has /v1/completions, /v1/chat/completions, "
-                        "/v1/models)",
+                        "/v1/models, /v1/load_lora_adapter, /v1/unload_lora_adapter)",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(e.status_code, str(e.detail))
         return JSONResponse(BadRequest(e.status_code, message).payload(), status_code=e.status_code,
                             headers=getattr(e, "headers", None))
@@ -255,10 +259,18 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
         refused = req.unsupported()
         if refused is not None:
             raise refused
-        if req.model is not None and req.model != model.model_name:
-            raise BadRequest(404, f"model {req.model!r} does not exist (this server has {model.model_name!r})",
+        if req.model is not None and req.model != model.model_name and req.model not in model.adapters:
+            raise BadRequest(404, f"model {req.model!r} does not exist (this server has {model.model_name!r}"
+                             f"{' and adapters ' + ', '.join(map(repr, model.adapters.paths)) if model.adapters.paths else ''})",
                              "model", "model_not_found")
         return req
+
+    def adapter_of(req, rows: list[Row]) -> str:
+        """Mark the rows with the adapter the request named; the name the response reports."""
+        name = req.model if req.model is not None and req.model in model.adapters else None
+        for row in rows:
+            row.adapter = name
+        return name or model.model_name
 
     def limit(value: int | None, default: int, param: str) -> int:
         value = default if value is None else value
@@ -293,12 +305,13 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
         max_tokens = limit(req.max_tokens, DEFAULT_MAX_TOKENS, "max_tokens")
         sampling, decoding = req.plan()
         rows = await tokenized(model.completion_rows, req, max_tokens, req.prompt_size(), sampling)
+        served = adapter_of(req, rows)
         results = await run(rows)
         choices = [{"index": i, "text": (row.prompt if row.echo else "") + res.text,
                     "finish_reason": res.finish_reason, "logprobs": res.logprobs}
                    for i, (row, res) in enumerate(zip(rows, results))]
         return JSONResponse({"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion",
-                             "created": int(time.time()), "model": model.model_name, "choices": choices,
+                             "created": int(time.time()), "model": served, "choices": choices,
                              "usage": usage(rows, results), "decoding": decoding})
 
     @app.post("/v1/chat/completions")
@@ -309,26 +322,49 @@ def create_app(model: CompletionModel, api_key: str | None = None, *, max_body: 
         max_tokens = limit(req.limit(), model.max_tokens, param)
         sampling, decoding = req.plan()
         row = await tokenized(model.chat_row, req, max_tokens, sum(len(m.text()) for m in req.messages), sampling)
+        served = adapter_of(req, [row])
         (res,) = await run([row])
         choice = {"index": 0, "message": {"role": "assistant", "content": res.text},
                   "finish_reason": res.finish_reason, "logprobs": None}
         return JSONResponse({"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
-                             "created": int(time.time()), "model": model.model_name, "choices": [choice],
+                             "created": int(time.time()), "model": served, "choices": [choice],
                              "usage": usage([row], [res]), "decoding": decoding})
 
     @app.get("/v1/models")
     @app.get("/models", include_in_schema=False)
     async def models():
-        return {"object": "list", "data": [_model_card(model)]}
+        return {"object": "list", "data": [_model_card(model)] + [_adapter_card(model, n) for n in model.adapters.paths]}
 
     @app.get("/v1/models/{name:path}")
     async def model_card(name: str):
+        if name in model.adapters:
+            return _adapter_card(model, name)
         if name != model.model_name:
             raise BadRequest(404, f"model {name!r} does not exist (this server has {model.model_name!r})",
                              "model", "model_not_found")
         return _model_card(model)
 
+    # vLLM's routes for adapters at run time: 200 with a line of text; a bad request 400, an unknown name or
+    # folder 404, each with an OpenAI-shaped JSON error
+    @app.post("/v1/load_lora_adapter")
+    async def load_lora_adapter(request: Request):
+        req = validate(LoadLoRAAdapterRequest, parse_json_object(await _read_body(request, max_body, read_timeout)))
+        await anyio.to_thread.run_sync(model.adapters.load, req.lora_name, req.lora_path)
+        log.info("loaded LoRA adapter %r from %s", req.lora_name, req.lora_path)
+        return PlainTextResponse(f"Success: LoRA adapter '{req.lora_name}' added successfully.")
+
+    @app.post("/v1/unload_lora_adapter")
+    async def unload_lora_adapter(request: Request):
+        req = validate(UnloadLoRAAdapterRequest, parse_json_object(await _read_body(request, max_body, read_timeout)))
+        await anyio.to_thread.run_sync(model.adapters.unload, req.lora_name)
+        return PlainTextResponse(f"Success: LoRA adapter '{req.lora_name}' removed successfully.")
+
     return app
+
+
+def _adapter_card(model: CompletionModel, name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "polyedit", "root": model.adapters.paths[name],
+            "parent": model.model_name}
 
 
 def _model_card(model: CompletionModel) -> dict:
