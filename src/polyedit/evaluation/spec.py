@@ -150,6 +150,13 @@ class RunSpec(BaseModel):
             return value.to_dict()
         return str(value) if isinstance(value, Path) else value
 
+    @field_validator("save_edits", "api_cache", mode="before")
+    @classmethod
+    def _folder(cls, value):
+        from pathlib import Path
+
+        return str(value) if isinstance(value, Path) else value  # a folder given as a Path, in Python
+
     @field_validator("langs", mode="before")
     @classmethod
     def _langs(cls, value):
