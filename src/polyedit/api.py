@@ -46,7 +46,7 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
           batch_size: int | str = 32, chat_template: bool | str = False, checkpoints: list[int] | None = None,
           retention_sample: int | None = None, recall_sample: int = 50, capability: list[str] | None = None,
           capability_limit: int | None = None, capability_sample: int | None = None, cache: bool = True,
-          case_filter: str | None = None) -> dict:
+          case_filter: str | None = None, edit_probes: str = "all") -> dict:
     """`polyedit bench` from Python: writes results.jsonl, summary.json and summary.md under `out`.
     `device`, `dtype`, `device_map`: how a model given by name is loaded (see `load_model`); `batch_size`:
     evaluation batch size or "auto"; `chat_template`: as in `evaluate` (True: generation prompts; "all").
@@ -60,7 +60,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
     before and after editing (`polyedit.evaluation.capability`; needs the `capability` extra). `cache`: the
     unedited model's results are read from and added to the cache shared by runs (`polyedit.models.pre_cache`);
     False computes them afresh and stores nothing. `case_filter`: "known" keeps the cases whose old answer the
-    unedited model generates (`polyedit.evaluation.edit_success.known_cases`)."""
+    unedited model generates (`polyedit.evaluation.edit_success.known_cases`). `edit_probes`: "edit" scores
+    each edit right after it is made on its edit prompt only (`BenchConfig.edit_probes`)."""
     from polyedit.reports.markdown import summary_markdown
     from polyedit.reports.specs import display_spec
 
@@ -71,7 +72,8 @@ def bench(model: str | LoadedModel, method: str, data: str, out: str | Path, *, 
                     chat_template=chat_template,
                     checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample,
                     capability=list(capability) if capability is not None else None,
-                    capability_limit=capability_limit, capability_sample=capability_sample, filter=case_filter)
+                    capability_limit=capability_limit, capability_sample=capability_sample, filter=case_filter,
+                    edit_probes=edit_probes)
     BenchConfig(model="", **settings)  # bad settings fail here, before a model is loaded
     get_method(method, hparams)
     RunStore(out).check_before(resume)  # the output folder, before the data and the model are read

@@ -119,8 +119,11 @@ def test_restore_removes_the_adaptor_and_leaves_weights_bit_identical(tiny_lm):
     h2 = m.apply(tiny_lm, [Edit("zh", "巴黎", "巴黎是法国的", "首都")])
     assert len(active_adaptors(tiny_lm)) == 1 and h2.info["keys"] == 2  # one shared codebook
     assert state_hash(tiny_lm.model) == before  # a side memory: no weight is written
+    book = active_adaptors(tiny_lm)[0].codebook
+    entry = (book.key_dim + book.value_dim + 1) * 4  # a key, a value and a radius, in float32
+    assert m.state_bytes(h2) == 2 * entry + len("Berlin") + len("首都".encode())  # labels: their UTF-8 bytes
     h2.restore()
-    assert len(active_adaptors(tiny_lm)[0].codebook) == 1
+    assert len(active_adaptors(tiny_lm)[0].codebook) == 1 and m.state_bytes(h1) == entry + len("Berlin")
     h1.restore()
     assert active_adaptors(tiny_lm) == [] and state_hash(tiny_lm.model) == before
     assert torch.equal(_logits(tiny_lm, "The capital of France is"), base)

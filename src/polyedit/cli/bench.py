@@ -29,7 +29,11 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
               "retention of earlier edits, recall of untouched facts and locality drift are measured "
               "(checkpoints.jsonl; replaces the re-scoring of every case after every step)")
 @click.option("--retention-sample", type=int, default=None,
-              help="with --checkpoints: re-score this many of the edits so far (seeded sample; default all)")
+              help="with --checkpoints: re-score this many of the edits so far in each segment (seeded sample; "
+              "default 200, so a checkpoint's cost does not grow with the edits)")
+@click.option("--edit-probes", type=click.Choice(["all", "edit"]), default="all", show_default=True,
+              help="score each edit right after it is made on every probe of its case, or on its edit prompt "
+              "only (a long lifelong run, whose checkpoints ask every language)")
 @click.option("--recall-sample", type=int, default=50, show_default=True,
               help="with --checkpoints: cases the run does not edit whose facts measure recall and locality")
 @click.option("--capability", default=None, help="lm-eval tasks (names or task YAML files, comma-separated) run on "
@@ -53,7 +57,7 @@ from polyedit.cli.common import (batch_size_option, chat_template_option, device
 @modules_option
 @remote_option
 def command(model, method, data, langs, out, hparams, protocols, mode, edits_per_step, limit, case_filter, checkpoints,
-            retention_sample, recall_sample, capability, capability_limit, capability_sample, seed, resume,
+            retention_sample, edit_probes, recall_sample, capability, capability_limit, capability_sample, seed, resume,
             judge_url, judge_model, log_samples,
             backend_kind, base_url, model_name, api_key_env, concurrency, chat_protocol, judge_api, api_cache, no_cache,
             max_api_tokens, device, dtype, device_map, batch_size,
@@ -75,6 +79,7 @@ def command(model, method, data, langs, out, hparams, protocols, mode, edits_per
     protocols = [p for p in protocols.split(",") if p] if protocols is not None else None
     checkpoints = _counts(checkpoints) if checkpoints is not None else None
     lifelong = dict(checkpoints=checkpoints, retention_sample=retention_sample, recall_sample=recall_sample,
+                    edit_probes=edit_probes,
                     capability=capability.split(",") if capability is not None else None,
                     capability_limit=capability_limit, capability_sample=capability_sample)
     BenchConfig(model=model, method=method, data=data, langs=langs, protocols=protocols, seed=seed, mode=mode,

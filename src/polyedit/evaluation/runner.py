@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from polyedit.data.cases import EditCase, edit_language_added
+from polyedit.data.cases import RELIABILITY, EditCase, edit_language_added
 from polyedit.data.languages import normalize_code
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError
@@ -52,6 +52,7 @@ from polyedit.models.tokens import subject_span
 from polyedit.seeds import check_seed
 
 MODES = ("single", "batch", "sequential")
+EDIT_PROBES = ("all", "edit")
 
 
 @dataclass
@@ -74,12 +75,16 @@ class BenchConfig:
     judge_model: str | None = None
     judge_api: str = "chat"  # the judge endpoint's route: chat (/v1/chat/completions) or completions
     checkpoints: list[int] | None = None  # sequential mode: edit counts at which lifelong.py measures
-    retention_sample: int | None = None  # edits so far re-scored for retention at a checkpoint (None: all)
+    retention_sample: int | None = None  # edits so far re-scored at a checkpoint, per segment (None: lifelong's bound)
     recall_sample: int = 50  # untouched cases whose facts measure recall and locality drift
     capability: list[str] | None = None  # lm-eval tasks run before and after edits (evaluation/capability)
     capability_limit: int | None = None  # examples per task
     capability_sample: int | None = None  # single/batch mode: the edits (batches) checked, seeded (None: all)
     filter: str | None = None  # "known": only cases whose old answer the unedited model generates (edit_success)
+    #: "all": each edit is scored right after it is made on every probe of its case; "edit": on its edit prompt
+    #: only, so a long lifelong run costs the edit and its checkpoints (which ask every language), not ~100
+    #: probes per edit before and after
+    edit_probes: str = "all"
 
     def __post_init__(self) -> None:
         """Every setting is checked here, before a run writes anything."""
@@ -104,6 +109,8 @@ class BenchConfig:
             self.langs = list(dict.fromkeys(normalize_code(x) for x in self.langs))  # repeats would break resume
         if self.judge_api not in ("chat", "completions"):
             raise PolyeditError(f"judge api must be chat or completions, got {self.judge_api!r}")
+        if self.edit_probes not in EDIT_PROBES:
+            raise PolyeditError(f"--edit-probes {self.edit_probes!r}: expected one of {', '.join(EDIT_PROBES)}")
         if self.filter is not None and self.filter not in FILTERS:
             raise PolyeditError(f"--filter {self.filter!r}: expected one of {', '.join(FILTERS)}")
         if self.protocols is not None:
@@ -228,10 +235,12 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                                 f"{unknown} cases")
     step = cfg.edits_per_step if cfg.mode != "single" else 1
     chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
+    method_state = getattr(method, "state_bytes", None)
     untouched = None
     if cfg.checkpoints:  # checked against the run's cases before anything is written
         lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
-        untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
+        pool = dataset.cases if dataset.untouched is None else dataset.untouched
+        untouched = lifelong.untouched_cases(pool, cases, cfg.recall_sample, cfg.seed, cfg.langs)
     meta = {"format_version": FORMAT_VERSION, "config": asdict(cfg), "hparams": method.resolved(lm).to_dict(),
             "hparams_source": hparams_source(method, lm), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
@@ -248,11 +257,14 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         unedited = cached(backend) if pre_cache and isinstance(backend, HFBackend) else backend
         judge = (make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl", api=cfg.judge_api,
                             **_shared_endpoint(backend)) if cfg.judge_url else None)
-        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited)
+        _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited,
+                    method_state)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"],
-                                               {c.case_id: c.edit.lang for c in cases})
+                                               {c.case_id: c.edit.lang for c in cases},
+                                               {c.case_id: c.meta[lifelong.SEGMENT] for c in cases
+                                                if lifelong.SEGMENT in c.meta})
                 if untouched is not None else None)
         skipped = dataset.skipped + too_long_skipped + filtered
         return write_summary(store.out, store.results.records(), dataclasses.replace(dataset, cases=[], skipped=skipped),
@@ -315,8 +327,10 @@ def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
 
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
-                judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None) -> None:
+                judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None,
+                state_bytes=None) -> None:
     unedited = unedited or backend
+    scored = {c.case_id: edit_probes_of(c, cfg.edit_probes) for c in cases}  # what each edit is scored on
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
     _check_resumed(store.results)
@@ -329,6 +343,9 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     store.results.keep(finished)  # cut a partly written chunk, and its samples
     store.samples.keep(finished)
     edits_done = sum(len(chunk) for chunk in chunks[:n_done])
+    # the edit seconds of every finished edit, in order: a checkpoint reports those of its window
+    edit_seconds = [(r["seconds_per_edit"], r.get("cpu_seconds_per_edit")) for r in store.results.records()
+                    if finished(r)]
     sequential = cfg.mode == "sequential"
     if sequential:  # checkpoints of an unfinished chunk (written before its results) are redone
         store.sequential.keep(lambda r: isinstance(r.get("after_edits"), int) and r["after_edits"] <= edits_done)
@@ -344,7 +361,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     untouched_pre: Evaluation | None = None
     try:
         if sequential and n_done < len(chunks):  # a finished run resumed only rewrites its summary
-            seq_pre, seq_cached = _evaluate_unedited(unedited, cases, cfg)
+            seq_pre, seq_cached = _evaluate_unedited(unedited, [scored[c.case_id] for c in cases], cfg)
             if untouched is not None:  # the locality reference: the unedited model's answers
                 untouched_pre = lifelong.evaluate_untouched(unedited, untouched, None, None, cfg.max_new_tokens)
             for chunk in chunks[:n_done]:  # resuming: replay the finished edits as they were applied
@@ -355,14 +372,15 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 seq_cases += chunk
         for chunk in chunks[n_done:]:
             torch.manual_seed(cfg.seed + position[chunk[0].case_id])
-            pre, from_cache = (seq_pre, seq_cached) if sequential else _evaluate_unedited(unedited, chunk, cfg)
-            t0 = time.perf_counter()
+            chunk_scored = [scored[c.case_id] for c in chunk]
+            pre, from_cache = (seq_pre, seq_cached) if sequential else _evaluate_unedited(unedited, chunk_scored, cfg)
+            t0, cpu0 = time.perf_counter(), time.process_time()
             handles, applied = _apply(method, lm, chunk)
-            t_edit = time.perf_counter() - t0
+            t_edit, cpu_edit = time.perf_counter() - t0, time.process_time() - cpu0
             if sequential:
                 seq_handles += applied
             try:  # an exception or Ctrl-C while scoring the edited model still restores it
-                post = _evaluate_with(backend, chunk, cfg, handles, reference=pre)
+                post = _evaluate_with(backend, chunk_scored, cfg, handles, reference=pre)
                 for ev in (pre, post) if judge else ():
                     judge_evaluation(ev, judge)
                 records = []
@@ -370,27 +388,31 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                     records.append({"case_id": c.case_id, "method": cfg.method, "mode": cfg.mode,
                                     "chunk": chunk_of[c.case_id], "edit": asdict(c.edit),
                                     "subject_rule": _subject_rule(lm, c), "seconds_per_edit": t_edit / len(chunk),
+                                    "cpu_seconds_per_edit": cpu_edit / len(chunk),
                                     "pre_from_cache": from_cache,
                                     "info": _jsonable(handles[c.case_id].info), "unavailable": post.unavailable,
                                     "convergence": _jsonable_or_none(case_outcome(handles[c.case_id].info,
                                                                                    _edit_index(handles, chunk, c))),
                                     "meta": _jsonable(c.meta), "protocols": {**pre.protocols, **post.protocols},
-                                    "probes": _probe_records(pre, post, c)})
+                                    "probes": _probe_records(pre, post, scored[c.case_id])})
+                edit_seconds += [(t_edit / len(chunk), cpu_edit / len(chunk))] * len(chunk)
                 if sequential:
                     seq_map.update(handles)
                     seq_cases += chunk
                     if untouched is None:
                         _sequential_checkpoint(backend, cfg, seq_cases, seq_map, seq_pre, store)
                     elif len(seq_cases) in cfg.checkpoints:
+                        cost = lifelong.checkpoint_cost(len(seq_cases), cfg.checkpoints, edit_seconds,
+                                                        state_bytes(seq_handles[-1]) if state_bytes else None)
                         _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, seq_handles[-1], untouched,
-                                             untouched_pre, store)
+                                             untouched_pre, store, cost)
                 if checks is not None:  # with the edits in place, before the chunk's results are written
                     checks.after(chunk_of[chunk[0].case_id], seq_cases if sequential else chunk)
             finally:
                 if not sequential:
                     _restore(applied)
             if cfg.log_samples:  # before the results: a chunk's samples without its results are cut on resume
-                store.samples.append(sample_lines(pre, post, chunk, cfg.method))
+                store.samples.append(sample_lines(pre, post, chunk_scored, cfg.method))
             for r in records:  # the written contract (schema.py), checked before a line is written
                 validate("results.jsonl", r, str(store.results.path))
             store.results.append(records)
@@ -398,6 +420,14 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     finally:
         _restore(seq_handles)
         bar.close()
+
+
+def edit_probes_of(case: EditCase, which: str) -> EditCase:
+    """`case` with the probes its edit is scored on (`BenchConfig.edit_probes`): all, or its edit prompt."""
+    if which == "all":
+        return case
+    own = [p for p in case.probes if p.kind == RELIABILITY and p.lang == case.edit.lang and p.prompt == case.edit.prompt]
+    return dataclasses.replace(case, probes=own[:1])
 
 
 def _evaluate_unedited(backend, cases, cfg) -> tuple[Evaluation, bool]:
@@ -418,12 +448,14 @@ def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, store: RunStor
     store.sequential.append(list(by_case.values()))
 
 
-def _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, last, untouched, untouched_pre, store: RunStore) -> None:
-    """Retention of the edits so far and recall/locality of the untouched facts (`lifelong.py`)."""
+def _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, last, untouched, untouched_pre, store: RunStore,
+                         cost: dict) -> None:
+    """Retention of the edits so far and recall/locality of the untouched facts (`lifelong.py`), with the
+    edit cost of the window that ends here and the method's state (`cost`)."""
     kept = lifelong.retention_cases(seq_cases, cfg.retention_sample, cfg.seed)
     retention = _evaluate_with(backend, kept, replace_protocols(cfg, ["answer"]), seq_map)
     after = lifelong.evaluate_untouched(backend, untouched, last, untouched_pre, cfg.max_new_tokens)
-    store.checkpoints.append([lifelong.checkpoint_record(len(seq_cases), retention, after)])
+    store.checkpoints.append([{**lifelong.checkpoint_record(len(seq_cases), retention, after), **cost}])
 
 
 def replace_protocols(cfg: BenchConfig, protocols: list[str]) -> BenchConfig:

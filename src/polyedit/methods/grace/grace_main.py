@@ -180,6 +180,10 @@ class GRACE(EditMethod):
         convergence.record(handle.info, outcomes)
         return handle
 
+    def state_bytes(self, handle: EditHandle) -> int:
+        """The codebook: it grows with every edit that adds an entry (§3.2's `add` and `split`)."""
+        return handle.adaptor.codebook.nbytes()
+
     @staticmethod
     def _train_value(lm, adaptor: Adaptor, entry: int, batch, hp: GraceHParams) -> tuple[float, int]:
         v = torch.nn.Parameter(adaptor.codebook.values[entry].clone())
