@@ -212,6 +212,25 @@ def test_report_plots_each_measure_with_its_interval(tmp_path):
     assert figures.lifelong_curves("t", [run], "recall") is None  # a measure the run lacks: no chart
 
 
+def test_report_draws_a_line_per_group_and_tables_the_cost(tmp_path):
+    from polyedit.reports import figures
+    from polyedit.reports.collect import Run
+    from polyedit.reports.markdown import lifelong_group_rows, lifelong_rows
+
+    entry = lambda m: {"mean": m, "ci95": [m - 0.1, m + 0.1], "n": 4, "n_cases": 2}
+    point = lambda n, a, b: {"after_edits": n, "window": [1, n], "seconds_per_edit": 0.5, "cpu_seconds_per_edit": 0.25,
+                             "state_bytes": 1024, "retention": {**entry(a), "metric": "answer_em", "protocol": "answer",
+                             "groups": {"segment": {"counterfactual": entry(a), "insertion": entry(b)}}}}
+    run = Run(tmp_path, {"method": "grace", "data": "world:small"},
+              {"lifelong": {"checkpoints": [point(2, 0.9, 0.5), point(4, 0.7, 0.4)]}})
+    fig = figures.lifelong_group_curves("t", [run], "retention", "segment")
+    assert [(t.name, list(t.y)) for t in fig.data] == [("grace: counterfactual", [0.9, 0.7]),
+                                                       ("grace: insertion", [0.5, 0.4])]
+    assert figures.lifelong_group_curves("t", [run], "retention", "script") is None
+    assert lifelong_rows(run.summary)[1][-2:] == ["0.5 / 0.25 (1–4)", "1,024"]
+    assert lifelong_group_rows(run.summary)[3] == ["4", "segment", "insertion", "40.0 [30.0–50.0]", "2"]
+
+
 def test_retention_in_the_edit_language_keeps_each_edits_own_row():
     """Known answer: edit a made in en, b in de; only (a, en) and (b, de) count, mean over languages."""
     rec = {"after_edits": 2, "retention": [["a", "en", 1.0], ["a", "de", 0.0], ["b", "en", 1.0], ["b", "de", 0.0]]}

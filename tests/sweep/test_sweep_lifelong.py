@@ -103,7 +103,7 @@ def test_the_lifelong_keys_are_part_of_the_cell(tmp_path):
         parse_sweep(doc, "s.yaml", tmp_path)
     doc["modes"] = [{"mode": "sequential", "checkpoints": [2]}]
     (default,) = parse_sweep(doc, "s.yaml", tmp_path).cells
-    assert (default.retention_sample, default.recall_sample) == (None, 50)  # bench's defaults: every edit, 50
+    assert (default.retention_sample, default.recall_sample) == (None, 50)  # bench's defaults: the bounded sample, 50
 
 
 @pytest.mark.parametrize("mode, over, message", [
