@@ -195,6 +195,21 @@ def test_a_run_that_edits_every_case_is_refused_before_writing(tiny_model_dirs, 
     assert not (tmp_path / "x").exists()
 
 
+def test_edit_probes_edit_scores_each_edit_on_its_prompt_and_checkpoints_on_every_language(tiny_model_dirs, data,
+                                                                                           tmp_path):
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    cfg = BenchConfig(model="tiny", method="ft-l", data=data, hparams=FAST, mode="sequential", limit=2,
+                      checkpoints=[2], recall_sample=2, edit_probes="edit")
+    run_bench(lm, get_method("ft-l", FAST), load_dataset(data), tmp_path / "e", cfg, progress=False)
+    results = _lines(tmp_path / "e" / "results.jsonl")
+    assert [[(p["kind"], p["lang"], p["prompt"]) for p in r["probes"]] for r in results] == [
+        [("reliability", "en", f"{s} is the capital of")] for s, _ in FACTS[:2]]
+    point = _lines(tmp_path / "e" / "checkpoints.jsonl")[0]
+    assert sorted({r[1] for r in point["retention"]}) == ["de", "en"]  # the checkpoint still asks every language
+    with pytest.raises(PolyeditError, match="--edit-probes 'some'"):
+        BenchConfig(model="tiny", method="ft-l", data=data, edit_probes="some")
+
+
 def test_report_plots_each_measure_with_its_interval(tmp_path):
     from polyedit.reports import figures
     from polyedit.reports.collect import Run
