@@ -24,9 +24,8 @@ def small():
 
 
 def test_the_whole_world_is_edited_once_then_insertion_up_to_n(small):
-    world, _, ds = small
+    _, _, ds = small
     cf = [c for c in ds.cases if c.meta["segment"] == COUNTERFACTUAL]
-    ins = [c for c in ds.cases if c.meta["segment"] == INSERTION]
     assert len(ds.cases) == 300 and ds.cases[:len(cf)] == cf  # the counterfactual segment first
     assert len(cf) == 132 == len({(c.meta["subject_id"], c.meta["relation"]) for c in cf})  # world:small's facts
     # the edit language cycles through the 12 languages across both segments, without a jump between them
@@ -46,7 +45,7 @@ def test_inserted_persons_are_new_and_their_facts_have_no_old_answer(small):
     world, config, ds = small
     ins = [c for c in ds.cases if c.meta["segment"] == INSERTION]
     assert len(ins) == 168 and all(c.edit.target_true is None and c.meta["object_true"] is None for c in ins)
-    seen = {n for n in seen_names(world, config.n_ghosts, config.icl_eval_pairs)}
+    seen = seen_names(world, config.n_ghosts, config.icl_eval_pairs)
     latin = {" ".join("".join(p).capitalize() for p in n) for n in seen}
     assert not {c.edit.subject for c in ins if c.edit.lang == "en"} & latin  # never a name the model read
     assert {c.meta["name_style"] for c in ins} == {"shared", "native"}  # both styles, as the world draws them
