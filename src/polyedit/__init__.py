@@ -14,6 +14,7 @@ from polyedit.models.load import load_model
 # The knowledge world sits above data/ and registers its `world` dataset from here, the package's root:
 # importing any polyedit module runs this first, and data/ never reaches up for it.
 import polyedit.world.dataset  # noqa: E402,F401,I001
+import polyedit.world.lifelong_dataset  # noqa: E402,F401,I001
 
 __all__ = ["Edit", "EditCase", "EditResult", "PolyeditError", "Probe", "RunSpec", "bench", "edit", "evaluate",
            "get_method", "load_dataset", "load_model", "make_case", "method_names"]

@@ -4,7 +4,7 @@ took, whether the unedited model's results came from the shared cache, the cache
 from __future__ import annotations
 
 #: fields that say how a number was obtained, never what it is
-PROVENANCE = frozenset({"seconds_per_edit", "pre_from_cache", "pre_edit_cache"})
+PROVENANCE = frozenset({"seconds_per_edit", "cpu_seconds_per_edit", "pre_from_cache", "pre_edit_cache"})
 
 
 def numbers_only(obj):

@@ -39,6 +39,9 @@ class Dataset:
     answer_scorer: str = "answer_em"
     #: what a run on these cases must say (the edit language probed though `langs=` left it out)
     notes: list[str] = field(default_factory=list)
+    #: facts no case of the dataset edits, asked with their true answers (reliability probes): a lifelong
+    #: run measures recall on them (`evaluation/lifelong.py`); None: the cases a run does not edit
+    untouched: list[EditCase] | None = None
 
 
 class SpecOptions(dict):

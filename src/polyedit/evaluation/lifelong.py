@@ -4,13 +4,20 @@ At each checkpoint, with every edit so far in place, three cheap measurements go
 (one line per checkpoint, written before the chunk's results, so a resumed run redoes an unfinished one):
 
 - retention: the reliability probes (every language) of the edits made so far, or of a fixed-seed sample
-  of `retention_sample` of them, scored by the headline `answer` protocol (answer_em against the new
-  answer): do earlier edits survive later ones;
+  of `retention_sample` of them (default `RETENTION_SAMPLE`) in each segment (`meta["segment"]`:
+  counterfactual, insertion), scored by the headline `answer` protocol (answer_em against the new
+  answer): do earlier edits survive later ones. Bounded, so a checkpoint after 10,000 edits costs what
+  one after 1,000 does;
 - recall: the model's answers to facts no edit of the run touches, in every language, against their
   true answers (`answer` protocol, answer_em): the reliability prompts of `recall_sample` cases of the
   dataset that the run does not edit (those after `--limit`), asked with their original answers;
 - locality: on the same untouched prompts, whether the generated answer is the one the unedited model
   gave (`answer_locality` protocol, answer_unchanged); its fall from 1 is the drift.
+
+Beside the measures, each checkpoint records its cost (`checkpoint_cost`): the mean seconds per edit of
+the window since the previous checkpoint (edits 1..100, 101..1,000, ...: the cost of the latest edits,
+not an average diluted by the early cheap ones) and the bytes of state the method keeps beside the
+weights (`EditMethod.state_bytes`: a codebook, a side memory, running statistics).
 
 The untouched probes are drawn once per run (seeded by the run's seed), scored on the unedited model at
 the start (the locality reference) and again at every checkpoint, so every checkpoint asks the same
@@ -31,6 +38,10 @@ from polyedit.evaluation.engine import Evaluation, evaluate
 from polyedit.evaluation.records import protocol_labels
 
 RETENTION = ("retention", "answer", "answer_em")
+#: edits re-scored per segment at a checkpoint when a run names no --retention-sample: bounded, so the cost
+#: of a checkpoint does not grow with the edits so far
+RETENTION_SAMPLE = 200
+SEGMENT = "segment"  # the case field (meta) that splits a sequence into segments, e.g. counterfactual, insertion
 #: retention's rows in each edit's own language only: whether an edit still holds where it was made, apart
 #: from whether it ever reached the other languages (derived from the retention rows, `with_edit_language`)
 RETENTION_EDIT_LANGUAGE = ("retention_edit_language", "answer", "answer_em")
@@ -92,12 +103,34 @@ def untouched_cases(all_cases: list[EditCase], edited: list[EditCase], n: int, s
 
 
 def retention_cases(edited: list[EditCase], sample: int | None, seed: int) -> list[EditCase]:
-    """The edits so far (or a seeded sample of them), reliability probes only."""
-    chosen = edited
-    if sample is not None and sample < len(edited):
-        idx = sorted(random.Random(f"retention-{seed}-{len(edited)}").sample(range(len(edited)), sample))
-        chosen = [edited[i] for i in idx]
-    return [replace(c, probes=[p for p in c.probes if p.kind == RELIABILITY]) for c in chosen]
+    """The edits so far, or a seeded sample of `sample` (None: `RETENTION_SAMPLE`) of each segment's,
+    reliability probes only, in the order they were made."""
+    sample = RETENTION_SAMPLE if sample is None else sample
+    strata: dict = {}
+    for i, c in enumerate(edited):
+        strata.setdefault(c.meta.get(SEGMENT), []).append(i)
+    idx = []
+    for segment, members in strata.items():
+        if sample >= len(members):
+            idx += members
+            continue
+        # a sequence without segments keeps the seed it always had, so its samples are unchanged
+        tag = f"retention-{seed}-{len(edited)}" + ("" if segment is None else f"-{segment}")
+        idx += [members[j] for j in random.Random(tag).sample(range(len(members)), sample)]
+    return [replace(edited[i], probes=[p for p in edited[i].probes if p.kind == RELIABILITY]) for i in sorted(idx)]
+
+
+def checkpoint_cost(after_edits: int, checkpoints: list[int], edit_seconds: list[tuple[float, float | None]],
+                    state_bytes: int | None) -> dict:
+    """The cost fields of a checkpoint record: the window of edits since the previous checkpoint, their
+    mean (wall, CPU) seconds per edit (`edit_seconds`: one pair per edit so far; CPU None where a record
+    predates it), and the bytes of state the method keeps (None: not reported)."""
+    start = max([c for c in checkpoints if c < after_edits], default=0)
+    wall = [w for w, _ in edit_seconds[start:after_edits]]
+    cpu = [c for _, c in edit_seconds[start:after_edits]]
+    mean = (lambda xs: sum(xs) / len(xs) if xs and None not in xs else None)
+    return {"window": [start + 1, after_edits], "seconds_per_edit": mean(wall), "cpu_seconds_per_edit": mean(cpu),
+            "state_bytes": state_bytes}
 
 
 def evaluate_untouched(backend, cases: list[EditCase], handle, reference: Evaluation | None, max_new_tokens):
@@ -134,10 +167,47 @@ def edit_languages(results: list[dict]) -> dict[str, str]:
     return {r["case_id"]: r["edit"]["lang"] for r in results if isinstance(r.get("edit"), dict) and "lang" in r["edit"]}
 
 
-def summarize_checkpoints(records: list[dict], settings: dict, edit_lang: dict[str, str] | None = None) -> dict:
+def segments_of(results: list[dict]) -> dict[str, str]:
+    """case id -> its segment (`meta["segment"]`), from a run's results records; empty for a dataset without."""
+    return {r["case_id"]: r["meta"][SEGMENT] for r in results if SEGMENT in (r.get("meta") or {})}
+
+
+#: the measures reported per group at each checkpoint, and the groupings: a case's segment, and the probe
+#: language's script and resource level read from the language table (data/languages.json)
+GROUPED = ("retention", "retention_edit_language", "recall")
+LANGUAGE_GROUPINGS = ("script", "resource")
+COST = ("window", "seconds_per_edit", "cpu_seconds_per_edit", "state_bytes")
+
+
+def _entry(rows: list[tuple]) -> dict:
+    return {"mean": uncertainty.macro_mean(rows), "ci95": uncertainty.bootstrap_ci(rows), "n": len(rows),
+            "n_cases": len({r[0] for r in rows})}
+
+
+def group_entries(rows: list[tuple], segments: dict[str, str]) -> dict[str, dict[str, dict]]:
+    """grouping -> group -> the mean over languages of the rows in it, its interval and n: by segment (rows
+    of cases in `segments`) and by the language's script and resource level."""
+    from polyedit.data.languages import get_language
+
+    keys = {"segment": lambda r: segments.get(r[0])}
+    keys.update({g: (lambda r, g=g: getattr(get_language(r[1]), g)) for g in LANGUAGE_GROUPINGS})
+    out: dict[str, dict[str, dict]] = {}
+    for grouping, key in keys.items():
+        groups: dict[str, list[tuple]] = {}
+        for r in rows:
+            if (k := key(r)) is not None:
+                groups.setdefault(k, []).append(r)
+        if groups:
+            out[grouping] = {k: _entry(v) for k, v in sorted(groups.items())}
+    return out
+
+
+def summarize_checkpoints(records: list[dict], settings: dict, edit_lang: dict[str, str] | None = None,
+                          segments: dict[str, str] | None = None) -> dict:
     """summary.json's `lifelong`: per checkpoint and measure, the mean over languages of the per-language
-    means, its 95% interval (bootstrap over cases) and the per-language means. With `edit_lang`, retention
-    in each edit's own language too."""
+    means, its 95% interval (bootstrap over cases) and the per-language means; for retention and recall the
+    same per group (`group_entries`: segment from `segments`, script, resource level); the checkpoint's
+    cost (`checkpoint_cost`) where recorded. With `edit_lang`, retention in each edit's own language too."""
     out = []
     records = with_edit_language(records, edit_lang) if edit_lang else records
     for rec in sorted(records, key=lambda r: r["after_edits"]):
@@ -149,10 +219,11 @@ def summarize_checkpoints(records: list[dict], settings: dict, edit_lang: dict[s
             per_lang: dict[str, list[float]] = {}
             for _, lang, v in rows:
                 per_lang.setdefault(lang, []).append(v)
-            point[name] = {"metric": metric, "protocol": protocol, "mean": uncertainty.macro_mean(rows),
-                           "ci95": uncertainty.bootstrap_ci(rows), "n": len(rows),
-                           "n_cases": len({r[0] for r in rows}),
+            point[name] = {"metric": metric, "protocol": protocol, **_entry(rows),
                            "per_language": {k: sum(v) / len(v) for k, v in sorted(per_lang.items())}}
+            if name in GROUPED:
+                point[name]["groups"] = group_entries(rows, segments or {})
+        point.update({k: rec[k] for k in COST if k in rec})
         out.append(point)
     return {"settings": settings, "ci": uncertainty.CI_METHOD, "checkpoints": out,
             "measures": {"retention": "reliability (answer_em, every language) of the edits made so far",

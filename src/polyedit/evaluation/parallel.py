@@ -41,10 +41,12 @@ def one_at_a_time(method: EditMethod, cfg) -> str | None:
 
 @dataclass
 class ParallelEdit:
-    """One edit made and undone: its handle (restored; its `info` is the record's), its seconds, its change."""
+    """One edit made and undone: its handle (restored; its `info` is the record's), its wall and CPU seconds,
+    its change."""
 
     handle: EditHandle
     seconds: float
+    cpu_seconds: float
     change: dict[str, tuple[torch.Tensor, torch.Tensor]]  # module name -> (B, A)
 
 
@@ -53,24 +55,26 @@ def make_edits(method: EditMethod, lm: LoadedModel, cases: list[EditCase], seeds
     where the method can (`EditMethod.independent_changes`: ROME optimises the v* together), else one by one,
     each read off the weights and undone. The model is left bit-identical."""
     torch.manual_seed(seeds[0])
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     together = method.independent_changes(lm, cases) if len(cases) > 1 else None
     if together is None:
         return [make_edit(method, lm, c, seed) for c, seed in zip(cases, seeds)]
     seconds = (time.perf_counter() - t0) / len(cases)
+    cpu_seconds = (time.process_time() - cpu0) / len(cases)
     for handle, change in together:  # what `apply`'s finite check refuses, refused here too
         if not all(bool(torch.isfinite(d).all()) for d in change.values()):
             raise PolyeditError(f"{method.name}: an edit's update is not finite; try a smaller learning rate or "
                                 f"--dtype float32")
-    return [ParallelEdit(h, seconds, {m: factors_out_in(d) for m, d in change.items()}) for h, change in together]
+    return [ParallelEdit(h, seconds, cpu_seconds, {m: factors_out_in(d) for m, d in change.items()})
+            for h, change in together]
 
 
 def make_edit(method: EditMethod, lm: LoadedModel, case: EditCase, seed: int) -> ParallelEdit:
     """The edit of `case` made in the weights (seeded by `seed`), read off and undone."""
     torch.manual_seed(seed)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     handle = apply_in_turn(method, lm, [case])[case.case_id]
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     try:
         change = {}
         for name, d in handle.weight_changes().items():
@@ -82,7 +86,7 @@ def make_edit(method: EditMethod, lm: LoadedModel, case: EditCase, seed: int) ->
             change[module] = factors(lm.model.get_submodule(module), d)
     finally:
         handle.restore()
-    return ParallelEdit(handle, seconds, change)
+    return ParallelEdit(handle, seconds, cpu_seconds, change)
 
 
 def evaluate_edits(backend, lm: LoadedModel, cases: list[EditCase], edits: list[ParallelEdit], cfg, reference):

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from polyedit.data.cases import EditCase, edit_language_added
+from polyedit.data.cases import RELIABILITY, EditCase, edit_language_added
 from polyedit.data.registry import Dataset, check_unique_ids
 from polyedit.errors import PolyeditError, SpecError
 from polyedit.evaluation.adapters import EditWriter, ServedAdapters, edited_backend
@@ -160,11 +160,14 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
                                 f"{unknown} cases")
     step = cfg.edits_per_step if cfg.mode != "single" else 1
     chunks = [cases[i:i + step] for i in range(0, len(cases), step)]
+    method_state = getattr(method, "state_bytes", None)
     untouched = None
     if cfg.checkpoints:  # checked against the run's cases before anything is written
         lifelong.check_checkpoints(cfg.checkpoints, step, len(cases))
-        untouched = lifelong.untouched_cases(dataset.cases, cases, cfg.recall_sample, cfg.seed, cfg.langs)
-    meta = {"format_version": FORMAT_VERSION, "config": cfg.config(), "access": cfg.access(), "hparams": method.resolved(lm).to_dict(),
+        pool = dataset.cases if dataset.untouched is None else dataset.untouched
+        untouched = lifelong.untouched_cases(pool, cases, cfg.recall_sample, cfg.seed, cfg.langs)
+    meta = {"format_version": FORMAT_VERSION, "config": cfg.config(), "access": cfg.access(),
+            "hparams": method.resolved(lm).to_dict(),
             "hparams_source": hparams_source(method, lm), "cases": [c.case_id for c in cases],
             "context": {"max_positions": context_limit(lm) if lm is not None else None,
                         "rule": CONTEXT_RULE, "skipped": dict(too_long_skipped)},
@@ -182,11 +185,13 @@ def run_bench(lm: LoadedModel, method: EditMethod, dataset: Dataset, out_dir: st
         judge = (make_judge(cfg.judge_url, cfg.judge_model, store.out / "judge_cache.jsonl", api=cfg.judge_api,
                             **_shared_endpoint(backend)) if cfg.judge_url else None)
         _run_chunks(lm, method, backend, cfg, cases, chunks, store, progress, judge, untouched, checks, unedited,
-                    writer)
+                    writer, method_state)
         if callable(getattr(backend, "describe", None)):  # notes an endpoint added while it was used
             store.note("backend_at_end", backend.describe())
         life = (lifelong.summarize_checkpoints(store.checkpoints.records(), meta["lifelong"],
-                                               {c.case_id: c.edit.lang for c in cases})
+                                               {c.case_id: c.edit.lang for c in cases},
+                                               {c.case_id: c.meta[lifelong.SEGMENT] for c in cases
+                                                if lifelong.SEGMENT in c.meta})
                 if untouched is not None else None)
         skipped = dataset.skipped + too_long_skipped + filtered
         return write_summary(store.out, store.results.records(), dataclasses.replace(dataset, cases=[], skipped=skipped),
@@ -267,8 +272,9 @@ def _lifelong_settings(cfg: BenchConfig, untouched: list[EditCase]) -> dict:
 
 def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: RunStore, progress: bool,
                 judge=None, untouched: list[EditCase] | None = None, checks=None, unedited=None,
-                writer: EditWriter | None = None) -> None:
+                writer: EditWriter | None = None, state_bytes=None) -> None:
     unedited = unedited or backend
+    scored = {c.case_id: edit_probes_of(c, cfg.edit_probes) for c in cases}  # what each edit is scored on
     position = {c.case_id: i for i, c in enumerate(cases)}  # seeds follow a case's place in the dataset
     chunk_of = {c.case_id: k for k, chunk in enumerate(chunks) for c in chunk}
     _check_resumed(store.results)
@@ -281,6 +287,9 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
     store.results.keep(finished)  # cut a partly written chunk, and its samples
     store.samples.keep(finished)
     edits_done = sum(len(chunk) for chunk in chunks[:n_done])
+    # the edit seconds of every finished edit, in order: a checkpoint reports those of its window
+    edit_seconds = [(r["seconds_per_edit"], r.get("cpu_seconds_per_edit")) for r in store.results.records()
+                    if finished(r)]
     sequential = cfg.mode == "sequential"
     if sequential:  # checkpoints of an unfinished chunk (written before its results) are redone
         store.sequential.keep(lambda r: isinstance(r.get("after_edits"), int) and r["after_edits"] <= edits_done)
@@ -302,7 +311,7 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
         return
     try:
         if sequential and n_done < len(chunks):  # a finished run resumed only rewrites its summary
-            seq_pre, seq_cached = _evaluate_unedited(unedited, cases, cfg)
+            seq_pre, seq_cached = _evaluate_unedited(unedited, [scored[c.case_id] for c in cases], cfg)
             if untouched is not None:  # the locality reference: the unedited model's answers
                 untouched_pre = lifelong.evaluate_untouched(unedited, untouched, None, None, cfg.max_new_tokens)
             for chunk in chunks[:n_done]:  # resuming: replay the finished edits as they were applied
@@ -313,34 +322,39 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
                 seq_cases += chunk
         for chunk in chunks[n_done:]:
             torch.manual_seed(cfg.seed + position[chunk[0].case_id])
-            pre, from_cache = (seq_pre, seq_cached) if sequential else _evaluate_unedited(unedited, chunk, cfg)
-            t0 = time.perf_counter()
+            chunk_scored = [scored[c.case_id] for c in chunk]
+            pre, from_cache = (seq_pre, seq_cached) if sequential else _evaluate_unedited(unedited, chunk_scored, cfg)
+            t0, cpu0 = time.perf_counter(), time.process_time()
             handles, applied = _apply(method, lm, chunk)
-            t_edit = time.perf_counter() - t0
+            t_edit, cpu_edit = time.perf_counter() - t0, time.process_time() - cpu0
             if sequential:
                 seq_handles += applied
             try:  # an exception or Ctrl-C while scoring the edited model still restores it
                 with edited_backend(backend, writer, applied, chunk) as scorer:
-                    post = _evaluate_with(scorer, chunk, cfg, handles, reference=pre)
+                    post = _evaluate_with(scorer, chunk_scored, cfg, handles, reference=pre)
                 for ev in (pre, post) if judge else ():
                     judge_evaluation(ev, judge)
-                records = [_record(lm, cfg, c, chunk_of[c.case_id], t_edit / len(chunk), from_cache, handles[c.case_id],
-                                   _edit_index(handles, chunk, c), pre, post) for c in chunk]
+                records = [_record(lm, cfg, c, chunk_of[c.case_id], (t_edit / len(chunk), cpu_edit / len(chunk)),
+                                   from_cache, handles[c.case_id], _edit_index(handles, chunk, c), pre, post,
+                                   scored[c.case_id]) for c in chunk]
+                edit_seconds += [(t_edit / len(chunk), cpu_edit / len(chunk))] * len(chunk)
                 if sequential:
                     seq_map.update(handles)
                     seq_cases += chunk
                     if untouched is None:
                         _sequential_checkpoint(backend, cfg, seq_cases, seq_map, seq_pre, store)
                     elif len(seq_cases) in cfg.checkpoints:
+                        cost = lifelong.checkpoint_cost(len(seq_cases), cfg.checkpoints, edit_seconds,
+                                                        state_bytes(seq_handles[-1]) if state_bytes else None)
                         _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, seq_handles[-1], untouched,
-                                             untouched_pre, store)
+                                             untouched_pre, store, cost)
                 if checks is not None:  # with the edits in place, before the chunk's results are written
                     checks.after(chunk_of[chunk[0].case_id], seq_cases if sequential else chunk)
             finally:
                 if not sequential:
                     _restore(applied)
             if cfg.log_samples:  # before the results: a chunk's samples without its results are cut on resume
-                store.samples.append(sample_lines(pre, post, chunk, cfg.method))
+                store.samples.append(sample_lines(pre, post, chunk_scored, cfg.method))
             for r in records:  # the written contract (schema.py), checked before a line is written
                 validate("results.jsonl", r, str(store.results.path))
             store.results.append(records)
@@ -350,15 +364,17 @@ def _run_chunks(lm, method, backend, cfg: BenchConfig, cases, chunks, store: Run
         bar.close()
 
 
-def _record(lm, cfg: BenchConfig, case: EditCase, chunk: int, seconds: float, from_cache: bool, handle: EditHandle,
-            edit_index: int, pre: Evaluation, post: Evaluation) -> dict:
-    """One case's line of results.jsonl."""
+def _record(lm, cfg: BenchConfig, case: EditCase, chunk: int, seconds: tuple[float, float | None], from_cache: bool,
+            handle: EditHandle, edit_index: int, pre: Evaluation, post: Evaluation, scored: EditCase | None = None) -> dict:
+    """One case's line of results.jsonl (`seconds`: wall and CPU seconds of its edit; `scored`: the case with the
+    probes its edit was scored on, `edit_probes`)."""
     return {"case_id": case.case_id, "method": cfg.method, "mode": cfg.mode, "chunk": chunk, "edit": asdict(case.edit),
-            "subject_rule": _subject_rule(lm, case), "seconds_per_edit": seconds, "pre_from_cache": from_cache,
+            "subject_rule": _subject_rule(lm, case), "seconds_per_edit": seconds[0],
+            "cpu_seconds_per_edit": seconds[1], "pre_from_cache": from_cache,
             "info": _jsonable(handle.info), "unavailable": post.unavailable,
             "convergence": _jsonable_or_none(case_outcome(handle.info, edit_index)),
             "meta": _jsonable(case.meta), "protocols": {**pre.protocols, **post.protocols},
-            "probes": _probe_records(pre, post, case)}
+            "probes": _probe_records(pre, post, scored or case)}
 
 
 def _run_parallel(lm, method, backend, cfg: BenchConfig, chunks, store: RunStore, bar, judge, unedited,
@@ -385,7 +401,7 @@ def _parallel_group(lm, method, backend, cfg: BenchConfig, group, first: int, st
     post = parallel.evaluate_edits(backend, lm, cases, edits, cfg, pre)
     for ev in (pre, post) if judge else ():
         judge_evaluation(ev, judge)
-    records = [_record(lm, cfg, c, first + i, e.seconds, from_cache, e.handle, 0, pre, post)
+    records = [_record(lm, cfg, c, first + i, (e.seconds, e.cpu_seconds), from_cache, e.handle, 0, pre, post)
                for i, (c, e) in enumerate(zip(cases, edits))]
     if cfg.log_samples:  # before the results, as in `_run_chunks`
         store.samples.append(sample_lines(pre, post, cases, cfg.method))
@@ -393,6 +409,14 @@ def _parallel_group(lm, method, backend, cfg: BenchConfig, group, first: int, st
         validate("results.jsonl", r, str(store.results.path))
     store.results.append(records)
     return len(group)
+
+
+def edit_probes_of(case: EditCase, which: str) -> EditCase:
+    """`case` with the probes its edit is scored on (`BenchConfig.edit_probes`): all, or its edit prompt."""
+    if which == "all":
+        return case
+    own = [p for p in case.probes if p.kind == RELIABILITY and p.lang == case.edit.lang and p.prompt == case.edit.prompt]
+    return dataclasses.replace(case, probes=own[:1])
 
 
 def _evaluate_unedited(backend, cases, cfg) -> tuple[Evaluation, bool]:
@@ -413,12 +437,14 @@ def _sequential_checkpoint(backend, cfg, seq_cases, seq_map, pre, store: RunStor
     store.sequential.append(list(by_case.values()))
 
 
-def _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, last, untouched, untouched_pre, store: RunStore) -> None:
-    """Retention of the edits so far and recall/locality of the untouched facts (`lifelong.py`)."""
+def _lifelong_checkpoint(backend, cfg, seq_cases, seq_map, last, untouched, untouched_pre, store: RunStore,
+                         cost: dict) -> None:
+    """Retention of the edits so far and recall/locality of the untouched facts (`lifelong.py`), with the
+    edit cost of the window that ends here and the method's state (`cost`)."""
     kept = lifelong.retention_cases(seq_cases, cfg.retention_sample, cfg.seed)
     retention = _evaluate_with(backend, kept, replace_protocols(cfg, ["answer"]), seq_map)
     after = lifelong.evaluate_untouched(backend, untouched, last, untouched_pre, cfg.max_new_tokens)
-    store.checkpoints.append([lifelong.checkpoint_record(len(seq_cases), retention, after)])
+    store.checkpoints.append([{**lifelong.checkpoint_record(len(seq_cases), retention, after), **cost}])
 
 
 def replace_protocols(cfg: BenchConfig, protocols: list[str]) -> BenchConfig:

@@ -70,6 +70,8 @@ class ResultRecord(_Record):
     edit: dict[str, Any] = Field(description="the edit request (lang, subject, prompt, target_new, ...)")
     subject_rule: str | None = Field(description="how the subject was found in the prompt's tokens")
     seconds_per_edit: float = Field(description="wall time of applying the chunk, divided by its cases")
+    # the process's CPU time: on shared cores the wall time measures the neighbours too
+    cpu_seconds_per_edit: float | None = Field(None, description="CPU time of applying the chunk, divided by its cases")
     info: MethodInfo = Field(description="what the method recorded (shared by the cases of one handle)")
     unavailable: dict[str, str] = Field(description="protocol -> why the backend could not run it")
     meta: dict[str, Any] = Field(description="the case's own fields (EditCase.meta)")
@@ -125,6 +127,14 @@ class CheckpointRecord(_Record):
         description="(case, language, answer_unchanged) of untouched facts")
     protocols: dict[str, dict[str, Any]] = Field(description="protocol -> its full descriptor")
     protocol: dict[str, ProtocolLabel] = Field(description="measure -> the label of the protocol behind it")
+    # the cost of the sequence so far (lifelong.checkpoint_cost): per window, so a cost that grows with the
+    # edits shows as growing, not averaged away over the cheap early edits
+    window: tuple[int, int] | None = Field(
+        None, description="[first, last] edit of the window since the previous checkpoint (1-based, inclusive)")
+    seconds_per_edit: float | None = Field(None, description="mean seconds per edit over the window's edits")
+    cpu_seconds_per_edit: float | None = Field(None, description="mean CPU seconds per edit over the window's edits")
+    state_bytes: int | None = Field(
+        None, description="bytes the method keeps beside the weights here (EditMethod.state_bytes; 0: weights only)")
 
 
 class RunFile(_Record):

@@ -63,6 +63,10 @@ class RunSpec(BaseModel):
     parallel_edits: Annotated[int, Strict(), Field(ge=1)] | Literal["auto"] = Field(
         1, description="single mode: make this many independent edits and score them in one pass, each batch row "
         "under its own edit (methods whose edit is a low-rank weight change), or auto: the most that fit")
+    edit_probes: Literal["all", "edit"] = Field("all", description="what each edit is scored on right after it is "
+                                                "made: all: every probe of its case; edit: its edit prompt only, so "
+                                                "a long lifelong run costs the edits and its checkpoints (which ask "
+                                                "every language), not ~100 probes per edit before and after")
     # lifelong editing (evaluation/lifelong.py)
     checkpoints: list[Whole] | None = Field(None, description="sequential mode: edit counts, e.g. 100,500,1000, at "
                                           "which retention of earlier edits, recall of untouched facts and locality "

@@ -353,6 +353,12 @@ class EditMethod(ABC):
         such edits one at a time in the weights, reads each change off and restores (`--parallel-edits`)."""
         return None
 
+    def state_bytes(self, handle: EditHandle) -> int:
+        """Bytes of what the method keeps beside the model's weights with `handle`'s edits (and every edit
+        before it) in place: a codebook, a side memory, running statistics. A method that only writes
+        weights keeps nothing (0); one that keeps state overrides this. Read at lifelong checkpoints."""
+        return 0
+
     def texts_read(self, lm: LoadedModel | None, case: EditCase) -> list[str]:
         """Every text the model reads for `case` under this method, each prompt with its longest answer:
         what the context rule (`polyedit.models.context`) measures. Weight methods leave prompts as they

@@ -72,12 +72,12 @@ class SideMemoryHandle(EditHandle):
     def __init__(self, lm: LoadedModel, attached: Attached, memory: Hooked, info: dict) -> None:
         super().__init__(lm, (), info)
         self.attached, self.memory = attached, memory
-        self._before = memory.state()
+        self.before = memory.state()  # what restore() loads back
 
     def restore(self) -> None:
         m = self.memory
         m.stop_training()
-        m.load(self._before)
+        m.load(self.before)
         if not m.holds_edits():
             self.attached.release(m)
         self.restored = True

@@ -133,6 +133,27 @@ def lifelong_curves(title: str, runs: list[Run], measure: str) -> go.Figure | No
     return _layout(fig, title, "edits applied", label)
 
 
+def lifelong_group_curves(title: str, runs: list[Run], measure: str, grouping: str) -> go.Figure | None:
+    """One lifelong measure per group of `grouping` (summary.json's `lifelong` groups: segment, script,
+    resource level) at each checkpoint: one line per run and group, with 95% intervals."""
+    fig = go.Figure()
+    for run in runs:
+        points = (run.summary.get("lifelong") or {}).get("checkpoints", [])
+        groups = sorted({g for p in points for g in ((p.get(measure) or {}).get("groups") or {}).get(grouping, {})})
+        for g in groups:
+            at = [(p["after_edits"], p[measure]["groups"][grouping][g]) for p in points
+                  if g in ((p.get(measure) or {}).get("groups") or {}).get(grouping, {})]
+            ys = [e["mean"] for _, e in at]
+            fig.add_scatter(name=f"{run.label}: {g}", x=[x for x, _ in at], y=ys, mode="lines+markers",
+                            error_y=dict(type="data", symmetric=False,
+                                         array=[e["ci95"][1] - y for (_, e), y in zip(at, ys)],
+                                         arrayminus=[y - e["ci95"][0] for (_, e), y in zip(at, ys)]))
+    if not fig.data:
+        return None
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, title, "edits applied", f"{measure} by {grouping}")
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats on both objectives (higher is better)."""
     return [i for i, (x, y) in enumerate(points)

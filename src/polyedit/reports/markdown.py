@@ -106,17 +106,36 @@ def summary_markdown(summary: dict, title: str = "polyedit run") -> str:
 
 
 LIFELONG_MEASURES = ("retention", "retention_edit_language", "recall", "locality")
-LIFELONG_HEADER = ["after edits", "retention", "retention, edit language", "recall", "locality"]
+LIFELONG_HEADER = ["after edits", "retention", "retention, edit language", "recall", "locality",
+                   "s/edit, wall / CPU (window)", "state bytes"]
+
+
+def _mean_ci(e: dict) -> str:
+    return f"{_pct(e['mean'])} [{_pct(e['ci95'][0])}–{_pct(e['ci95'][1])}]"
 
 
 def lifelong_rows(summary: dict) -> list[list[str]]:
     """A lifelong run's checkpoints (summary.json's `lifelong`): each measure's mean over languages, with its
-    95% interval, in %."""
+    95% interval, in %; the seconds per edit of the window that ends at the checkpoint, and the method's state."""
     rows = []
     for point in (summary.get("lifelong") or {}).get("checkpoints") or []:
-        rows.append([str(point["after_edits"])] + [
-            f"{_pct(point[m]['mean'])} [{_pct(point[m]['ci95'][0])}–{_pct(point[m]['ci95'][1])}]" if m in point
-            else "–" for m in LIFELONG_MEASURES])
+        window = point.get("window")
+        cpu = point.get("cpu_seconds_per_edit")
+        cost = (f"{point['seconds_per_edit']:.3g} / {'–' if cpu is None else format(cpu, '.3g')} "
+                f"({window[0]}–{window[1]})" if point.get("seconds_per_edit") is not None and window else "–")
+        state = f"{point['state_bytes']:,}" if point.get("state_bytes") is not None else "–"
+        rows.append([str(point["after_edits"])] + [_mean_ci(point[m]) if m in point else "–"
+                                                   for m in LIFELONG_MEASURES] + [cost, state])
+    return rows
+
+
+def lifelong_group_rows(summary: dict, measure: str = "retention") -> list[list[str]]:
+    """Per checkpoint, grouping and group (segment, script, resource level): `measure`'s mean over the
+    group's languages with its 95% interval, in %."""
+    rows = []
+    for point in (summary.get("lifelong") or {}).get("checkpoints") or []:
+        for grouping, groups in ((point.get(measure) or {}).get("groups") or {}).items():
+            rows += [[str(point["after_edits"]), grouping, g, _mean_ci(e), str(e["n_cases"])] for g, e in groups.items()]
     return rows
 
 
@@ -128,4 +147,15 @@ def lifelong_lines(summary: dict) -> list[str]:
     return ["", "## Lifelong editing", "", "At each checkpoint, with every edit so far in place, % [95% interval]: "
             + "; ".join(f"{k}: {v}" for k, v in measures.items()) + ".", "",
             "| " + " | ".join(LIFELONG_HEADER) + " |", "|" + "---|" * len(LIFELONG_HEADER)] + [
-        "| " + " | ".join(r) + " |" for r in rows]
+        "| " + " | ".join(r) + " |" for r in rows] + _group_lines(summary)
+
+
+def _group_lines(summary: dict) -> list[str]:
+    lines = []
+    for measure in ("retention", "retention_edit_language", "recall"):
+        rows = lifelong_group_rows(summary, measure)
+        if rows:
+            lines += ["", f"{measure} by group, % [95% interval]:", "",
+                      "| after edits | grouping | group | mean | cases |", "|---|---|---|---|---|"]
+            lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines

@@ -220,6 +220,10 @@ def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = 
                               ("recall", "recall of untouched facts"),
                               ("locality", "untouched facts' answers unchanged")):
             page.chart(figures.lifelong_curves(f"{what}, as edits accumulate", life, measure))
+        for grouping in ("segment", "script", "resource"):  # drawn where the runs recorded the grouping
+            if fig := figures.lifelong_group_curves(f"retention of the edits so far, by {grouping}", life,
+                                                    "retention", grouping):
+                page.chart(fig)
         if t := lifelong_table(life):
             page.add(t)
         lifelong_section(page, runs)

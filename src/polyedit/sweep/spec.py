@@ -53,7 +53,7 @@ class Cell:
     limit: int | None
     seed: int
     checkpoints: tuple[int, ...] | None = None  # lifelong checkpoints of a sequential cell (bench --checkpoints)
-    retention_sample: int | None = None  # with checkpoints: bench's --retention-sample (None: every edit)
+    retention_sample: int | None = None  # with checkpoints: bench's --retention-sample (None: its bound per segment)
     recall_sample: int | None = None  # with checkpoints: bench's --recall-sample (its default when not given)
     capability: tuple[str, ...] | None = None  # lm-eval tasks checked before and after editing (bench --capability)
     capability_limit: int | None = None
@@ -65,7 +65,7 @@ class Cell:
         langs = f"__{'-'.join(self.langs)}" if self.langs else ""
         mode = self.mode if self.mode == "single" else f"{self.mode}{self.edits_per_step}"
         if self.checkpoints:
-            mode += (f"_ck{'-'.join(map(str, self.checkpoints))}_ret{self.retention_sample or 'all'}"
+            mode += (f"_ck{'-'.join(map(str, self.checkpoints))}_ret{self.retention_sample or 'default'}"
                      f"_rec{self.recall_sample}")
         raw = f"{self.model}__{self.method}{hp}__{self.data}{langs}__{mode}"
         return re.sub(r"[^A-Za-z0-9._=-]+", "_", raw)[:150]

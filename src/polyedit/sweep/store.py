@@ -128,7 +128,7 @@ def assemble_cell(cell: Cell, cell_dir: Path, shards: list[Shard], dataset) -> d
     life = None
     if "lifelong" in run:  # summarised as `bench` summarises it, from the settings it recorded
         life = lifelong.summarize_checkpoints(_lines(cell_dir / "checkpoints.jsonl"), run["lifelong"],
-                                              lifelong.edit_languages(records))
+                                              lifelong.edit_languages(records), lifelong.segments_of(records))
     checks = _lines(cell_dir / CAPABILITY_FILES[0]) if (cell_dir / CAPABILITY_FILES[0]).exists() else None
     summary = write_summary(cell_dir, records, dataset, shard_summary.get("evaluation"), life,
                             compare.summarize_records(checks) if checks else None)

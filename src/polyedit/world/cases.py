@@ -83,16 +83,20 @@ def max_cases(world: World, split: str | None = None) -> int:
     return sum(splits[s] == split for s, _, _ in candidates(world))
 
 
-def make_cases(world: World, n: int | None = None, *, seed: int = 0, edit_lang: str = "en", n_locality: int = 3,
-               langs: tuple[str, ...] | None = None, split: str | None = None) -> list[EditCase]:
+def make_cases(world: World, n: int | None = None, *, seed: int = 0, edit_lang: str | list[str] = "en",
+               n_locality: int = 3, langs: tuple[str, ...] | None = None, split: str | None = None) -> list[EditCase]:
     """`n` cases (all the world gives if None) edited in `edit_lang`, of the `split` subjects if given.
-    Asking for more than the world gives is an error naming the maximum."""
+    A list of edit languages cycles: case i is edited in `edit_lang[i % len(edit_lang)]`; the random draws
+    do not depend on the edit language, so case i is the one a single-language call gives, edited in its
+    own language. Asking for more than the world gives is an error naming the maximum."""
     from polyedit.errors import PolyeditError
 
     langs = langs or world.config.langs
-    if edit_lang not in world.config.langs:
-        raise PolyeditError(f"knowledge world: edit language {edit_lang!r} is not one of the world's "
-                            f"({', '.join(world.config.langs)})")
+    cycle = [edit_lang] if isinstance(edit_lang, str) else list(edit_lang)
+    for lang in cycle:
+        if lang not in world.config.langs:
+            raise PolyeditError(f"knowledge world: edit language {lang!r} is not one of the world's "
+                                f"({', '.join(world.config.langs)})")
     if split is not None and split not in SPLITS:
         raise PolyeditError(f"knowledge world: split must be one of {', '.join(SPLITS)}, got {split!r}")
     available = max_cases(world, split)
@@ -110,7 +114,7 @@ def make_cases(world: World, n: int | None = None, *, seed: int = 0, edit_lang: 
         for subject, relation, chained in stage:
             if n is not None and len(built) >= n:
                 return built
-            case = _case(world, subject, relation, chained, rng, edit_lang, n_locality, langs,
+            case = _case(world, subject, relation, chained, rng, cycle[len(built) % len(cycle)], n_locality, langs,
                          f"world-{world.config.seed}-{subject}-{relation}")
             case.meta["split"] = splits[subject]
             if split is None or case.meta["split"] == split:

@@ -33,16 +33,16 @@ def checkpoint_dir(arg: str | None) -> Path:
     return world_checkpoint(arg or "small")
 
 
-def _int(spec: DatasetSpec, key: str, default: int | None, minimum: int) -> int | None:
+def spec_int(spec: DatasetSpec, key: str, default: int | None, minimum: int, dataset: str = "world") -> int | None:
     raw = spec.options.get(key)
     if raw is None:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise PolyeditError(f"world dataset: {key} must be an integer, got {raw!r}") from None
+        raise PolyeditError(f"{dataset} dataset: {key} must be an integer, got {raw!r}") from None
     if value < minimum:
-        raise PolyeditError(f"world dataset: {key} must be at least {minimum}, got {value}")
+        raise PolyeditError(f"{dataset} dataset: {key} must be at least {minimum}, got {value}")
     return value
 
 
@@ -61,7 +61,7 @@ def load(spec: DatasetSpec) -> Dataset:
     raw_langs = spec.options.get("edit_lang", "en")
     edit_langs = (list(world.config.langs) if raw_langs == "all"
                   else [normalize_code(x) for x in raw_langs.split(",") if x.strip()])
-    n = _int(spec, "n", None, 1)
+    n = spec_int(spec, "n", None, 1)
     # the split is the world's own, seeded by person (`meta["split"]`, which data/splits.py keeps), applied
     # here as well so that `n=` counts the cases of the split
     split = check_split(spec.options.get("split"))
@@ -69,10 +69,9 @@ def load(spec: DatasetSpec) -> Dataset:
     mix = spec.options.get("mix", "concat")
     if mix not in ("concat", "cycle"):
         raise PolyeditError(f"world dataset: mix must be concat or cycle, got {mix!r}")
-    seed = _int(spec, "seed", 0, 0) or 0
+    seed = spec_int(spec, "seed", 0, 0) or 0
     if mix == "cycle":
-        per_lang = [make_cases(world, n, seed=seed, edit_lang=lang, split=split) for lang in edit_langs]
-        cases = [per_lang[i % len(edit_langs)][i] for i in range(len(per_lang[0]))]
+        cases = make_cases(world, n, seed=seed, edit_lang=edit_langs, split=split)
     else:
         cases = [c for lang in edit_langs for c in make_cases(world, n, seed=seed, edit_lang=lang, split=split)]
     if len(edit_langs) > 1 and mix != "cycle":  # the same fact edited in several languages: one case each, told apart by id

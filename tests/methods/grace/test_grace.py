@@ -119,8 +119,18 @@ def test_restore_removes_the_adaptor_and_leaves_weights_bit_identical(tiny_lm):
     h2 = m.apply(tiny_lm, [Edit("zh", "巴黎", "巴黎是法国的", "首都")])
     assert len(active_adaptors(tiny_lm)) == 1 and h2.info["keys"] == 2  # one shared codebook
     assert state_hash(tiny_lm.model) == before  # a side memory: no weight is written
+    book = active_adaptors(tiny_lm)[0].codebook
+    entry = (book.key_dim + book.value_dim + 1) * 4  # a key, a value and a radius, in float32
+    assert m.state_bytes(h2) == 2 * entry + len("Berlin") + len("首都".encode())  # labels: their UTF-8 bytes
+    # the same edit again retrains entry 1's value in place (no new entry): undoing it gives back the codebook
+    # exactly, from the handle's radii and that one value (a handle holds no copy of the codebook)
+    after_h2 = [t.clone() for t in book.state()[:3]]
+    h3 = m.apply(tiny_lm, [Edit("zh", "巴黎", "巴黎是法国的", "首都")])
+    assert len(book) == 2 and not torch.equal(book.values[1], after_h2[1][1]) and list(h3._values) == [1]
+    h3.restore()
+    assert all(torch.equal(a, b) for a, b in zip(book.state()[:3], after_h2))
     h2.restore()
-    assert len(active_adaptors(tiny_lm)[0].codebook) == 1
+    assert len(active_adaptors(tiny_lm)[0].codebook) == 1 and m.state_bytes(h1) == entry + len("Berlin")
     h1.restore()
     assert active_adaptors(tiny_lm) == [] and state_hash(tiny_lm.model) == before
     assert torch.equal(_logits(tiny_lm, "The capital of France is"), base)

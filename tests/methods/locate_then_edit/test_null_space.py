@@ -105,6 +105,8 @@ def test_key_memory_truncation_rebuilds_the_same_sums():
     assert torch.equal(rebuilt, fresh.second_moment(0, ["en", "zh"], D))
     assert torch.allclose(rebuilt, batches[0].T @ batches[0] + batches[1].T @ batches[1])
     assert m.count(0, ["zh"]) == 2 and m.languages(0) == ["en", "zh"]
+    # its size (AlphaEdit's state_bytes): the two batches kept, and the en and zh sums just rebuilt
+    assert m.nbytes() == 2 * (2 * D * 8) + 2 * (D * D * 8)
 
 
 def test_per_language_null_space_projects_away_from_the_other_languages_keys():

@@ -111,6 +111,9 @@ def test_a_sequence_accumulates_statistics_and_undoes_them_in_turn(world):
     per_edit = len(handles[0].info["layers"])  # one-token targets: one row per edited layer
     assert [h.info["rows_seen"] for h in handles] == [{next(iter(stats)): n * per_edit} for n in (1, 2, 3, 4)]
     assert handles[1].info["state_bytes"] == handles[3].info["state_bytes"] > 0  # fixed, whatever the length
+    # the method-level API (read at lifelong checkpoints): μ and M in float64 and the count, per module shape
+    size = next(iter(stats.values())).mean.numel()
+    assert m.state_bytes(handles[0]) == m.state_bytes(handles[3]) == len(stats) * (2 * size * 8 + 8)
     saved = (stats[next(iter(stats))].mean.clone(), stats[next(iter(stats))].spread.clone())
     handles[3].restore()
     after_three = stats[next(iter(stats))]

@@ -134,10 +134,13 @@ def test_world_edits_are_generated_the_weights_never_written_and_restore_is_exac
     assert mem.merged is None and not mem.shards and bool(mem.side.any())
     assert not bool((mem.side * ~mem.mask).any())  # only the shard's masked entries moved
     side1 = mem.side.clone()
+    # the side memory's bytes (read at lifelong checkpoints): the shard in float32, its boolean mask, one score
+    assert mem.mask.dtype == torch.bool and m.state_bytes(h1) == mem.side.numel() * (4 + 1) + 8
     h2 = m.apply(lm, [cases[1].edit])  # the shard is full (save_freq) and merged before answering
     assert state_hash(lm.model) == before  # a side memory: no weight is written
     assert mem.merges == 1 and not mem.shards and not bool(mem.side.any()) and bool(mem.merged.any())
-    assert h2.info["state_bytes"] == mem.nbytes() and len(h2.info["edits"]) == 1
+    assert h2.info["state_bytes"] == mem.nbytes() == m.state_bytes(h2) and len(h2.info["edits"]) == 1
+    assert m.state_bytes(h2) == mem.side.numel() * (4 + 4 + 1) + 16  # the merged memory joins the fresh shard
     assert h2.info["threshold"] == pytest.approx(0.88 * min(mem.scores))
     for c in cases[:2]:
         assert _answer(lm, c.edit.prompt).strip().startswith(c.edit.target_new), c.edit

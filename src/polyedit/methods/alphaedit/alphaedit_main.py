@@ -25,8 +25,8 @@ import torch
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditMethod, param, register_method
 from polyedit.methods.locate_then_edit.mass_edit import MassEditHParams, layer_moments, spread_edits
-from polyedit.methods.locate_then_edit.null_space import (MemoryHandle, null_space_projector, null_space_update,
-                                                          require_null_space)
+from polyedit.methods.locate_then_edit.null_space import (MemoryHandle, key_memory_bytes, null_space_projector,
+                                                          null_space_update, require_null_space)
 from polyedit.methods.search import log_range, real_range
 from polyedit.models.load import LoadedModel
 
@@ -99,3 +99,7 @@ class AlphaEdit(EditMethod):
         handle.info.update({**spread.info, "null_space": {str(layer): ps[layer][1] for layer in hp.layers}})
         handle.targets = spread.z
         return handle
+
+    def state_bytes(self, handle) -> int:
+        """The key memory K_p (each edit's keys, kept so later edits leave them in place): grows with the edits."""
+        return key_memory_bytes(handle)

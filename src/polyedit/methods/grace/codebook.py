@@ -89,6 +89,11 @@ class Codebook:
         self.labels.append(label)
         return len(self.labels) - 1
 
+    def nbytes(self) -> int:
+        """The codebook's size: keys, values, radii and the labels' UTF-8 text."""
+        tensors = (self.keys, self.values, self.epsilons)
+        return sum(t.numel() * t.element_size() for t in tensors) + sum(len(x.encode()) for x in self.labels)
+
     def state(self) -> tuple:
         """A copy of the whole codebook, for restoring it exactly."""
         return self.keys.clone(), self.values.clone(), self.epsilons.clone(), list(self.labels)

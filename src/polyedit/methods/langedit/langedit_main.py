@@ -29,8 +29,9 @@ from polyedit.data.cases import Edit
 from polyedit.methods.alphaedit.alphaedit_main import AlphaEditHParams, remember
 from polyedit.methods.base import EditMethod, param, register_method
 from polyedit.methods.locate_then_edit.mass_edit import layer_moments, spread_edits
-from polyedit.methods.locate_then_edit.null_space import (KeyMemory, MemoryHandle, null_space_projector,
-                                                          null_space_update, require_null_space)
+from polyedit.methods.locate_then_edit.null_space import (KeyMemory, MemoryHandle, key_memory_bytes,
+                                                          null_space_projector, null_space_update,
+                                                          require_null_space)
 from polyedit.methods.search import log_range
 from polyedit.models.load import LoadedModel
 
@@ -105,6 +106,10 @@ class LangEdit(EditMethod):
         handle.info.update(_merged(info, edits))
         handle.info["edits"] = [outcomes[id(e)].pop(0) for e in edits]  # in the order of the call
         return handle
+
+    def state_bytes(self, handle) -> int:
+        """The key memory K_p, as AlphaEdit's: grows with the edits."""
+        return key_memory_bytes(handle)
 
 
 def _merged(info: dict[str, list], edits: list[Edit]) -> dict:

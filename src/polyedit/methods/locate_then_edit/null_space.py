@@ -89,6 +89,11 @@ class KeyMemory:
     def add(self, layer: int, lang: str, keys: torch.Tensor) -> None:
         self.log.append((layer, lang, keys.detach().double().cpu()))
 
+    def nbytes(self) -> int:
+        """What the memory holds: every key written (float64), and the k kᵀ sums kept per (layer, language)."""
+        tensors = [k for _, _, k in self.log] + [s for _, s in self._sums.values()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
     def truncate(self, mark: int) -> None:
         del self.log[mark:]
         self._sums = {k: v for k, v in self._sums.items() if v[0] <= mark}
@@ -132,3 +137,8 @@ class MemoryHandle(EditHandle):
     def restore(self) -> None:
         super().restore()
         self.memory.truncate(self.mark)
+
+
+def key_memory_bytes(handle: EditHandle) -> int:
+    """A null-space editor's state beside the weights (`EditMethod.state_bytes`): the key memory K_p."""
+    return handle.memory.nbytes() if isinstance(handle, MemoryHandle) else 0

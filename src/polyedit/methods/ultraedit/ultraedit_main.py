@@ -111,3 +111,7 @@ class UltraEdit(EditMethod):
             "state_bytes": state_bytes(handle.statistics)})
         commit_note(self.name, losses, w.dtype, handle.info)
         return handle
+
+    def state_bytes(self, handle: EditHandle) -> int:
+        """The running statistics (mean and spread of [key; gradient] per module shape): fixed in size."""
+        return state_bytes(handle.statistics)

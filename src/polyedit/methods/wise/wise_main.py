@@ -201,6 +201,10 @@ class WISE(EditMethod):
                             "merges": mem.merges, "state_bytes": mem.nbytes()})
         return handle
 
+    def state_bytes(self, handle: EditHandle) -> int:
+        """The side memory: merged memory, the shard in training, its mask, shards set aside, scores."""
+        return handle.memory.memory.nbytes()  # the handle's memory is the router, whose memory the side memory
+
     def _edit(self, lm: LoadedModel, router: Router, edit: Edit, hp: WiseHParams) -> dict:
         mem = router.memory
         if mem.mask is None or mem.edits % hp.save_freq == 0:  # a new shard: a new random mask
