@@ -209,7 +209,7 @@ def test_edit_probes_edit_scores_each_edit_on_its_prompt_and_checkpoints_on_ever
         [("reliability", "en", f"{s} is the capital of")] for s, _ in FACTS[:2]]
     point = _lines(tmp_path / "e" / "checkpoints.jsonl")[0]
     assert sorted({r[1] for r in point["retention"]}) == ["de", "en"]  # the checkpoint still asks every language
-    with pytest.raises(PolyeditError, match="--edit-probes 'some'"):
+    with pytest.raises(PolyeditError, match="edit_probes: 'some': expected one of 'all' or 'edit'"):
         BenchConfig(model="tiny", method="ft-l", data=data, edit_probes="some")
 
 

@@ -16,7 +16,7 @@ from polyedit.world.world import generate_world
 
 @pytest.fixture(scope="module")
 def small():
-    from requires import world_checkpoint
+    from helpers.requires import world_checkpoint
 
     folder = world_checkpoint("small")
     config = BuildConfig.from_dict(read_build(folder)["config"])

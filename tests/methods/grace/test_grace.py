@@ -126,7 +126,7 @@ def test_restore_removes_the_adaptor_and_leaves_weights_bit_identical(tiny_lm):
     # exactly, from the handle's radii and that one value (a handle holds no copy of the codebook)
     after_h2 = [t.clone() for t in book.state()[:3]]
     h3 = m.apply(tiny_lm, [Edit("zh", "巴黎", "巴黎是法国的", "首都")])
-    assert len(book) == 2 and not torch.equal(book.values[1], after_h2[1][1]) and list(h3._values) == [1]
+    assert len(book) == 2 and not torch.equal(book.values[1], after_h2[1][1]) and list(h3.before.values) == [1]
     h3.restore()
     assert all(torch.equal(a, b) for a, b in zip(book.state()[:3], after_h2))
     h2.restore()
