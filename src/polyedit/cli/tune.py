@@ -19,6 +19,11 @@ def canonical_command(**kw) -> str:
         parts += ["--langs", ",".join(kw["langs"])]
     if kw["hparams"]:
         parts += ["--hparams", kw["hparams"]]
+    if kw.get("capability"):
+        parts += ["--capability", ",".join(kw["capability"]), "--capability-max-drop", f"{kw['max_drop']:g}"]
+        parts += [x for flag, key in (("--capability-limit", "capability_limit"),
+                                      ("--capability-sample", "capability_sample"))
+                  if kw.get(key) is not None for x in (flag, str(kw[key]))]
     return shlex.join(parts + ["--out", kw["out"]])
 
 
@@ -45,9 +50,19 @@ def canonical_command(**kw) -> str:
               help="then write the chosen settings as world:SIZE's entry for the method in world/editing.yaml")
 @click.option("--editing-yaml", "editing_path", default=None, type=click.Path(dir_okay=False),
               help="the editing.yaml to write (default: the one polyedit ships, src/polyedit/world/editing.yaml)")
+@click.option("--capability", default=None,
+              help="lm-eval tasks (names or task YAML files, comma-separated) checked before and after each "
+                   "trial's edits, with --capability-max-drop (needs polyedit[capability])")
+@click.option("--capability-max-drop", "max_drop", type=float, default=None,
+              help="a trial whose edits lowered a task's headline metric (its own scale, mean over the checked "
+                   "edits) by more than this is infeasible: recorded, never chosen")
+@click.option("--capability-limit", type=int, default=None, help="with --capability: examples per task and language")
+@click.option("--capability-sample", type=int, default=None,
+              help="with --capability: edits checked per trial, seeded (default all)")
 @device_option
 def command(model, method, data, trials, out, cases, floor, seed, sampler, transfer, langs, hparams,
-            evaluate_test, test_cases, editing_size, editing_path, device):
+            evaluate_test, test_cases, editing_size, editing_path, capability, max_drop, capability_limit,
+            capability_sample, device):
     """Search METHOD's declared hyperparameter space for the best trade-off of other-language transfer and
     locality on DATA's dev split; write the Pareto front and the configuration chosen at the locality floor."""
     from polyedit.errors import PolyeditError
@@ -64,15 +79,22 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
         raise PolyeditError("--editing-yaml needs --write-editing-yaml SIZE")
     cfg = TuneConfig(model=model, method=method, data=data, trials=trials, cases=cases, locality_floor=floor,
                      seed=seed, sampler=sampler, transfer=transfer, langs=langs, base_hparams=base,
-                     test_cases=test_cases)
+                     test_cases=test_cases, capability=capability.split(",") if capability is not None else None,
+                     capability_max_drop=max_drop, capability_limit=capability_limit,
+                     capability_sample=capability_sample)
     cmd = canonical_command(model=model, method=method, data=data, trials=trials, cases=cases, floor=floor,
-                            seed=seed, sampler=sampler, transfer=transfer, langs=langs, hparams=hparams, out=out)
+                            seed=seed, sampler=sampler, transfer=transfer, langs=langs, hparams=hparams, out=out,
+                            capability=cfg.capability, max_drop=max_drop, capability_limit=capability_limit,
+                            capability_sample=capability_sample)
     record = run_tune(cfg, out, command=cmd, device=device)
     res = record["result"]
     click.echo(f"{res['finished']} of {res['budget']} trials ({res['complete']} complete, {res['failed']} failed) "
                f"in {out}; {res['wall_seconds']:.0f} s in trials")
     c = res["chosen"]
     if c is None:
+        if res.get("infeasible"):
+            raise PolyeditError(f"no trial met the capability constraint (drop <= {max_drop:g}; {res['infeasible']} "
+                                f"infeasible): nothing to choose (see trials.json for each trial's drops)")
         raise PolyeditError("no trial completed: nothing to choose (see trials.json for the errors)")
     floor_note = "" if c["meets_floor"] else f" (NO trial reached locality {floor:g}: highest locality shown)"
     click.echo(f"chosen trial {c['number']}{floor_note}: dev {transfer} in the other languages "

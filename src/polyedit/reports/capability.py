@@ -7,6 +7,8 @@ per character in nats), so they are printed as they are, not as percentages.
 
 from __future__ import annotations
 
+from polyedit.evaluation.capability import compare
+
 ALL = "all"  # the row of a task's mean over its languages
 
 
@@ -71,15 +73,9 @@ def capability_markdown(summary: dict) -> list[str]:
 # What `polyedit report` shows of several runs' checks (report.html, report.md, the CSV and LaTeX tables).
 
 def overall(summary: dict) -> dict | None:
-    """{"what", "tasks"}: the check that stands for the run's edits in a leaderboard: the mean over the
-    sampled single edits (or batches) when there are several, else the last check (a sequential run's
-    last edit, or the one sampled edit)."""
-    cap = summary.get("capability") or {}
-    if cap.get("mean_over_points"):
-        m = cap["mean_over_points"]
-        return {"what": f"mean over {m['points']} checks", "tasks": m["tasks"]}
-    points = cap.get("points") or []
-    return {"what": points[-1]["point"], "tasks": points[-1]["tasks"]} if points else None
+    """{"what", "tasks"}: the check that stands for the run's edits in a leaderboard (`compare.edits_check`:
+    the mean over several sampled single edits, else the last check)."""
+    return compare.edits_check(summary.get("capability") or {})
 
 
 def headline(summary: dict, task: str) -> tuple[str, dict] | None:

@@ -31,6 +31,7 @@ TRANSFER_KINDS = (RELIABILITY, GENERALITY)
 SAMPLERS = ("tpe", "nsga2")
 #: x, then y, as the report's pareto.json lists them
 OBJECTIVES = ["locality", "transfer"]
+CAPABILITY_FIELDS = ("capability", "capability_max_drop", "capability_limit", "capability_sample")
 
 
 @dataclass
@@ -47,6 +48,13 @@ class TuneConfig:
     langs: list[str] | None = None  # probe languages (None: all)
     base_hparams: dict = field(default_factory=dict)  # fixed fields (--hparams); the class defaults fill the rest
     test_cases: int | None = None  # --evaluate-test: the first N test cases (None: all)
+    #: the capability constraint (`--capability TASKS --capability-max-drop X`): a trial whose edits lowered
+    #: any task's headline metric by more than X (on its own scale, the mean over the checked edits) is
+    #: infeasible; None: no constraint
+    capability: list[str] | None = None
+    capability_max_drop: float | None = None
+    capability_limit: int | None = None  # examples per task and language
+    capability_sample: int | None = None  # edits checked per trial (seeded; None: every edit)
 
     def __post_init__(self) -> None:
         for name, minimum in (("trials", 1), ("cases", 1), ("test_cases", 1)):
@@ -64,6 +72,20 @@ class TuneConfig:
         if self.transfer not in TRANSFER_KINDS:
             raise PolyeditError(f"--transfer must be one of {', '.join(TRANSFER_KINDS)}, got {self.transfer!r}")
         split_spec(self.data, "dev")  # a spec asking for another split fails here
+        self._check_capability()
+
+    def _check_capability(self) -> None:
+        from polyedit.evaluation.capability.checks import check_settings
+
+        drop = self.capability_max_drop
+        if (self.capability is None) != (drop is None):
+            raise PolyeditError("--capability and --capability-max-drop go together: the tasks, and how far "
+                                "their headline metric may fall")
+        if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float))
+                                 or not math.isfinite(drop) or drop < 0):
+            raise PolyeditError(f"--capability-max-drop must be a number of at least 0, got {drop!r}")
+        tasks = check_settings(self.capability, self.capability_limit, self.capability_sample, "single")
+        self.capability = tasks
 
     @property
     def dev_data(self) -> str:
@@ -79,6 +101,9 @@ class TuneConfig:
         d = asdict(self)
         d.pop("trials")
         d.pop("test_cases")
+        if self.capability is None:  # a search without the constraint keeps the identity it had before it
+            for key in CAPABILITY_FIELDS:
+                d.pop(key)
         return json.loads(json.dumps(d))
 
 
@@ -119,3 +144,16 @@ def read_config(path: Path) -> dict:
     if not isinstance(record, dict):
         raise PolyeditError(f"{path}: the search's record must be a JSON object")
     return record
+
+
+def capability_constraint(summary: dict, max_drop: float) -> dict:
+    """A trial's capability drop per task (`compare.drops`) and whether every one is within `max_drop`;
+    `excess` is the constraint value Optuna reads (the largest drop minus the bound: feasible at <= 0)."""
+    from polyedit.evaluation.capability.compare import drops
+
+    found = drops(summary.get("capability") or {})
+    if not found:
+        raise PolyeditError("the trial's run has no capability check after its edits: the constraint cannot be "
+                            "measured")
+    excess = max(d["drop"] for d in found.values()) - max_drop
+    return {"capability_drop": found, "capability_excess": excess, "feasible": excess <= 0}

@@ -40,7 +40,8 @@ def trial_rows(out: Path, study) -> list[dict]:
 
 
 def choose(rows: list[dict], floor: float) -> dict | None:
-    done = [r for r in rows if r["state"] == "COMPLETE"]
+    """Among the complete trials that meet the capability constraint (all, without one)."""
+    done = [r for r in rows if r["state"] == "COMPLETE" and r.get("feasible", True)]
     if not done:
         return None
     ok = [r for r in done if r["locality"] >= floor]
@@ -64,11 +65,15 @@ def write_outputs(out: Path, study, record: dict, cfg: TuneConfig) -> dict:
               "chosen": chosen["number"] if chosen else None,
               "trials": [{"number": r["number"], "params": r["params"], "locality": r["locality"],
                           "transfer": r["transfer"], "pareto": r["number"] in front}
+                         | ({"feasible": r["feasible"]} if "feasible" in r else {})
                          for r in rows if r["state"] == "COMPLETE"]}
+    if cfg.capability_max_drop is not None:
+        pareto["capability_max_drop"] = cfg.capability_max_drop
     write_atomic(out / "pareto.json", json.dumps(pareto, indent=2, ensure_ascii=False))
     summary = {"finished": sum(r["state"] in ("COMPLETE", "FAIL") for r in rows),
                "complete": sum(r["state"] == "COMPLETE" for r in rows),
                "failed": sum(r["state"] == "FAIL" for r in rows), "budget": cfg.trials,
+               "infeasible": sum(r.get("feasible") is False for r in rows),
                "wall_seconds": sum(r.get("seconds") or 0.0 for r in rows), "chosen": chosen}
     if chosen is not None:
         hp = trial_hparams(METHODS.get(cfg.method), cfg.base_hparams, chosen["params"]).to_dict()
@@ -100,4 +105,8 @@ def chosen_header(record: dict, cfg: TuneConfig, summary: dict) -> list[str]:
         f"chosen: trial {c['number']}; dev transfer ({other}, protocol answer, answer_em) {c['transfer']:.3f}; "
         f"dev locality (protocol answer_locality, answer_unchanged) {c['locality']:.3f}",
         "every field is listed: `--hparams chosen.yaml` runs exactly this configuration",
-    ]
+    ] + ([f"capability: among the trials whose edits lowered no task of {', '.join(cfg.capability)} by more than "
+          f"{cfg.capability_max_drop:g} (headline metric, mean over the checked edits; {summary['infeasible']} "
+          f"trials infeasible); this trial's drops: "
+          + ", ".join(f"{t} {d['drop']:+.4f} ({d['metric']})" for t, d in c["capability_drop"].items())]
+         if cfg.capability_max_drop is not None else [])
