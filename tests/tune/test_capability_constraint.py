@@ -21,8 +21,8 @@ def _with_capability(hp) -> dict:
     drop = round(min(1.0, hp.norm_constraint * 20) / 10, 6)
     task = {"headline": "acc", "higher_is_better": {"acc": True},
             "metrics": {"acc": {"before": 0.9, "after": 0.9 - drop, "diff": -drop}}}
-    return {**fake_summary(hp), "capability": {"settings": {"mode": "single"},
-                                               "points": [{"point": "edit c0", "after_edits": 1, "tasks": {"t": task}}]}}
+    point = {"point": "edit c0", "after_edits": 1, "tasks": {"t": task}}
+    return {**fake_summary(hp), "capability": {"settings": {"mode": "single"}, "points": [point]}}
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_a_trial_over_the_bound_is_infeasible_recorded_and_never_chosen(tiny_dat
         assert r["feasible"] == (drop <= 0.02) and r["capability_excess"] == pytest.approx(drop - 0.02)
     study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{tmp_path / 's' / STUDY_FILE}")
     told = {t.number: t.constraints for t in study.trials if t.state.name == "COMPLETE"}
-    assert told == {r["number"]: {"capability": r["capability_excess"]} for r in rows}  # Optuna knows each trial's excess
+    assert told == {r["number"]: {"capability": r["capability_excess"]} for r in rows}  # each trial's excess
     front = {t.number for t in study.best_trials}
     assert front and all(next(r for r in rows if r["number"] == n)["feasible"] for n in front)
     feasible = [r for r in rows if r["feasible"]]

@@ -207,7 +207,8 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
                    desc=f"tune {cfg.method}")
         try:
             for stale in [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]:
-                score(optuna.trial.Trial(study, stale._trial_id), {d.name: d.decode(stale.params[d.name]) for d in dims})
+                params = {d.name: d.decode(stale.params[d.name]) for d in dims}
+                score(optuna.trial.Trial(study, stale._trial_id), params)  # a Trial, to set its constraint
             while sum(t.state.is_finished() for t in study.trials) < cfg.trials:
                 study.sampler = make_sampler(record["sampler"], len(study.trials))
                 trial = study.ask()
