@@ -29,6 +29,11 @@ def canonical_command(**kw) -> str:
         for key, value in kw["lifelong"].items():
             if value is not None:
                 parts += ["--" + key.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value)]
+    if kw.get("capability"):
+        parts += ["--capability", ",".join(kw["capability"]), "--capability-max-drop", f"{kw['max_drop']:g}"]
+        parts += [x for flag, key in (("--capability-limit", "capability_limit"),
+                                      ("--capability-sample", "capability_sample"))
+                  if kw.get(key) is not None for x in (flag, str(kw[key]))]
     return shlex.join(parts + ["--out", kw["out"]])
 
 
@@ -69,10 +74,20 @@ def canonical_command(**kw) -> str:
 @click.option("--write-lifelong", "lifelong_path", default=None, type=click.Path(dir_okay=False),
               help="lifelong: then write the chosen settings, with their provenance, as MODEL's METHOD entry of "
                    "this file of lifelong settings (e.g. configs/tuned-lifelong/world-medium.yaml)")
+@click.option("--capability", default=None,
+              help="lm-eval tasks (names or task YAML files, comma-separated) checked before and after each "
+                   "trial's edits, with --capability-max-drop (needs polyedit[capability])")
+@click.option("--capability-max-drop", "max_drop", type=float, default=None,
+              help="a trial whose edits lowered a task's headline metric (its own scale, mean over the checked "
+                   "edits) by more than this is infeasible: recorded, never chosen")
+@click.option("--capability-limit", type=int, default=None, help="with --capability: examples per task and language")
+@click.option("--capability-sample", type=int, default=None,
+              help="with --capability: edits checked per trial, seeded (default all)")
 @device_option
 def command(model, method, data, trials, out, cases, floor, seed, sampler, transfer, langs, hparams,
             evaluate_test, test_cases, editing_path, objective, sequence_length, recall_floor,
-            recall_sample, retention_sample, lifelong_path, device):
+            recall_sample, retention_sample, lifelong_path, capability, max_drop, capability_limit,
+            capability_sample, device):
     """Search METHOD's declared hyperparameter space for the best trade-off of other-language transfer and
     locality on DATA's dev split; write the Pareto front and the configuration chosen at the locality floor."""
     from polyedit.errors import PolyeditError
@@ -94,7 +109,10 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
                  retention_sample=retention_sample)
     cfg = TuneConfig(model=model, method=method, data=data, trials=trials, cases=cases, locality_floor=floor,
                      seed=seed, sampler=sampler, transfer=transfer, langs=langs, base_hparams=base,
-                     test_cases=test_cases, objective=objective, **extra)
+                     test_cases=test_cases, objective=objective, **extra,
+                     capability=capability.split(",") if capability is not None else None,
+                     capability_max_drop=max_drop, capability_limit=capability_limit,
+                     capability_sample=capability_sample)
     if editing_path:
         from polyedit.tune.editing import check_target
 
@@ -105,13 +123,18 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
         read_settings(Path(lifelong_path))  # a file that is not one of lifelong settings, before any trial
     cmd = canonical_command(model=model, method=method, data=data, trials=trials, cases=cases, floor=floor,
                             seed=seed, sampler=sampler, transfer=transfer, langs=langs, hparams=hparams, out=out,
-                            objective=objective, lifelong={k: getattr(cfg, k) for k in extra})
+                            objective=objective, lifelong={k: getattr(cfg, k) for k in extra},
+                            capability=cfg.capability, max_drop=max_drop, capability_limit=capability_limit,
+                            capability_sample=capability_sample)
     record = run_tune(cfg, out, command=cmd, device=device)
     res = record["result"]
     click.echo(f"{res['finished']} of {res['budget']} trials ({res['complete']} complete, {res['failed']} failed) "
                f"in {out}; {res['wall_seconds']:.0f} s in trials")
     c = res["chosen"]
     if c is None:
+        if res.get("infeasible"):
+            raise PolyeditError(f"no trial met the capability constraint (drop <= {max_drop:g}; {res['infeasible']} "
+                                f"infeasible): nothing to choose (see trials.json for each trial's drops)")
         raise PolyeditError("no trial completed: nothing to choose (see trials.json for the errors)")
     if objective == "lifelong":
         _report_lifelong(cfg, record, out, lifelong_path)

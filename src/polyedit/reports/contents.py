@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyedit.reports import leaderboard, paired
+from polyedit.reports import capability, leaderboard, paired
 from polyedit.reports.collect import (Run, edit_languages_of, environment, headline_metric, language_entry,
                                       probe_languages)
 from polyedit.reports.specs import display_spec
@@ -114,6 +114,9 @@ class Contents:
     unpaired: list[str]
     groups: list[Table] = field(default_factory=list)  # leaderboards by script, family, resource level
     tables: list[Table] = field(default_factory=list)  # every table, for the CSV and LaTeX files
+    #: per lm-eval task some run checked ((task, headline metric, version), its per-language table)
+    capability: list[tuple[tuple, Table]] = field(default_factory=list)
+    capability_checkpoints: Table | None = None  # sequential runs' checks at each checkpoint
 
 
 def build(runs: list[Run], root: Path | None = None) -> Contents:
@@ -127,5 +130,9 @@ def build(runs: list[Run], root: Path | None = None) -> Contents:
     rt = runs_table(runs, root)
     groups = [t for i, (fam, rs) in enumerate(fams.items()) for t in leaderboard.group_tables(fam, rs, i + 1)]
     c = Contents(runs, fams, rt, boards, mats, found, pair_tables, paired.unpaired(runs, found), groups)
-    c.tables = [rt, *boards, *groups, *(t for _, t in mats), *pair_tables]
+    tasks = capability.tasks_of([r.summary for r in runs])
+    c.capability = [(t, capability.language_table(runs, *t, i + 1)) for i, t in enumerate(tasks)]
+    c.capability_checkpoints = capability.checkpoint_table(runs, tasks)
+    c.tables = [rt, *boards, *groups, *(t for _, t in mats), *pair_tables, *(t for _, t in c.capability)]
+    c.tables += [c.capability_checkpoints] if c.capability_checkpoints else []
     return c

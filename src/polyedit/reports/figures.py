@@ -223,3 +223,43 @@ def tuning_fronts(title: str, series: list[dict], floor: float | None) -> go.Fig
 
 def _short(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _change_error(entries: list[dict]) -> dict:
+    """Error bars of after − before from each entry's paired interval (none where the metric has none)."""
+    ci = [e.get("ci95") or [e["diff"], e["diff"]] for e in entries]
+    return dict(type="data", symmetric=False, array=[c[1] - e["diff"] for c, e in zip(ci, entries)],
+                arrayminus=[e["diff"] - c[0] for c, e in zip(ci, entries)])
+
+
+def capability_languages(title: str, series: list[tuple[str, dict]], label: str) -> go.Figure | None:
+    """Per language, each run's change (after − before) in one lm-eval task with its 95% paired interval;
+    `series` is (run label, the task's headline entry with `per_language`)."""
+    fig = go.Figure()
+    for name, entry in series:
+        per = entry.get("per_language") or {}
+        langs = [lang for lang, e in per.items() if e.get("diff") is not None]
+        if langs:
+            fig.add_bar(name=name, x=langs, y=[per[lang]["diff"] for lang in langs],
+                        error_y=_change_error([per[lang] for lang in langs]),
+                        hovertemplate="%{x}: %{y:+.4f}<extra>" + name + "</extra>")
+    if not fig.data:
+        return None
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, "task language", label)
+
+
+def capability_curves(title: str, series: list[tuple[str, list[tuple[int, dict]]]], label: str) -> go.Figure | None:
+    """A lm-eval task's change at each lifelong checkpoint, from 0 at no edit; `series` is (run label,
+    [(edits in place, the task's headline entry)])."""
+    fig = go.Figure()
+    for name, points in series:
+        if points:
+            entries = [{"diff": 0.0}] + [e for _, e in points]
+            fig.add_scatter(name=name, x=[0] + [n for n, _ in points], y=[e["diff"] for e in entries],
+                            mode="lines+markers", error_y=_change_error(entries),
+                            hovertemplate="%{x} edits: %{y:+.4f}<extra>" + name + "</extra>")
+    if not fig.data:
+        return None
+    return _layout(fig, title, "edits applied", label)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from polyedit.data.cases import PROBE_KINDS
 from polyedit.evaluation.aggregate import rows as flat_rows
 from polyedit.evaluation.uncertainty import bootstrap_ci, macro_mean
+from polyedit.reports import capability
 from polyedit.reports.collect import (Run, edit_languages_of, headline_metric, language_entry, mean_entry,
                                       records)
 from polyedit.reports.specs import display_spec
@@ -21,6 +22,7 @@ from polyedit.reports.tables import Table
 
 GROUPS = ("script", "family", "resource")  # the languages' attributes summary.json groups by (data/languages)
 SCOPES = (("edit", "edit language"), ("other", "other languages"), ("all", "all languages"))
+CAPABILITY = "capability"  # the heading over the lm-eval tasks' columns (`reports.capability`)
 
 
 def kinds_of(runs: list[Run]) -> list[str]:
@@ -72,16 +74,24 @@ def _protocol(p) -> str:
 
 def family_table(family: str, runs: list[Run], index: int) -> Table:
     kinds = kinds_of(runs)
-    header = ["edit language", "run", "cases"] + [f"{k}, {what}" for k in kinds for _, what in SCOPES]
+    tasks = capability.tasks_of([r.summary for r in runs])
+    header = (["edit language", "run", "cases"] + [f"{k}, {what}" for k in kinds for _, what in SCOPES]
+              + [f"{CAPABILITY}, {capability.column_name(*t)}" for t in tasks])
     rows = []
     for r in sorted(runs, key=lambda r: ",".join(edit_languages_of(r))):  # stable: the runs' order per language
         s = {k: scores(r, k) for k in kinds}
         rows.append([",".join(edit_languages_of(r)) or "n/a", r.label, str(r.summary.get("n_cases", "n/a"))]
-                    + [s[k][scope] for k in kinds for scope, _ in SCOPES])
+                    + [s[k][scope] for k in kinds for scope, _ in SCOPES]
+                    + [capability.change_text((capability.headline(r.summary, t) or (None, None))[1])
+                       for t, _, _ in tasks])
     note = ("Post-edit headline metric in %, [95% interval], (pre-edit): in the edit language, mean over the other "
             "probe languages, mean over all." + (f" {protocol_note(runs, kinds)}." if kinds else ""))
+    if tasks:
+        note += (f" {CAPABILITY}: each lm-eval task's headline metric on its own scale, after the edits minus "
+                 "before, mean over its languages, [95% paired bootstrap interval over the task's examples]; "
+                 "for single edits the mean over the checked edits, for a sequential run after its last edit.")
     return Table(f"leaderboard-{index}", f"Leaderboard: {display_spec(family)}", header, rows, note,
-                 [("", 3)] + [(k, len(SCOPES)) for k in kinds])
+                 [("", 3)] + [(k, len(SCOPES)) for k in kinds] + ([(CAPABILITY, len(tasks))] if tasks else []))
 
 
 def tables(families: dict[str, list[Run]]) -> list[Table]:

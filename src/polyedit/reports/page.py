@@ -5,8 +5,10 @@ The page inlines plotly.js once (no network fetch); every chart is a Plotly figu
 tells them apart (`labels`). Sections: runs; leaderboards in the field's shape (`leaderboard`: edit language,
 other languages, all, each with its interval and pre-edit value); per dataset and edit language one run x
 probe-language matrix, and an edit x probe-language matrix per method of an edit-language sweep; pre- and
-post-edit bars per language; sequential-editing curves; lifelong curves and checkpoint tables with the paired
-differences between comparable lifelong runs; paired differences between any two runs on the same cases
+post-edit bars per language; capability (lm-eval tasks run on the edited model, `reports.capability`): a
+column per task in the leaderboards and a per-language panel; sequential-editing curves; lifelong curves
+and checkpoint tables (capability at each checkpoint among them) with the paired differences between
+comparable lifelong runs; paired differences between any two runs on the same cases
 (`paired`); Pareto fronts of tuning searches; a sample browser that finds failures (`samples`)."""
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from polyedit.reports import contents, figures, samples, tables
+from polyedit.reports import capability, contents, figures, samples, tables
 from polyedit.reports.collect import Run, lifelong_checkpoints
 from polyedit.reports.leaderboard import kinds_of
 from polyedit.reports.markdown import LIFELONG_HEADER, lifelong_rows
@@ -179,6 +181,34 @@ def _paired(page: Page, c: contents.Contents) -> None:
         page.parts.append("<ul class='unpaired'>" + "".join(f"<li>{html.escape(x)}</li>" for x in c.unpaired) + "</ul>")
 
 
+def _capability(page: Page, c: contents.Contents) -> None:
+    """Per lm-eval task: each run's change per language, as bars with intervals and as a table."""
+    if not c.capability:
+        return
+    page.h("Capability (lm-evaluation-harness)")
+    page.p("What else the edits changed: each task run by lm-eval on the edited model, after − before on the "
+           "task's headline metric (its own scale), per language, with 95% paired bootstrap intervals over the "
+           "task's examples. Single edits: the mean over the checked edits; a sequential run: after its last "
+           "edit. An in-context method edits no weight: its checks measure the unedited model.")
+    for (task, metric, version), table in c.capability:
+        series = [(r.label, h[1]) for r in c.runs for h in [capability.headline(r.summary, task)] if h and h[0] == metric]
+        page.chart(figures.capability_languages(f"{task} {version}: change per language", series,
+                                                f"{metric}, after − before"))
+        page.add(table)
+
+
+def _capability_curves(page: Page, c: contents.Contents) -> None:
+    """Per lm-eval task, each sequential run's change at its checkpoints."""
+    for task, metric, version in (t for t, _ in c.capability):
+        series = [(r.label, [(p["after_edits"], p["tasks"][task]["metrics"][metric])
+                             for p in capability.checkpoint_points(r.summary)
+                             if metric in p["tasks"].get(task, {}).get("metrics", {})]) for r in c.runs]
+        page.chart(figures.capability_curves(f"capability: {task} {version}, as edits accumulate", series,
+                                             f"{metric}, after − before"))
+    if c.capability_checkpoints:
+        page.add(c.capability_checkpoints)
+
+
 def lifelong_table(runs: list[Run]) -> Table | None:
     rows = [[r.label] + row for r in runs for row in lifelong_rows(r.summary)]
     return Table("lifelong", "Lifelong checkpoints", ["run"] + LIFELONG_HEADER, rows,
@@ -204,6 +234,7 @@ def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = 
     for m, _ in c.matrices:
         page.chart(figures.heatmap(m.title, m.matrix, contents.MATRIX_KIND, m.rows_name, m.edit_lang))
     _bars(page, c)
+    _capability(page, c)
     seq = [r for r in runs if r.sequential]
     if seq:
         page.h("Sequential editing")
@@ -226,6 +257,7 @@ def build_page(runs: list[Run], title: str, n_samples: int, root: Path | None = 
                 page.chart(fig)
         if t := lifelong_table(life):
             page.add(t)
+        _capability_curves(page, c)
         lifelong_section(page, runs)
     _paired(page, c)
     tuned = [r for r in runs if r.pareto]
@@ -252,8 +284,12 @@ def build_markdown(runs: list[Run], title: str, tunings: list | None = None,
         lines += tables.markdown(t)
     for _, t in c.matrices:
         lines += tables.markdown(t)
+    for _, t in c.capability:
+        lines += tables.markdown(t)
     if t := lifelong_table([r for r in runs if lifelong_checkpoints(r)]):
         lines += tables.markdown(t)
+    if c.capability_checkpoints:
+        lines += tables.markdown(c.capability_checkpoints)
     lines += lifelong_markdown(runs)
     if c.pair_tables:
         lines += ["## Paired differences between runs on the same cases", ""]

@@ -32,6 +32,7 @@ from polyedit.seeds import SEED_MAX, SEED_MIN
 PROTOCOLS = ["answer", "answer_locality"]
 #: x, then y, as the report's pareto.json lists them
 OBJECTIVES = ["locality", "transfer"]
+CAPABILITY_FIELDS = ("capability", "capability_max_drop", "capability_limit", "capability_sample")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,14 @@ class TuneConfig(BaseModel):
                                         "recall asks (default 50)")
     retention_sample: Whole | None = Field(None, ge=1, description="lifelong: edits re-scored at the end "
                                            "(default all N)")
+    capability: list[str] | None = Field(None, description="the capability constraint: lm-eval tasks checked "
+                                         "before and after each trial's edits (None: no constraint)")
+    capability_max_drop: float | None = Field(None, ge=0, allow_inf_nan=False, description="a trial whose edits "
+                                              "lowered any task's headline metric (on its own scale, the mean over "
+                                              "the checked edits) by more than this is infeasible")
+    capability_limit: Whole | None = Field(None, ge=1, description="examples per task and language")
+    capability_sample: Whole | None = Field(None, ge=1, description="edits checked per trial (seeded; None: "
+                                            "every edit)")
 
     def __init__(self, **settings) -> None:
         try:
@@ -100,6 +109,20 @@ class TuneConfig(BaseModel):
             raise spec_error(type(self), e) from None
         split_spec(self.data, "dev")  # a spec asking for another split fails here
         self._lifelong_defaults()
+        self._check_capability()
+
+    def _check_capability(self) -> None:
+        """The capability constraint: the tasks and the bound go together; the tasks are checked as a run's."""
+        from polyedit.evaluation.capability.checks import check_settings
+
+        if (self.capability is None) != (self.capability_max_drop is None):
+            raise SpecError("capability", "and {capability_max_drop} go together: the tasks, and how far their "
+                                          "headline metric may fall", ("capability_max_drop",))
+        if self.capability is not None and self.objective == LIFELONG.name:
+            raise SpecError("capability", "constrains the single-edit objective; a lifelong search scores its "
+                                          "sequences by retention and recall")
+        tasks = check_settings(self.capability, self.capability_limit, self.capability_sample, "single")
+        object.__setattr__(self, "capability", tasks)
 
     def _lifelong_defaults(self) -> None:
         """The lifelong settings: refused with the single-edit objective, defaulted with the lifelong one."""
@@ -128,7 +151,9 @@ class TuneConfig(BaseModel):
         with the hyperparameters drawn, scored by the headline protocols."""
         return RunSpec(model=self.model, method=self.method, data=self.test_data if test else self.dev_data,
                        langs=self.langs, protocols=PROTOCOLS, hparams=hparams, seed=self.seed,
-                       limit=self.test_cases if test else self.cases, log_samples=test)
+                       limit=self.test_cases if test else self.cases, log_samples=test,
+                       **({} if test else {"capability": self.capability, "capability_limit": self.capability_limit,
+                                           "capability_sample": self.capability_sample}))
 
     def identity(self) -> dict:
         """What must match for a folder to be resumed: everything but the budget (which may grow) and the
@@ -136,6 +161,8 @@ class TuneConfig(BaseModel):
         exclude = {"trials", "test_cases"}
         if self.objective == SINGLE.name:  # as a search from before the lifelong objective records itself
             exclude |= {"objective", *LIFELONG_DEFAULTS}
+        if self.capability is None:  # a search without the constraint keeps the identity it had before it
+            exclude |= set(CAPABILITY_FIELDS)
         return json.loads(json.dumps(self.model_dump(exclude=exclude)))
 
 
@@ -176,3 +203,16 @@ def read_config(path: Path) -> dict:
     if not isinstance(record, dict):
         raise PolyeditError(f"{path}: the search's record must be a JSON object")
     return record
+
+
+def capability_constraint(summary: dict, max_drop: float) -> dict:
+    """A trial's capability drop per task (`compare.drops`) and whether every one is within `max_drop`;
+    `excess` is the constraint value Optuna reads (the largest drop minus the bound: feasible at <= 0)."""
+    from polyedit.evaluation.capability.compare import drops
+
+    found = drops(summary.get("capability") or {})
+    if not found:
+        raise PolyeditError("the trial's run has no capability check after its edits: the constraint cannot be "
+                            "measured")
+    excess = max(d["drop"] for d in found.values()) - max_drop
+    return {"capability_drop": found, "capability_excess": excess, "feasible": excess <= 0}

@@ -43,9 +43,10 @@ def trial_rows(out: Path, study) -> list[dict]:
 def choose(rows: list[dict], floor: float | None, goal: Objective = SINGLE) -> dict | None:
     """The best `goal.maximised` among the complete trials whose `goal.floored` reaches `floor` (ties: the
     higher floored value, then the earlier trial); where none does (or no floor is known yet), the trial of
-    highest floored value, marked `meets_floor: false`."""
+    highest floored value, marked `meets_floor: false`. Only trials that meet the capability constraint count
+    (every trial, without one)."""
     top, kept = goal.maximised, goal.floored
-    done = [r for r in rows if r["state"] == "COMPLETE"]
+    done = [r for r in rows if r["state"] == "COMPLETE" and r.get("feasible", True)]  # the capability constraint
     if not done:
         return None
     ok = [r for r in done if floor is not None and r[kept] >= floor]
@@ -73,11 +74,15 @@ def write_outputs(out: Path, study, record: dict, cfg: TuneConfig) -> dict:
               "chosen": chosen["number"] if chosen else None,
               "trials": [{"number": r["number"], "params": r["params"], **{k: r[k] for k in goal.axes},
                           "pareto": r["number"] in front}
+                         | ({"feasible": r["feasible"]} if "feasible" in r else {})
                          for r in rows if r["state"] == "COMPLETE"]}
+    if cfg.capability_max_drop is not None:
+        pareto["capability_max_drop"] = cfg.capability_max_drop
     write_atomic(out / "pareto.json", json.dumps(pareto, indent=2, ensure_ascii=False))
     summary = {"finished": sum(r["state"] in ("COMPLETE", "FAIL") for r in rows),
                "complete": sum(r["state"] == "COMPLETE" for r in rows),
                "failed": sum(r["state"] == "FAIL" for r in rows), "budget": cfg.trials,
+               "infeasible": sum(r.get("feasible") is False for r in rows),
                "wall_seconds": sum(r.get("seconds") or 0.0 for r in rows), "chosen": chosen}
     if chosen is not None:
         hp = trial_hparams(METHODS.get(cfg.method), cfg.base_hparams, chosen["params"]).to_dict()
@@ -110,4 +115,8 @@ def chosen_header(record: dict, cfg: TuneConfig, summary: dict) -> list[str]:
         f"chosen: trial {c['number']}; dev transfer ({other}, protocol answer, answer_em) {c['transfer']:.3f}; "
         f"dev locality (protocol answer_locality, answer_unchanged) {c['locality']:.3f}",
         "every field is listed: `--hparams chosen.yaml` runs exactly this configuration",
-    ]
+    ] + ([f"capability: among the trials whose edits lowered no task of {', '.join(cfg.capability)} by more than "
+          f"{cfg.capability_max_drop:g} (headline metric, mean over the checked edits; {summary['infeasible']} "
+          f"trials infeasible); this trial's drops: "
+          + ", ".join(f"{t} {d['drop']:+.4f} ({d['metric']})" for t, d in c["capability_drop"].items())]
+         if cfg.capability_max_drop is not None else [])

@@ -7,6 +7,11 @@ in memory). A trial cut short (a kill, Ctrl-C) stays RUNNING in the storage with
 was sampled with; the next start scores it first, continuing its bench run (`resume=True`), and tells the
 study, so its number and values are those of an uninterrupted run too.
 
+Capability constraint (`--capability TASKS --capability-max-drop X`): each trial's run also checks the
+lm-eval tasks before and after its edits (`bench --capability`); a trial whose edits lowered a task's
+headline metric by more than X is infeasible: recorded as such in trial.json and told to Optuna through the
+trial's constraint (`Trial.set_constraint`, which the samplers and `best_trials` honour), and never chosen.
+
 Budget: `trials` is the number of trials finished, complete or failed. A trial fails when the method
 refuses or breaks on its hyperparameters (a `PolyeditError`, e.g. an update that left non-finite
 weights); it is recorded with its error, counts against the budget, and the search goes on.
@@ -27,7 +32,7 @@ from polyedit.errors import PolyeditError
 from polyedit.evaluation.store import write_atomic
 from polyedit.methods.base import METHODS
 from polyedit.tune import lifelong
-from polyedit.tune.config import LIFELONG, PROTOCOLS, TuneConfig, objectives, read_config
+from polyedit.tune.config import LIFELONG, PROTOCOLS, TuneConfig, capability_constraint, objectives, read_config
 from polyedit.tune.results import write_outputs
 from polyedit.tune.space import check_space, search_space, space_record, trial_hparams
 
@@ -64,6 +69,9 @@ def sampler_record(cfg: TuneConfig) -> dict:
         rec |= {"class": "TPESampler", "multivariate": True, "n_startup_trials": startup_trials(cfg.trials)}
     else:
         rec |= {"class": "NSGAIISampler", "population_size": population(cfg.trials)}
+    if cfg.capability_max_drop is not None:
+        rec["constraint"] = (f"capability drop <= {cfg.capability_max_drop:g} on {', '.join(cfg.capability)} "
+                             f"(Trial.set_constraint('capability', largest drop - bound))")
     return rec
 
 
@@ -169,7 +177,8 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
         save = lambda: write_atomic(out / TUNE_FILE, json.dumps(record, indent=2, ensure_ascii=False))  # noqa: E731
         save()  # before the first trial: a search killed at once (SIGKILL runs no `finally`) is still resumable
 
-        def score(number: int, params: dict) -> None:
+        def score(trial, params: dict) -> None:
+            number = trial.number
             folder = out / TRIALS_DIR / f"{number:04d}"
             result = {"number": number, "params": params, "folder": str(folder.relative_to(out))}
             t0 = time.perf_counter()
@@ -177,12 +186,16 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
                 summary = _bench(lm, cfg, trial_hparams(method, cfg.base_hparams, params), folder, dataset)
                 result |= (lifelong.values(summary, cfg.sequence_length) if cfg.goal == LIFELONG
                            else objectives(summary, cfg.transfer))
+                if cfg.capability_max_drop is not None:
+                    result |= capability_constraint(summary, cfg.capability_max_drop)
                 result["seconds_per_edit"] = summary.get("seconds_per_edit")
             except PolyeditError as e:
                 result["error"] = str(e)
             result["seconds"] = time.perf_counter() - t0
             folder.mkdir(parents=True, exist_ok=True)
             write_atomic(folder / "trial.json", json.dumps(result, indent=2, ensure_ascii=False))
+            if "capability_excess" in result:  # feasible at <= 0: what Optuna's samplers and best_trials read
+                trial.set_constraint("capability", result["capability_excess"])
             if "error" in result:
                 study.tell(number, state=optuna.trial.TrialState.FAIL)
             else:
@@ -204,11 +217,12 @@ def _run(cfg: TuneConfig, out: Path, command, progress, lm, device, after_trial,
                    desc=f"tune {cfg.method}")
         try:
             for stale in [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]:
-                score(stale.number, {d.name: d.decode(stale.params[d.name]) for d in dims})
+                params = {d.name: d.decode(stale.params[d.name]) for d in dims}
+                score(optuna.trial.Trial(study, stale._trial_id), params)  # a Trial, to set its constraint
             while sum(t.state.is_finished() for t in study.trials) < cfg.trials:
                 study.sampler = make_sampler(record["sampler"], len(study.trials))
                 trial = study.ask()
-                score(trial.number, {d.name: d.suggest(trial) for d in dims})
+                score(trial, {d.name: d.suggest(trial) for d in dims})
         finally:
             bar.close()
             session["seconds"] = time.perf_counter() - t_session

@@ -123,3 +123,29 @@ def summarize(records: list[dict], settings: dict, harness: str | None) -> dict:
         out["mean_over_points"] = {"points": len(after),
                                    "tasks": compare(before["tasks"], mean_of([r["tasks"] for r in after]), harness)}
     return out
+
+
+def edits_check(cap: dict) -> dict | None:
+    """{"what", "tasks"}: the comparison that stands for a run's edits: the mean over the sampled single
+    edits (or batches) when there are several, else the last check (a sequential run's last edit, or the one
+    sampled edit)."""
+    if cap.get("mean_over_points"):
+        m = cap["mean_over_points"]
+        return {"what": f"mean over {m['points']} checks", "tasks": m["tasks"]}
+    points = cap.get("points") or []
+    return {"what": points[-1]["point"], "tasks": points[-1]["tasks"]} if points else None
+
+
+def drops(cap: dict) -> dict[str, dict]:
+    """{task: {metric, drop}}: how far each task's headline metric fell with the edits (`edits_check`),
+    before − after for a higher-is-better metric, after − before for a lower-is-better one (so a positive
+    drop is always a loss); a metric of unknown direction counts as higher-is-better, as lm-eval's default."""
+    out = {}
+    for task, entry in ((edits_check(cap) or {}).get("tasks") or {}).items():
+        metric = entry.get("headline")
+        e = entry.get("metrics", {}).get(metric)
+        if e is None:
+            continue
+        sign = -1.0 if entry.get("higher_is_better", {}).get(metric) is False else 1.0
+        out[task] = {"metric": metric, "drop": sign * (e["before"] - e["after"])}
+    return out
