@@ -13,7 +13,7 @@ from polyedit.errors import PolyeditError
 from polyedit.tune.config import TuneConfig
 from polyedit.tune.results import choose
 from polyedit.tune.study import STUDY_FILE, STUDY_NAME, run_tune
-from tune_fakes import FAKE_LM, fake_summary
+from helpers.tune_fakes import FAKE_LM, fake_summary
 
 
 def _with_capability(hp) -> dict:

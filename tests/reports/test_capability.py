@@ -9,11 +9,11 @@ import re
 
 import pytest
 
-from requires import importable
+from helpers.requires import importable
 
 importable("lm_eval")
 
-from browser import chart_divs, drawn, render  # noqa: E402
+from helpers.browser import chart_divs, drawn, render  # noqa: E402
 from polyedit.api import bench  # noqa: E402
 from polyedit.models import load_model  # noqa: E402
 from polyedit.reports.capability import change_text  # noqa: E402
