@@ -68,7 +68,7 @@ def test_choose_skips_infeasible_trials():
     (dict(capability=["t"]), "go together"),
     (dict(capability_max_drop=0.1), "go together"),
     (dict(capability=["t"], capability_max_drop=-1), "at least 0"),
-    (dict(capability=["t"], capability_max_drop=0.1, capability_sample=0), "--capability-sample"),
+    (dict(capability=["t"], capability_max_drop=0.1, capability_sample=0), "capability_sample: must be at least 1"),
 ])
 def test_bad_constraint_settings_are_one_line(tiny_data, kw, message):
     with pytest.raises(PolyeditError, match=message):
