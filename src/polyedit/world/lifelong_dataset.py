@@ -17,9 +17,9 @@ from polyedit.data.registry import Dataset, DatasetSpec, register_dataset
 from polyedit.world.dataset import checkpoint_dir, spec_int
 
 
-
 @register_dataset("world_lifelong", "a knowledge world edited whole (edit language cycling), then new persons "
-                                    "inserted: world_lifelong[:small|medium|PATH][:n=10000][:seed=S]")
+                                    "inserted: world_lifelong[:small|medium|PATH][:n=10000][:seed=S]",
+                  options=("n", "seed"))
 def load(spec: DatasetSpec) -> Dataset:
     from polyedit.world.build import read_build
     from polyedit.world.cases import editable_relations, make_cases
