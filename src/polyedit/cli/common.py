@@ -53,12 +53,9 @@ def parse_modules(value: str | None) -> dict[str, str] | None:
     if value is None:
         return None
     from polyedit.errors import PolyeditError
-    from polyedit.models.arch import OVERRIDE_KEYS
+    from polyedit.models.arch import OVERRIDE_KEYS, modules_from_text
 
-    out = {}
-    for item in value.split(","):
-        key, sep, name = item.strip().partition("=")
-        if not sep or key not in OVERRIDE_KEYS or not name.strip():
-            raise PolyeditError(f"--modules {value!r}: expected {'=NAME, '.join(OVERRIDE_KEYS)}=NAME, comma-separated")
-        out[key] = name.strip()
+    out = modules_from_text(value)
+    if out is None:
+        raise PolyeditError(f"--modules {value!r}: expected {'=NAME, '.join(OVERRIDE_KEYS)}=NAME, comma-separated")
     return out

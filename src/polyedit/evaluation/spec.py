@@ -234,17 +234,13 @@ class RunSpec(BaseModel):
     @field_validator("modules", mode="before")
     @classmethod
     def _modules(cls, value):
-        from polyedit.models.arch import OVERRIDE_KEYS
+        from polyedit.models.arch import OVERRIDE_KEYS, modules_from_text
 
         if not isinstance(value, str):
             return value
-        out = {}
-        for item in value.split(","):
-            key, sep, name = item.strip().partition("=")
-            if not sep or key not in OVERRIDE_KEYS or not name.strip():
-                raise SpecError("modules", f"{value!r}: expected {'=NAME, '.join(OVERRIDE_KEYS)}=NAME, "
-                                           f"comma-separated")
-            out[key] = name.strip()
+        out = modules_from_text(value)
+        if out is None:
+            raise SpecError("modules", f"{value!r}: expected {'=NAME, '.join(OVERRIDE_KEYS)}=NAME, comma-separated")
         return out
 
     # -- settings that depend on each other ------------------------------------------------------------------

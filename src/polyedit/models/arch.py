@@ -35,6 +35,17 @@ OVERRIDE_KEYS = ("mlp_in", "mlp_out")
 log = logging.getLogger(__name__)
 
 
+def modules_from_text(value: str) -> dict[str, str] | None:
+    """`mlp_out=NAME[,mlp_in=NAME]` (as `--modules` gives it) as a mapping; None when it is not that form."""
+    out = {}
+    for item in value.split(","):
+        key, sep, name = item.strip().partition("=")
+        if not sep or key not in OVERRIDE_KEYS or not name.strip():
+            return None
+        out[key] = name.strip()
+    return out
+
+
 def projection_dims(module: nn.Module) -> tuple[int, int] | None:
     """(in_features, out_features) of a Linear or Conv1D, else None."""
     if isinstance(module, nn.Linear):
