@@ -12,7 +12,9 @@ unchanged except through the prompt, run by `polyedit bench --capability world_k
   checked after the 100th;
 - `seq1000`: 1,000 sequential edits, likewise, checked after the 100th and the 1,000th; the test split holds
   395 distinct facts, so these are the first 1,000 of the whole world (dev and test), as docs/results.md's
-  lifelong table does.
+  lifelong table does; each edit is scored right after it on its edit prompt only (`--edit-probes edit`,
+  which changes no capability number: scoring never changes the model), not on its ~100 probes before
+  and after, which would cost more than the edits.
 
 Runs go one at a time, in the order of `--rows` (default: the 100 sequential edits, the cheapest row
 that moves the model most, first), each over `--methods`; a finished run (summary.json with a
@@ -43,7 +45,8 @@ ROWS = {
     "seq100": ["--data", f"{TEST}:edit_lang=all:mix=cycle", "--limit", "100", "--mode", "sequential",
                "--checkpoints", "100", "--retention-sample", "50", "--recall-sample", "20"],
     "seq1000": ["--data", "world:medium:edit_lang=all:mix=cycle", "--limit", "1000", "--mode", "sequential",
-                "--checkpoints", "100,1000", "--retention-sample", "50", "--recall-sample", "20"],
+                "--checkpoints", "100,1000", "--retention-sample", "50", "--recall-sample", "20",
+                "--edit-probes", "edit"],
 }
 #: what a prompt-only method is checked with: its model never changes, so two checks show it
 IN_CONTEXT_SINGLE = ["--data", TEST, "--limit", "20", "--capability-sample", "2"]

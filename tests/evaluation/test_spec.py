@@ -147,3 +147,20 @@ def test_run_json_is_the_spec_and_a_resume_names_the_differing_field(tmp_path, c
     assert main(argv + ["--resume", "--seed", "3"]) == 2
     assert "different configuration (differs in seed)" in capsys.readouterr().err
     assert main(argv + ["--resume", "--device", "cpu"]) == 0  # how the model is reached is no part of the run
+
+
+def test_a_file_of_settings_per_model_and_method_gives_the_runs_entry(tmp_path):
+    """`--hparams` naming what `tune --write-lifelong` writes takes the entry of the run's model and method;
+    a plain hyperparameter file stays a file; no entry is an error naming the entries there are."""
+    settings = tmp_path / "lifelong.yaml"
+    settings.write_text("lifelong:\n  world:small:\n    rome:\n      hparams: {v_steps: 3}\n      provenance: {trials: 1}\n"
+                        "    ft-m:\n      hparams: {steps: 2}\n")
+    assert RunSpec(model="world:small", method="rome", data="world:small", hparams=str(settings)).hparams == {"v_steps": 3}
+    assert RunSpec(model="world:small", method="ft-m", data="world:small", hparams=settings).hparams == {"steps": 2}
+    plain = tmp_path / "rome.yaml"
+    plain.write_text("v_steps: 3\n")
+    assert RunSpec(model="world:small", method="rome", data="world:small", hparams=str(plain)).hparams == str(plain)
+    with pytest.raises(SpecError) as e:
+        RunSpec(model="world:medium", method="rome", data="world:small", hparams=str(settings))
+    assert e.value.field == "hparams" and "rome on world:medium" in str(e.value)
+    assert "world:small/rome, world:small/ft-m" in str(e.value)

@@ -248,7 +248,14 @@ class RunSpec(BaseModel):
     def _together(self) -> RunSpec:
         from polyedit.evaluation import lifelong
         from polyedit.evaluation.capability.checks import check_settings
+        from polyedit.methods.settings_file import entry_hparams, is_settings_file
 
+        if isinstance(self.hparams, str) and is_settings_file(self.hparams):
+            # a file of settings per model and method: this run's entry, its values recorded in run.json
+            try:
+                self.hparams = entry_hparams(self.hparams, self.model, self.method)
+            except PolyeditError as e:
+                raise SpecError("hparams", str(e)) from None
         self.checkpoints = lifelong.check_settings(self.mode, self.edits_per_step, self.checkpoints,
                                                    self.retention_sample, self.limit)
         self.capability = check_settings(self.capability, self.capability_limit, self.capability_sample, self.mode)

@@ -14,14 +14,14 @@ import polyedit
 from polyedit.data.jsonio import read_json, read_yaml
 from polyedit.errors import PolyeditError
 from polyedit.evaluation.store import write_atomic
+from polyedit.methods.settings_file import SECTION
 from polyedit.tune.config import LIFELONG, TuneConfig
 from polyedit.tune.evaluate import read_chosen
 from polyedit.tune.lifelong import FORMULA
 
-SECTION = "lifelong"
 HEADER = ("# Lifelong editing settings chosen by `polyedit tune --objective lifelong`, one entry per model and method\n"
           "# (each with its provenance); beside, never instead of, the single-edit settings (world/editing.yaml).\n"
-          "# `hparams` lists every field: run one with `--hparams` after copying it into a file of its own.\n")
+          "# `polyedit bench --hparams THIS_FILE` runs the entry of its --model and --method.\n")
 
 
 def read_settings(path: Path) -> dict:

@@ -1,0 +1,33 @@
+"""A file of settings chosen per model and method (`lifelong: {model: {method: {hparams, provenance}}}`, what
+`polyedit tune --objective lifelong --write-lifelong FILE` writes): a run given such a file as `--hparams` takes
+its entry for the run's model and method, so a lifelong row's command names the file the search wrote, not a
+hand-made copy of one entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyedit.data.jsonio import read_yaml
+from polyedit.errors import PolyeditError
+
+SECTION = "lifelong"
+
+
+def is_settings_file(path: str | Path) -> bool:
+    """Whether `path` is a YAML file whose only top-level key is the settings section."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    data = read_yaml(p)
+    return isinstance(data, dict) and set(data) == {SECTION}
+
+
+def entry_hparams(path: str | Path, model: str, method: str) -> dict:
+    """The hyperparameters of `path`'s entry for (`model`, `method`); a missing entry is an error naming those
+    the file has (a run never falls back to other settings)."""
+    section = read_yaml(Path(path))[SECTION] or {}
+    entry = (section.get(model) or {}).get(method)
+    if not isinstance(entry, dict) or not isinstance(entry.get("hparams"), dict):
+        have = ", ".join(f"{mo}/{me}" for mo, methods in section.items() for me in (methods or {})) or "none"
+        raise PolyeditError(f"{path} has no {SECTION} settings for {method} on {model} (it has: {have})")
+    return dict(entry["hparams"])
