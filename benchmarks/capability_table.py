@@ -2,6 +2,7 @@
 
     python benchmarks/capability_table.py [--out runs/capability-table] [--rows single,seq100,seq1000]
                                           [--methods ft-m,lora,...] [--capability-limit 50] [--table-only]
+                                          [--compact]
 
 Every tuned weight editor of `world:medium` (its `editing.yaml` settings), and IKE/ReMaKE, whose model is
 unchanged except through the prompt, run by `polyedit bench --capability world_knowledge,world_fluency`:
@@ -112,6 +113,30 @@ def table(out: Path, rows: list[str], methods: list[str]) -> str:
     return "\n".join(lines)
 
 
+def compact(out: Path, methods: list[str]) -> str:
+    """The README's table: per editor, the change of `world_knowledge` `acc` (after - before, [95% interval])
+    after single edits (the mean over the checked edits), and at the last check of the 100- and 1,000-edit
+    sequences; a prompt-only editor's weights never change, so only its single row is run."""
+    head = ["| editor | single edits (mean of 20) | 100 sequential | 1,000 sequential |", "|---|---|---|---|"]
+    rows = []
+    for method in methods:
+        cells = []
+        for row in ROWS:
+            folder = out / row / method
+            if method in IN_CONTEXT and row != "single":
+                cells.append("weights unchanged")
+            elif not finished(folder):
+                cells.append("not measured")
+            else:
+                _, tasks = checks(json.loads((folder / "summary.json").read_text()))[-1]
+                entry = tasks.get("world_knowledge", {}).get("metrics", {}).get("acc")
+                ci = (entry or {}).get("ci95")
+                cells.append(f"{entry['diff']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+                             if entry else "not measured")
+        rows.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(head + rows)
+
+
 def plan(rows: list[str], methods: list[str]) -> list[tuple[str, str]]:
     """The rows in the order of `--rows` (each over every editor of `--methods`); a prompt-only method only
     in single mode."""
@@ -125,6 +150,7 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(WEIGHT_EDITORS + IN_CONTEXT))
     ap.add_argument("--capability-limit", type=int, default=50, help="examples per task and language")
     ap.add_argument("--table-only", action="store_true", help="print the table of the finished runs")
+    ap.add_argument("--compact", action="store_true", help="print the README's table (world_knowledge only)")
     args = ap.parse_args()
     out, rows, methods = Path(args.out), args.rows.split(","), args.methods.split(",")
     if not args.table_only:
@@ -132,7 +158,7 @@ def main() -> None:
             folder = out / row / method
             if not finished(folder):
                 run(command(row, method, folder, args.capability_limit), folder, out / "times.jsonl")
-    print(table(out, rows, methods))
+    print(compact(out, methods) if args.compact else table(out, rows, methods))
 
 
 if __name__ == "__main__":
