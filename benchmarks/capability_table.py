@@ -81,12 +81,19 @@ def run(cmd: list[str], folder: Path, times: Path) -> None:
     print(json.dumps(line), flush=True)
 
 
+def signed(x: float, sign: str = "+") -> str:
+    return f"{x:{sign}.3f}".replace("-", "−")  # the minus sign of the docs' tables
+
+
+def change(entry: dict) -> str:
+    ci = entry.get("ci95")
+    return signed(entry["diff"]) + (f" [{signed(ci[0])}, {signed(ci[1])}]" if ci else "")
+
+
 def cell(entry: dict | None) -> str:
     if not entry:
         return "not measured"
-    ci = entry.get("ci95")
-    return (f"{entry['before']:.3f} → {entry['after']:.3f}, {entry['diff']:+.3f}"
-            + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else ""))
+    return f"{signed(entry['before'], '')} → {signed(entry['after'], '')}, {change(entry)}"
 
 
 def checks(summary: dict) -> list[tuple[str, dict]]:
@@ -130,9 +137,7 @@ def compact(out: Path, methods: list[str]) -> str:
             else:
                 _, tasks = checks(json.loads((folder / "summary.json").read_text()))[-1]
                 entry = tasks.get("world_knowledge", {}).get("metrics", {}).get("acc")
-                ci = (entry or {}).get("ci95")
-                cells.append(f"{entry['diff']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
-                             if entry else "not measured")
+                cells.append(change(entry) if entry else "not measured")
         rows.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(head + rows)
 
