@@ -37,7 +37,9 @@ def _values(lm, edits, hp):
 def test_a_fact_that_stops_first_in_a_batch_gets_its_single_edit_z(small):
     """World:small's shipped MEMIT settings: of these three facts the middle one (case 3) reaches the
     5e-2 target at step 9 of 15 and the others run to the end. Stopping the batch only when every fact is
-    below the target gave it 6 more steps (z 19% away); stopped on its own, it is bit for bit its z alone."""
+    below the target gave it 6 more steps (z 19% away); stopped on its own, it is its z alone up to float32
+    rounding (a batch's forward passes round differently from one fact's on some CPUs: 3e-7 relative on an AMD
+    EPYC, bit for bit elsewhere), after the same 9 steps."""
     from polyedit.methods import get_method
 
     lm, cases = small
@@ -45,9 +47,12 @@ def test_a_fact_that_stops_first_in_a_batch_gets_its_single_edit_z(small):
     edits = [c.edit for c in cases[2:5]]
     together = _values(lm, edits, hp)
     alone = _values(lm, edits[1:2], hp)
-    assert torch.equal(together.v_init[1] + together.delta[1], alone.v_init[0] + alone.delta[0])
+    z_together, z_alone = together.v_init[1] + together.delta[1], alone.v_init[0] + alone.delta[0]
+    assert torch.equal(together.v_init[1], alone.v_init[0])
+    assert ((z_together - z_alone).norm() / z_alone.norm()).item() < 1e-5  # 19% had it run the batch's 15 steps
     assert together.steps == [hp.v_steps, 9, hp.v_steps] and together.converged == [False, True, False]
-    assert alone.steps == [9] and together.loss[1] == alone.loss[0] < 5e-2
+    assert alone.steps == [9] and together.loss[1] == pytest.approx(alone.loss[0], rel=1e-4)
+    assert alone.loss[0] < 5e-2
 
 
 def test_emmet_regularises_only_batches_of_two_or_more():
