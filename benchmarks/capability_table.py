@@ -65,14 +65,15 @@ def finished(folder: Path) -> bool:
 
 
 def run(cmd: list[str], folder: Path, times: Path) -> None:
+    """`cmd` (a `polyedit ...` command) single-threaded, resumed if `folder` exists; its command, exit code,
+    wall and CPU seconds appended to `times`."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "polyedit.cli.main", *cmd[1:], *(["--resume"] if folder.exists() else [])]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f"{folder.name}.log", "w") as log:
-        rc = subprocess.call([sys.executable, "-m", "polyedit.cli.main", *cmd[1:], "--resume"] if folder.exists()
-                             else [sys.executable, "-m", "polyedit.cli.main", *cmd[1:]], env=env, stdout=log,
-                             stderr=subprocess.STDOUT)
+        rc = subprocess.call(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = {"command": shlex.join(cmd), "rc": rc, "wall_s": round(time.perf_counter() - t0, 1),
             "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)}

@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import shlex
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from capability_table import run  # one polyedit run, resumed if stopped, its times logged (same folder)
 
 DATA = "world_lifelong:medium:n=10000"
 TUNED = "configs/tuned-lifelong/world-medium.yaml"
@@ -65,22 +61,6 @@ def points(folder: Path) -> list[dict]:
 
 def finished(folder: Path, edits: int) -> bool:
     return any(p["after_edits"] == edits for p in points(folder))
-
-
-def run(cmd: list[str], folder: Path, times: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    argv = [sys.executable, "-m", "polyedit.cli.main", *cmd[1:], *(["--resume"] if folder.exists() else [])]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{folder.name}.log", "w") as log:
-        rc = subprocess.call(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = {"command": shlex.join(cmd), "rc": rc, "wall_s": round(time.perf_counter() - t0, 1),
-            "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)}
-    with open(times, "a") as f:
-        f.write(json.dumps(line) + "\n")
-    print(json.dumps(line), flush=True)
 
 
 def pct(entry: dict | None) -> str:
