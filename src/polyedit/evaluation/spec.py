@@ -248,12 +248,11 @@ class RunSpec(BaseModel):
     def _together(self) -> RunSpec:
         from polyedit.evaluation import lifelong
         from polyedit.evaluation.capability.checks import check_settings
-        from polyedit.methods.settings_file import entry_hparams, is_settings_file
+        from polyedit.methods.settings_file import entry_hparams
 
-        if isinstance(self.hparams, str) and is_settings_file(self.hparams):
-            # a file of settings per model and method: this run's entry, its values recorded in run.json
+        if isinstance(self.hparams, str):  # a file of settings per model and method: this run's entry
             try:
-                self.hparams = entry_hparams(self.hparams, self.model, self.method)
+                self.hparams = entry_hparams(self.hparams, self.model, self.method) or self.hparams
             except PolyeditError as e:
                 raise SpecError("hparams", str(e)) from None
         self.checkpoints = lifelong.check_settings(self.mode, self.edits_per_step, self.checkpoints,

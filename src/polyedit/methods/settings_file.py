@@ -13,19 +13,15 @@ from polyedit.errors import PolyeditError
 SECTION = "lifelong"
 
 
-def is_settings_file(path: str | Path) -> bool:
-    """Whether `path` is a YAML file whose only top-level key is the settings section."""
+def entry_hparams(path: str | Path, model: str, method: str) -> dict | None:
+    """The hyperparameters of `path`'s entry for (`model`, `method`), or None when `path` is not such a file
+    (a plain hyperparameter file); a missing entry is an error naming those the file has (a run never falls
+    back to other settings)."""
     p = Path(path)
-    if not p.is_file():
-        return False
-    data = read_yaml(p)
-    return isinstance(data, dict) and set(data) == {SECTION}
-
-
-def entry_hparams(path: str | Path, model: str, method: str) -> dict:
-    """The hyperparameters of `path`'s entry for (`model`, `method`); a missing entry is an error naming those
-    the file has (a run never falls back to other settings)."""
-    section = read_yaml(Path(path))[SECTION] or {}
+    data = read_yaml(p) if p.is_file() else None
+    if not isinstance(data, dict) or set(data) != {SECTION}:
+        return None
+    section = data[SECTION] or {}
     entry = (section.get(model) or {}).get(method)
     if not isinstance(entry, dict) or not isinstance(entry.get("hparams"), dict):
         have = ", ".join(f"{mo}/{me}" for mo, methods in section.items() for me in (methods or {})) or "none"
