@@ -60,3 +60,21 @@ def test_bench_records_auto_batch_size_and_placement(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["eval_batch_size"] == "auto"
     assert main(["bench", "--model", "world:small", "--method", "ft-m", "--data", "world:small", "--out",
                  str(tmp_path / "r2"), "--batch-size", "0"]) == 2
+
+
+@pytest.mark.parametrize("command", [["edit", *EDIT], ["serve", "world:small", "--edits", "EDITS"]])
+def test_edit_and_serve_take_a_file_of_settings_per_model_and_method(tmp_path, capsys, command):
+    """`--hparams` naming what `tune --write-lifelong` writes gives the entry for this model and method, as
+    `bench` does: the entry's fields are checked (not the file's `lifelong` key), a missing entry is named."""
+    settings = tmp_path / "lifelong.yaml"
+    settings.write_text("lifelong:\n  world:small:\n    ft-m:\n      hparams: {no_such_field: 1}\n"
+                        "  world:medium:\n    rome:\n      hparams: {v_steps: 3}\n")
+    edits = tmp_path / "edits.jsonl"  # never read: the settings are refused first
+    edits.write_text("")
+    command = [str(edits) if a == "EDITS" else a for a in command]
+    assert main([*command, "--method", "ft-m", "--hparams", str(settings)]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_field" in err and "lifelong" not in err.split("no_such_field")[0][-40:]
+    assert main([*command, "--method", "rome", "--hparams", str(settings)]) == 2
+    assert "no lifelong settings for rome on world:small (it has: world:small/ft-m, world:medium/rome)" in \
+        capsys.readouterr().err

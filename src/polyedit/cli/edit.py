@@ -41,6 +41,7 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
     from polyedit.data.languages import normalize_code
     from polyedit.errors import PolyeditError
     from polyedit.methods.base import check_save_target, get_method
+    from polyedit.methods.settings_file import resolve
     from polyedit.models.backend import HFBackend
     from polyedit.models.load import load_model
 
@@ -55,6 +56,7 @@ def command(model, method, lang, prompt, subject, target_new, target_true, probe
         if not sep or not text.strip():
             raise PolyeditError(f"--probe {item!r}: expected LANG=PROMPT")
         asks.append((normalize_code(code), text))
+    hparams = resolve(hparams, model, method)  # a file of per-model settings gives this model's entry
     if (as_adapter or adapter_rank) and not save_dir:
         raise PolyeditError("--as-adapter and --adapter-rank need --save DIR (the adapter's folder)")
     if save_dir and get_method(method, hparams).edits_in_context:

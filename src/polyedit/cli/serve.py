@@ -48,10 +48,15 @@ def command(model, edits_file, method, hparams, adapter, host, port, model_name,
     until interrupted; LoRA adapters are loaded at run time with POST /v1/load_lora_adapter (vLLM's route)."""
     from polyedit.errors import PolyeditError
     from polyedit.models.load import load_model
+    from polyedit.methods.base import get_method
+    from polyedit.methods.settings_file import resolve
     from polyedit.serve import CompletionModel, apply_adapter, apply_edits, make_server
 
+    hparams = resolve(hparams, model, method)  # a file of per-model settings gives this model's entry
     if edits_file and adapter:
         raise PolyeditError("give --edits or --adapter, not both")
+    if edits_file:
+        get_method(method, hparams)  # bad hyperparameters fail before the model is loaded
     key = None
     if api_key_env:
         key = os.environ.get(api_key_env)

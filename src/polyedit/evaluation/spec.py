@@ -248,11 +248,11 @@ class RunSpec(BaseModel):
     def _together(self) -> RunSpec:
         from polyedit.evaluation import lifelong
         from polyedit.evaluation.capability.checks import check_settings
-        from polyedit.methods.settings_file import entry_hparams
+        from polyedit.methods.settings_file import resolve
 
         if isinstance(self.hparams, str):  # a file of settings per model and method: this run's entry
             try:
-                self.hparams = entry_hparams(self.hparams, self.model, self.method) or self.hparams
+                self.hparams = resolve(self.hparams, self.model, self.method)
             except PolyeditError as e:
                 raise SpecError("hparams", str(e)) from None
         self.checkpoints = lifelong.check_settings(self.mode, self.edits_per_step, self.checkpoints,

@@ -27,3 +27,11 @@ def entry_hparams(path: str | Path, model: str, method: str) -> dict | None:
         have = ", ".join(f"{mo}/{me}" for mo, methods in section.items() for me in (methods or {})) or "none"
         raise PolyeditError(f"{path} has no {SECTION} settings for {method} on {model} (it has: {have})")
     return dict(entry["hparams"])
+
+
+def resolve(hparams, model: str, method: str):
+    """`hparams` as given, or, when it names a file of settings per model and method, that file's entry for
+    (`model`, `method`): what every command taking `--hparams` runs."""
+    if isinstance(hparams, (str, Path)):
+        return entry_hparams(hparams, model, method) or hparams
+    return hparams
