@@ -1,7 +1,7 @@
 """The lifelong table of docs/lifelong.md: each lifelong editor's first N edits of the 10,000-edit sequence.
 
     python benchmarks/lifelong_table.py --edits 1000 [--methods grace,lora,...] [--settings tuned|hand]
-                                        [--out runs/lifelong-table] [--table-only]
+                                        [--out runs/lifelong-table] [--table-only] [--compact]
 
 The sequence is `world_lifelong:medium:n=10000` (every fact of world:medium edited once, the edit language
 cycling through the 12 languages, then 8,665 facts of new persons inserted one at a time). `--edits N` runs
@@ -107,6 +107,29 @@ def tables(out: Path, edits: list[int], methods: list[str]) -> str:
                              "level, all 12 languages:\n\n" + "\n".join(groups)
 
 
+def compact(out: Path, edits: list[int], methods: list[str]) -> str:
+    """The README's table: one row per editor and checkpoint, the language groups by resource level."""
+    rows = ["| editor (edits per step) | edits | retention, edit language | counterfactual / insertion | "
+            "12 languages: high-resource (11) / th | recall of untouched facts | CPU s per edit | state bytes |",
+            "|---|---|---|---|---|---|---|---|"]
+    for method in methods:
+        seen = set()
+        for n in edits:
+            for p in points(out / str(n) / method):
+                if p["after_edits"] in seen:
+                    continue
+                seen.add(p["after_edits"])
+                own, every = p.get("retention_edit_language"), p.get("retention")
+                segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
+                langs = " / ".join(pct(group(every, "resource", r)) for r, _ in RESOURCE)
+                per_edit = p.get("cpu_seconds_per_edit")
+                state = p.get("state_bytes")
+                rows.append(f"| {method} ({STEP.get(method, 1)}) | {p['after_edits']:,} | {pct(own)} | {segs} | {langs} | "
+                            f"{pct(p.get('recall'))} | {'–' if per_edit is None else f'{per_edit:.3g}'} | "
+                            f"{'–' if state is None else f'{state:,}'} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--edits", type=int, default=1000, choices=CHECKPOINTS)
@@ -114,6 +137,7 @@ def main() -> None:
     ap.add_argument("--settings", default="tuned", choices=["tuned", "hand"])
     ap.add_argument("--out", default="runs/lifelong-table")
     ap.add_argument("--table-only", action="store_true", help="print the tables of the finished runs")
+    ap.add_argument("--compact", action="store_true", help="print the README's table (one per editor and checkpoint)")
     args = ap.parse_args()
     out, methods = Path(args.out) / args.settings, args.methods.split(",")
     if not args.table_only:
@@ -121,7 +145,8 @@ def main() -> None:
             folder = out / str(args.edits) / method
             if not finished(folder, args.edits):
                 run(command(method, args.edits, args.settings, folder), folder, out / "times.jsonl")
-    print(tables(out, sorted(CHECKPOINTS, reverse=True), methods))
+    edits = sorted(CHECKPOINTS, reverse=True)
+    print(compact(out, edits, methods) if args.compact else tables(out, edits, methods))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from polyedit.reports import lifelong
 from polyedit.reports.collect import Run, find_runs
 
 LIFELONG = ["--model", "world:small", "--data", "world:small:edit_lang=all:mix=cycle", "--limit", "6",
-            "--mode", "sequential", "--retention-sample", "4", "--recall-sample", "5"]
+            "--mode", "sequential", "--retention-sample", "4", "--recall-sample", "5",
+            "--protocols", "answer,answer_locality", "--edit-probes", "edit"]  # what the checkpoints score
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,22 @@ def test_lifelong_search_on_world_small(tmp_path, capsys):
     assert find_tunings([out]) == []  # not drawn among the single-edit fronts (its values are not theirs)
 
 
+def test_a_batch_editor_is_searched_at_the_step_its_lifelong_runs_edit(tmp_path):
+    """--edits-per-step: each trial applies the sequence in steps of that many edits (a batch editor's lifelong
+    rows edit in batches), recorded in the trial's run and in the written provenance."""
+    settings = tmp_path / "lifelong.yaml"
+    settings.write_text(yaml.safe_dump({"lifelong": {}}))
+    out = tmp_path / "search"
+    assert main(["tune", "--model", "world:small", "--method", "memit", "--data", "world:small:edit_lang=en,de:mix=cycle",
+                 "--trials", "1", "--objective", "lifelong", "--sequence-length", "4", "--edits-per-step", "2",
+                 "--recall-sample", "2", "--langs", "en,de", "--out", str(out), "--write-lifelong", str(settings)]) == 0
+    row = json.loads((out / "trials.json").read_text())[0]
+    run = json.loads((out / row["folder"] / "run.json").read_text())
+    assert (run["config"]["limit"], run["config"]["edits_per_step"], run["config"]["checkpoints"]) == (4, 2, [4])
+    provenance = yaml.safe_load(settings.read_text())["lifelong"]["world:small"]["memit"]["provenance"]
+    assert provenance["edits_per_step"] == 2 and "--edits-per-step 2" in provenance["command"]
+
+
 def test_chosen_is_the_retention_discounted_below_the_recall_floor():
     """S = retention × min(1, recall / needed): full retention above the floor, discounted in proportion below
     it, and a trial that edits nothing (retention 0, recall intact) never beats one that edits."""
@@ -83,6 +99,9 @@ def test_chosen_is_the_retention_discounted_below_the_recall_floor():
     ({"sequence_length": 5}, "sequence_length: needs objective lifelong"),
     ({"objective": "lifelong", "sequence_length": 0}, "sequence_length: must be at least 1, got 0"),
     ({"objective": "lifelong", "recall_floor": 1.5}, "recall_floor: must be between 0 and 1, got 1.5"),
+    ({"objective": "lifelong", "sequence_length": 5, "edits_per_step": 2},
+     "sequence_length: 5 is not a multiple of edits_per_step 2"),
+    ({"edits_per_step": 2}, "edits_per_step: needs objective lifelong"),
     ({"objective": "forever"}, "objective: 'forever': expected one of 'single' or 'lifelong'"),
 ])
 def test_bad_lifelong_settings_are_one_line(kw, message):
@@ -92,7 +111,9 @@ def test_bad_lifelong_settings_are_one_line(kw, message):
 
 def test_a_lifelong_config_fills_its_defaults_and_a_single_one_keeps_its_identity():
     c = TuneConfig(model="world:small", method="grace", data="world:small", trials=1, objective="lifelong")
-    assert (c.sequence_length, c.recall_floor, c.recall_sample, c.retention_sample) == (200, 0.9, 50, None)
+    assert (c.sequence_length, c.edits_per_step, c.recall_floor, c.recall_sample, c.retention_sample) == (
+        200, 1, 0.9, 50, None)
+    assert "edits_per_step" not in c.identity()  # one edit per step: the identity searches from before it have
     single = TuneConfig(model="world:small", method="grace", data="world:small", trials=1).identity()
     assert "objective" not in single and "sequence_length" not in single  # searches saved before still resume
 

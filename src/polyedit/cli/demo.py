@@ -58,7 +58,7 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, no_
         if not named:
             raise PolyeditError(f"model {model!r} names no dataset (no dataset.txt in its folder); pass --data SPEC")
         data = f"{named}:split=test"
-    dataset = load_dataset(data)  # one load for every method's run
+    dataset = load_dataset(data, limit=n_cases)  # one load for every method's run, of the cases they edit
     langs = dataset.cases[0].languages
     summaries, t_start = {}, time.perf_counter()
     for name in names:
@@ -85,7 +85,9 @@ def command(model, data, n_cases, methods, matrix_method, matrix_cases, out, no_
         click.echo(f"\n== {matrix_method}: {matrix_cases} edits made in each language, for the cross-lingual heatmap")
         for lang in langs:
             runs.append(_fresh(out / "matrix" / matrix_method / lang))
-            bench(lm, matrix_method, f"{data}:edit_lang={lang}", runs[-1], limit=matrix_cases, progress=False,
+            spec = f"{data}:edit_lang={lang}"  # loaded with the limit: a loader may make only those cases
+            bench(lm, matrix_method, spec, runs[-1], limit=matrix_cases, progress=False,
+                  dataset=load_dataset(spec, limit=matrix_cases),
                   cache=not no_cache)
 
     md = "\n".join(summary_markdown(s, f"{name} on {data}") for name, s in summaries.items())

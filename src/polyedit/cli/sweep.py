@@ -22,13 +22,17 @@ def command(sweep_file, out, ray_address, dry_run, device):
     from polyedit.errors import PolyeditError
     from polyedit.sweep.spec import load_sweep
 
-    sweep = load_sweep(sweep_file, resolve_models=not dry_run)
     if dry_run:
+        from polyedit.sweep.datasets import kept
         from polyedit.sweep.plan import describe, plan
 
-        for line in describe(sweep, plan(sweep)):
+        with kept():  # the plan counts the cases validation loaded, without loading them again
+            sweep = load_sweep(sweep_file, resolve_models=False)
+            lines = describe(sweep, plan(sweep))
+        for line in lines:
             click.echo(line)
         return
+    sweep = load_sweep(sweep_file)
     out = out or sweep.out
     if not out:
         raise PolyeditError(f"{sweep_file}: no output folder (give --out or an `out:` key)")

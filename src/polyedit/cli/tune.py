@@ -64,6 +64,9 @@ def canonical_command(**kw) -> str:
                    "--sequence-length edits, scored at its end (edit-language retention, discounted below a recall floor)")
 @click.option("--sequence-length", type=int, default=None,
               help="lifelong: N, the first N dev cases edited in turn in every trial [default: 200]")
+@click.option("--edits-per-step", type=int, default=None,
+              help="lifelong: edits applied together at each step of a trial's sequence (a batch editor's batch, "
+                   "as its lifelong runs edit) [default: 1]")
 @click.option("--recall-floor", type=float, default=None,
               help="lifelong: the share of the unedited model's recall of untouched facts below which a trial's "
                    "retention is discounted in proportion [default: 0.9]")
@@ -85,7 +88,7 @@ def canonical_command(**kw) -> str:
               help="with --capability: edits checked per trial, seeded (default all)")
 @device_option
 def command(model, method, data, trials, out, cases, floor, seed, sampler, transfer, langs, hparams,
-            evaluate_test, test_cases, editing_path, objective, sequence_length, recall_floor,
+            evaluate_test, test_cases, editing_path, objective, sequence_length, edits_per_step, recall_floor,
             recall_sample, retention_sample, lifelong_path, capability, max_drop, capability_limit,
             capability_sample, device):
     """Search METHOD's declared hyperparameter space for the best trade-off of other-language transfer and
@@ -105,7 +108,8 @@ def command(model, method, data, trials, out, cases, floor, seed, sampler, trans
                             f"objective; a lifelong search writes its settings with --write-lifelong FILE")
     if lifelong_path and objective != "lifelong":
         raise PolyeditError("--write-lifelong needs --objective lifelong")
-    extra = dict(sequence_length=sequence_length, recall_floor=recall_floor, recall_sample=recall_sample,
+    extra = dict(sequence_length=sequence_length, edits_per_step=edits_per_step, recall_floor=recall_floor,
+                 recall_sample=recall_sample,
                  retention_sample=retention_sample)
     cfg = TuneConfig(model=model, method=method, data=data, trials=trials, cases=cases, locality_floor=floor,
                      seed=seed, sampler=sampler, transfer=transfer, langs=langs, base_hparams=base,

@@ -75,6 +75,9 @@ class DatasetSpec:
     name: str
     arg: str | None
     options: dict[str, str]
+    #: the caller's `limit`: a loader that makes its cases in order may make only the first `limit` (the
+    #: registry keeps the first `limit` either way)
+    limit: int | None = None
 
     @classmethod
     def parse(cls, spec: str, options: Collection[str] | None = None) -> DatasetSpec:

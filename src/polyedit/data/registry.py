@@ -7,6 +7,7 @@ dataset takes: `langs=` (probe languages) and `split=dev|test|all` (data/splits.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Callable
@@ -74,6 +75,8 @@ def load_dataset(spec: str, limit: int | None = None, langs: list[str] | None = 
         parsed.options["langs"] = ",".join(dict.fromkeys([*langs, *edit]))
     if parsed.name not in DATASETS:
         raise PolyeditError(f"unknown dataset {parsed.name!r} in spec {spec!r} (known: {', '.join(DATASETS.names())})")
+    if limit is not None:
+        parsed = dataclasses.replace(parsed, limit=limit)
     ds = DATASETS.get(parsed.name)(parsed)
     # `split` is every dataset's option, applied here once (data/splits.py); before `limit`, so that
     # `--limit N` takes the first N cases of the side

@@ -9,8 +9,8 @@ one line, before a GPU hour is spent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
+from polyedit.sweep import datasets
 from polyedit.sweep.spec import Cell, Sweep
 
 
@@ -24,17 +24,9 @@ class CellPlan:
     gpu_hours: float | None  # cases x the cost table's seconds per case of this method; None without one
 
 
-@lru_cache(maxsize=16)
-def _cases(spec: str, limit: int | None) -> tuple:
-    # the methods and models of a grid share their datasets: each is loaded once per plan
-    from polyedit.data.registry import load_dataset
-
-    return tuple(load_dataset(spec, limit=limit).cases)
-
-
 def plan_cell(cell: Cell, seconds_per_case: dict[str, float]) -> CellPlan:
     spec = cell.data if not cell.langs else _with_langs(cell.data, cell.langs)
-    cases = _cases(spec, cell.limit)
+    cases = datasets.cases(spec, cell.limit)
     per_case = seconds_per_case.get(cell.method)
     return CellPlan(
         cell, len(cases), sum(len(c.probes) for c in cases),
@@ -49,7 +41,8 @@ def _with_langs(spec: str, langs: tuple[str, ...]) -> str:
 
 
 def plan(sweep: Sweep) -> list[CellPlan]:
-    return [plan_cell(c, sweep.cost.get("seconds_per_case", {})) for c in sweep.cells]
+    with datasets.kept():  # the methods and models of a grid share their datasets: each is loaded once
+        return [plan_cell(c, sweep.cost.get("seconds_per_case", {})) for c in sweep.cells]
 
 
 def _few(langs: tuple[str, ...], most: int = 12) -> str:

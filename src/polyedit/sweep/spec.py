@@ -215,7 +215,8 @@ def _methods(doc: dict, where: str, base: Path) -> list[tuple[str, str | None]]:
 
 
 def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str, ...] | None]]:
-    from polyedit.data.registry import DatasetSpec, dataset_names, load_dataset
+    from polyedit.data.registry import DatasetSpec, dataset_names
+    from polyedit.sweep.datasets import cases
 
     out = []
     for i, d in enumerate(_list(doc, "datasets", where)):
@@ -229,7 +230,7 @@ def _datasets(doc: dict, where: str, default_langs) -> list[tuple[str, tuple[str
         if parsed.name not in dataset_names():
             raise _fail(f"{w}.spec", f"unknown dataset {parsed.name!r} (known: {', '.join(sorted(dataset_names()))})")
         try:
-            load_dataset(d["spec"])  # its files exist and load: a run would stop here after writing its folder
+            cases(d["spec"])  # its files exist and load: a run would stop here after writing its folder
         except PolyeditError as e:
             raise _fail(f"{w}.spec", str(e)) from None
         langs = _langs(d["langs"], f"{w}.") if "langs" in d else default_langs

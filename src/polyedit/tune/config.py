@@ -60,7 +60,8 @@ SINGLE = Objective("single", "transfer", "locality")
 LIFELONG = Objective("lifelong", "retention", "recall")
 OBJECTIVE_KINDS = {o.name: o for o in (SINGLE, LIFELONG)}
 #: the lifelong settings and their defaults (each refused with the single-edit objective)
-LIFELONG_DEFAULTS = {"sequence_length": 200, "recall_floor": 0.9, "recall_sample": 50, "retention_sample": None}
+LIFELONG_DEFAULTS = {"sequence_length": 200, "edits_per_step": 1, "recall_floor": 0.9, "recall_sample": 50,
+                     "retention_sample": None}
 
 
 class TuneConfig(BaseModel):
@@ -87,6 +88,9 @@ class TuneConfig(BaseModel):
                                                      "lifelong: a sequence of N edits (`tune.lifelong`)")
     sequence_length: Whole | None = Field(None, ge=1, description="lifelong: N, the edits of each trial's "
                                           "sequence (the first N dev cases; default 200)")
+    edits_per_step: Whole | None = Field(None, ge=1, description="lifelong: edits applied together at each step "
+                                         "of the sequence (a batch editor's batch, as its lifelong runs edit; "
+                                         "default 1); N is a multiple of it")
     recall_floor: float | None = Field(None, ge=0, le=1, allow_inf_nan=False, description="lifelong: the share "
                                        "of the unedited model's recall a chosen trial keeps (default 0.9)")
     recall_sample: Whole | None = Field(None, ge=1, description="lifelong: untouched dev cases whose facts "
@@ -133,6 +137,10 @@ class TuneConfig(BaseModel):
                     raise SpecError(name, "needs objective lifelong")
             elif value is None and default is not None:
                 object.__setattr__(self, name, default)
+        if self.objective == LIFELONG.name and self.sequence_length % self.edits_per_step:
+            raise SpecError("sequence_length", f"{self.sequence_length} is not a multiple of edits_per_step "
+                                               f"{self.edits_per_step} (the sequence is scored after its last step)",
+                            ("edits_per_step",))
 
     @property
     def goal(self) -> Objective:
@@ -161,6 +169,8 @@ class TuneConfig(BaseModel):
         exclude = {"trials", "test_cases"}
         if self.objective == SINGLE.name:  # as a search from before the lifelong objective records itself
             exclude |= {"objective", *LIFELONG_DEFAULTS}
+        if self.objective == LIFELONG.name and self.edits_per_step == 1:  # as searches from before it record
+            exclude.add("edits_per_step")
         if self.capability is None:  # a search without the constraint keeps the identity it had before it
             exclude |= set(CAPABILITY_FIELDS)
         return json.loads(json.dumps(self.model_dump(exclude=exclude)))

@@ -56,11 +56,12 @@ def reliability_only(dataset):
 
 
 def bench_sequence(lm, cfg: TuneConfig, hp, folder: Path, dataset) -> dict:
-    """One trial: the sequence of the first N dev cases, one edit at a time, the checkpoint after the N-th."""
+    """One trial: the sequence of the first N dev cases, `edits_per_step` at a time, the checkpoint after the
+    N-th."""
     from polyedit.api import bench
 
     return bench(lm, cfg.method, cfg.dev_data, folder, langs=cfg.langs, protocols=PROTOCOLS, hparams=hp,
-                 seed=cfg.seed, mode="sequential", edits_per_step=1, limit=cfg.sequence_length,
+                 seed=cfg.seed, mode="sequential", edits_per_step=cfg.edits_per_step, limit=cfg.sequence_length,
                  checkpoints=[cfg.sequence_length], retention_sample=cfg.retention_sample,
                  recall_sample=cfg.recall_sample, resume=True, progress=False, dataset=reliability_only(dataset),
                  log_samples=False)
@@ -133,7 +134,8 @@ def header(record: dict, cfg: TuneConfig, summary: dict) -> list[str]:
             + ("it keeps that recall" if c["meets_floor"] else "it does NOT keep that recall"))
     return [f"polyedit tune --objective lifelong: {cfg.method} on {cfg.model}, chosen on the dev split: {rule}",
             f"command: {record.get('command') or 'the Python API (polyedit.tune.study.run_tune)'}",
-            f"a trial: a sequence of the first {cfg.sequence_length} dev cases ({cfg.dev_data}), one edit at a time, "
+            f"a trial: a sequence of the first {cfg.sequence_length} dev cases ({cfg.dev_data}), "
+            f"{cfg.edits_per_step} edit(s) per step, "
             f"scored after the last; budget {cfg.trials} trials ({summary['complete']} complete, {summary['failed']} "
             f"failed), sampler {cfg.sampler} seed {cfg.seed}; {summary['wall_seconds']:.0f} s in trials",
             f"chosen: trial {c['number']}; S {c['score']:.3f}; retention in the edit language {c['retention']:.3f}, "

@@ -43,7 +43,8 @@ def last_command(record: dict) -> str | None:
 
 def provenance(cfg: TuneConfig, out: Path, chosen: dict, record: dict) -> dict:
     c = chosen["chosen"]
-    return {"objective": FORMULA, "sequence_length": cfg.sequence_length, "trials": cfg.trials,
+    return {"objective": FORMULA, "sequence_length": cfg.sequence_length, "edits_per_step": cfg.edits_per_step,
+            "trials": cfg.trials,
             "complete": chosen["complete"], "failed": chosen["failed"], "data": cfg.dev_data, "split": "dev",
             "langs": cfg.langs or "all", "recall_sample": cfg.recall_sample, "retention_sample": cfg.retention_sample,
             "seed": cfg.seed, "sampler": cfg.sampler, "date": datetime.date.today().isoformat(),
