@@ -157,6 +157,9 @@ def test_a_file_of_settings_per_model_and_method_gives_the_runs_entry(tmp_path):
                         "    ft-m:\n      hparams: {steps: 2}\n")
     assert RunSpec(model="world:small", method="rome", data="world:small", hparams=str(settings)).hparams == {"v_steps": 3}
     assert RunSpec(model="world:small", method="ft-m", data="world:small", hparams=settings).hparams == {"steps": 2}
+    empty = tmp_path / "empty-entry.yaml"  # an entry of no fields: the class defaults, never the file itself
+    empty.write_text("lifelong:\n  world:small:\n    rome:\n      hparams: {}\n")
+    assert RunSpec(model="world:small", method="rome", data="world:small", hparams=str(empty)).hparams == {}
     plain = tmp_path / "rome.yaml"
     plain.write_text("v_steps: 3\n")
     assert RunSpec(model="world:small", method="rome", data="world:small", hparams=str(plain)).hparams == str(plain)

@@ -32,6 +32,5 @@ def entry_hparams(path: str | Path, model: str, method: str) -> dict | None:
 def resolve(hparams, model: str, method: str):
     """`hparams` as given, or, when it names a file of settings per model and method, that file's entry for
     (`model`, `method`): what every command taking `--hparams` runs."""
-    if isinstance(hparams, (str, Path)):
-        return entry_hparams(hparams, model, method) or hparams
-    return hparams
+    entry = entry_hparams(hparams, model, method) if isinstance(hparams, (str, Path)) else None
+    return hparams if entry is None else entry  # an entry of no fields is the class defaults, not the file
