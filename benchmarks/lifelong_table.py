@@ -63,6 +63,17 @@ def finished(folder: Path, edits: int) -> bool:
     return any(p["after_edits"] == edits for p in points(folder))
 
 
+def checkpoints(out: Path, edits: list[int], method: str):
+    """`method`'s checkpoints from its runs of `edits` (longest first), each edit count once: a longer run's
+    earlier checkpoints are a shorter run's."""
+    seen = set()
+    for n in edits:
+        for p in points(out / str(n) / method):
+            if p["after_edits"] not in seen:
+                seen.add(p["after_edits"])
+                yield p
+
+
 def pct(entry: dict | None) -> str:
     if not entry:
         return "–"
@@ -88,21 +99,16 @@ def tables(out: Path, edits: list[int], methods: list[str]) -> str:
     groups = ["| method | edits | " + " | ".join(h for _, h in SCRIPTS + RESOURCE) + " |",
               "|---|---|" + "---|" * (len(SCRIPTS) + len(RESOURCE))]
     for method in methods:
-        seen = set()
-        for n in edits:
-            for p in points(out / str(n) / method):
-                if p["after_edits"] in seen:  # a longer run's earlier checkpoints are a shorter run's
-                    continue
-                seen.add(p["after_edits"])
-                own, every = p.get("retention_edit_language"), p.get("retention")
-                segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
-                state = p.get("state_bytes")
-                main.append(f"| {method} | {p['after_edits']} | {pct(own)} | {pct(every)} | {segs} | "
-                            f"{pct(p.get('recall'))} | {pct(p.get('locality'))} | {cost(p)} | "
-                            f"{'–' if state is None else f'{state:,}'} |")
-                groups.append(f"| {method} | {p['after_edits']} | "
-                              + " | ".join(pct(group(every, "script", s)) for s, _ in SCRIPTS) + " | "
-                              + " | ".join(pct(group(every, "resource", r)) for r, _ in RESOURCE) + " |")
+        for p in checkpoints(out, edits, method):
+            own, every = p.get("retention_edit_language"), p.get("retention")
+            segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
+            state = p.get("state_bytes")
+            main.append(f"| {method} | {p['after_edits']} | {pct(own)} | {pct(every)} | {segs} | "
+                        f"{pct(p.get('recall'))} | {pct(p.get('locality'))} | {cost(p)} | "
+                        f"{'–' if state is None else f'{state:,}'} |")
+            groups.append(f"| {method} | {p['after_edits']} | "
+                          + " | ".join(pct(group(every, "script", s)) for s, _ in SCRIPTS) + " | "
+                          + " | ".join(pct(group(every, "resource", r)) for r, _ in RESOURCE) + " |")
     return "\n".join(main) + "\n\nRetention of the edits so far by the probe language's script and resource " \
                              "level, all 12 languages:\n\n" + "\n".join(groups)
 
@@ -113,20 +119,15 @@ def compact(out: Path, edits: list[int], methods: list[str]) -> str:
             "12 languages: high-resource (11) / th | recall of untouched facts | CPU s per edit | state bytes |",
             "|---|---|---|---|---|---|---|---|"]
     for method in methods:
-        seen = set()
-        for n in edits:
-            for p in points(out / str(n) / method):
-                if p["after_edits"] in seen:
-                    continue
-                seen.add(p["after_edits"])
-                own, every = p.get("retention_edit_language"), p.get("retention")
-                segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
-                langs = " / ".join(pct(group(every, "resource", r)) for r, _ in RESOURCE)
-                per_edit = p.get("cpu_seconds_per_edit")
-                state = p.get("state_bytes")
-                rows.append(f"| {method} ({STEP.get(method, 1)}) | {p['after_edits']:,} | {pct(own)} | {segs} | {langs} | "
-                            f"{pct(p.get('recall'))} | {'–' if per_edit is None else f'{per_edit:.3g}'} | "
-                            f"{'–' if state is None else f'{state:,}'} |")
+        for p in checkpoints(out, edits, method):
+            own, every = p.get("retention_edit_language"), p.get("retention")
+            segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
+            langs = " / ".join(pct(group(every, "resource", r)) for r, _ in RESOURCE)
+            per_edit = p.get("cpu_seconds_per_edit")
+            state = p.get("state_bytes")
+            rows.append(f"| {method} ({STEP.get(method, 1)}) | {p['after_edits']:,} | {pct(own)} | {segs} | {langs} | "
+                        f"{pct(p.get('recall'))} | {'–' if per_edit is None else f'{per_edit:.3g}'} | "
+                        f"{'–' if state is None else f'{state:,}'} |")
     return "\n".join(rows)
 
 
