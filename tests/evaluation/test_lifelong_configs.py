@@ -30,3 +30,33 @@ def test_a_lifelong_file_sets_every_field_so_editing_yaml_fills_none(path):
     assert method.hparams.to_dict() == given
     # the recommended entry of the model would fill only fields the file leaves out: none
     assert method.given is not None and set(method.given) == fields
+
+
+TUNED = ROOT / "configs" / "tuned-lifelong" / "world-medium.yaml"
+
+
+def _lifelong_table():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import lifelong_table
+
+    return lifelong_table
+
+
+def test_the_tuned_lifelong_file_has_an_entry_for_every_editor_of_the_table_searched_at_its_step():
+    """The lifelong-tuned table runs each editor with its entry of the shipped file: every editor has one, it
+    is a valid setting of its method that names every field it sets, and it was chosen at the step the table
+    runs it at (a batch editor's settings chosen one edit per step fail in batches of 100)."""
+    table = _lifelong_table()
+    entries = yaml.safe_load(TUNED.read_text("utf-8"))["lifelong"]["world:medium"]
+    assert set(entries) == set(table.METHODS)
+    for method, entry in entries.items():
+        hp = get_method(method, entry["hparams"]).hparams.to_dict()
+        assert {k: hp[k] for k in entry["hparams"]} == entry["hparams"], method
+        prov = entry["provenance"]
+        step = prov.get("edits_per_step", 1)  # absent: a search from before the option, one edit per step
+        assert step == table.STEP.get(method, 1), f"{method} searched at {step} per step, run at {table.STEP.get(method, 1)}"
+        assert prov["sequence_length"] % step == 0
+        assert f"--method {method} " in prov["command"] and prov["trials"] == 6  # the equal budget
+        assert (f"--edits-per-step {step}" in prov["command"]) == (step != 1)
