@@ -85,6 +85,15 @@ def group(entry: dict | None, grouping: str, name: str) -> dict | None:
     return ((entry or {}).get("groups") or {}).get(grouping, {}).get(name)
 
 
+def cells(p: dict) -> tuple[dict | None, dict | None, str, str]:
+    """What both tables show of a checkpoint: retention in the edit language and in all 12, the edit language's
+    retention by segment, the state bytes (formatted)."""
+    own, every = p.get("retention_edit_language"), p.get("retention")
+    segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
+    state = p.get("state_bytes")
+    return own, every, segs, "–" if state is None else f"{state:,}"
+
+
 def cost(p: dict) -> str:
     if p.get("cpu_seconds_per_edit") is None:
         return "–"
@@ -100,12 +109,9 @@ def tables(out: Path, edits: list[int], methods: list[str]) -> str:
               "|---|---|" + "---|" * (len(SCRIPTS) + len(RESOURCE))]
     for method in methods:
         for p in checkpoints(out, edits, method):
-            own, every = p.get("retention_edit_language"), p.get("retention")
-            segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
-            state = p.get("state_bytes")
+            own, every, segs, state = cells(p)
             main.append(f"| {method} | {p['after_edits']} | {pct(own)} | {pct(every)} | {segs} | "
-                        f"{pct(p.get('recall'))} | {pct(p.get('locality'))} | {cost(p)} | "
-                        f"{'–' if state is None else f'{state:,}'} |")
+                        f"{pct(p.get('recall'))} | {pct(p.get('locality'))} | {cost(p)} | {state} |")
             groups.append(f"| {method} | {p['after_edits']} | "
                           + " | ".join(pct(group(every, "script", s)) for s, _ in SCRIPTS) + " | "
                           + " | ".join(pct(group(every, "resource", r)) for r, _ in RESOURCE) + " |")
@@ -120,14 +126,11 @@ def compact(out: Path, edits: list[int], methods: list[str]) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for method in methods:
         for p in checkpoints(out, edits, method):
-            own, every = p.get("retention_edit_language"), p.get("retention")
-            segs = " / ".join(pct(group(own, "segment", s)) for s in ("counterfactual", "insertion"))
+            own, every, segs, state = cells(p)
             langs = " / ".join(pct(group(every, "resource", r)) for r, _ in RESOURCE)
             per_edit = p.get("cpu_seconds_per_edit")
-            state = p.get("state_bytes")
             rows.append(f"| {method} ({STEP.get(method, 1)}) | {p['after_edits']:,} | {pct(own)} | {segs} | {langs} | "
-                        f"{pct(p.get('recall'))} | {'–' if per_edit is None else f'{per_edit:.3g}'} | "
-                        f"{'–' if state is None else f'{state:,}'} |")
+                        f"{pct(p.get('recall'))} | {'–' if per_edit is None else f'{per_edit:.3g}'} | {state} |")
     return "\n".join(rows)
 
 
