@@ -66,6 +66,20 @@ def target_logprobs(logits: torch.Tensor, batch: TargetBatch) -> torch.Tensor:
     return tok * batch.target_mask.to(logp.device)  # the head may sit on another device than the inputs
 
 
+def target_logprobs_at(logits: torch.Tensor, batch: TargetBatch, rows: torch.Tensor, cols: torch.Tensor,
+                       at_targets: bool) -> torch.Tensor:
+    """`target_logprobs` from logits the LM head computed only at the target positions (`head_at` with
+    `rows, cols = batch.target_mask.nonzero(as_tuple=True)`: shape (1, K, vocab)), or from full logits where
+    `at_targets` is false. The log-probs land where `target_logprobs` puts them, so sums over them are the
+    same reductions."""
+    if not at_targets:
+        return target_logprobs(logits, batch)
+    logp = torch.log_softmax(logits[0].float(), dim=-1)
+    tok = logp.gather(1, batch.next_ids.to(logp.device)[rows, cols][:, None])[:, 0]
+    out = torch.zeros(batch.target_mask.shape, dtype=tok.dtype, device=tok.device)
+    return out.index_put((rows.to(out.device), cols.to(out.device)), tok)
+
+
 def mean_target_nll(logits: torch.Tensor, batch: TargetBatch) -> torch.Tensor:
     """Mean over edits of the mean NLL of their target tokens (teacher forced)."""
     lp = target_logprobs(logits, batch)

@@ -201,6 +201,23 @@ def test_facts_are_optimised_independently(tiny_model_dirs):
     assert torch.allclose(together.delta, alone.delta, atol=1e-4)
 
 
+def test_head_at_targets_gives_the_delta_of_full_logits(tiny_model_dirs):
+    """v* reads the LM head only at the target tokens and the KL prompt's lookup (`head_at`): δ is the one the
+    full logits give, for facts of different lengths in one batch (right padding, several target tokens)."""
+    from polyedit.methods.locate_then_edit.rank_one import optimise_values
+    from polyedit.models import load_model
+
+    lm = load_model(str(tiny_model_dirs["llama"]))
+    edits = [EN, Edit("en", "Danielle Darrieux", "Danielle Darrieux speaks", "Russian"), Edit("zh", "巴黎", "巴黎是", "首都")]
+    contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, 2, 4, 0)) for e in edits]
+    settings = dict(lr=0.5, steps=4, kl_factor=0.0625, weight_decay=0.5, clamp_norm_factor=4.0, early_stop_loss=0.0)
+    fast = optimise_values(lm, contexts, lm.arch.block(1), head_at_targets=True, **settings)
+    full = optimise_values(lm, contexts, lm.arch.block(1), head_at_targets=False, **settings)
+    assert full.delta.abs().max() > 1e-3  # δ moved: the comparison is not of two zeros
+    torch.testing.assert_close(fast.delta, full.delta, rtol=1e-5, atol=1e-6)
+    assert fast.loss == pytest.approx(full.loss, rel=1e-5)
+
+
 @pytest.mark.parametrize("method,bad", [("rome", {"denominator_key": "mean"}), ("memit", {"key_weighting": "equal"})])
 def test_unknown_variant_names_are_refused_in_one_line(method, bad):
     from polyedit.errors import PolyeditError

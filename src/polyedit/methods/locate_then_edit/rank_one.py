@@ -25,9 +25,9 @@ import torch
 from polyedit.data.cases import Edit
 from polyedit.data.languages import join_target
 from polyedit.errors import PolyeditError
-from polyedit.methods.objectives import make_target_batch, target_logprobs, trainable
+from polyedit.methods.objectives import make_target_batch, target_logprobs_at, trainable
 from polyedit.models.device import index_at
-from polyedit.models.hooks import trace
+from polyedit.models.hooks import head_at, trace
 from polyedit.models.load import LoadedModel
 from polyedit.models.tokens import encode_with_target, pad_right, prompt_ids, subject_span
 
@@ -228,7 +228,7 @@ def optimise_values(lm: LoadedModel, contexts: list[FactContexts], module: str, 
 
 def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *, lr: float, steps: int,
                    kl_factor: float, weight_decay: float, clamp_norm_factor: float,
-                   early_stop_loss: float = 5e-2) -> ValueResult:
+                   early_stop_loss: float = 5e-2, head_at_targets: bool = True) -> ValueResult:
     """δ for each fact, such that v = v_init + δ at `module`'s output makes target_new likely (ROME eq. 4):
 
         L(δ) = mean_contexts −log p(target_new | prefix + prompt; δ)
@@ -263,25 +263,33 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
             return out + add
         return edit
 
+    # the loss reads the head at the target tokens and the KL prompt's lookup only: `head_at` computes the
+    # logits there alone (the same numbers; with `head_at_targets=False` they are read from full logits)
+    t_rows, t_cols = batch.target_mask.nonzero(as_tuple=True)
+
+    def essence_logits():
+        with head_at(lm.model, e_rows, e_lookup, head_at_targets) as on:
+            logits = lm.model(input_ids=e_ids, attention_mask=e_mask).logits
+        return logits[0] if on else index_at(logits, e_rows, e_lookup)
+
     with torch.no_grad():
-        base = index_at(lm.model(input_ids=e_ids, attention_mask=e_mask).logits, e_rows, e_lookup)
-        kl_init = torch.log_softmax(base.float(), dim=-1)
+        kl_init = torch.log_softmax(essence_logits().float(), dim=-1)
     losses = torch.full((n,), float("nan"))
     stopped_at = torch.zeros(n, dtype=torch.long)
     active = torch.ones(n, dtype=torch.bool, device=delta.device)
     with trainable(lm.model, []):
         for step in range(1, steps + 1):
             opt.zero_grad()
-            with trace(lm.model, module, retain_output=False, edit_output=add_delta(rows, lookup, fact_of_row)):
+            with trace(lm.model, module, retain_output=False, edit_output=add_delta(rows, lookup, fact_of_row)), \
+                    head_at(lm.model, t_rows, t_cols, head_at_targets) as on:
                 logits = lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-            lp = target_logprobs(logits, batch)
+            lp = target_logprobs_at(logits, batch, t_rows, t_cols, on)
             nll_rows = -lp.sum(1) / batch.target_mask.sum(1)
             nll = torch.zeros(n, device=nll_rows.device).index_add(0, fact_of_row.to(nll_rows.device), nll_rows)
             nll = (nll / torch.bincount(fact_of_row, minlength=n).to(nll.device)).to(delta.device)
             if kl_factor:
                 with trace(lm.model, module, retain_output=False, edit_output=add_delta(e_rows, e_lookup, e_rows)):
-                    e_logits = index_at(lm.model(input_ids=e_ids, attention_mask=e_mask).logits, e_rows, e_lookup)
-                kl_now = torch.log_softmax(e_logits.float(), dim=-1)
+                    kl_now = torch.log_softmax(essence_logits().float(), dim=-1)
                 kl = (kl_now.exp() * (kl_now - kl_init)).sum(-1).to(delta.device)
             else:
                 kl = torch.zeros(n, device=delta.device)
