@@ -4,9 +4,9 @@ import torch
 from polyedit.errors import PolyeditError
 from polyedit.models import load_model
 from polyedit.models.arch import is_transposed, weight_out_in
-from polyedit.models.hooks import head_at, trace
+from polyedit.models.hooks import trace
 from polyedit.models.tokens import encode_with_target, subject_span
-from helpers.tiny_models import ARCH_FAMILIES, tiny_tokenizer
+from helpers.tiny_models import tiny_tokenizer
 
 # What introspection must find, written out by hand per family (the code itself never sees these names).
 EXPECTED = {
@@ -142,22 +142,3 @@ def test_pad_right_keeps_positions_and_masks_padding():
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and ids.dtype == torch.long
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
 
-
-@pytest.mark.parametrize("family", ARCH_FAMILIES)
-def test_head_at_gives_the_full_logits_at_the_chosen_positions(arch_lm, family):
-    """`head_at` computes the LM head at (row, position) pairs only, in their order, and whatever the model does
-    after its head (Gemma-2's soft-capping, Cohere's logit scale) still applies: the same numbers as the
-    full logits read there."""
-    lm = arch_lm(family)
-    ids = torch.tensor([[5, 9, 14, 3, 7], [8, 2, 11, 6, 4]])
-    rows, cols = torch.tensor([1, 0, 1, 0]), torch.tensor([4, 2, 0, 0])
-    with torch.no_grad():
-        full = lm.model(input_ids=ids).logits
-        with head_at(lm.model, rows, cols) as on:
-            picked = lm.model(input_ids=ids).logits
-        with head_at(lm.model, rows, cols, enabled=False) as off:
-            again = lm.model(input_ids=ids).logits
-    assert on and not off
-    assert picked.shape == (1, 4, full.shape[-1])
-    torch.testing.assert_close(picked[0], full[rows, cols], rtol=1e-5, atol=1e-6)
-    assert torch.equal(again, full)  # off: the hook is gone

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from polyedit.models.backend import HFBackend
+from polyedit.models.scoring import head_at
+from helpers.tiny_models import ARCH_FAMILIES
 
 REQS = [("The capital of France is", " Paris."), ("巴黎是", "法国的首都。"), ("Berlin ist die", " Hauptstadt"),
         ("Москва —", " столица России."), ("Paris", " is the capital of France.")]
@@ -105,3 +107,23 @@ def test_answer_positions_reach_the_head_a_chunk_at_a_time(tiny_lm):
     assert top == ref.argmax(-1)[which].tolist()
     lp1, top1 = target_scores([torch.cat(chunks)], which, targets)  # one chunk or many: the same numbers
     assert lp1 == pytest.approx(lp, abs=1e-6) and top1 == top
+
+
+@pytest.mark.parametrize("family", ARCH_FAMILIES)
+def test_head_at_gives_the_full_logits_at_the_chosen_positions(arch_lm, family):
+    """`head_at` computes the LM head at (row, position) pairs only, in their order, and whatever the model does
+    after its head (Gemma-2's soft-capping, Cohere's logit scale) still applies: the same numbers as the
+    full logits read there."""
+    lm = arch_lm(family)
+    ids = torch.tensor([[5, 9, 14, 3, 7], [8, 2, 11, 6, 4]])
+    rows, cols = torch.tensor([1, 0, 1, 0]), torch.tensor([4, 2, 0, 0])
+    with torch.no_grad():
+        full = lm.model(input_ids=ids).logits
+        with head_at(lm.model, rows, cols) as on:
+            picked = lm.model(input_ids=ids).logits
+        with head_at(lm.model, rows, cols, enabled=False) as off:
+            again = lm.model(input_ids=ids).logits
+    assert on and not off
+    assert picked.shape == (1, 4, full.shape[-1])
+    torch.testing.assert_close(picked[0], full[rows, cols], rtol=1e-5, atol=1e-6)
+    assert torch.equal(again, full)  # off: the hook is gone

@@ -95,26 +95,3 @@ def trace(model: nn.Module, names: list[str] | str, *, retain_input: bool = Fals
         for h in t._handles:
             h.remove()
 
-
-@contextmanager
-def head_at(model: nn.Module, rows: torch.Tensor, positions: torch.Tensor, enabled: bool = True) -> Iterator[bool]:
-    """Inside the block the LM head computes logits only at (rows[k], positions[k]): the model's `.logits`
-    come out (1, K, vocab), in that order. An optimisation that reads a few positions (v*'s target tokens,
-    the KL prompt's last token) then skips the head and its softmax everywhere else, most of the cost on a
-    small model with a large vocabulary. Whatever the model does after the head (Gemma's soft-capping) still
-    applies. Yields whether it is on: off when `enabled` is false or the model has no output embedding,
-    and then `.logits` are the usual (batch, positions, vocab)."""
-    head = model.get_output_embeddings() if enabled and hasattr(model, "get_output_embeddings") else None
-    if head is None:
-        yield False
-        return
-
-    def pre(mod, args):
-        h = args[0]
-        return (h[rows.to(h.device), positions.to(h.device)][None], *args[1:])
-
-    handle = head.register_forward_pre_hook(pre)
-    try:
-        yield True
-    finally:
-        handle.remove()

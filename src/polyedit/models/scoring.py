@@ -45,6 +45,19 @@ def head_reads(model: torch.nn.Module, replace):
         hook.remove()
 
 
+@contextmanager
+def head_at(model: torch.nn.Module, rows: torch.Tensor, cols: torch.Tensor, enabled: bool = True) -> Iterator[bool]:
+    """Inside the block the head reads positions (rows[i], cols[i]) only, in one call: the model's `.logits`
+    come out (1, n, V), in the positions' order, and keep their gradient (v*'s loss reads its target tokens
+    and its KL prompt's last token, never the whole vocabulary at every position). Yields whether it is on:
+    off where `enabled` is false or `head_reads` finds no head, and then `.logits` are the usual ones."""
+    if not enabled:
+        yield False
+        return
+    with head_reads(model, lambda hidden: hidden[rows.to(hidden.device), cols.to(hidden.device)][None]) as on:
+        yield on
+
+
 def answer_logits(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor,
                   cols: torch.Tensor, chunk: int = HEAD_CHUNK) -> Iterator[torch.Tensor]:
     """Logits at positions (rows[i], cols[i]) of the batch, float32 and unnormalised, as consecutive

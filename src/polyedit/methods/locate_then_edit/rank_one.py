@@ -27,8 +27,9 @@ from polyedit.data.languages import join_target
 from polyedit.errors import PolyeditError
 from polyedit.methods.objectives import make_target_batch, target_logprobs_at, trainable
 from polyedit.models.device import index_at
-from polyedit.models.hooks import head_at, trace
+from polyedit.models.hooks import trace
 from polyedit.models.load import LoadedModel
+from polyedit.models.scoring import head_at
 from polyedit.models.tokens import encode_with_target, pad_right, prompt_ids, subject_span
 
 
