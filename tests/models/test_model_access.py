@@ -141,4 +141,3 @@ def test_pad_right_keeps_positions_and_masks_padding():
     ids, mask = pad_right([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and ids.dtype == torch.long
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
-

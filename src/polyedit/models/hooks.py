@@ -94,4 +94,3 @@ def trace(model: nn.Module, names: list[str] | str, *, retain_input: bool = Fals
     finally:
         for h in t._handles:
             h.remove()
-
