@@ -29,8 +29,9 @@ from polyedit.methods.layer_choice import check_layers
 from polyedit.methods.precision import add_to_weight, commit_note
 from polyedit.methods.locate_then_edit.second_moment import resolve_corpus, second_moments
 from polyedit.methods.search import choice, int_range, layer_sets, log_range
-from polyedit.methods.locate_then_edit.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, context_prefixes, fact_contexts,
-                                                        language_info, optimise_values, read_at, subject_keys)
+from polyedit.methods.locate_then_edit.rank_one import (FACT_TOKENS, KEY_WEIGHTINGS, FactContexts, ValueResult,
+                                                        context_prefixes, fact_contexts, language_info,
+                                                        optimise_values, read_at, subject_keys)
 from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
 
@@ -127,17 +128,37 @@ class Spread:
     keys: dict[int, torch.Tensor]  # layer -> the keys written there, (n_facts, d_ff)
 
 
-def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write: LayerWrite,
-                 method: str = "memit") -> Spread:
-    """Steps 1-2 of the module docstring, in place; `hp` resolved (`resolve_range`). What each layer's commit
-    in the model's dtype lost of its update is recorded (`precision.commit_note`, under `method`'s name)."""
+@dataclass
+class FactValues:
+    """Step 1 for a list of edits: each fact's contexts and its optimised value at `module`."""
+    contexts: list[FactContexts]
+    value: ValueResult
+    module: str
+
+    def take(self, i: int) -> FactValues:
+        """Edit i's step 1 alone (each fact's δ is optimised on its own loss: what it gets alone)."""
+        return FactValues(self.contexts[i:i + 1], self.value.take(i), self.module)
+
+
+def fact_values(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], method: str = "memit") -> FactValues:
+    """Step 1 of the module docstring on the model as it is now; `hp` resolved (`resolve_range`)."""
     contexts = [fact_contexts(lm, e, context_prefixes(lm, e.lang, hp.prefixes, hp.prefix_tokens, hp.seed),
                               hp.fact_token) for e in edits]
-    z_layer, module = hp.layers[-1], value_module(lm, hp.layers, method)
+    module = value_module(lm, hp.layers, method)
     torch.manual_seed(hp.seed)
     value = optimise_values(lm, contexts, module, lr=hp.v_lr, steps=hp.v_steps,
                             kl_factor=hp.kl_factor, weight_decay=hp.v_weight_decay,
                             clamp_norm_factor=hp.clamp_norm_factor)
+    return FactValues(contexts, value, module)
+
+
+def spread_edits(lm: LoadedModel, hp: MassEditHParams, edits: list[Edit], write: LayerWrite,
+                 method: str = "memit", facts: FactValues | None = None) -> Spread:
+    """Steps 1-2 of the module docstring, in place; `hp` resolved (`resolve_range`). Step 1 is `facts` where
+    given (`fact_values` of these edits, made on the model as it is now). What each layer's commit in the
+    model's dtype lost of its update is recorded (`precision.commit_note`, under `method`'s name)."""
+    facts = facts or fact_values(lm, hp, edits, method)
+    contexts, value, module, z_layer = facts.contexts, facts.value, facts.module, hp.layers[-1]
     z = value.v_init + value.delta
     written, losses = {}, {}
     for i, layer in enumerate(hp.layers):

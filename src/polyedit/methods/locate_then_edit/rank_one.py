@@ -210,6 +210,11 @@ class ValueResult:
         """Per fact: whether its loss reached the early-stop target (ROME/MEMIT's `loss < 5e-2`)."""
         return [x < self.early_stop_loss for x in self.loss]
 
+    def take(self, i: int) -> ValueResult:
+        """Fact i's result alone (what optimising it alone gives: each δ sees only its own loss)."""
+        return ValueResult(self.delta[i:i + 1], self.v_init[i:i + 1], self.loss[i:i + 1], self.steps[i:i + 1],
+                           self.early_stop_loss)
+
 
 def _essence_batch(lm: LoadedModel, contexts: list[FactContexts]):
     tok = lm.tokenizer

@@ -17,7 +17,8 @@ import torch
 
 from polyedit.data.cases import Edit
 from polyedit.methods.base import EditMethod, register_method
-from polyedit.methods.locate_then_edit.mass_edit import layer_moments, mlp_width_weight, spread_edits
+from polyedit.methods.locate_then_edit.mass_edit import (FactValues, fact_values, layer_moments, mlp_width_weight,
+                                                        spread_edits)
 from polyedit.methods.memit.memit_main import MEMITHParams
 from polyedit.methods.memit.update import batch_update
 from polyedit.methods.memit_sum.base_weights import SumHandle, base_weights
@@ -26,9 +27,10 @@ from polyedit.models.arch import weight_out_in
 from polyedit.models.load import LoadedModel
 
 
-def single_update(lm: LoadedModel, hp: MEMITHParams, edit: Edit, cs: dict, params: dict, w0: dict,
-                  method: str) -> tuple[dict[int, torch.Tensor], dict]:
-    """ΔW⁽ⁱ⁾ of each layer (float64, (d_out, d_ff)) for one edit, computed by MEMIT on W₀; the model is left at W₀."""
+def single_update(lm: LoadedModel, hp: MEMITHParams, edit: Edit, facts: FactValues, cs: dict, params: dict,
+                  w0: dict, method: str) -> tuple[dict[int, torch.Tensor], dict]:
+    """ΔW⁽ⁱ⁾ of each layer (float64, (d_out, d_ff)) for one edit, computed by MEMIT on W₀ from the edit's value
+    `facts` (made on W₀); the model is left at W₀."""
     deltas = {}
 
     def write(layer, keys, residual, w):
@@ -36,7 +38,7 @@ def single_update(lm: LoadedModel, hp: MEMITHParams, edit: Edit, cs: dict, param
         return deltas[layer]
 
     try:
-        spread = spread_edits(lm, hp, [edit], write, method=method)
+        spread = spread_edits(lm, hp, [edit], write, method=method, facts=facts)
     finally:
         set_weights(params, w0)
     return deltas, spread.info
@@ -76,8 +78,10 @@ class MEMITSum(EditMethod):
         set_weights(params, w0)
         total, entries = {}, []
         try:
-            for edit in edits:
-                deltas, info = single_update(lm, hp, edit, cs, params, w0, self.name)
+            # every edit's value at once, on W₀: the optimisation is batched, each fact's δ its single-edit one
+            facts = fact_values(lm, hp, edits, self.name)
+            for i, edit in enumerate(edits):
+                deltas, info = single_update(lm, hp, edit, facts.take(i), cs, params, w0, self.name)
                 for layer, d in deltas.items():
                     total[layer] = total[layer] + d if layer in total else d
                 entries += info["edits"]
