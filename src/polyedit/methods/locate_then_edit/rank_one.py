@@ -270,7 +270,8 @@ def optimise_facts(lm: LoadedModel, contexts: list[FactContexts], module: str, *
         return edit
 
     # the loss reads the head at the target tokens and the KL prompt's lookup only: `head_at` computes the
-    # logits there alone (the same numbers; with `head_at_targets=False` they are read from full logits)
+    # logits there alone (the same logits up to a matmul's rounding over fewer rows; with
+    # `head_at_targets=False` they are read from full logits)
     t_rows, t_cols = batch.target_mask.nonzero(as_tuple=True)
 
     def essence_logits():
